@@ -1,0 +1,128 @@
+//! The NetworkPlan: everything the kernel should hold for one lab, as plain
+//! data. `plan/` builds it without any syscall; `dataplane/` makes the kernel
+//! match it. This file is the contract between the two halves.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+/// Name of the one nftables table the agent owns in every namespace it makes.
+pub const NFT_TABLE: &str = "vnet_agent";
+/// Family of that table.
+pub const NFT_FAMILY: &str = "inet";
+
+/// What a namespace stands for in Azure's picture (DESIGN.md, "How Azure maps onto the kernel").
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum NamespaceRole {
+    /// The lab's internet: routes every public address to its owner.
+    Internet,
+    /// A public test host (`Lab.Emulator/internetHosts`).
+    InternetHost { resource_id: String },
+    /// The App Service stamp of one region: owns the sites' outbound IPs.
+    Stamp { location: String },
+    /// The SDN host of one virtual network.
+    Fabric { vnet_id: String },
+    /// One App Service plan instance (worker role).
+    Worker { plan_id: String, instance: u32 },
+    /// One site's sandbox on one worker.
+    AppSandbox { site_id: String, instance: u32 },
+    /// A virtual machine holding its NICs.
+    VirtualMachine { vm_id: String },
+}
+
+/// One network namespace, named `<lab>-<kind>-<readable>-<hash>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespacePlan {
+    pub name: String,
+    pub role: NamespaceRole,
+    /// `/proc/sys/` relative paths to values, e.g. `net/ipv4/ip_forward` = `1`,
+    /// `net/ipv4/conf/n-1a2b3c/proxy_arp` = `1`. Interface sysctls name links of
+    /// this namespace; they are written after the links exist.
+    pub sysctls: BTreeMap<String, String>,
+    /// Addresses, `lo` included (gateway and owned public addresses live on `lo`).
+    pub addresses: Vec<AddressPlan>,
+    pub routes: Vec<RoutePlan>,
+    pub rules: Vec<RulePlan>,
+    /// The complete nft JSON batch (`{"nftables":[...]}`) that replaces table
+    /// `inet vnet_agent` atomically (add table; delete table; add table; ...).
+    /// `None`: the namespace has no table.
+    pub nft: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AddressPlan {
+    pub ifname: String,
+    pub address: Ipv4Net,
+}
+
+/// A route in table `table` (254 = main).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RoutePlan {
+    pub table: u32,
+    pub destination: Ipv4Net,
+    pub kind: RouteKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum RouteKind {
+    /// Directly out of a link (the peer answers ARP, e.g. a /32 to a NIC).
+    Dev { ifname: String },
+    /// Through a gateway on a link; `onlink` when the gateway is not in any
+    /// prefix of the link (the 169.254 next hops of the lab).
+    Via { gateway: Ipv4Addr, ifname: String, onlink: bool },
+    /// Next hop type None: dropped silently.
+    Blackhole,
+    /// Fall through to the next ip rule (VnetLocal in a subnet table).
+    Throw,
+    /// ICMP unreachable.
+    Unreachable,
+}
+
+/// An `ip rule`. Exactly one of `fwmark` / `iif` is usually set.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RulePlan {
+    pub priority: u32,
+    /// `(mark, mask)`.
+    pub fwmark: Option<(u32, u32)>,
+    pub iif: Option<String>,
+    pub table: u32,
+}
+
+/// A veth pair. Both ends are born in their namespaces (no create-then-move).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct VethPlan {
+    pub a: VethEnd,
+    pub b: VethEnd,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct VethEnd {
+    pub netns: String,
+    /// At most 15 bytes.
+    pub ifname: String,
+}
+
+/// A supervised process: a site's `appCommandLine` in one sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessPlan {
+    /// Stable key, e.g. `<site id>/instances/<n>`.
+    pub key: String,
+    pub netns: String,
+    /// Program and arguments (`/bin/sh -c <appCommandLine>`).
+    pub argv: Vec<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+/// Everything of one lab.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NetworkPlan {
+    pub lab: String,
+    /// Keyed by namespace name.
+    pub namespaces: BTreeMap<String, NamespacePlan>,
+    pub veths: Vec<VethPlan>,
+    pub processes: Vec<ProcessPlan>,
+}
