@@ -1,1 +1,16 @@
-//! api
+//! REST over a Unix socket, with ARM-shaped paths.
+//!
+//! - `PUT  /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Resources/deployments/{name}`:
+//!   deploy a template (incremental), body `{"properties": {"template": ..., "parameters": {"p": {"value": ...}}}}`.
+//! - `GET|DELETE /subscriptions/...` (any resource id): show or delete a resource.
+//! - `GET /resources[?resourceGroup=RG]`: list.
+//! - `GET /lab/status`, `POST /lab/reconcile`, `POST /lab/down`, `GET /lab/exec?app=&instance=|vm=|host=`.
+//!
+//! Errors use ARM's envelope `{"error": {"code", "message"}}`.
+
+pub mod client;
+mod daemon;
+mod routes;
+pub use routes::serve;
+
+pub use daemon::{Daemon, DaemonConfig};

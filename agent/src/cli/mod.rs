@@ -1,5 +1,316 @@
-//! The client and the daemon entry point.
+//! The `vnet-agent` command line: the daemon (`serve`) and a client with
+//! `az`'s nouns, verbs and flags wherever `az` has them.
 
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+mod exec;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+
+use crate::api::client::{encode, request};
+use crate::api::{Daemon, DaemonConfig};
+use crate::model::{LabConfig, ResourceId};
+use crate::template::DEFAULT_SUBSCRIPTION;
+
+#[derive(Parser, Debug)]
+#[command(name = "vnet-agent", version, about = "Azure App Service regional VNet integration, emulated on a real Linux kernel")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+struct Global {
+    /// Lab name: the prefix of every namespace the lab creates.
+    #[arg(long, global = true, env = "VNET_AGENT_LAB", default_value = "vl")]
+    lab: String,
+    /// The daemon's socket [default: /run/vnet-agent/<lab>.sock].
+    #[arg(long, global = true, env = "VNET_AGENT_SOCKET")]
+    socket: Option<PathBuf>,
+    /// The daemon's state directory [default: /var/lib/vnet-agent/<lab>].
+    #[arg(long, global = true, env = "VNET_AGENT_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Output format (az's `-o`); JSON is what every command prints.
+    #[arg(short = 'o', long, global = true, default_value = "json")]
+    output: OutputFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+enum OutputFormat {
+    Json,
+    Jsonc,
+    None,
+}
+
+impl Global {
+    fn socket(&self) -> PathBuf {
+        self.socket.clone().unwrap_or_else(|| PathBuf::from(format!("/run/vnet-agent/{}.sock", self.lab)))
+    }
+    fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(|| PathBuf::from(format!("/var/lib/vnet-agent/{}", self.lab)))
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daemon: REST on a Unix socket, reconciling the kernel to the lab.
+    Serve(ServeArgs),
+    /// Deploy an ARM template into a resource group (as `az deployment group create`).
+    Deploy(DeployArgs),
+    /// Generic resource commands (as `az resource`).
+    #[command(subcommand)]
+    Resource(ResourceCmd),
+    /// Web app commands (as `az webapp`).
+    #[command(subcommand)]
+    Webapp(WebappCmd),
+    /// Run a real program inside an app sandbox, a VM or an internet host.
+    Exec(exec::ExecArgs),
+    /// Remove every namespace, link, mount, rule and process of the lab and stop the daemon.
+    Down {
+        /// Also forget the deployed resources.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// The lab itself: status and a forced reconcile.
+    #[command(subcommand)]
+    Lab(LabCmd),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// The lab's public address pool (outbound IPs, internet hosts).
+    #[arg(long, default_value = "198.18.0.0/15")]
+    public_pool: ipnet::Ipv4Net,
+    /// Outbound IP addresses per App Service plan.
+    #[arg(long, default_value_t = 2)]
+    outbound_ips_per_plan: u32,
+    /// Seconds between level-triggered reconciles.
+    #[arg(long, default_value_t = 10)]
+    resync_interval: u64,
+}
+
+#[derive(Args, Debug)]
+struct DeployArgs {
+    /// Resource group.
+    #[arg(short = 'g', long = "resource-group")]
+    resource_group: String,
+    #[arg(long, default_value = DEFAULT_SUBSCRIPTION)]
+    subscription: String,
+    /// The ARM template file.
+    #[arg(short = 'f', long = "template-file")]
+    template_file: PathBuf,
+    /// Parameters: `name=value` (a JSON value or a string), or `@file.json` (an ARM parameters file).
+    #[arg(short = 'p', long = "parameters")]
+    parameters: Vec<String>,
+    /// Deployment name [default: the template file's stem].
+    #[arg(short = 'n', long)]
+    name: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum ResourceCmd {
+    /// Show resources by id.
+    Show {
+        #[arg(long, required = true, num_args = 1..)]
+        ids: Vec<String>,
+    },
+    /// Delete resources by id.
+    Delete {
+        #[arg(long, required = true, num_args = 1..)]
+        ids: Vec<String>,
+    },
+    /// List resources.
+    List {
+        #[arg(short = 'g', long = "resource-group")]
+        resource_group: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum WebappCmd {
+    /// Show a web app, including `outboundIpAddresses`.
+    Show {
+        #[arg(short = 'g', long = "resource-group")]
+        resource_group: String,
+        #[arg(short = 'n', long)]
+        name: String,
+        #[arg(long, default_value = DEFAULT_SUBSCRIPTION)]
+        subscription: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LabCmd {
+    /// The daemon's status: generation, kernel writes, processes.
+    Status,
+    /// Reconcile now and print what was written to the kernel.
+    Reconcile,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ERROR: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let g = cli.global.clone();
+    match cli.command {
+        Command::Serve(args) => serve(&g, args).map(|_| ExitCode::SUCCESS),
+        Command::Exec(args) => exec::run(&g.socket(), args),
+        Command::Deploy(args) => {
+            let template: Value = read_json(&args.template_file)?;
+            let mut params = serde_json::Map::new();
+            for p in &args.parameters {
+                parse_parameter(p, &mut params)?;
+            }
+            let name = args.name.clone().unwrap_or_else(|| {
+                args.template_file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or("deployment".into())
+            });
+            let path = format!(
+                "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Resources/deployments/{}",
+                args.subscription, args.resource_group, name
+            );
+            let body = json!({"properties": {"mode": "Incremental", "template": template, "parameters": params}});
+            call(&g, "PUT", &path, Some(&body))
+        }
+        Command::Resource(ResourceCmd::Show { ids }) => each_id(&g, "GET", &ids),
+        Command::Resource(ResourceCmd::Delete { ids }) => each_id(&g, "DELETE", &ids),
+        Command::Resource(ResourceCmd::List { resource_group }) => {
+            let q = resource_group.map(|rg| format!("?resourceGroup={}", encode(&rg))).unwrap_or_default();
+            call(&g, "GET", &format!("/resources{q}"), None)
+        }
+        Command::Webapp(WebappCmd::Show { resource_group, name, subscription }) => {
+            let id = ResourceId::new(&subscription, &resource_group, "Microsoft.Web", "sites", &name);
+            call(&g, "GET", &id.to_string(), None)
+        }
+        Command::Down { purge } => down(&g, purge),
+        Command::Lab(LabCmd::Status) => call(&g, "GET", "/lab/status", None),
+        Command::Lab(LabCmd::Reconcile) => call(&g, "POST", "/lab/reconcile", None),
+    }
+}
+
+fn read_json(path: &std::path::Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+/// `name=value` or `@parameters.json` (ARM's `{"parameters": {"name": {"value": ...}}}`).
+fn parse_parameter(p: &str, out: &mut serde_json::Map<String, Value>) -> Result<()> {
+    if let Some(file) = p.strip_prefix('@') {
+        let v = read_json(std::path::Path::new(file))?;
+        let params = v.get("parameters").unwrap_or(&v);
+        for (k, v) in params.as_object().context("a parameters file holds an object")? {
+            out.insert(k.clone(), v.clone());
+        }
+        return Ok(());
+    }
+    let Some((k, v)) = p.split_once('=') else { bail!("parameter {p:?} is not name=value or @file") };
+    let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()));
+    out.insert(k.to_string(), json!({ "value": value }));
+    Ok(())
+}
+
+fn each_id(g: &Global, method: &str, ids: &[String]) -> Result<ExitCode> {
+    let mut code = ExitCode::SUCCESS;
+    for id in ids {
+        if call(g, method, id, None)? != ExitCode::SUCCESS {
+            code = ExitCode::FAILURE;
+        }
+    }
+    Ok(code)
+}
+
+/// One request; prints the answer, or Azure's error the way `az` does.
+fn call(g: &Global, method: &str, path: &str, body: Option<&Value>) -> Result<ExitCode> {
+    let (status, value) = request(&g.socket(), method, path, body)?;
+    if (200..300).contains(&status) {
+        if g.output != OutputFormat::None {
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let code = value.pointer("/error/code").and_then(|v| v.as_str()).unwrap_or("Error");
+        let msg = value.pointer("/error/message").and_then(|v| v.as_str()).unwrap_or("");
+        eprintln!("ERROR: ({code}) {msg}");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn down(g: &Global, purge: bool) -> Result<ExitCode> {
+    let socket = g.socket();
+    match request(&socket, "POST", &format!("/lab/down?purge={purge}"), None) {
+        Ok((status, value)) => {
+            println!("{}", serde_json::to_string_pretty(&value)?);
+            // The daemon exits after answering; wait for its socket to go.
+            for _ in 0..100 {
+                if !socket.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Ok(if status == 200 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Err(_) => {
+            // No daemon: clean up from the state directory alone.
+            eprintln!("no daemon at {}; removing the lab {:?} directly", socket.display(), g.lab);
+            let state_dir = g.state_dir();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            if state_dir.exists() {
+                crate::supervisor::Supervisor::open(&state_dir)?.stop_all()?;
+            }
+            let report = rt.block_on(crate::dataplane::Dataplane::new(&g.lab, &state_dir).teardown())?;
+            if purge && state_dir.join("state.json").exists() {
+                std::fs::remove_file(state_dir.join("state.json"))?;
+            }
+            println!("{}", serde_json::to_string_pretty(&json!({ "teardown": report, "purged": purge }))?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn serve(g: &Global, args: ServeArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    validate_lab_name(&g.lab)?;
+    let config = DaemonConfig {
+        lab: LabConfig {
+            name: g.lab.clone(),
+            public_pool: args.public_pool,
+            outbound_ips_per_plan: args.outbound_ips_per_plan,
+        },
+        state_dir: g.state_dir(),
+        socket: g.socket(),
+        resync_interval: Duration::from_secs(args.resync_interval.max(1)),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async move {
+        let daemon = Daemon::start(config).await?;
+        crate::api::serve(daemon).await
+    })
+}
+
+/// Lab names prefix namespace names and appear in link names: keep them short and plain.
+fn validate_lab_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 8 || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+        bail!("lab name {name:?} must be 1 to 8 characters of a-z and 0-9");
+    }
+    Ok(())
 }

@@ -1,1 +1,108 @@
-//! store
+//! Crash-safe persistence of the desired state (resources and allocations).
+//!
+//! A request is committed here before the kernel is touched, so an apply that
+//! is interrupted at any point is finished by the next reconcile. A commit is
+//! write-to-temp, fsync, rename, fsync of the directory: after a crash the file
+//! holds either the old state or the new one, never a mix.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::model::LabState;
+
+const STATE_FILE: &str = "state.json";
+
+/// The state directory of one lab. Holding a `Store` holds an exclusive lock on
+/// the directory, so two daemons can never write the same lab.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    _lock: File,
+}
+
+impl Store {
+    /// Opens (creating if needed) the state directory and locks it.
+    pub fn open(dir: &Path) -> Result<Store> {
+        fs::create_dir_all(dir).with_context(|| format!("creating state directory {}", dir.display()))?;
+        let lock_path = dir.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("opening {}", lock_path.display()))?;
+        // SAFETY: flock on an fd we own.
+        let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            anyhow::bail!(
+                "state directory {} is in use by another vnet-agent daemon (lock held on {})",
+                dir.display(),
+                lock_path.display()
+            );
+        }
+        Ok(Store { dir: dir.to_path_buf(), _lock: lock })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The committed state, or an empty lab when nothing was ever committed.
+    pub fn load(&self) -> Result<LabState> {
+        let path = self.dir.join(STATE_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("reading committed state {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LabState::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// Commits `state` atomically and durably.
+    pub fn commit(&self, state: &LabState) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(state)?;
+        write_atomic(&self.dir.join(STATE_FILE), &bytes)
+    }
+}
+
+/// Writes `bytes` to `path` so that a crash leaves the old or the new content.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().context("path without a parent directory")?;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path).with_context(|| format!("renaming {} into place", tmp.display()))?;
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_and_load_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.load().unwrap(), LabState::default());
+        let state = LabState { generation: 7, ..Default::default() };
+        store.commit(&state).unwrap();
+        assert_eq!(store.load().unwrap().generation, 7);
+        assert!(!dir.path().join("state.tmp").exists());
+    }
+
+    #[test]
+    fn second_daemon_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path()).unwrap();
+        let err = Store::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("in use by another vnet-agent daemon"), "{err}");
+    }
+}

@@ -1,1 +1,6 @@
-//! template
+//! STUB (replaced by the plan branch).
+use std::collections::BTreeMap;
+use crate::model::{AzureError, GenericResource};
+pub const DEFAULT_SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000000";
+pub struct DeploymentRequest { pub subscription: String, pub resource_group: String, pub template: serde_json::Value, pub parameters: BTreeMap<String, serde_json::Value> }
+pub fn expand(_req: &DeploymentRequest) -> Result<Vec<GenericResource>, AzureError> { Ok(vec![]) }

@@ -1,0 +1,304 @@
+//! The daemon: validate -> commit -> plan -> reconcile, one request at a time,
+//! and a level-triggered resync loop that keeps the kernel on the plan.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+use tokio::sync::{Mutex, Notify};
+
+use crate::dataplane::{Dataplane, ReconcileReport};
+use crate::model::{AzureError, GenericResource, LabConfig, LabState, ResourceId};
+use crate::plan::{self, ExecTarget, ProcessPlan};
+use crate::store::Store;
+use crate::supervisor::Supervisor;
+use crate::template::{self, DeploymentRequest};
+use crate::validate;
+
+/// How the daemon was started.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub lab: LabConfig,
+    pub state_dir: PathBuf,
+    pub socket: PathBuf,
+    /// How often the kernel is checked against the plan (level-triggered).
+    pub resync_interval: Duration,
+}
+
+/// An error answered to a client: Azure's own, or an internal failure.
+#[derive(Debug)]
+pub enum ApiError {
+    Azure(AzureError),
+    Internal(anyhow::Error),
+}
+
+impl From<AzureError> for ApiError {
+    fn from(e: AzureError) -> Self {
+        ApiError::Azure(e)
+    }
+}
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        ApiError::Internal(e)
+    }
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Totals {
+    reconciles: u64,
+    kernel_writes: u64,
+    last: Option<ReconcileReport>,
+    last_error: Option<String>,
+}
+
+/// The running daemon's shared state.
+pub struct Daemon {
+    pub config: DaemonConfig,
+    store: Store,
+    /// The committed desired state. Holding this lock serialises every apply.
+    state: Mutex<LabState>,
+    dataplane: Dataplane,
+    supervisor: Supervisor,
+    processes: std::sync::Mutex<Vec<ProcessPlan>>,
+    totals: std::sync::Mutex<Totals>,
+    /// Set by `down`: nothing may rebuild the lab any more.
+    stopping: std::sync::atomic::AtomicBool,
+    pub shutdown: Notify,
+}
+
+impl Daemon {
+    /// Opens the state directory (locking it), adopts running app processes and
+    /// reconciles the kernel to the committed state once.
+    pub async fn start(config: DaemonConfig) -> Result<Arc<Daemon>> {
+        let store = Store::open(&config.state_dir)?;
+        let state = store.load()?;
+        let supervisor = Supervisor::open(&config.state_dir)?;
+        let dataplane = Dataplane::new(&config.lab.name, &config.state_dir);
+        let daemon = Arc::new(Daemon {
+            config,
+            store,
+            state: Mutex::new(state),
+            dataplane,
+            supervisor,
+            processes: std::sync::Mutex::new(Vec::new()),
+            totals: Default::default(),
+            stopping: Default::default(),
+            shutdown: Notify::new(),
+        });
+        {
+            let state = daemon.state.lock().await;
+            daemon.reconcile(&state).await.context("initial reconcile")?;
+        }
+        Ok(daemon)
+    }
+
+    /// Plans `state` and makes the kernel and the app processes match it.
+    #[tracing::instrument(skip_all, fields(generation = state.generation))]
+    async fn reconcile(&self, state: &LabState) -> Result<ReconcileReport> {
+        if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            anyhow::bail!("the lab is being taken down");
+        }
+        let plan = plan::build(state, &self.config.lab);
+        let result = self.dataplane.reconcile(&plan).await;
+        {
+            let mut t = self.totals.lock().unwrap();
+            t.reconciles += 1;
+            match &result {
+                Ok(r) => {
+                    t.kernel_writes += r.kernel_writes;
+                    t.last = Some(r.clone());
+                    t.last_error = None;
+                }
+                Err(e) => t.last_error = Some(format!("{e:#}")),
+            }
+        }
+        let report = result?;
+        *self.processes.lock().unwrap() = plan.processes.clone();
+        self.supervisor.sync(&plan.processes)?;
+        Ok(report)
+    }
+
+    /// Validates the whole change, commits it, then applies it. An invalid
+    /// request changes neither the store nor the kernel.
+    async fn commit_and_apply(
+        &self,
+        change: impl FnOnce(&LabState) -> Result<LabState, AzureError>,
+    ) -> Result<(LabState, ReconcileReport), ApiError> {
+        let mut state = self.state.lock().await;
+        let mut next = change(&state)?;
+        next.generation = state.generation;
+        if next != *state {
+            next.generation += 1;
+            self.store.commit(&next)?;
+            *state = next;
+        }
+        let report = self.reconcile(&state).await.map_err(|e| {
+            ApiError::Internal(e.context(
+                "the change was committed but applying it to the kernel failed; \
+                 the agent retries on its next reconcile",
+            ))
+        })?;
+        Ok((state.clone(), report))
+    }
+
+    /// `az deployment group create`: incremental deployment of a template.
+    pub async fn deploy(&self, name: &str, req: DeploymentRequest) -> Result<Value, ApiError> {
+        let resources = template::expand(&req)?;
+        let ids: Vec<String> = resources.iter().map(|r| r.id.to_string()).collect();
+        let lab = self.config.lab.clone();
+        let (_, report) =
+            self.commit_and_apply(|s| validate::apply_resources(s, resources, &lab)).await?;
+        let id = format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Resources/deployments/{}",
+            req.subscription, req.resource_group, name
+        );
+        Ok(json!({
+            "id": id,
+            "name": name,
+            "type": "Microsoft.Resources/deployments",
+            "properties": {
+                "provisioningState": "Succeeded",
+                "mode": "Incremental",
+                "outputResources": ids.iter().map(|i| json!({"id": i})).collect::<Vec<_>>(),
+                "reconcile": report,
+            }
+        }))
+    }
+
+    /// `az resource create`-style PUT of one resource.
+    pub async fn put_resource(&self, id: ResourceId, body: Value) -> Result<Value, ApiError> {
+        let resource = GenericResource {
+            type_: id.full_type(),
+            name: id.name().to_string(),
+            location: body.get("location").and_then(|v| v.as_str()).map(str::to_string),
+            kind: body.get("kind").and_then(|v| v.as_str()).map(str::to_string),
+            sku: body.get("sku").cloned(),
+            properties: body.get("properties").cloned().unwrap_or_else(|| json!({})),
+            tags: body.get("tags").cloned(),
+            id: id.clone(),
+        };
+        let lab = self.config.lab.clone();
+        let (state, _) =
+            self.commit_and_apply(|s| validate::apply_resources(s, vec![resource], &lab)).await?;
+        Ok(plan::view::resource_view(&state, &self.config.lab, &id)?)
+    }
+
+    pub async fn delete(&self, id: ResourceId) -> Result<Value, ApiError> {
+        let lab = self.config.lab.clone();
+        let (_, report) = self.commit_and_apply(|s| validate::delete_resource(s, &id, &lab)).await?;
+        Ok(json!({ "id": id.to_string(), "deleted": true, "reconcile": report }))
+    }
+
+    pub async fn show(&self, id: &ResourceId) -> Result<Value, ApiError> {
+        let state = self.state.lock().await;
+        let mut view = plan::view::resource_view(&state, &self.config.lab, id)?;
+        self.annotate_processes(&mut view);
+        Ok(view)
+    }
+
+    /// Adds the supervised processes of a site to its view.
+    fn annotate_processes(&self, view: &mut Value) {
+        let Some(id) = view.get("id").and_then(|v| v.as_str()).map(|s| s.to_ascii_lowercase()) else {
+            return;
+        };
+        let procs: Vec<_> = self
+            .supervisor
+            .status()
+            .into_iter()
+            .filter(|p| p.key.to_ascii_lowercase().starts_with(&format!("{id}/")))
+            .collect();
+        if !procs.is_empty() {
+            if let Some(obj) = view.as_object_mut() {
+                let em = obj.entry("emulator").or_insert_with(|| json!({}));
+                if let Some(em) = em.as_object_mut() {
+                    em.insert("processes".into(), json!(procs));
+                }
+            }
+        }
+    }
+
+    pub async fn list(&self, resource_group: Option<&str>) -> Value {
+        let state = self.state.lock().await;
+        json!({ "value": plan::view::list(&state, &self.config.lab, resource_group) })
+    }
+
+    pub async fn exec_target(&self, target: &ExecTarget) -> Result<Value, ApiError> {
+        let state = self.state.lock().await;
+        let spec = plan::exec_target(&state, &self.config.lab, target)?;
+        Ok(json!({ "netns": spec.netns, "env": spec.env }))
+    }
+
+    /// Reconciles now (what the resync loop does), returning what was written.
+    pub async fn resync(&self) -> Result<ReconcileReport> {
+        let state = self.state.lock().await;
+        self.reconcile(&state).await
+    }
+
+    pub async fn status(&self) -> Value {
+        let state = self.state.lock().await;
+        let totals = self.totals.lock().unwrap().clone();
+        json!({
+            "lab": self.config.lab,
+            "stateDir": self.config.state_dir,
+            "generation": state.generation,
+            "resources": state.resources.len(),
+            "totals": totals,
+            "processes": self.supervisor.status(),
+        })
+    }
+
+    /// `down`: ends the app processes, removes every namespace of the lab and
+    /// stops the daemon. The committed state stays (a later `serve` rebuilds
+    /// the lab) unless `purge`.
+    pub async fn down(&self, purge: bool) -> Result<Value> {
+        // Hold the state lock so no reconcile rebuilds what we remove.
+        let mut state = self.state.lock().await;
+        self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.processes.lock().unwrap().clear();
+        self.supervisor.stop_all()?;
+        let report = self.dataplane.teardown().await?;
+        if purge {
+            *state = LabState::default();
+            self.store.commit(&state)?;
+        }
+        self.shutdown.notify_waiters();
+        Ok(json!({ "teardown": report, "purged": purge }))
+    }
+
+    /// Keeps the kernel on the plan and the app processes running.
+    pub async fn resync_loop(self: Arc<Self>) {
+        let mut net = tokio::time::interval(self.config.resync_interval);
+        let mut procs = tokio::time::interval(Duration::from_secs(1));
+        net.tick().await;
+        loop {
+            tokio::select! {
+                _ = net.tick() => {
+                    if let Err(e) = self.resync().await {
+                        tracing::warn!("resync failed: {e:#}");
+                    }
+                }
+                _ = procs.tick() => {
+                    let desired = self.processes.lock().unwrap().clone();
+                    if let Err(e) = self.supervisor.sync(&desired) {
+                        tracing::warn!("{e:#}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Parameters of a deployment as ARM sends them: `{"name": {"value": ...}}`.
+pub fn deployment_parameters(v: Option<&Value>) -> BTreeMap<String, Value> {
+    v.and_then(|p| p.as_object())
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| (k.clone(), v.get("value").cloned().unwrap_or_else(|| v.clone())))
+                .collect()
+        })
+        .unwrap_or_default()
+}

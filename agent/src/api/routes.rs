@@ -1,0 +1,173 @@
+//! HTTP routes: ARM-shaped paths onto the daemon's operations.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::daemon::{deployment_parameters, ApiError, Daemon};
+use crate::model::{AzureError, ResourceId};
+use crate::plan::ExecTarget;
+use crate::template::DeploymentRequest;
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Azure(e) => {
+                let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+                (status, Json(e.to_json())).into_response()
+            }
+            ApiError::Internal(e) => {
+                tracing::error!("{e:#}");
+                let body = json!({"error": {"code": "InternalServerError", "message": format!("{e:#}")}});
+                (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+            }
+        }
+    }
+}
+
+type Reply = Result<Json<Value>, ApiError>;
+
+pub fn router(daemon: Arc<Daemon>) -> Router {
+    Router::new()
+        .route("/lab/status", get(status))
+        .route("/lab/reconcile", post(reconcile))
+        .route("/lab/down", post(down))
+        .route("/lab/exec", get(exec_target))
+        .route("/resources", get(list))
+        .route("/subscriptions/{*rest}", any(resource))
+        .with_state(daemon)
+}
+
+async fn status(State(d): State<Arc<Daemon>>) -> Json<Value> {
+    Json(d.status().await)
+}
+
+async fn reconcile(State(d): State<Arc<Daemon>>) -> Reply {
+    Ok(Json(json!({ "reconcile": d.resync().await? })))
+}
+
+#[derive(Deserialize)]
+struct DownQuery {
+    #[serde(default)]
+    purge: bool,
+}
+
+async fn down(State(d): State<Arc<Daemon>>, Query(q): Query<DownQuery>) -> Reply {
+    Ok(Json(d.down(q.purge).await?))
+}
+
+#[derive(Deserialize)]
+struct ExecQuery {
+    app: Option<String>,
+    instance: Option<u32>,
+    vm: Option<String>,
+    host: Option<String>,
+}
+
+async fn exec_target(State(d): State<Arc<Daemon>>, Query(q): Query<ExecQuery>) -> Reply {
+    let target = match (q.app, q.vm, q.host) {
+        (Some(site), None, None) => ExecTarget::App { site, instance: q.instance.unwrap_or(0) },
+        (None, Some(name), None) => ExecTarget::Vm { name },
+        (None, None, Some(name)) => ExecTarget::Host { name },
+        _ => {
+            return Err(AzureError::bad_request(
+                "InvalidRequest",
+                "name exactly one of --app, --vm or --host",
+            )
+            .into())
+        }
+    };
+    Ok(Json(d.exec_target(&target).await?))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(rename = "resourceGroup")]
+    resource_group: Option<String>,
+}
+
+async fn list(State(d): State<Arc<Daemon>>, Query(q): Query<ListQuery>) -> Json<Value> {
+    Json(d.list(q.resource_group.as_deref()).await)
+}
+
+/// Any ARM resource path. A PUT of `.../Microsoft.Resources/deployments/NAME`
+/// is a template deployment; other PUTs create or update one resource.
+async fn resource(
+    State(d): State<Arc<Daemon>>,
+    method: Method,
+    Path(rest): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let path = format!("/subscriptions/{rest}");
+    let body: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            AzureError::bad_request("InvalidRequestContent", format!("the request body is not valid JSON: {e}"))
+        })?
+    };
+    let id: ResourceId = path.parse()?;
+    let is_deployment = id.namespace.eq_ignore_ascii_case("Microsoft.Resources")
+        && id.segments.len() == 1
+        && id.segments[0].0.eq_ignore_ascii_case("deployments");
+    match method {
+        Method::GET => Ok(Json(d.show(&id).await?)),
+        Method::DELETE => Ok(Json(d.delete(id).await?)),
+        Method::PUT if is_deployment => {
+            let props = body.get("properties").cloned().unwrap_or_default();
+            let template = props.get("template").cloned().ok_or_else(|| {
+                AzureError::bad_request("InvalidRequestContent", "the deployment has no properties.template")
+            })?;
+            let req = DeploymentRequest {
+                subscription: id.subscription.clone(),
+                resource_group: id.resource_group.clone(),
+                template,
+                parameters: deployment_parameters(props.get("parameters")),
+            };
+            Ok(Json(d.deploy(id.name(), req).await?))
+        }
+        Method::PUT => Ok(Json(d.put_resource(id, body).await?)),
+        other => Err(AzureError::new(405, "MethodNotAllowed", format!("{other} is not supported on {path}")).into()),
+    }
+}
+
+/// Serves the API on a Unix socket until `down` or a signal.
+pub async fn serve(daemon: Arc<Daemon>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let socket = daemon.config.socket.clone();
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if socket.exists() {
+        if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+            anyhow::bail!("another daemon is listening on {}", socket.display());
+        }
+        std::fs::remove_file(&socket)?;
+    }
+    let listener = tokio::net::UnixListener::bind(&socket)
+        .with_context(|| format!("binding {}", socket.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+    tracing::info!(socket = %socket.display(), lab = %daemon.config.lab.name, "serving");
+    tokio::spawn(daemon.clone().resync_loop());
+    let d = daemon.clone();
+    let shutdown = async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
+        tokio::select! {
+            _ = d.shutdown.notified() => {}
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    axum::serve(listener, router(daemon)).with_graceful_shutdown(shutdown).await?;
+    let _ = std::fs::remove_file(&socket);
+    Ok(())
+}

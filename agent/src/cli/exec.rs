@@ -1,0 +1,65 @@
+//! `vnet-agent exec`: run a real program inside a lab namespace with the
+//! environment the app would see (WEBSITE_PRIVATE_IP, WEBSITE_SITE_NAME, ...).
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use crate::api::client::{encode, request};
+use crate::dataplane::netns_path;
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["app", "vm", "host"])))]
+pub struct ExecArgs {
+    /// A site (web app) name or id: runs in its sandbox on one instance.
+    #[arg(long)]
+    app: Option<String>,
+    /// The plan instance (0-based) whose sandbox to use.
+    #[arg(long, requires = "app", default_value_t = 0)]
+    instance: u32,
+    /// A virtual machine name.
+    #[arg(long)]
+    vm: Option<String>,
+    /// An internet host (`Lab.Emulator/internetHosts`) name.
+    #[arg(long)]
+    host: Option<String>,
+    /// The program and its arguments.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
+}
+
+pub fn run(socket: &Path, args: ExecArgs) -> Result<ExitCode> {
+    let query = match (&args.app, &args.vm, &args.host) {
+        (Some(a), _, _) => format!("app={}&instance={}", encode(a), args.instance),
+        (_, Some(v), _) => format!("vm={}", encode(v)),
+        (_, _, Some(h)) => format!("host={}", encode(h)),
+        _ => bail!("name one of --app, --vm or --host"),
+    };
+    let (status, spec) = request(socket, "GET", &format!("/lab/exec?{query}"), None)?;
+    if status != 200 {
+        let code = spec.pointer("/error/code").and_then(|v| v.as_str()).unwrap_or("Error");
+        let msg = spec.pointer("/error/message").and_then(|v| v.as_str()).unwrap_or("");
+        eprintln!("ERROR: ({code}) {msg}");
+        return Ok(ExitCode::FAILURE);
+    }
+    let netns = spec["netns"].as_str().context("daemon answered without a namespace")?;
+    let ns = std::fs::File::open(netns_path(netns)).with_context(|| format!("opening namespace {netns}"))?;
+    // This process is single-threaded here, so it may switch its own network
+    // namespace and then become the program (exit code and signals are its own).
+    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+        .with_context(|| format!("entering namespace {netns}"))?;
+    let mut cmd = std::process::Command::new(&args.command[0]);
+    cmd.args(&args.command[1..]);
+    if let Some(env) = spec["env"].as_object() {
+        for (k, v) in env {
+            if let Some(v) = v.as_str() {
+                cmd.env(k, v);
+            }
+        }
+    }
+    let err = cmd.exec();
+    Err(err).with_context(|| format!("running {:?} in {netns}", args.command[0]))
+}

@@ -1,0 +1,291 @@
+//! Supervised app processes: each site's `appCommandLine` runs in each of its
+//! sandboxes, as the App Service worker runs the site's container.
+//!
+//! Processes start in their own session (so a daemon restart, or its exit,
+//! does not end them: a restart must not disturb the app or its flows) and are
+//! recorded by PID and kernel start time in `processes.json`. A restarted
+//! daemon adopts the ones still alive; `down` ends exactly those, by PID.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::os::unix::io::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::dataplane::netns_path;
+use crate::plan::ProcessPlan;
+use crate::store::write_atomic;
+
+const RECORD_FILE: &str = "processes.json";
+/// The PATH a supervised process starts with (App Service sets its own too).
+const APP_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What is known of one supervised process; persisted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessRecord {
+    pub plan: ProcessPlan,
+    pub pid: i32,
+    /// Start time in clock ticks since boot (`/proc/PID/stat` field 22): a PID
+    /// is only ours while this matches, so a recycled PID is never signalled.
+    pub start_time: u64,
+    pub restarts: u32,
+    pub log: PathBuf,
+}
+
+/// The status of one process as `show` reports it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessStatus {
+    pub key: String,
+    pub netns: String,
+    pub pid: i32,
+    pub running: bool,
+    pub restarts: u32,
+    pub log: PathBuf,
+}
+
+#[derive(Default)]
+struct Inner {
+    records: BTreeMap<String, ProcessRecord>,
+    /// Children this daemon spawned (adopted ones are not our children).
+    children: BTreeMap<i32, Child>,
+}
+
+/// Starts, restarts and stops the processes of a plan.
+pub struct Supervisor {
+    dir: PathBuf,
+    inner: Mutex<Inner>,
+}
+
+impl Supervisor {
+    /// Loads the records of a previous daemon and adopts the processes that still run.
+    pub fn open(state_dir: &Path) -> Result<Supervisor> {
+        let dir = state_dir.to_path_buf();
+        fs::create_dir_all(dir.join("logs"))?;
+        let mut records: BTreeMap<String, ProcessRecord> = match fs::read(dir.join(RECORD_FILE)) {
+            Ok(b) => serde_json::from_slice(&b).unwrap_or_default(),
+            Err(_) => BTreeMap::new(),
+        };
+        records.retain(|_, r| is_alive(r.pid, r.start_time));
+        let sup = Supervisor { dir, inner: Mutex::new(Inner { records, children: BTreeMap::new() }) };
+        sup.persist(&sup.inner.lock().unwrap())?;
+        Ok(sup)
+    }
+
+    /// Makes the running set match `desired`: starts what is missing or dead,
+    /// restarts what changed (command, environment or namespace), ends what is gone.
+    pub fn sync(&self, desired: &[ProcessPlan]) -> Result<()> {
+        let mut inner = self.inner.lock().unwrap();
+        let want: BTreeMap<&str, &ProcessPlan> = desired.iter().map(|p| (p.key.as_str(), p)).collect();
+        let gone: Vec<String> =
+            inner.records.keys().filter(|k| !want.contains_key(k.as_str())).cloned().collect();
+        for key in gone {
+            if let Some(rec) = inner.records.remove(&key) {
+                stop(&mut inner, &rec);
+            }
+        }
+        let mut errors = Vec::new();
+        for plan in desired {
+            let (restarts, needs_start) = match inner.records.get(&plan.key) {
+                Some(rec) if rec.plan == *plan && is_alive(rec.pid, rec.start_time) => continue,
+                Some(rec) if rec.plan == *plan => (rec.restarts + 1, true),
+                Some(rec) => {
+                    let rec = rec.clone();
+                    stop(&mut inner, &rec);
+                    (0, true)
+                }
+                None => (0, true),
+            };
+            if needs_start {
+                match self.spawn(plan) {
+                    Ok((child, log)) => {
+                        let pid = child.id() as i32;
+                        let start_time = proc_start_time(pid).unwrap_or(0);
+                        tracing::info!(key = %plan.key, pid, netns = %plan.netns, "started app process");
+                        inner.children.insert(pid, child);
+                        inner.records.insert(
+                            plan.key.clone(),
+                            ProcessRecord { plan: plan.clone(), pid, start_time, restarts, log },
+                        );
+                    }
+                    Err(e) => errors.push(format!("{}: {e:#}", plan.key)),
+                }
+            }
+        }
+        reap(&mut inner);
+        self.persist(&inner)?;
+        if !errors.is_empty() {
+            anyhow::bail!("could not start app processes: {}", errors.join("; "));
+        }
+        Ok(())
+    }
+
+    /// Restarts one process (e.g. the app restart that a disconnect causes).
+    pub fn restart(&self, key: &str) -> Result<()> {
+        let plan = {
+            let mut inner = self.inner.lock().unwrap();
+            let Some(rec) = inner.records.get(key).cloned() else { return Ok(()) };
+            stop(&mut inner, &rec);
+            inner.records.remove(key);
+            rec.plan
+        };
+        self.sync_one(plan)
+    }
+
+    fn sync_one(&self, plan: ProcessPlan) -> Result<()> {
+        let mut all: Vec<ProcessPlan> =
+            self.inner.lock().unwrap().records.values().map(|r| r.plan.clone()).collect();
+        all.push(plan);
+        self.sync(&all)
+    }
+
+    /// Ends every supervised process, by PID (and its process group).
+    pub fn stop_all(&self) -> Result<()> {
+        let mut inner = self.inner.lock().unwrap();
+        let recs: Vec<ProcessRecord> = inner.records.values().cloned().collect();
+        for rec in &recs {
+            stop(&mut inner, rec);
+        }
+        inner.records.clear();
+        self.persist(&inner)
+    }
+
+    pub fn status(&self) -> Vec<ProcessStatus> {
+        let mut inner = self.inner.lock().unwrap();
+        reap(&mut inner);
+        inner
+            .records
+            .values()
+            .map(|r| ProcessStatus {
+                key: r.plan.key.clone(),
+                netns: r.plan.netns.clone(),
+                pid: r.pid,
+                running: is_alive(r.pid, r.start_time),
+                restarts: r.restarts,
+                log: r.log.clone(),
+            })
+            .collect()
+    }
+
+    fn persist(&self, inner: &Inner) -> Result<()> {
+        write_atomic(&self.dir.join(RECORD_FILE), &serde_json::to_vec_pretty(&inner.records)?)
+    }
+
+    fn spawn(&self, plan: &ProcessPlan) -> Result<(Child, PathBuf)> {
+        let (program, args) = plan.argv.split_first().context("empty command line")?;
+        let ns = File::open(netns_path(&plan.netns))
+            .with_context(|| format!("opening network namespace {}", plan.netns))?;
+        let log = self.dir.join("logs").join(format!("{}.log", sanitize(&plan.key)));
+        let out = fs::OpenOptions::new().create(true).append(true).open(&log)?;
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", APP_PATH)
+            .env("HOME", "/root")
+            .envs(&plan.env)
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        let fd = ns.as_raw_fd();
+        // SAFETY: only async-signal-safe calls (setns, setsid) between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().with_context(|| format!("starting {program} in {}", plan.netns))?;
+        Ok((child, log))
+    }
+}
+
+/// Reaps children that exited, so they do not linger as zombies.
+fn reap(inner: &mut Inner) {
+    inner.children.retain(|_, c| matches!(c.try_wait(), Ok(None)));
+}
+
+/// Ends a process and its session's process group: SIGTERM, then SIGKILL after 2 s.
+fn stop(inner: &mut Inner, rec: &ProcessRecord) {
+    if !is_alive(rec.pid, rec.start_time) {
+        inner.children.remove(&rec.pid);
+        return;
+    }
+    // setsid made the process the leader of its own group: -pid is that group.
+    unsafe { libc::kill(-rec.pid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        if let Some(c) = inner.children.get_mut(&rec.pid) {
+            if let Ok(Some(_)) = c.try_wait() {
+                break;
+            }
+        } else if !is_alive(rec.pid, rec.start_time) {
+            break;
+        }
+        if Instant::now() > deadline {
+            unsafe { libc::kill(-rec.pid, libc::SIGKILL) };
+            if let Some(c) = inner.children.get_mut(&rec.pid) {
+                let _ = c.wait();
+            }
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    inner.children.remove(&rec.pid);
+    tracing::info!(key = %rec.plan.key, pid = rec.pid, "stopped app process");
+}
+
+/// Field 22 of `/proc/PID/stat`: start time in clock ticks since boot.
+pub fn proc_start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces; fields after it follow ") ".
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state); field 22 is index 19; a zombie counts as gone.
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
+/// A process is ours while its PID exists with the start time we recorded.
+pub fn is_alive(pid: i32, start_time: u64) -> bool {
+    pid > 0 && proc_start_time(pid) == Some(start_time)
+}
+
+fn sanitize(key: &str) -> String {
+    key.trim_start_matches('/')
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_of_self_is_stable() {
+        let me = std::process::id() as i32;
+        let t = proc_start_time(me).unwrap();
+        assert!(is_alive(me, t));
+        assert!(!is_alive(me, t + 1));
+        assert!(!is_alive(-1, 0));
+    }
+
+    #[test]
+    fn log_names_are_safe() {
+        assert_eq!(sanitize("/subscriptions/x/sites/web 1/instances/0"), "subscriptions_x_sites_web_1_instances_0");
+    }
+}
