@@ -1,1 +1,423 @@
-//! e2e helpers
+//! End-to-end test harness: each test owns a lab (a unique name, its own
+//! daemon, socket and state directory) inside the sandbox made by
+//! `scripts/sandbox.sh`, and everything it started is ended and removed on
+//! drop, even when the test fails.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// The network namespace inode of the machine's own namespace on this kernel
+/// (`PROC_NET_INIT_INO`): a lab is never built there.
+const INIT_NET_INODE: u64 = 4026531833;
+
+pub const SUB: &str = "00000000-0000-0000-0000-000000000000";
+
+/// True when end-to-end tests may run here. Outside the sandbox they are
+/// skipped, unless `VNET_E2E_REQUIRED=1` (CI), where that is a failure.
+pub fn sandboxed() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata("/proc/self/ns/net").map(|m| m.ino()).unwrap_or(INIT_NET_INODE);
+    let ok = std::env::var("VNET_SANDBOX").as_deref() == Ok("1") && inode != INIT_NET_INODE && is_root();
+    if !ok {
+        if std::env::var("VNET_E2E_REQUIRED").as_deref() == Ok("1") {
+            panic!(
+                "end-to-end tests are required (VNET_E2E_REQUIRED=1) but this is not a root sandbox: \
+                 run them with scripts/test.sh (which uses scripts/sandbox.sh) as root"
+            );
+        }
+        eprintln!("skipped: end-to-end tests run as root under scripts/sandbox.sh");
+    }
+    ok
+}
+
+fn is_root() -> bool {
+    // SAFETY: getuid has no preconditions.
+    unsafe { libc::getuid() == 0 }
+}
+
+/// `target/debug` (or release) of this build: the test binary sits in its `deps/`.
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().expect("deps dir");
+    if dir.ends_with("deps") { dir.parent().expect("target dir").to_path_buf() } else { dir.to_path_buf() }
+}
+
+/// The `vnet-agent` binary under test.
+pub fn agent_bin() -> PathBuf {
+    std::env::var_os("VNET_AGENT_BIN").map(PathBuf::from).unwrap_or_else(|| bin_dir().join("vnet-agent"))
+}
+
+/// The traffic tool.
+pub fn probe_bin() -> String {
+    bin_dir().join("vnet-probe").to_string_lossy().into_owned()
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// One lab with its own daemon.
+pub struct Lab {
+    pub name: String,
+    dir: tempfile::TempDir,
+    daemon: Option<Child>,
+    background: Vec<Child>,
+}
+
+impl Lab {
+    /// Starts a daemon for a fresh lab; `None` when end-to-end tests are skipped here.
+    pub fn start() -> Option<Lab> {
+        if !sandboxed() {
+            return None;
+        }
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("e{:04x}{n:02}", std::process::id() & 0xffff);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut lab = Lab { name, dir, daemon: None, background: Vec::new() };
+        lab.start_daemon();
+        Some(lab)
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("agent.sock")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(agent_bin());
+        c.env("VNET_AGENT_LAB", &self.name)
+            .env("VNET_AGENT_SOCKET", self.socket())
+            .env("VNET_AGENT_STATE_DIR", self.state_dir());
+        c
+    }
+
+    /// Starts the daemon and waits until its socket answers.
+    pub fn start_daemon(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .expect("daemon log");
+        let child = self
+            .command()
+            .args(["serve", "--resync-interval", "2"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start vnet-agent serve");
+        self.daemon = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::os::unix::net::UnixStream::connect(self.socket()).is_ok() {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.daemon.as_mut().map(|c| c.try_wait()) {
+                panic!("daemon exited with {status}: {}", self.daemon_log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("daemon did not open its socket in 30 s: {}", self.daemon_log());
+    }
+
+    /// Stops the daemon with SIGTERM (as a service manager would) and waits for it.
+    pub fn stop_daemon(&mut self) {
+        if let Some(mut child) = self.daemon.take() {
+            // SAFETY: a PID of our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("daemon did not stop on SIGTERM within 10 s");
+        }
+    }
+
+    pub fn daemon_pid(&self) -> Option<u32> {
+        self.daemon.as_ref().map(|c| c.id())
+    }
+
+    pub fn daemon_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// Runs the CLI and returns its output, whatever the exit code.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("run vnet-agent")
+    }
+
+    /// Runs the CLI, fails the test with its stderr when it fails, returns stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "vnet-agent {args:?} failed: {}\n{}\n{}\n--- daemon log ---\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout),
+            self.daemon_log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn cli_json(&self, args: &[&str]) -> Value {
+        let out = self.cli_ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    }
+
+    /// Deploys `template` into resource group `rg`; returns the deployment.
+    pub fn deploy(&self, rg: &str, template: &Value) -> Value {
+        let path = self.dir.path().join(format!("template-{}.json", COUNTER.fetch_add(1, Ordering::SeqCst)));
+        std::fs::write(&path, serde_json::to_vec_pretty(template).unwrap()).unwrap();
+        self.cli_json(&["deploy", "-g", rg, "-f", path.to_str().unwrap()])
+    }
+
+    pub fn show(&self, id: &str) -> Value {
+        self.cli_json(&["resource", "show", "--ids", id])
+    }
+
+    /// Runs a program in a lab namespace (`exec --app/--vm/--host ...`) and waits for it.
+    pub fn exec(&self, target: &[&str], cmd: &[&str]) -> Output {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(target);
+        args.push("--");
+        args.extend_from_slice(cmd);
+        self.cli(&args)
+    }
+
+    /// Like `exec`, but the program must succeed; returns its stdout.
+    pub fn exec_ok(&self, target: &[&str], cmd: &[&str]) -> String {
+        let out = self.exec(target, cmd);
+        assert!(
+            out.status.success(),
+            "exec {target:?} {cmd:?} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts a long-running program in a lab namespace and waits for its first
+    /// line of output (servers print `listening ...`). Ended on drop, by PID.
+    pub fn spawn(&mut self, target: &[&str], cmd: &[&str]) -> String {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(target);
+        args.push("--");
+        args.extend_from_slice(cmd);
+        let mut child = self
+            .command()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn exec");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        self.background.push(child);
+        let line = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+        assert!(!line.is_empty(), "background {cmd:?} in {target:?} printed nothing (did it fail to start?)");
+        line
+    }
+
+    /// Starts a program in the background without waiting for output.
+    pub fn spawn_quiet(&mut self, target: &[&str], cmd: &[&str]) -> &mut Child {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(target);
+        args.push("--");
+        args.extend_from_slice(cmd);
+        let child = self.command().args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+        self.background.push(child);
+        self.background.last_mut().unwrap()
+    }
+
+    /// Namespaces of this lab under /run/netns.
+    pub fn namespaces(&self) -> Vec<String> {
+        lab_namespaces(&self.name)
+    }
+
+    /// Sum of the packet counts of every named nft counter in a namespace.
+    pub fn counter_packets(&self, netns: &str) -> u64 {
+        let out = Command::new("ip")
+            .args(["netns", "exec", netns, "nft", "-j", "list", "counters", "table", "inet", "vnet_agent"])
+            .output()
+            .expect("nft");
+        assert!(out.status.success(), "nft list counters in {netns}: {}", String::from_utf8_lossy(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).expect("nft json");
+        v["nftables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o.get("counter"))
+            .filter_map(|c| c["packets"].as_u64())
+            .sum()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for c in &mut self.background {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if self.daemon.is_some() {
+            let _ = self.cli(&["down", "--purge"]);
+            if let Some(mut d) = self.daemon.take() {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < deadline && matches!(d.try_wait(), Ok(None)) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = d.kill();
+                let _ = d.wait();
+            }
+        }
+        // Whatever a failed test left: the offline teardown by lab prefix.
+        if !lab_namespaces(&self.name).is_empty() {
+            let _ = self.cli(&["down", "--purge"]);
+        }
+    }
+}
+
+/// Namespaces under /run/netns whose name starts with `<lab>-`.
+pub fn lab_namespaces(lab: &str) -> Vec<String> {
+    let prefix = format!("{lab}-");
+    let mut v: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    v.retain(|n| n.starts_with(&prefix));
+    v.sort();
+    v
+}
+
+/// Mount points under /run/netns that belong to a lab.
+pub fn lab_mounts(lab: &str) -> Vec<String> {
+    let needle = format!("/run/netns/{lab}-");
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .map(str::to_string)
+        .collect()
+}
+
+pub fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
+}
+
+/// Builds full ARM ids in the default subscription.
+pub fn id(rg: &str, ty: &str, name: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/{rg}/providers/{ty}/{name}")
+}
+
+/// The lab most tests use: VNet `vnet1` 10.0.0.0/16 with a delegated
+/// `integration` subnet 10.0.1.0/24 and a `vms` subnet 10.0.2.0/24; a Linux
+/// Premium v3 plan `plan1` with `capacity` instances; `web1` (route-all off)
+/// and `web2` (route-all on) integrated; VM `vm1` at 10.0.2.4; internet host
+/// `host1` at 198.18.100.10.
+pub fn basic_template(rg: &str, capacity: u32) -> Value {
+    let subnet = |s: &str| format!("{}/subnets/{s}", id(rg, "Microsoft.Network/virtualNetworks", "vnet1"));
+    let site = |name: &str, route_all: bool| {
+        json!({
+            "type": "Microsoft.Web/sites", "apiVersion": "2022-09-01", "name": name,
+            "location": "westeurope", "kind": "app,linux",
+            "properties": {
+                "serverFarmId": id(rg, "Microsoft.Web/serverfarms", "plan1"),
+                "virtualNetworkSubnetId": subnet("integration"),
+                "siteConfig": { "vnetRouteAllEnabled": route_all, "appCommandLine": "sleep 100000" }
+            }
+        })
+    };
+    json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": [
+            {
+                "type": "Microsoft.Network/virtualNetworks", "apiVersion": "2023-04-01", "name": "vnet1",
+                "location": "westeurope",
+                "properties": {
+                    "addressSpace": { "addressPrefixes": ["10.0.0.0/16"] },
+                    "subnets": [
+                        { "name": "integration", "properties": { "addressPrefix": "10.0.1.0/24",
+                          "delegations": [{ "name": "delegation", "properties": { "serviceName": "Microsoft.Web/serverFarms" } }] } },
+                        { "name": "vms", "properties": { "addressPrefix": "10.0.2.0/24" } }
+                    ]
+                }
+            },
+            {
+                "type": "Microsoft.Web/serverfarms", "apiVersion": "2022-09-01", "name": "plan1",
+                "location": "westeurope", "kind": "linux",
+                "sku": { "name": "P1v3", "tier": "PremiumV3", "capacity": capacity },
+                "properties": { "reserved": true }
+            },
+            site("web1", false),
+            site("web2", true),
+            {
+                "type": "Microsoft.Network/networkInterfaces", "apiVersion": "2023-04-01", "name": "vm1-nic",
+                "location": "westeurope",
+                "properties": { "ipConfigurations": [{ "name": "ipconfig1", "properties": {
+                    "subnet": { "id": subnet("vms") },
+                    "privateIPAllocationMethod": "Static", "privateIPAddress": "10.0.2.4" } }] }
+            },
+            {
+                "type": "Microsoft.Compute/virtualMachines", "apiVersion": "2023-03-01", "name": "vm1",
+                "location": "westeurope",
+                "properties": { "networkProfile": { "networkInterfaces": [
+                    { "id": id(rg, "Microsoft.Network/networkInterfaces", "vm1-nic") } ] } }
+            },
+            {
+                "type": "Lab.Emulator/internetHosts", "apiVersion": "2024-01-01", "name": "host1",
+                "location": "westeurope", "properties": { "ipAddress": "198.18.100.10" }
+            }
+        ]
+    })
+}
+
+/// The source address a probe server reported (`peer=IP:PORT`).
+pub fn peer_ip(line: &str) -> String {
+    line.lines()
+        .find_map(|l| l.trim().strip_prefix("peer="))
+        .and_then(|p| p.rsplit_once(':').map(|(ip, _)| ip.to_string()))
+        .unwrap_or_else(|| panic!("no peer= line in {line:?}"))
+}
+
+/// `kernel_writes` of a reconcile report, whatever its casing.
+pub fn kernel_writes(report: &Value) -> u64 {
+    report.get("kernel_writes").or_else(|| report.get("kernelWrites")).and_then(Value::as_u64).unwrap_or_else(|| panic!("no kernel_writes in {report}"))
+}
+
+impl Lab {
+    /// A background program started by `spawn_quiet`, by PID.
+    pub fn background_child(&mut self, pid: u32) -> &mut Child {
+        self.background.iter_mut().find(|c| c.id() == pid).expect("no such background program")
+    }
+
+    /// Everything a finished background program printed (stdout and stderr).
+    pub fn background_output(&mut self, pid: u32) -> String {
+        use std::io::Read;
+        let c = self.background_child(pid);
+        let mut s = String::new();
+        if let Some(mut o) = c.stdout.take() {
+            let _ = o.read_to_string(&mut s);
+        }
+        if let Some(mut e) = c.stderr.take() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    }
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests and end-to-end tests with real namespaces
+# and real traffic, all inside a sandbox (fresh net + mount namespaces), so
+# nothing touches this machine's own network. Run as root.
+#
+#   scripts/test.sh [extra cargo test args]
+#
+# VNET_E2E_REQUIRED=1 turns a skipped end-to-end test (no root, no sandbox)
+# into a failure; CI sets it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+
+cargo build --workspace --all-targets --locked 2>&1 | tail -n 3
+# The sandbox has no network: everything is built above, so run offline.
+exec scripts/sandbox.sh cargo test --workspace --offline --locked "$@"

@@ -1,0 +1,118 @@
+//! vnet-probe: the traffic end of the end-to-end tests. Servers tell each
+//! client which source address they saw; clients print it. Every loop is
+//! bounded in count and time, and only ever targets the addresses it is given
+//! (lab addresses inside the test's own namespaces).
+//!
+//!   vnet-probe serve-tcp PORT          accept; write "peer=IP:PORT\n"; then echo lines
+//!   vnet-probe serve-udp PORT          answer each datagram with "peer=IP:PORT"
+//!   vnet-probe tcp IP PORT [MS]        connect (timeout MS, default 2000); print the server's line
+//!   vnet-probe udp IP PORT [MS]        send one datagram; print the answer
+//!   vnet-probe hold IP PORT COUNT MS   one connection: COUNT lines, one every MS, each echoed
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::ExitCode;
+use std::time::Duration;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let a = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
+    let ms = |i: usize, d: u64| Duration::from_millis(args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d));
+    let result = match a(0) {
+        "serve-tcp" => serve_tcp(a(1)),
+        "serve-udp" => serve_udp(a(1)),
+        "tcp" => tcp(a(1), a(2), ms(3, 2000)),
+        "udp" => udp(a(1), a(2), ms(3, 2000)),
+        "hold" => hold(a(1), a(2), a(3).parse().unwrap_or(10), ms(4, 100)),
+        _ => Err("usage: vnet-probe serve-tcp|serve-udp|tcp|udp|hold ...".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vnet-probe: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type R = Result<(), String>;
+
+fn addr(ip: &str, port: &str) -> Result<SocketAddr, String> {
+    format!("{ip}:{port}").parse().map_err(|e| format!("bad address {ip}:{port}: {e}"))
+}
+
+fn serve_tcp(port: &str) -> R {
+    let l = TcpListener::bind(addr("0.0.0.0", port)?).map_err(|e| e.to_string())?;
+    println!("listening tcp {port}");
+    for conn in l.incoming() {
+        let Ok(mut s) = conn else { continue };
+        std::thread::spawn(move || {
+            let peer = s.peer_addr().map(|p| p.to_string()).unwrap_or_default();
+            println!("accepted {peer}");
+            if writeln!(s, "peer={peer}").is_err() {
+                return;
+            }
+            let mut r = BufReader::new(s.try_clone().expect("clone"));
+            let mut line = String::new();
+            while r.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                if s.write_all(line.as_bytes()).is_err() {
+                    break;
+                }
+                line.clear();
+            }
+        });
+    }
+    Ok(())
+}
+
+fn serve_udp(port: &str) -> R {
+    let s = UdpSocket::bind(addr("0.0.0.0", port)?).map_err(|e| e.to_string())?;
+    println!("listening udp {port}");
+    let mut buf = [0u8; 2048];
+    loop {
+        let (_, peer) = s.recv_from(&mut buf).map_err(|e| e.to_string())?;
+        let _ = s.send_to(format!("peer={peer}").as_bytes(), peer);
+    }
+}
+
+fn tcp(ip: &str, port: &str, timeout: Duration) -> R {
+    let mut s = TcpStream::connect_timeout(&addr(ip, port)?, timeout).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(timeout)).ok();
+    let mut line = String::new();
+    BufReader::new(&mut s).read_line(&mut line).map_err(|e| format!("read: {e}"))?;
+    print!("{line}");
+    Ok(())
+}
+
+fn udp(ip: &str, port: &str, timeout: Duration) -> R {
+    let s = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(timeout)).ok();
+    s.send_to(b"hello", addr(ip, port)?).map_err(|e| format!("send: {e}"))?;
+    let mut buf = [0u8; 2048];
+    let (n, _) = s.recv_from(&mut buf).map_err(|e| format!("recv: {e}"))?;
+    println!("{}", String::from_utf8_lossy(&buf[..n]));
+    Ok(())
+}
+
+fn hold(ip: &str, port: &str, count: u32, every: Duration) -> R {
+    let mut s = TcpStream::connect_timeout(&addr(ip, port)?, Duration::from_secs(2)).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let local = s.local_addr().map_err(|e| e.to_string())?;
+    let mut r = BufReader::new(s.try_clone().map_err(|e| e.to_string())?);
+    let mut line = String::new();
+    r.read_line(&mut line).map_err(|e| format!("read greeting: {e}"))?;
+    print!("{line}");
+    println!("local={local}");
+    std::io::stdout().flush().ok();
+    for i in 0..count {
+        writeln!(s, "seq {i}").map_err(|e| format!("write seq {i}: {e}"))?;
+        line.clear();
+        r.read_line(&mut line).map_err(|e| format!("echo of seq {i}: {e}"))?;
+        if line.trim() != format!("seq {i}") {
+            return Err(format!("echo of seq {i} was {line:?}"));
+        }
+        std::thread::sleep(every);
+    }
+    println!("held {count}");
+    Ok(())
+}
