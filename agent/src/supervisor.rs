@@ -73,7 +73,13 @@ impl Supervisor {
             Err(_) => BTreeMap::new(),
         };
         records.retain(|_, r| is_alive(r.pid, r.start_time));
-        let sup = Supervisor { dir, inner: Mutex::new(Inner { records, children: BTreeMap::new() }) };
+        let sup = Supervisor {
+            dir,
+            inner: Mutex::new(Inner {
+                records,
+                children: BTreeMap::new(),
+            }),
+        };
         sup.persist(&sup.inner.lock().unwrap())?;
         Ok(sup)
     }
@@ -82,9 +88,14 @@ impl Supervisor {
     /// restarts what changed (command, environment or namespace), ends what is gone.
     pub fn sync(&self, desired: &[ProcessPlan]) -> Result<()> {
         let mut inner = self.inner.lock().unwrap();
-        let want: BTreeMap<&str, &ProcessPlan> = desired.iter().map(|p| (p.key.as_str(), p)).collect();
-        let gone: Vec<String> =
-            inner.records.keys().filter(|k| !want.contains_key(k.as_str())).cloned().collect();
+        let want: BTreeMap<&str, &ProcessPlan> =
+            desired.iter().map(|p| (p.key.as_str(), p)).collect();
+        let gone: Vec<String> = inner
+            .records
+            .keys()
+            .filter(|k| !want.contains_key(k.as_str()))
+            .cloned()
+            .collect();
         for key in gone {
             if let Some(rec) = inner.records.remove(&key) {
                 stop(&mut inner, &rec);
@@ -111,7 +122,13 @@ impl Supervisor {
                         inner.children.insert(pid, child);
                         inner.records.insert(
                             plan.key.clone(),
-                            ProcessRecord { plan: plan.clone(), pid, start_time, restarts, log },
+                            ProcessRecord {
+                                plan: plan.clone(),
+                                pid,
+                                start_time,
+                                restarts,
+                                log,
+                            },
                         );
                     }
                     Err(e) => errors.push(format!("{}: {e:#}", plan.key)),
@@ -130,7 +147,9 @@ impl Supervisor {
     pub fn restart(&self, key: &str) -> Result<()> {
         let plan = {
             let mut inner = self.inner.lock().unwrap();
-            let Some(rec) = inner.records.get(key).cloned() else { return Ok(()) };
+            let Some(rec) = inner.records.get(key).cloned() else {
+                return Ok(());
+            };
             stop(&mut inner, &rec);
             inner.records.remove(key);
             rec.plan
@@ -139,8 +158,14 @@ impl Supervisor {
     }
 
     fn sync_one(&self, plan: ProcessPlan) -> Result<()> {
-        let mut all: Vec<ProcessPlan> =
-            self.inner.lock().unwrap().records.values().map(|r| r.plan.clone()).collect();
+        let mut all: Vec<ProcessPlan> = self
+            .inner
+            .lock()
+            .unwrap()
+            .records
+            .values()
+            .map(|r| r.plan.clone())
+            .collect();
         all.push(plan);
         self.sync(&all)
     }
@@ -174,15 +199,24 @@ impl Supervisor {
     }
 
     fn persist(&self, inner: &Inner) -> Result<()> {
-        write_atomic(&self.dir.join(RECORD_FILE), &serde_json::to_vec_pretty(&inner.records)?)
+        write_atomic(
+            &self.dir.join(RECORD_FILE),
+            &serde_json::to_vec_pretty(&inner.records)?,
+        )
     }
 
     fn spawn(&self, plan: &ProcessPlan) -> Result<(Child, PathBuf)> {
         let (program, args) = plan.argv.split_first().context("empty command line")?;
         let ns = File::open(netns_path(&plan.netns))
             .with_context(|| format!("opening network namespace {}", plan.netns))?;
-        let log = self.dir.join("logs").join(format!("{}.log", sanitize(&plan.key)));
-        let out = fs::OpenOptions::new().create(true).append(true).open(&log)?;
+        let log = self
+            .dir
+            .join("logs")
+            .join(format!("{}.log", sanitize(&plan.key)));
+        let out = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
         let mut cmd = Command::new(program);
         cmd.args(args)
             .env_clear()
@@ -206,14 +240,18 @@ impl Supervisor {
                 Ok(())
             });
         }
-        let child = cmd.spawn().with_context(|| format!("starting {program} in {}", plan.netns))?;
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {program} in {}", plan.netns))?;
         Ok((child, log))
     }
 }
 
 /// Reaps children that exited, so they do not linger as zombies.
 fn reap(inner: &mut Inner) {
-    inner.children.retain(|_, c| matches!(c.try_wait(), Ok(None)));
+    inner
+        .children
+        .retain(|_, c| matches!(c.try_wait(), Ok(None)));
 }
 
 /// Ends a process and its session's process group: SIGTERM, then SIGKILL after 2 s.
@@ -267,7 +305,13 @@ pub fn is_alive(pid: i32, start_time: u64) -> bool {
 fn sanitize(key: &str) -> String {
     key.trim_start_matches('/')
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -286,6 +330,9 @@ mod tests {
 
     #[test]
     fn log_names_are_safe() {
-        assert_eq!(sanitize("/subscriptions/x/sites/web 1/instances/0"), "subscriptions_x_sites_web_1_instances_0");
+        assert_eq!(
+            sanitize("/subscriptions/x/sites/web 1/instances/0"),
+            "subscriptions_x_sites_web_1_instances_0"
+        );
     }
 }

@@ -21,8 +21,11 @@ pub const SUB: &str = "00000000-0000-0000-0000-000000000000";
 /// skipped, unless `VNET_E2E_REQUIRED=1` (CI), where that is a failure.
 pub fn sandboxed() -> bool {
     use std::os::unix::fs::MetadataExt;
-    let inode = std::fs::metadata("/proc/self/ns/net").map(|m| m.ino()).unwrap_or(INIT_NET_INODE);
-    let ok = std::env::var("VNET_SANDBOX").as_deref() == Ok("1") && inode != INIT_NET_INODE && is_root();
+    let inode = std::fs::metadata("/proc/self/ns/net")
+        .map(|m| m.ino())
+        .unwrap_or(INIT_NET_INODE);
+    let ok =
+        std::env::var("VNET_SANDBOX").as_deref() == Ok("1") && inode != INIT_NET_INODE && is_root();
     if !ok {
         if std::env::var("VNET_E2E_REQUIRED").as_deref() == Ok("1") {
             panic!(
@@ -44,12 +47,18 @@ fn is_root() -> bool {
 fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().expect("deps dir");
-    if dir.ends_with("deps") { dir.parent().expect("target dir").to_path_buf() } else { dir.to_path_buf() }
+    if dir.ends_with("deps") {
+        dir.parent().expect("target dir").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 /// The `vnet-agent` binary under test.
 pub fn agent_bin() -> PathBuf {
-    std::env::var_os("VNET_AGENT_BIN").map(PathBuf::from).unwrap_or_else(|| bin_dir().join("vnet-agent"))
+    std::env::var_os("VNET_AGENT_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| bin_dir().join("vnet-agent"))
 }
 
 /// The traffic tool.
@@ -76,7 +85,12 @@ impl Lab {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("e{:04x}{n:02}", std::process::id() & 0xffff);
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut lab = Lab { name, dir, daemon: None, background: Vec::new() };
+        let mut lab = Lab {
+            name,
+            dir,
+            daemon: None,
+            background: Vec::new(),
+        };
         lab.start_daemon();
         Some(lab)
     }
@@ -123,7 +137,10 @@ impl Lab {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("daemon did not open its socket in 30 s: {}", self.daemon_log());
+        panic!(
+            "daemon did not open its socket in 30 s: {}",
+            self.daemon_log()
+        );
     }
 
     /// Stops the daemon with SIGTERM (as a service manager would) and waits for it.
@@ -178,7 +195,10 @@ impl Lab {
 
     /// Deploys `template` into resource group `rg`; returns the deployment.
     pub fn deploy(&self, rg: &str, template: &Value) -> Value {
-        let path = self.dir.path().join(format!("template-{}.json", COUNTER.fetch_add(1, Ordering::SeqCst)));
+        let path = self.dir.path().join(format!(
+            "template-{}.json",
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
         std::fs::write(&path, serde_json::to_vec_pretty(template).unwrap()).unwrap();
         self.cli_json(&["deploy", "-g", rg, "-f", path.to_str().unwrap()])
     }
@@ -231,7 +251,10 @@ impl Lab {
         });
         self.background.push(child);
         let line = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
-        assert!(!line.is_empty(), "background {cmd:?} in {target:?} printed nothing (did it fail to start?)");
+        assert!(
+            !line.is_empty(),
+            "background {cmd:?} in {target:?} printed nothing (did it fail to start?)"
+        );
         line
     }
 
@@ -241,7 +264,13 @@ impl Lab {
         args.extend_from_slice(target);
         args.push("--");
         args.extend_from_slice(cmd);
-        let child = self.command().args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+        let child = self
+            .command()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
         self.background.push(child);
         self.background.last_mut().unwrap()
     }
@@ -254,10 +283,25 @@ impl Lab {
     /// Sum of the packet counts of every named nft counter in a namespace.
     pub fn counter_packets(&self, netns: &str) -> u64 {
         let out = Command::new("ip")
-            .args(["netns", "exec", netns, "nft", "-j", "list", "counters", "table", "inet", "vnet_agent"])
+            .args([
+                "netns",
+                "exec",
+                netns,
+                "nft",
+                "-j",
+                "list",
+                "counters",
+                "table",
+                "inet",
+                "vnet_agent",
+            ])
             .output()
             .expect("nft");
-        assert!(out.status.success(), "nft list counters in {netns}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "nft list counters in {netns}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: Value = serde_json::from_slice(&out.stdout).expect("nft json");
         v["nftables"]
             .as_array()
@@ -297,7 +341,11 @@ impl Drop for Lab {
 pub fn lab_namespaces(lab: &str) -> Vec<String> {
     let prefix = format!("{lab}-");
     let mut v: Vec<String> = std::fs::read_dir("/run/netns")
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.retain(|n| n.starts_with(&prefix));
     v.sort();
@@ -317,7 +365,9 @@ pub fn lab_mounts(lab: &str) -> Vec<String> {
 
 pub fn pid_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
 }
 
 /// Builds full ARM ids in the default subscription.
@@ -331,7 +381,12 @@ pub fn id(rg: &str, ty: &str, name: &str) -> String {
 /// and `web2` (route-all on) integrated; VM `vm1` at 10.0.2.4; internet host
 /// `host1` at 198.18.100.10.
 pub fn basic_template(rg: &str, capacity: u32) -> Value {
-    let subnet = |s: &str| format!("{}/subnets/{s}", id(rg, "Microsoft.Network/virtualNetworks", "vnet1"));
+    let subnet = |s: &str| {
+        format!(
+            "{}/subnets/{s}",
+            id(rg, "Microsoft.Network/virtualNetworks", "vnet1")
+        )
+    };
     let site = |name: &str, route_all: bool| {
         json!({
             "type": "Microsoft.Web/sites", "apiVersion": "2022-09-01", "name": name,
@@ -398,13 +453,20 @@ pub fn peer_ip(line: &str) -> String {
 
 /// `kernel_writes` of a reconcile report, whatever its casing.
 pub fn kernel_writes(report: &Value) -> u64 {
-    report.get("kernel_writes").or_else(|| report.get("kernelWrites")).and_then(Value::as_u64).unwrap_or_else(|| panic!("no kernel_writes in {report}"))
+    report
+        .get("kernel_writes")
+        .or_else(|| report.get("kernelWrites"))
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("no kernel_writes in {report}"))
 }
 
 impl Lab {
     /// A background program started by `spawn_quiet`, by PID.
     pub fn background_child(&mut self, pid: u32) -> &mut Child {
-        self.background.iter_mut().find(|c| c.id() == pid).expect("no such background program")
+        self.background
+            .iter_mut()
+            .find(|c| c.id() == pid)
+            .expect("no such background program")
     }
 
     /// Everything a finished background program printed (stdout and stderr).

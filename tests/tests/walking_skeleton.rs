@@ -23,7 +23,10 @@ fn outbound_ips(site: &Value) -> Vec<String> {
 
 fn fabric(lab: &Lab) -> String {
     let vnet = lab.show(&id(RG, "Microsoft.Network/virtualNetworks", "vnet1"));
-    vnet["emulator"]["fabricNamespace"].as_str().expect("fabricNamespace").to_string()
+    vnet["emulator"]["fabricNamespace"]
+        .as_str()
+        .expect("fabricNamespace")
+        .to_string()
 }
 
 #[test]
@@ -36,12 +39,23 @@ fn app_to_vm_uses_the_instance_private_ip() {
 
     let env = lab.exec_ok(&["--app", "web1"], &["printenv", "WEBSITE_PRIVATE_IP"]);
     let private_ip = env.trim();
-    assert!(private_ip.starts_with("10.0.1."), "WEBSITE_PRIVATE_IP {private_ip:?} is not in the integration subnet");
+    assert!(
+        private_ip.starts_with("10.0.1."),
+        "WEBSITE_PRIVATE_IP {private_ip:?} is not in the integration subnet"
+    );
 
     let tcp = lab.exec_ok(&["--app", "web1"], &[&probe, "tcp", "10.0.2.4", "9000"]);
-    assert_eq!(peer_ip(&tcp), private_ip, "the VM must see the instance's private IP over TCP");
+    assert_eq!(
+        peer_ip(&tcp),
+        private_ip,
+        "the VM must see the instance's private IP over TCP"
+    );
     let udp = lab.exec_ok(&["--app", "web1"], &[&probe, "udp", "10.0.2.4", "9001"]);
-    assert_eq!(peer_ip(&udp), private_ip, "the VM must see the instance's private IP over UDP");
+    assert_eq!(
+        peer_ip(&udp),
+        private_ip,
+        "the VM must see the instance's private IP over UDP"
+    );
 }
 
 #[test]
@@ -55,13 +69,30 @@ fn route_all_off_goes_straight_out_with_an_outbound_ip() {
     let fabric = fabric(&lab);
 
     let before = lab.counter_packets(&fabric);
-    let tcp = lab.exec_ok(&["--app", "web1"], &[&probe, "tcp", "198.18.100.10", "8080"]);
-    let udp = lab.exec_ok(&["--app", "web1"], &[&probe, "udp", "198.18.100.10", "8081"]);
+    let tcp = lab.exec_ok(
+        &["--app", "web1"],
+        &[&probe, "tcp", "198.18.100.10", "8080"],
+    );
+    let udp = lab.exec_ok(
+        &["--app", "web1"],
+        &[&probe, "udp", "198.18.100.10", "8081"],
+    );
     let after = lab.counter_packets(&fabric);
 
-    assert!(outbound.contains(&peer_ip(&tcp)), "TCP source {} not in outboundIpAddresses {outbound:?}", peer_ip(&tcp));
-    assert!(outbound.contains(&peer_ip(&udp)), "UDP source {} not in outboundIpAddresses {outbound:?}", peer_ip(&udp));
-    assert_eq!(before, after, "with route-all off, internet traffic must not cross the VNet fabric");
+    assert!(
+        outbound.contains(&peer_ip(&tcp)),
+        "TCP source {} not in outboundIpAddresses {outbound:?}",
+        peer_ip(&tcp)
+    );
+    assert!(
+        outbound.contains(&peer_ip(&udp)),
+        "UDP source {} not in outboundIpAddresses {outbound:?}",
+        peer_ip(&udp)
+    );
+    assert_eq!(
+        before, after,
+        "with route-all off, internet traffic must not cross the VNet fabric"
+    );
 }
 
 #[test]
@@ -75,13 +106,30 @@ fn route_all_on_crosses_the_fabric_and_keeps_the_outbound_ip() {
     let fabric = fabric(&lab);
 
     let before = lab.counter_packets(&fabric);
-    let tcp = lab.exec_ok(&["--app", "web2"], &[&probe, "tcp", "198.18.100.10", "8080"]);
-    let udp = lab.exec_ok(&["--app", "web2"], &[&probe, "udp", "198.18.100.10", "8081"]);
+    let tcp = lab.exec_ok(
+        &["--app", "web2"],
+        &[&probe, "tcp", "198.18.100.10", "8080"],
+    );
+    let udp = lab.exec_ok(
+        &["--app", "web2"],
+        &[&probe, "udp", "198.18.100.10", "8081"],
+    );
     let after = lab.counter_packets(&fabric);
 
-    assert!(outbound.contains(&peer_ip(&tcp)), "TCP source {} not in outboundIpAddresses {outbound:?}", peer_ip(&tcp));
-    assert!(outbound.contains(&peer_ip(&udp)), "UDP source {} not in outboundIpAddresses {outbound:?}", peer_ip(&udp));
-    assert!(after > before, "with route-all on, the flow must cross the fabric (counters {before} -> {after})");
+    assert!(
+        outbound.contains(&peer_ip(&tcp)),
+        "TCP source {} not in outboundIpAddresses {outbound:?}",
+        peer_ip(&tcp)
+    );
+    assert!(
+        outbound.contains(&peer_ip(&udp)),
+        "UDP source {} not in outboundIpAddresses {outbound:?}",
+        peer_ip(&udp)
+    );
+    assert!(
+        after > before,
+        "with route-all on, the flow must cross the fabric (counters {before} -> {after})"
+    );
 }
 
 #[test]
@@ -90,13 +138,22 @@ fn new_connections_from_the_vnet_to_the_app_are_dropped() {
     lab.deploy(RG, &basic_template(RG, 1));
     let probe = probe_bin();
     lab.spawn(&["--app", "web1"], &[&probe, "serve-tcp", "8080"]);
-    let private_ip = lab.exec_ok(&["--app", "web1"], &["printenv", "WEBSITE_PRIVATE_IP"]).trim().to_string();
+    let private_ip = lab
+        .exec_ok(&["--app", "web1"], &["printenv", "WEBSITE_PRIVATE_IP"])
+        .trim()
+        .to_string();
 
     // The listener is there: the app reaches it on its own loopback.
     lab.exec_ok(&["--app", "web1"], &[&probe, "tcp", "127.0.0.1", "8080"]);
     // The VM reaches the VNet (control), but not the app: integration is outbound only.
-    let out = lab.exec(&["--vm", "vm1"], &[&probe, "tcp", &private_ip, "8080", "1500"]);
-    assert!(!out.status.success(), "a new TCP connection from the VM to {private_ip} must fail");
+    let out = lab.exec(
+        &["--vm", "vm1"],
+        &[&probe, "tcp", &private_ip, "8080", "1500"],
+    );
+    assert!(
+        !out.status.success(),
+        "a new TCP connection from the VM to {private_ip} must fail"
+    );
 }
 
 #[test]
@@ -117,9 +174,15 @@ fn two_instances_get_the_first_two_usable_addresses() {
     lab.spawn(&["--vm", "vm1"], &[&probe, "serve-tcp", "9000"]);
     for (n, want) in ["10.0.1.4", "10.0.1.5"].iter().enumerate() {
         let n = n.to_string();
-        let env = lab.exec_ok(&["--app", "web1", "--instance", &n], &["printenv", "WEBSITE_PRIVATE_IP"]);
+        let env = lab.exec_ok(
+            &["--app", "web1", "--instance", &n],
+            &["printenv", "WEBSITE_PRIVATE_IP"],
+        );
         assert_eq!(env.trim(), *want);
-        let tcp = lab.exec_ok(&["--app", "web1", "--instance", &n], &[&probe, "tcp", "10.0.2.4", "9000"]);
+        let tcp = lab.exec_ok(
+            &["--app", "web1", "--instance", &n],
+            &[&probe, "tcp", "10.0.2.4", "9000"],
+        );
         assert_eq!(peer_ip(&tcp), *want);
     }
 }
@@ -129,18 +192,34 @@ fn deploying_the_same_template_twice_writes_nothing_the_second_time() {
     let Some(lab) = Lab::start() else { return };
     let t = basic_template(RG, 2);
     let first = lab.deploy(RG, &t);
-    assert!(kernel_writes(&first["properties"]["reconcile"]) > 0, "the first deployment builds the lab");
+    assert!(
+        kernel_writes(&first["properties"]["reconcile"]) > 0,
+        "the first deployment builds the lab"
+    );
     let second = lab.deploy(RG, &t);
-    assert_eq!(kernel_writes(&second["properties"]["reconcile"]), 0, "second reconcile: {}", second["properties"]["reconcile"]);
+    assert_eq!(
+        kernel_writes(&second["properties"]["reconcile"]),
+        0,
+        "second reconcile: {}",
+        second["properties"]["reconcile"]
+    );
     let forced = lab.cli_json(&["lab", "reconcile"]);
-    assert_eq!(kernel_writes(&forced["reconcile"]), 0, "a forced reconcile: {forced}");
+    assert_eq!(
+        kernel_writes(&forced["reconcile"]),
+        0,
+        "a forced reconcile: {forced}"
+    );
 }
 
 #[test]
 fn down_leaves_nothing_behind() {
     let Some(lab) = Lab::start() else { return };
     lab.deploy(RG, &basic_template(RG, 2));
-    assert!(lab.namespaces().len() >= 8, "the lab has namespaces: {:?}", lab.namespaces());
+    assert!(
+        lab.namespaces().len() >= 8,
+        "the lab has namespaces: {:?}",
+        lab.namespaces()
+    );
     let status = lab.cli_json(&["lab", "status"]);
     let app_pids: Vec<u32> = status["processes"]
         .as_array()
@@ -148,14 +227,26 @@ fn down_leaves_nothing_behind() {
         .iter()
         .map(|p| p["pid"].as_u64().unwrap() as u32)
         .collect();
-    assert_eq!(app_pids.len(), 4, "2 sites x 2 instances run their appCommandLine: {status}");
+    assert_eq!(
+        app_pids.len(),
+        4,
+        "2 sites x 2 instances run their appCommandLine: {status}"
+    );
     assert!(app_pids.iter().all(|p| pid_alive(*p)));
     let daemon = lab.daemon_pid().unwrap();
 
     lab.cli_ok(&["down"]);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(lab.namespaces(), Vec::<String>::new(), "namespaces left behind");
-    assert_eq!(lab_mounts(&lab.name), Vec::<String>::new(), "mounts left behind");
+    assert_eq!(
+        lab.namespaces(),
+        Vec::<String>::new(),
+        "namespaces left behind"
+    );
+    assert_eq!(
+        lab_mounts(&lab.name),
+        Vec::<String>::new(),
+        "mounts left behind"
+    );
     for p in &app_pids {
         assert!(!pid_alive(*p), "app process {p} left behind");
     }
@@ -166,9 +257,16 @@ fn down_leaves_nothing_behind() {
     // The daemon is our child: it is a zombie until reaped, which pid_alive counts as gone.
     assert!(!pid_alive(daemon), "the daemon keeps running after down");
     // Links live only inside lab namespaces: the sandbox's own namespace still has only lo.
-    let links = std::process::Command::new("ip").args(["-o", "link"]).output().unwrap();
+    let links = std::process::Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .unwrap();
     let links = String::from_utf8_lossy(&links.stdout);
-    assert_eq!(links.lines().count(), 1, "links left in the test's own namespace: {links}");
+    assert_eq!(
+        links.lines().count(),
+        1,
+        "links left in the test's own namespace: {links}"
+    );
 }
 
 #[test]
@@ -178,11 +276,18 @@ fn a_daemon_restart_leaves_an_established_flow_untouched() {
     let probe = probe_bin();
     lab.spawn(&["--host", "host1"], &[&probe, "serve-tcp", "8080"]);
     let status = lab.cli_json(&["lab", "status"]);
-    let app_pids: Vec<u64> =
-        status["processes"].as_array().unwrap().iter().map(|p| p["pid"].as_u64().unwrap()).collect();
+    let app_pids: Vec<u64> = status["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap())
+        .collect();
 
     // 60 round trips, one every 100 ms, over one connection, through web2 (route-all: worker, fabric, stamp).
-    let hold = lab.spawn_quiet(&["--app", "web2"], &[&probe, "hold", "198.18.100.10", "8080", "60", "100"]);
+    let hold = lab.spawn_quiet(
+        &["--app", "web2"],
+        &[&probe, "hold", "198.18.100.10", "8080", "60", "100"],
+    );
     let hold_pid = hold.id();
     std::thread::sleep(Duration::from_millis(1500));
     lab.stop_daemon();
@@ -191,13 +296,22 @@ fn a_daemon_restart_leaves_an_established_flow_untouched() {
 
     let restarted = lab.cli_json(&["lab", "status"]);
     assert_eq!(
-        restarted["totals"]["kernel_writes"].as_u64().or(restarted["totals"]["kernelWrites"].as_u64()),
+        restarted["totals"]["kernel_writes"]
+            .as_u64()
+            .or(restarted["totals"]["kernelWrites"].as_u64()),
         Some(0),
         "the restarted daemon wrote to the kernel: {restarted}"
     );
-    let after: Vec<u64> =
-        restarted["processes"].as_array().unwrap().iter().map(|p| p["pid"].as_u64().unwrap()).collect();
-    assert_eq!(app_pids, after, "app processes were restarted by a daemon restart");
+    let after: Vec<u64> = restarted["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        app_pids, after,
+        "app processes were restarted by a daemon restart"
+    );
 
     // Wait for the flow to finish on its own and check it never broke.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -212,6 +326,9 @@ fn a_daemon_restart_leaves_an_established_flow_untouched() {
     }
     let status = child.expect("the held flow did not finish");
     let out = lab.background_output(hold_pid);
-    assert!(status.success(), "the established flow broke across the restart: {out}");
+    assert!(
+        status.success(),
+        "the established flow broke across the restart: {out}"
+    );
     assert!(out.contains("held 60"), "{out}");
 }

@@ -9,7 +9,12 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 /// Sends `method path` with an optional JSON body; returns the status and the JSON answer.
-pub fn request(socket: &Path, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value)> {
+pub fn request(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value)> {
     let mut stream = UnixStream::connect(socket).with_context(|| {
         format!(
             "cannot reach the vnet-agent daemon at {} (is `vnet-agent serve` running? \
@@ -17,7 +22,10 @@ pub fn request(socket: &Path, method: &str, path: &str, body: Option<&Value>) ->
             socket.display()
         )
     })?;
-    let payload = body.map(serde_json::to_vec).transpose()?.unwrap_or_default();
+    let payload = body
+        .map(serde_json::to_vec)
+        .transpose()?
+        .unwrap_or_default();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: vnet-agent\r\nConnection: close\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
@@ -49,7 +57,9 @@ pub fn request(socket: &Path, method: &str, path: &str, body: Option<&Value>) ->
             let v = v.trim();
             if k.eq_ignore_ascii_case("content-length") {
                 content_length = v.parse::<usize>().ok();
-            } else if k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked") {
+            } else if k.eq_ignore_ascii_case("transfer-encoding")
+                && v.eq_ignore_ascii_case("chunked")
+            {
                 chunked = true;
             }
         }
@@ -78,7 +88,10 @@ pub fn request(socket: &Path, method: &str, path: &str, body: Option<&Value>) ->
         Value::Null
     } else {
         serde_json::from_slice(&body).with_context(|| {
-            format!("daemon answered {status} with a body that is not JSON: {}", String::from_utf8_lossy(&body))
+            format!(
+                "daemon answered {status} with a body that is not JSON: {}",
+                String::from_utf8_lossy(&body)
+            )
         })?
     };
     Ok((status, value))
@@ -88,7 +101,9 @@ pub fn request(socket: &Path, method: &str, path: &str, body: Option<&Value>) ->
 pub fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -91,7 +91,10 @@ impl Daemon {
         });
         {
             let state = daemon.state.lock().await;
-            daemon.reconcile(&state).await.context("initial reconcile")?;
+            daemon
+                .reconcile(&state)
+                .await
+                .context("initial reconcile")?;
         }
         Ok(daemon)
     }
@@ -150,8 +153,9 @@ impl Daemon {
         let resources = template::expand(&req)?;
         let ids: Vec<String> = resources.iter().map(|r| r.id.to_string()).collect();
         let lab = self.config.lab.clone();
-        let (_, report) =
-            self.commit_and_apply(|s| validate::apply_resources(s, resources, &lab)).await?;
+        let (_, report) = self
+            .commit_and_apply(|s| validate::apply_resources(s, resources, &lab))
+            .await?;
         let id = format!(
             "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Resources/deployments/{}",
             req.subscription, req.resource_group, name
@@ -174,22 +178,31 @@ impl Daemon {
         let resource = GenericResource {
             type_: id.full_type(),
             name: id.name().to_string(),
-            location: body.get("location").and_then(|v| v.as_str()).map(str::to_string),
-            kind: body.get("kind").and_then(|v| v.as_str()).map(str::to_string),
+            location: body
+                .get("location")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            kind: body
+                .get("kind")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
             sku: body.get("sku").cloned(),
             properties: body.get("properties").cloned().unwrap_or_else(|| json!({})),
             tags: body.get("tags").cloned(),
             id: id.clone(),
         };
         let lab = self.config.lab.clone();
-        let (state, _) =
-            self.commit_and_apply(|s| validate::apply_resources(s, vec![resource], &lab)).await?;
+        let (state, _) = self
+            .commit_and_apply(|s| validate::apply_resources(s, vec![resource], &lab))
+            .await?;
         Ok(plan::view::resource_view(&state, &self.config.lab, &id)?)
     }
 
     pub async fn delete(&self, id: ResourceId) -> Result<Value, ApiError> {
         let lab = self.config.lab.clone();
-        let (_, report) = self.commit_and_apply(|s| validate::delete_resource(s, &id, &lab)).await?;
+        let (_, report) = self
+            .commit_and_apply(|s| validate::delete_resource(s, &id, &lab))
+            .await?;
         Ok(json!({ "id": id.to_string(), "deleted": true, "reconcile": report }))
     }
 
@@ -202,7 +215,11 @@ impl Daemon {
 
     /// Adds the supervised processes of a site to its view.
     fn annotate_processes(&self, view: &mut Value) {
-        let Some(id) = view.get("id").and_then(|v| v.as_str()).map(|s| s.to_ascii_lowercase()) else {
+        let Some(id) = view
+            .get("id")
+            .and_then(|v| v.as_str())
+            .map(|s| s.to_ascii_lowercase())
+        else {
             return;
         };
         let procs: Vec<_> = self
@@ -257,7 +274,8 @@ impl Daemon {
     pub async fn down(&self, purge: bool) -> Result<Value> {
         // Hold the state lock so no reconcile rebuilds what we remove.
         let mut state = self.state.lock().await;
-        self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.processes.lock().unwrap().clear();
         self.supervisor.stop_all()?;
         let report = self.dataplane.teardown().await?;
@@ -297,7 +315,12 @@ pub fn deployment_parameters(v: Option<&Value>) -> BTreeMap<String, Value> {
     v.and_then(|p| p.as_object())
         .map(|o| {
             o.iter()
-                .map(|(k, v)| (k.clone(), v.get("value").cloned().unwrap_or_else(|| v.clone())))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.get("value").cloned().unwrap_or_else(|| v.clone()),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()

@@ -25,7 +25,8 @@ impl IntoResponse for ApiError {
             }
             ApiError::Internal(e) => {
                 tracing::error!("{e:#}");
-                let body = json!({"error": {"code": "InternalServerError", "message": format!("{e:#}")}});
+                let body =
+                    json!({"error": {"code": "InternalServerError", "message": format!("{e:#}")}});
                 (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
             }
         }
@@ -73,7 +74,10 @@ struct ExecQuery {
 
 async fn exec_target(State(d): State<Arc<Daemon>>, Query(q): Query<ExecQuery>) -> Reply {
     let target = match (q.app, q.vm, q.host) {
-        (Some(site), None, None) => ExecTarget::App { site, instance: q.instance.unwrap_or(0) },
+        (Some(site), None, None) => ExecTarget::App {
+            site,
+            instance: q.instance.unwrap_or(0),
+        },
         (None, Some(name), None) => ExecTarget::Vm { name },
         (None, None, Some(name)) => ExecTarget::Host { name },
         _ => {
@@ -110,7 +114,10 @@ async fn resource(
         json!({})
     } else {
         serde_json::from_slice(&body).map_err(|e| {
-            AzureError::bad_request("InvalidRequestContent", format!("the request body is not valid JSON: {e}"))
+            AzureError::bad_request(
+                "InvalidRequestContent",
+                format!("the request body is not valid JSON: {e}"),
+            )
         })?
     };
     let id: ResourceId = path.parse()?;
@@ -123,7 +130,10 @@ async fn resource(
         Method::PUT if is_deployment => {
             let props = body.get("properties").cloned().unwrap_or_default();
             let template = props.get("template").cloned().ok_or_else(|| {
-                AzureError::bad_request("InvalidRequestContent", "the deployment has no properties.template")
+                AzureError::bad_request(
+                    "InvalidRequestContent",
+                    "the deployment has no properties.template",
+                )
             })?;
             let req = DeploymentRequest {
                 subscription: id.subscription.clone(),
@@ -134,7 +144,12 @@ async fn resource(
             Ok(Json(d.deploy(id.name(), req).await?))
         }
         Method::PUT => Ok(Json(d.put_resource(id, body).await?)),
-        other => Err(AzureError::new(405, "MethodNotAllowed", format!("{other} is not supported on {path}")).into()),
+        other => Err(AzureError::new(
+            405,
+            "MethodNotAllowed",
+            format!("{other} is not supported on {path}"),
+        )
+        .into()),
     }
 }
 
@@ -167,7 +182,9 @@ pub async fn serve(daemon: Arc<Daemon>) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => {}
         }
     };
-    axum::serve(listener, router(daemon)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, router(daemon))
+        .with_graceful_shutdown(shutdown)
+        .await?;
     let _ = std::fs::remove_file(&socket);
     Ok(())
 }

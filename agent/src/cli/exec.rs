@@ -40,13 +40,22 @@ pub fn run(socket: &Path, args: ExecArgs) -> Result<ExitCode> {
     };
     let (status, spec) = request(socket, "GET", &format!("/lab/exec?{query}"), None)?;
     if status != 200 {
-        let code = spec.pointer("/error/code").and_then(|v| v.as_str()).unwrap_or("Error");
-        let msg = spec.pointer("/error/message").and_then(|v| v.as_str()).unwrap_or("");
+        let code = spec
+            .pointer("/error/code")
+            .and_then(|v| v.as_str())
+            .unwrap_or("Error");
+        let msg = spec
+            .pointer("/error/message")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
         eprintln!("ERROR: ({code}) {msg}");
         return Ok(ExitCode::FAILURE);
     }
-    let netns = spec["netns"].as_str().context("daemon answered without a namespace")?;
-    let ns = std::fs::File::open(netns_path(netns)).with_context(|| format!("opening namespace {netns}"))?;
+    let netns = spec["netns"]
+        .as_str()
+        .context("daemon answered without a namespace")?;
+    let ns = std::fs::File::open(netns_path(netns))
+        .with_context(|| format!("opening namespace {netns}"))?;
     // This process is single-threaded here, so it may switch its own network
     // namespace and then become the program (exit code and signals are its own).
     nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)

@@ -17,7 +17,11 @@ use crate::model::{LabConfig, ResourceId};
 use crate::template::DEFAULT_SUBSCRIPTION;
 
 #[derive(Parser, Debug)]
-#[command(name = "vnet-agent", version, about = "Azure App Service regional VNet integration, emulated on a real Linux kernel")]
+#[command(
+    name = "vnet-agent",
+    version,
+    about = "Azure App Service regional VNet integration, emulated on a real Linux kernel"
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -50,10 +54,14 @@ enum OutputFormat {
 
 impl Global {
     fn socket(&self) -> PathBuf {
-        self.socket.clone().unwrap_or_else(|| PathBuf::from(format!("/run/vnet-agent/{}.sock", self.lab)))
+        self.socket
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("/run/vnet-agent/{}.sock", self.lab)))
     }
     fn state_dir(&self) -> PathBuf {
-        self.state_dir.clone().unwrap_or_else(|| PathBuf::from(format!("/var/lib/vnet-agent/{}", self.lab)))
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("/var/lib/vnet-agent/{}", self.lab)))
     }
 }
 
@@ -177,7 +185,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 parse_parameter(p, &mut params)?;
             }
             let name = args.name.clone().unwrap_or_else(|| {
-                args.template_file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or("deployment".into())
+                args.template_file
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or("deployment".into())
             });
             let path = format!(
                 "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Resources/deployments/{}",
@@ -189,11 +200,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Resource(ResourceCmd::Show { ids }) => each_id(&g, "GET", &ids),
         Command::Resource(ResourceCmd::Delete { ids }) => each_id(&g, "DELETE", &ids),
         Command::Resource(ResourceCmd::List { resource_group }) => {
-            let q = resource_group.map(|rg| format!("?resourceGroup={}", encode(&rg))).unwrap_or_default();
+            let q = resource_group
+                .map(|rg| format!("?resourceGroup={}", encode(&rg)))
+                .unwrap_or_default();
             call(&g, "GET", &format!("/resources{q}"), None)
         }
-        Command::Webapp(WebappCmd::Show { resource_group, name, subscription }) => {
-            let id = ResourceId::new(&subscription, &resource_group, "Microsoft.Web", "sites", &name);
+        Command::Webapp(WebappCmd::Show {
+            resource_group,
+            name,
+            subscription,
+        }) => {
+            let id = ResourceId::new(
+                &subscription,
+                &resource_group,
+                "Microsoft.Web",
+                "sites",
+                &name,
+            );
             call(&g, "GET", &id.to_string(), None)
         }
         Command::Down { purge } => down(&g, purge),
@@ -203,7 +226,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn read_json(path: &std::path::Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
 }
 
@@ -212,12 +236,17 @@ fn parse_parameter(p: &str, out: &mut serde_json::Map<String, Value>) -> Result<
     if let Some(file) = p.strip_prefix('@') {
         let v = read_json(std::path::Path::new(file))?;
         let params = v.get("parameters").unwrap_or(&v);
-        for (k, v) in params.as_object().context("a parameters file holds an object")? {
+        for (k, v) in params
+            .as_object()
+            .context("a parameters file holds an object")?
+        {
             out.insert(k.clone(), v.clone());
         }
         return Ok(());
     }
-    let Some((k, v)) = p.split_once('=') else { bail!("parameter {p:?} is not name=value or @file") };
+    let Some((k, v)) = p.split_once('=') else {
+        bail!("parameter {p:?} is not name=value or @file")
+    };
     let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()));
     out.insert(k.to_string(), json!({ "value": value }));
     Ok(())
@@ -242,8 +271,14 @@ fn call(g: &Global, method: &str, path: &str, body: Option<&Value>) -> Result<Ex
         }
         Ok(ExitCode::SUCCESS)
     } else {
-        let code = value.pointer("/error/code").and_then(|v| v.as_str()).unwrap_or("Error");
-        let msg = value.pointer("/error/message").and_then(|v| v.as_str()).unwrap_or("");
+        let code = value
+            .pointer("/error/code")
+            .and_then(|v| v.as_str())
+            .unwrap_or("Error");
+        let msg = value
+            .pointer("/error/message")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
         eprintln!("ERROR: ({code}) {msg}");
         Ok(ExitCode::FAILURE)
     }
@@ -261,21 +296,35 @@ fn down(g: &Global, purge: bool) -> Result<ExitCode> {
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            Ok(if status == 200 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if status == 200 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Err(_) => {
             // No daemon: clean up from the state directory alone.
-            eprintln!("no daemon at {}; removing the lab {:?} directly", socket.display(), g.lab);
+            eprintln!(
+                "no daemon at {}; removing the lab {:?} directly",
+                socket.display(),
+                g.lab
+            );
             let state_dir = g.state_dir();
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             if state_dir.exists() {
                 crate::supervisor::Supervisor::open(&state_dir)?.stop_all()?;
             }
-            let report = rt.block_on(crate::dataplane::Dataplane::new(&g.lab, &state_dir).teardown())?;
+            let report =
+                rt.block_on(crate::dataplane::Dataplane::new(&g.lab, &state_dir).teardown())?;
             if purge && state_dir.join("state.json").exists() {
                 std::fs::remove_file(state_dir.join("state.json"))?;
             }
-            println!("{}", serde_json::to_string_pretty(&json!({ "teardown": report, "purged": purge }))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({ "teardown": report, "purged": purge }))?
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -300,7 +349,10 @@ fn serve(g: &Global, args: ServeArgs) -> Result<()> {
         socket: g.socket(),
         resync_interval: Duration::from_secs(args.resync_interval.max(1)),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let daemon = Daemon::start(config).await?;
         crate::api::serve(daemon).await
@@ -309,7 +361,12 @@ fn serve(g: &Global, args: ServeArgs) -> Result<()> {
 
 /// Lab names prefix namespace names and appear in link names: keep them short and plain.
 fn validate_lab_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.len() > 8 || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+    if name.is_empty()
+        || name.len() > 8
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    {
         bail!("lab name {name:?} must be 1 to 8 characters of a-z and 0-9");
     }
     Ok(())

@@ -73,7 +73,11 @@ pub enum RouteKind {
     Dev { ifname: String },
     /// Through a gateway on a link; `onlink` when the gateway is not in any
     /// prefix of the link (the 169.254 next hops of the lab).
-    Via { gateway: Ipv4Addr, ifname: String, onlink: bool },
+    Via {
+        gateway: Ipv4Addr,
+        ifname: String,
+        onlink: bool,
+    },
     /// Next hop type None: dropped silently.
     Blackhole,
     /// Fall through to the next ip rule (VnetLocal in a subnet table).

@@ -27,7 +27,8 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the state directory and locks it.
     pub fn open(dir: &Path) -> Result<Store> {
-        fs::create_dir_all(dir).with_context(|| format!("creating state directory {}", dir.display()))?;
+        fs::create_dir_all(dir)
+            .with_context(|| format!("creating state directory {}", dir.display()))?;
         let lock_path = dir.join("lock");
         let lock = OpenOptions::new()
             .create(true)
@@ -44,7 +45,10 @@ impl Store {
                 lock_path.display()
             );
         }
-        Ok(Store { dir: dir.to_path_buf(), _lock: lock })
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -92,7 +96,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.load().unwrap(), LabState::default());
-        let state = LabState { generation: 7, ..Default::default() };
+        let state = LabState {
+            generation: 7,
+            ..Default::default()
+        };
         store.commit(&state).unwrap();
         assert_eq!(store.load().unwrap().generation, 7);
         assert!(!dir.path().join("state.tmp").exists());

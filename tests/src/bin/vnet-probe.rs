@@ -17,7 +17,9 @@ use std::time::Duration;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let a = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
-    let ms = |i: usize, d: u64| Duration::from_millis(args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d));
+    let ms = |i: usize, d: u64| {
+        Duration::from_millis(args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d))
+    };
     let result = match a(0) {
         "serve-tcp" => serve_tcp(a(1)),
         "serve-udp" => serve_udp(a(1)),
@@ -38,7 +40,9 @@ fn main() -> ExitCode {
 type R = Result<(), String>;
 
 fn addr(ip: &str, port: &str) -> Result<SocketAddr, String> {
-    format!("{ip}:{port}").parse().map_err(|e| format!("bad address {ip}:{port}: {e}"))
+    format!("{ip}:{port}")
+        .parse()
+        .map_err(|e| format!("bad address {ip}:{port}: {e}"))
 }
 
 fn serve_tcp(port: &str) -> R {
@@ -76,10 +80,13 @@ fn serve_udp(port: &str) -> R {
 }
 
 fn tcp(ip: &str, port: &str, timeout: Duration) -> R {
-    let mut s = TcpStream::connect_timeout(&addr(ip, port)?, timeout).map_err(|e| format!("connect: {e}"))?;
+    let mut s = TcpStream::connect_timeout(&addr(ip, port)?, timeout)
+        .map_err(|e| format!("connect: {e}"))?;
     s.set_read_timeout(Some(timeout)).ok();
     let mut line = String::new();
-    BufReader::new(&mut s).read_line(&mut line).map_err(|e| format!("read: {e}"))?;
+    BufReader::new(&mut s)
+        .read_line(&mut line)
+        .map_err(|e| format!("read: {e}"))?;
     print!("{line}");
     Ok(())
 }
@@ -87,7 +94,8 @@ fn tcp(ip: &str, port: &str, timeout: Duration) -> R {
 fn udp(ip: &str, port: &str, timeout: Duration) -> R {
     let s = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(timeout)).ok();
-    s.send_to(b"hello", addr(ip, port)?).map_err(|e| format!("send: {e}"))?;
+    s.send_to(b"hello", addr(ip, port)?)
+        .map_err(|e| format!("send: {e}"))?;
     let mut buf = [0u8; 2048];
     let (n, _) = s.recv_from(&mut buf).map_err(|e| format!("recv: {e}"))?;
     println!("{}", String::from_utf8_lossy(&buf[..n]));
@@ -95,19 +103,22 @@ fn udp(ip: &str, port: &str, timeout: Duration) -> R {
 }
 
 fn hold(ip: &str, port: &str, count: u32, every: Duration) -> R {
-    let mut s = TcpStream::connect_timeout(&addr(ip, port)?, Duration::from_secs(2)).map_err(|e| format!("connect: {e}"))?;
+    let mut s = TcpStream::connect_timeout(&addr(ip, port)?, Duration::from_secs(2))
+        .map_err(|e| format!("connect: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok();
     let local = s.local_addr().map_err(|e| e.to_string())?;
     let mut r = BufReader::new(s.try_clone().map_err(|e| e.to_string())?);
     let mut line = String::new();
-    r.read_line(&mut line).map_err(|e| format!("read greeting: {e}"))?;
+    r.read_line(&mut line)
+        .map_err(|e| format!("read greeting: {e}"))?;
     print!("{line}");
     println!("local={local}");
     std::io::stdout().flush().ok();
     for i in 0..count {
         writeln!(s, "seq {i}").map_err(|e| format!("write seq {i}: {e}"))?;
         line.clear();
-        r.read_line(&mut line).map_err(|e| format!("echo of seq {i}: {e}"))?;
+        r.read_line(&mut line)
+            .map_err(|e| format!("echo of seq {i}: {e}"))?;
         if line.trim() != format!("seq {i}") {
             return Err(format!("echo of seq {i} was {line:?}"));
         }
