@@ -141,7 +141,7 @@ pub(crate) async fn reconcile_veths(
 async fn create_veth(conns: &HashMap<String, NsConn>, v: &VethPlan) -> Result<()> {
     let a = &conns[&v.a.netns];
     let b = &conns[&v.b.netns];
-    let peer = LinkUnspec::new_with_name(&v.b.ifname).setns_by_fd(b.raw_fd()).up().build();
+    let peer = LinkUnspec::new_with_name(&v.b.ifname).setns_by_fd(b.raw_fd()).build();
     let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
         .name(v.a.ifname.clone())
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
