@@ -52,7 +52,13 @@ async fn dump(
         if ifname == "lo" && address == loopback() {
             continue;
         }
-        out.push((AddressPlan { ifname: ifname.clone(), address }, msg));
+        out.push((
+            AddressPlan {
+                ifname: ifname.clone(),
+                address,
+            },
+            msg,
+        ));
     }
     Ok(out)
 }
@@ -81,25 +87,41 @@ pub(crate) async fn reconcile(
             .execute()
             .await
             .map_err(nl::nl_err)
-            .with_context(|| format!("deleting {} from {} in {}", have.address, have.ifname, conn.name))?;
+            .with_context(|| {
+                format!(
+                    "deleting {} from {} in {}",
+                    have.address, have.ifname, conn.name
+                )
+            })?;
         report.addresses_deleted += 1;
         report.kernel_writes += 1;
         deleted = true;
     }
     // Deleting a primary address can take its secondaries with it: look again.
     if deleted {
-        have = dump(conn, &names).await?.into_iter().map(|(a, _)| a).collect();
+        have = dump(conn, &names)
+            .await?
+            .into_iter()
+            .map(|(a, _)| a)
+            .collect();
     }
     for a in want {
         if have.contains(a) {
             continue;
         }
-        let link = links
-            .get(&a.ifname)
-            .with_context(|| format!("address {} names link {} missing in {}", a.address, a.ifname, conn.name))?;
+        let link = links.get(&a.ifname).with_context(|| {
+            format!(
+                "address {} names link {} missing in {}",
+                a.address, a.ifname, conn.name
+            )
+        })?;
         conn.handle
             .address()
-            .add(link.index, IpAddr::V4(a.address.addr()), a.address.prefix_len())
+            .add(
+                link.index,
+                IpAddr::V4(a.address.addr()),
+                a.address.prefix_len(),
+            )
             .execute()
             .await
             .map_err(nl::nl_err)

@@ -39,7 +39,9 @@ fn parse(msg: &LinkMessage) -> Option<Link> {
             LinkAttribute::IfName(n) => name = Some(n.clone()),
             LinkAttribute::Link(i) => peer_index = Some(*i),
             LinkAttribute::LinkInfo(infos) => {
-                is_veth = infos.iter().any(|i| matches!(i, LinkInfo::Kind(InfoKind::Veth)))
+                is_veth = infos
+                    .iter()
+                    .any(|i| matches!(i, LinkInfo::Kind(InfoKind::Veth)))
             }
             _ => {}
         }
@@ -58,7 +60,11 @@ pub(crate) async fn dump(conn: &NsConn) -> Result<BTreeMap<String, Link>> {
     let msgs = nl::collect(conn.handle.link().get().execute())
         .await
         .with_context(|| format!("listing links in {}", conn.name))?;
-    Ok(msgs.iter().filter_map(parse).map(|l| (l.name.clone(), l)).collect())
+    Ok(msgs
+        .iter()
+        .filter_map(parse)
+        .map(|l| (l.name.clone(), l))
+        .collect())
 }
 
 /// Makes every planned veth exist as a pair with both ends in their
@@ -68,16 +74,23 @@ pub(crate) async fn reconcile_veths(
     veths: &[VethPlan],
     report: &mut ReconcileReport,
 ) -> Result<()> {
-    let dumps = futures::future::try_join_all(conns.values().map(|c| async move {
-        Ok::<_, anyhow::Error>((c.name.clone(), dump(c).await?))
-    }))
+    let dumps = futures::future::try_join_all(
+        conns
+            .values()
+            .map(|c| async move { Ok::<_, anyhow::Error>((c.name.clone(), dump(c).await?)) }),
+    )
     .await?;
     let links: HashMap<String, BTreeMap<String, Link>> = dumps.into_iter().collect();
     let get = |ns: &str, ifname: &str| links.get(ns).and_then(|m| m.get(ifname));
 
     let planned: BTreeSet<(&str, &str)> = veths
         .iter()
-        .flat_map(|v| [(v.a.netns.as_str(), v.a.ifname.as_str()), (v.b.netns.as_str(), v.b.ifname.as_str())])
+        .flat_map(|v| {
+            [
+                (v.a.netns.as_str(), v.a.ifname.as_str()),
+                (v.b.netns.as_str(), v.b.ifname.as_str()),
+            ]
+        })
         .collect();
 
     // (namespace, ifindex, ifname) to delete; then the pairs to create.
@@ -88,7 +101,10 @@ pub(crate) async fn reconcile_veths(
         let b = get(&v.b.netns, &v.b.ifname);
         let paired = match (a, b) {
             (Some(a), Some(b)) => {
-                a.is_veth && b.is_veth && a.peer_index == Some(b.index) && b.peer_index == Some(a.index)
+                a.is_veth
+                    && b.is_veth
+                    && a.peer_index == Some(b.index)
+                    && b.peer_index == Some(a.index)
             }
             _ => false,
         };
@@ -121,7 +137,9 @@ pub(crate) async fn reconcile_veths(
             }
             // Already gone with its peer.
             Err(e) if nl::errno(&e) == Some(Errno::ENODEV) => {}
-            Err(e) => return Err(nl::nl_err(e)).with_context(|| format!("deleting link {name} in {ns}")),
+            Err(e) => {
+                return Err(nl::nl_err(e)).with_context(|| format!("deleting link {name} in {ns}"))
+            }
         }
     }
 
@@ -141,18 +159,26 @@ pub(crate) async fn reconcile_veths(
 async fn create_veth(conns: &HashMap<String, NsConn>, v: &VethPlan) -> Result<()> {
     let a = &conns[&v.a.netns];
     let b = &conns[&v.b.netns];
-    let peer = LinkUnspec::new_with_name(&v.b.ifname).setns_by_fd(b.raw_fd()).build();
+    let peer = LinkUnspec::new_with_name(&v.b.ifname)
+        .setns_by_fd(b.raw_fd())
+        .build();
     let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
         .name(v.a.ifname.clone())
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
         .up()
         .build();
-    a.handle.link().add(msg).execute().await.map_err(nl::nl_err).with_context(|| {
-        format!(
-            "creating veth {}/{} <-> {}/{}",
-            v.a.netns, v.a.ifname, v.b.netns, v.b.ifname
-        )
-    })
+    a.handle
+        .link()
+        .add(msg)
+        .execute()
+        .await
+        .map_err(nl::nl_err)
+        .with_context(|| {
+            format!(
+                "creating veth {}/{} <-> {}/{}",
+                v.a.netns, v.a.ifname, v.b.netns, v.b.ifname
+            )
+        })
 }
 
 /// Sets `lo` and every planned link of the namespace up, where it is not.

@@ -109,7 +109,11 @@ pub struct Dataplane {
 impl Dataplane {
     /// A dataplane for lab `lab`, keeping its nft readback cache in `cache_dir`.
     pub fn new(lab: &str, cache_dir: &Path) -> Self {
-        Self { lab: lab.to_string(), cache_dir: cache_dir.to_path_buf(), lock: tokio::sync::Mutex::new(()) }
+        Self {
+            lab: lab.to_string(),
+            cache_dir: cache_dir.to_path_buf(),
+            lock: tokio::sync::Mutex::new(()),
+        }
     }
 
     fn prefix(&self) -> String {
@@ -124,7 +128,11 @@ impl Dataplane {
     fn check(&self, plan: &NetworkPlan) -> Result<()> {
         netns::check_name(&self.lab).context("lab name")?;
         if plan.lab != self.lab {
-            bail!("plan is for lab {:?}, this dataplane runs lab {:?}", plan.lab, self.lab);
+            bail!(
+                "plan is for lab {:?}, this dataplane runs lab {:?}",
+                plan.lab,
+                self.lab
+            );
         }
         let prefix = self.prefix();
         for (key, ns) in &plan.namespaces {
@@ -133,16 +141,26 @@ impl Dataplane {
             }
             netns::check_name(&ns.name)?;
             if !ns.name.starts_with(&prefix) || ns.name.len() == prefix.len() {
-                bail!("namespace {:?} does not start with the lab prefix {prefix:?}", ns.name);
+                bail!(
+                    "namespace {:?} does not start with the lab prefix {prefix:?}",
+                    ns.name
+                );
             }
         }
         let mut ends = BTreeSet::new();
         for v in &plan.veths {
             for end in [&v.a, &v.b] {
                 if !plan.namespaces.contains_key(&end.netns) {
-                    bail!("veth end {}/{} is in a namespace the plan does not have", end.netns, end.ifname);
+                    bail!(
+                        "veth end {}/{} is in a namespace the plan does not have",
+                        end.netns,
+                        end.ifname
+                    );
                 }
-                if end.ifname.is_empty() || end.ifname.len() > 15 || end.ifname.contains(['/', ' ', '\0']) {
+                if end.ifname.is_empty()
+                    || end.ifname.len() > 15
+                    || end.ifname.contains(['/', ' ', '\0'])
+                {
                     bail!("invalid interface name {:?} in {}", end.ifname, end.netns);
                 }
                 if end.ifname == "lo" || !ends.insert((&end.netns, &end.ifname)) {
@@ -156,7 +174,8 @@ impl Dataplane {
     /// Makes the kernel match `plan`: reads what is there, diffs, writes only
     /// the differences. A second call with the same plan writes nothing.
     pub async fn reconcile(&self, plan: &NetworkPlan) -> Result<ReconcileReport> {
-        let span = tracing::info_span!("reconcile", lab = %self.lab, namespaces = plan.namespaces.len());
+        let span =
+            tracing::info_span!("reconcile", lab = %self.lab, namespaces = plan.namespaces.len());
         self.reconcile_inner(plan).instrument(span).await
     }
 
@@ -167,7 +186,11 @@ impl Dataplane {
 
         // 1. Namespaces that left the plan.
         let existing = netns::list_with_prefix(&self.prefix())?;
-        let gone: Vec<String> = existing.iter().filter(|n| !plan.namespaces.contains_key(*n)).cloned().collect();
+        let gone: Vec<String> = existing
+            .iter()
+            .filter(|n| !plan.namespaces.contains_key(*n))
+            .cloned()
+            .collect();
         if !gone.is_empty() {
             let deleted = netns::on_thread(move || {
                 let mut n = 0;
@@ -185,8 +208,12 @@ impl Dataplane {
         }
 
         // 2. Missing namespaces, concurrently.
-        let missing: Vec<String> =
-            plan.namespaces.keys().filter(|n| !netns::is_live(n)).cloned().collect();
+        let missing: Vec<String> = plan
+            .namespaces
+            .keys()
+            .filter(|n| !netns::is_live(n))
+            .cloned()
+            .collect();
         let fresh: BTreeSet<String> = missing.iter().cloned().collect();
         let created = futures::stream::iter(missing)
             .map(|name| netns::on_thread(move || netns::create(&name)))
@@ -201,7 +228,9 @@ impl Dataplane {
 
         // One netlink connection per namespace.
         let conns: HashMap<String, nl::NsConn> = futures::stream::iter(plan.namespaces.keys())
-            .map(|name| async move { Ok::<_, anyhow::Error>((name.clone(), nl::NsConn::open(name).await?)) })
+            .map(|name| async move {
+                Ok::<_, anyhow::Error>((name.clone(), nl::NsConn::open(name).await?))
+            })
             .buffer_unordered(CONCURRENCY)
             .collect::<Vec<_>>()
             .await
@@ -217,7 +246,9 @@ impl Dataplane {
         let mut ends: HashMap<&str, BTreeSet<String>> = HashMap::new();
         for v in &plan.veths {
             for end in [&v.a, &v.b] {
-                ends.entry(end.netns.as_str()).or_default().insert(end.ifname.clone());
+                ends.entry(end.netns.as_str())
+                    .or_default()
+                    .insert(end.ifname.clone());
             }
         }
         let cache_path = self.cache_path();
@@ -230,8 +261,13 @@ impl Dataplane {
                 let cached = cache.namespaces.get(&ns.name);
                 let fresh = fresh.contains(&ns.name);
                 let span = tracing::info_span!("netns", name = %ns.name);
-                async move { (ns.name.clone(), reconcile_namespace(conn, ns, &wanted, cached, fresh).await) }
-                    .instrument(span)
+                async move {
+                    (
+                        ns.name.clone(),
+                        reconcile_namespace(conn, ns, &wanted, cached, fresh).await,
+                    )
+                }
+                .instrument(span)
             })
             .buffer_unordered(CONCURRENCY)
             .collect::<Vec<_>>()
@@ -258,10 +294,17 @@ impl Dataplane {
             }
         }
         if new_cache != cache {
-            new_cache.store(&cache_path).context("writing the nft cache")?;
+            new_cache
+                .store(&cache_path)
+                .context("writing the nft cache")?;
         }
         if !errors.is_empty() {
-            bail!("reconcile of lab {} failed in {} namespace(s): {}", self.lab, errors.len(), errors.join("; "));
+            bail!(
+                "reconcile of lab {} failed in {} namespace(s): {}",
+                self.lab,
+                errors.len(),
+                errors.join("; ")
+            );
         }
         tracing::info!(?report, "reconciled");
         Ok(report)

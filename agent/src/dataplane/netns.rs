@@ -41,7 +41,9 @@ pub(crate) fn check_name(name: &str) -> Result<()> {
 /// Whether `/run/netns/NAME` is a live namespace (an nsfs bind mount), not a
 /// stale file left by a crash between create and mount.
 pub(crate) fn is_live(name: &str) -> bool {
-    statfs(&netns_path(name)).map(|s| s.filesystem_type() == NSFS_MAGIC).unwrap_or(false)
+    statfs(&netns_path(name))
+        .map(|s| s.filesystem_type() == NSFS_MAGIC)
+        .unwrap_or(false)
 }
 
 /// Names under `/run/netns` that start with `prefix`, sorted. A missing
@@ -177,7 +179,8 @@ pub(crate) async fn in_netns_async<T: Send + 'static>(
             let _ = tx.send(enter_and_run(fd, &owned, f));
         })
         .context("spawning netns thread")?;
-    rx.await.map_err(|_| anyhow!("thread in namespace {name} panicked"))?
+    rx.await
+        .map_err(|_| anyhow!("thread in namespace {name} panicked"))?
 }
 
 /// Runs blocking `f` on a fresh thread and awaits it.

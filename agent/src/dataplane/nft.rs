@@ -63,7 +63,8 @@ impl NftCache {
         let dir = path.parent().context("cache path has no directory")?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let tmp = path.with_extension(format!("json.tmp.{}", std::process::id()));
-        let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut f =
+            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         f.write_all(&serde_json::to_vec_pretty(self)?)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path).with_context(|| format!("renaming onto {}", path.display()))?;
@@ -73,7 +74,10 @@ impl NftCache {
 
 /// sha256 of bytes, hex.
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Hash of a plan batch.
@@ -108,7 +112,11 @@ pub(crate) fn normalise(mut listing: Value) -> Value {
 async fn run(ns_fd: RawFd, args: &[&str], stdin: Option<Vec<u8>>) -> Result<std::process::Output> {
     let mut cmd = tokio::process::Command::new("nft");
     cmd.args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -122,7 +130,9 @@ async fn run(ns_fd: RawFd, args: &[&str], stdin: Option<Vec<u8>>) -> Result<std:
             Ok(())
         });
     }
-    let mut child = cmd.spawn().context("running nft (is nftables installed?)")?;
+    let mut child = cmd
+        .spawn()
+        .context("running nft (is nftables installed?)")?;
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().context("nft stdin")?;
         pipe.write_all(&input).await.context("writing to nft")?;
@@ -139,7 +149,10 @@ pub(crate) async fn readback(ns_fd: RawFd, ns: &str) -> Result<Option<String>> {
         if err.contains("No such file or directory") {
             return Ok(None);
         }
-        bail!("nft list table {NFT_FAMILY} {NFT_TABLE} in {ns}: {}", err.trim());
+        bail!(
+            "nft list table {NFT_FAMILY} {NFT_TABLE} in {ns}: {}",
+            err.trim()
+        );
     }
     let listing: Value = serde_json::from_slice(&out.stdout)
         .with_context(|| format!("parsing nft listing of {ns}"))?;
@@ -178,25 +191,41 @@ pub(crate) async fn reconcile(
     cached: Option<&CacheEntry>,
     fresh: bool,
 ) -> Result<Outcome> {
-    let current = if fresh { None } else { readback(ns_fd, ns).await? };
+    let current = if fresh {
+        None
+    } else {
+        readback(ns_fd, ns).await?
+    };
     match (want, current) {
-        (None, None) => Ok(Outcome { batches: 0, entry: None }),
+        (None, None) => Ok(Outcome {
+            batches: 0,
+            entry: None,
+        }),
         (None, Some(_)) => {
             apply(ns_fd, ns, &delete_batch()).await?;
-            Ok(Outcome { batches: 1, entry: None })
+            Ok(Outcome {
+                batches: 1,
+                entry: None,
+            })
         }
         (Some(batch), current) => {
             let plan = plan_hash(batch);
             if let (Some(have), Some(c)) = (&current, cached) {
                 if c.plan == plan && &c.readback == have {
-                    return Ok(Outcome { batches: 0, entry: Some(c.clone()) });
+                    return Ok(Outcome {
+                        batches: 0,
+                        entry: Some(c.clone()),
+                    });
                 }
             }
             apply(ns_fd, ns, batch).await?;
-            let readback = readback(ns_fd, ns)
-                .await?
-                .with_context(|| format!("table {NFT_FAMILY} {NFT_TABLE} missing in {ns} right after applying it"))?;
-            Ok(Outcome { batches: 1, entry: Some(CacheEntry { plan, readback }) })
+            let readback = readback(ns_fd, ns).await?.with_context(|| {
+                format!("table {NFT_FAMILY} {NFT_TABLE} missing in {ns} right after applying it")
+            })?;
+            Ok(Outcome {
+                batches: 1,
+                entry: Some(CacheEntry { plan, readback }),
+            })
         }
     }
 }
@@ -229,7 +258,13 @@ mod unit {
         let path = NftCache::path(dir.path(), "lab");
         assert_eq!(NftCache::load(&path), NftCache::default());
         let mut c = NftCache::default();
-        c.namespaces.insert("lab-x".into(), CacheEntry { plan: "p".into(), readback: "r".into() });
+        c.namespaces.insert(
+            "lab-x".into(),
+            CacheEntry {
+                plan: "p".into(),
+                readback: "r".into(),
+            },
+        );
         c.store(&path).unwrap();
         assert_eq!(NftCache::load(&path), c);
         std::fs::write(&path, b"{not json").unwrap();

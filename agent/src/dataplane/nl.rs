@@ -37,7 +37,11 @@ impl NsConn {
         .with_context(|| format!("netlink connection in {name}"))?;
         // Ends by itself once every handle is dropped.
         tokio::spawn(conn);
-        Ok(Self { name: name.to_string(), fd, handle })
+        Ok(Self {
+            name: name.to_string(),
+            fd,
+            handle,
+        })
     }
 
     /// Raw fd of the namespace file (valid while `self` lives).

@@ -53,15 +53,21 @@ fn parse(msg: &RouteMessage, names: &BTreeMap<u32, String>) -> Option<RoutePlan>
         RouteType::Unicast => {
             let ifname = names.get(&oif?)?.clone();
             match gateway {
-                Some(gateway) => {
-                    RouteKind::Via { gateway, ifname, onlink: h.flags.contains(RouteFlags::Onlink) }
-                }
+                Some(gateway) => RouteKind::Via {
+                    gateway,
+                    ifname,
+                    onlink: h.flags.contains(RouteFlags::Onlink),
+                },
                 None => RouteKind::Dev { ifname },
             }
         }
         _ => return None,
     };
-    Some(RoutePlan { table, destination, kind })
+    Some(RoutePlan {
+        table,
+        destination,
+        kind,
+    })
 }
 
 fn table_of(msg: &RouteMessage) -> u32 {
@@ -80,14 +86,23 @@ fn build(r: &RoutePlan, links: &BTreeMap<String, Link>, ns: &str) -> Result<Rout
         .table_id(r.table)
         .destination_prefix(dst.addr(), dst.prefix_len());
     let index = |ifname: &str| {
-        links
-            .get(ifname)
-            .map(|l| l.index)
-            .with_context(|| format!("route {} names link {ifname} missing in {ns}", r.destination))
+        links.get(ifname).map(|l| l.index).with_context(|| {
+            format!(
+                "route {} names link {ifname} missing in {ns}",
+                r.destination
+            )
+        })
     };
     Ok(match &r.kind {
-        RouteKind::Dev { ifname } => b.output_interface(index(ifname)?).scope(RouteScope::Link).build(),
-        RouteKind::Via { gateway, ifname, onlink } => {
+        RouteKind::Dev { ifname } => b
+            .output_interface(index(ifname)?)
+            .scope(RouteScope::Link)
+            .build(),
+        RouteKind::Via {
+            gateway,
+            ifname,
+            onlink,
+        } => {
             let b = b.output_interface(index(ifname)?).gateway(*gateway);
             if *onlink { b.onlink() } else { b }.build()
         }
@@ -107,12 +122,22 @@ pub(crate) async fn reconcile(
 ) -> Result<()> {
     let names: BTreeMap<u32, String> = links.values().map(|l| (l.index, l.name.clone())).collect();
     // Normalise destinations as the kernel stores them (host bits cleared).
-    let want: BTreeSet<RoutePlan> =
-        want.iter().map(|r| RoutePlan { destination: r.destination.trunc(), ..r.clone() }).collect();
+    let want: BTreeSet<RoutePlan> = want
+        .iter()
+        .map(|r| RoutePlan {
+            destination: r.destination.trunc(),
+            ..r.clone()
+        })
+        .collect();
     // A non-strict dump returns every table.
-    let msgs = nl::collect(conn.handle.route().get(RouteMessageBuilder::<Ipv4Addr>::new().build()).execute())
-        .await
-        .with_context(|| format!("listing routes in {}", conn.name))?;
+    let msgs = nl::collect(
+        conn.handle
+            .route()
+            .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
+            .execute(),
+    )
+    .await
+    .with_context(|| format!("listing routes in {}", conn.name))?;
 
     let mut have: BTreeSet<RoutePlan> = BTreeSet::new();
     for msg in msgs {

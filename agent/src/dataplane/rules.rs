@@ -30,7 +30,12 @@ fn parse(msg: &RuleMessage) -> Option<RulePlan> {
     {
         return None;
     }
-    let mut rule = RulePlan { priority: 0, fwmark: None, iif: None, table: u32::from(h.table) };
+    let mut rule = RulePlan {
+        priority: 0,
+        fwmark: None,
+        iif: None,
+        table: u32::from(h.table),
+    };
     let mut mark = None;
     let mut mask = None;
     for attr in &msg.attributes {
@@ -58,7 +63,11 @@ fn parse(msg: &RuleMessage) -> Option<RulePlan> {
 }
 
 /// Makes the namespace's IPv4 rules exactly the kernel defaults plus `want`.
-pub(crate) async fn reconcile(conn: &NsConn, want: &[RulePlan], report: &mut ReconcileReport) -> Result<()> {
+pub(crate) async fn reconcile(
+    conn: &NsConn,
+    want: &[RulePlan],
+    report: &mut ReconcileReport,
+) -> Result<()> {
     let want: BTreeSet<&RulePlan> = want.iter().collect();
     let msgs = nl::collect(conn.handle.rule().get(IpVersion::V4).execute())
         .await
@@ -107,7 +116,9 @@ pub(crate) async fn reconcile(conn: &NsConn, want: &[RulePlan], report: &mut Rec
             .action(RuleAction::ToTable);
         if let Some((mark, mask)) = r.fwmark {
             req = req.fw_mark(mark);
-            req.message_mut().attributes.push(RuleAttribute::FwMask(mask));
+            req.message_mut()
+                .attributes
+                .push(RuleAttribute::FwMask(mask));
         }
         if let Some(iif) = &r.iif {
             req = req.input_interface(iif.clone());

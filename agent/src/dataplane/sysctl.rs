@@ -56,7 +56,10 @@ mod unit {
 
     #[test]
     fn keys_stay_under_proc_sys() {
-        assert_eq!(path_of("net/ipv4/ip_forward").unwrap(), PathBuf::from("/proc/sys/net/ipv4/ip_forward"));
+        assert_eq!(
+            path_of("net/ipv4/ip_forward").unwrap(),
+            PathBuf::from("/proc/sys/net/ipv4/ip_forward")
+        );
         assert!(path_of("../etc/passwd").is_err());
         assert!(path_of("/etc/passwd").is_err());
         assert_eq!(normalise("1024\t65535\n"), "1024 65535");
