@@ -184,6 +184,7 @@ impl Dataplane {
         let _one_at_a_time = self.lock.lock().await;
         let mut report = ReconcileReport::default();
 
+        let t0 = std::time::Instant::now();
         // 1. Namespaces that left the plan.
         let existing = netns::list_with_prefix(&self.prefix())?;
         let gone: Vec<String> = existing
@@ -207,6 +208,7 @@ impl Dataplane {
             report.kernel_writes += deleted;
         }
 
+        tracing::debug!(phase = "deleted", elapsed = ?t0.elapsed(), "phase done");
         // 2. Missing namespaces, concurrently.
         let missing: Vec<String> = plan
             .namespaces
@@ -226,6 +228,7 @@ impl Dataplane {
             report.kernel_writes += 1;
         }
 
+        tracing::debug!(phase = "created", elapsed = ?t0.elapsed(), "phase done");
         // One netlink connection per namespace.
         let conns: HashMap<String, nl::NsConn> = futures::stream::iter(plan.namespaces.keys())
             .map(|name| async move {
@@ -237,11 +240,13 @@ impl Dataplane {
             .into_iter()
             .collect::<Result<_>>()?;
 
+        tracing::debug!(phase = "conns", elapsed = ?t0.elapsed(), "phase done");
         // 3. Veth pairs.
         links::reconcile_veths(&conns, &plan.veths, &mut report)
             .instrument(tracing::info_span!("veths", count = plan.veths.len()))
             .await?;
 
+        tracing::debug!(phase = "veths", elapsed = ?t0.elapsed(), "phase done");
         // 4. Everything inside each namespace, concurrently.
         let mut ends: HashMap<&str, BTreeSet<String>> = HashMap::new();
         for v in &plan.veths {
@@ -272,6 +277,7 @@ impl Dataplane {
             .buffer_unordered(CONCURRENCY)
             .collect::<Vec<_>>()
             .await;
+        tracing::debug!(phase = "per-namespace", elapsed = ?t0.elapsed(), "phase done");
         drop(conns);
 
         let mut new_cache = nft::NftCache::default();
