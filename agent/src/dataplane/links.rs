@@ -143,8 +143,9 @@ pub(crate) async fn reconcile_veths(
         }
     }
 
-    let created = futures::stream::iter(missing)
-        .map(|v| create_veth(conns, v))
+    // Collected first: see the note in `reconcile_inner` on higher-ranked `Send`.
+    let creates: Vec<_> = missing.into_iter().map(|v| create_veth(conns, v)).collect();
+    let created = futures::stream::iter(creates)
         .buffer_unordered(16)
         .collect::<Vec<_>>()
         .await;

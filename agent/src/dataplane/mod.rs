@@ -217,8 +217,11 @@ impl Dataplane {
             .cloned()
             .collect();
         let fresh: BTreeSet<String> = missing.iter().cloned().collect();
-        let created = futures::stream::iter(missing)
+        let creates: Vec<_> = missing
+            .into_iter()
             .map(|name| netns::on_thread(move || netns::create(&name)))
+            .collect();
+        let created = futures::stream::iter(creates)
             .buffer_unordered(CONCURRENCY)
             .collect::<Vec<_>>()
             .await;
@@ -230,10 +233,17 @@ impl Dataplane {
 
         tracing::debug!(phase = "created", elapsed = ?t0.elapsed(), "phase done");
         // One netlink connection per namespace.
-        let conns: HashMap<String, nl::NsConn> = futures::stream::iter(plan.namespaces.keys())
+        // Futures are collected before streaming them (here and below): a
+        // closure inside the stream type trips the higher-ranked `Send` check
+        // when the reconcile future is spawned.
+        let opens: Vec<_> = plan
+            .namespaces
+            .keys()
             .map(|name| async move {
                 Ok::<_, anyhow::Error>((name.clone(), nl::NsConn::open(name).await?))
             })
+            .collect();
+        let conns: HashMap<String, nl::NsConn> = futures::stream::iter(opens)
             .buffer_unordered(CONCURRENCY)
             .collect::<Vec<_>>()
             .await
@@ -258,7 +268,9 @@ impl Dataplane {
         }
         let cache_path = self.cache_path();
         let cache = nft::NftCache::load(&cache_path);
-        let results = futures::stream::iter(plan.namespaces.values())
+        let work: Vec<_> = plan
+            .namespaces
+            .values()
             .map(|ns| {
                 let mut wanted = ends.get(ns.name.as_str()).cloned().unwrap_or_default();
                 wanted.insert("lo".to_string());
@@ -274,6 +286,8 @@ impl Dataplane {
                 }
                 .instrument(span)
             })
+            .collect();
+        let results = futures::stream::iter(work)
             .buffer_unordered(CONCURRENCY)
             .collect::<Vec<_>>()
             .await;
