@@ -41,6 +41,7 @@ const CONCURRENCY: usize = 16;
 
 /// What one [`Dataplane::reconcile`] changed in the kernel.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ReconcileReport {
     /// Every state-changing kernel operation: namespace create/delete, netlink
     /// write, sysctl write, nft batch. 0 when the kernel already matched.
@@ -91,6 +92,7 @@ impl ReconcileReport {
 
 /// What [`Dataplane::teardown`] removed, and what it could not.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TeardownReport {
     /// Namespaces of the lab removed (their links go with them).
     pub namespaces_deleted: u64,
