@@ -337,6 +337,7 @@ fn serve(g: &Global, args: ServeArgs) -> Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     validate_lab_name(&g.lab)?;
     let config = DaemonConfig {

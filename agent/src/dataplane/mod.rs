@@ -1,27 +1,396 @@
-//! STUB (replaced by the dataplane branch).
-use crate::plan::NetworkPlan;
+//! EFFECTFUL: makes the kernel match a [`NetworkPlan`](crate::plan::NetworkPlan).
+//!
+//! Level-triggered, as the Azure host agents are: every apply reads what the
+//! kernel holds, diffs it against the plan and writes only the differences,
+//! so a reconcile of an unchanged plan writes nothing, and one after a
+//! restart or a manual `ip route del` restores exactly what is missing.
+//!
+//! Order of an apply: delete this lab's namespaces that left the plan ->
+//! create missing namespaces -> veth pairs -> per namespace, concurrently:
+//! links up, sysctls, addresses, routes, rules, nftables.
+//!
+//! Safety: only namespaces under `/run/netns` whose names start with
+//! `<lab>-` are ever opened or deleted; the namespace the agent runs in (the
+//! host's) is never changed.
+
+mod addrs;
+mod links;
+mod netns;
+mod nft;
+mod nl;
+mod routes;
+mod rules;
+mod sysctl;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-pub struct Dataplane;
-#[derive(Debug, Default, Clone, serde::Serialize)]
+
+use anyhow::{bail, Context, Result};
+use futures::StreamExt;
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::plan::{NamespacePlan, NetworkPlan};
+
+pub use netns::{in_netns, netns_path};
+
+/// How many namespaces are worked on at once (RTNL serialises the kernel side).
+const CONCURRENCY: usize = 16;
+
+/// What one [`Dataplane::reconcile`] changed in the kernel.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ReconcileReport {
+    /// Every state-changing kernel operation: namespace create/delete, netlink
+    /// write, sysctl write, nft batch. 0 when the kernel already matched.
     pub kernel_writes: u64,
-}
-#[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct TeardownReport {
+    /// Namespaces made by this apply.
+    pub namespaces_created: u64,
+    /// Namespaces of this lab removed because they left the plan.
     pub namespaces_deleted: u64,
+    /// Veth pairs created (one NEWLINK each).
+    pub links_created: u64,
+    /// Links deleted (broken halves of pairs, veths no plan names).
+    pub links_deleted: u64,
+    /// Links set up.
+    pub links_set_up: u64,
+    /// IPv4 addresses added.
+    pub addresses_added: u64,
+    /// IPv4 addresses deleted.
+    pub addresses_deleted: u64,
+    /// IPv4 routes added.
+    pub routes_added: u64,
+    /// IPv4 routes deleted.
+    pub routes_deleted: u64,
+    /// IPv4 rules added plus deleted.
+    pub rules_changed: u64,
+    /// Sysctl values written.
+    pub sysctls_written: u64,
+    /// nft batches applied (table replaced or deleted).
+    pub nft_batches: u64,
+}
+
+impl ReconcileReport {
+    fn absorb(&mut self, o: &ReconcileReport) {
+        self.kernel_writes += o.kernel_writes;
+        self.namespaces_created += o.namespaces_created;
+        self.namespaces_deleted += o.namespaces_deleted;
+        self.links_created += o.links_created;
+        self.links_deleted += o.links_deleted;
+        self.links_set_up += o.links_set_up;
+        self.addresses_added += o.addresses_added;
+        self.addresses_deleted += o.addresses_deleted;
+        self.routes_added += o.routes_added;
+        self.routes_deleted += o.routes_deleted;
+        self.rules_changed += o.rules_changed;
+        self.sysctls_written += o.sysctls_written;
+        self.nft_batches += o.nft_batches;
+    }
+}
+
+/// What [`Dataplane::teardown`] removed, and what it could not.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TeardownReport {
+    /// Namespaces of the lab removed (their links go with them).
+    pub namespaces_deleted: u64,
+    /// One line per failure; teardown keeps going after each.
     pub errors: Vec<String>,
 }
+
+/// The kernel side of one lab: every namespace named `<lab>-*`.
+pub struct Dataplane {
+    lab: String,
+    cache_dir: PathBuf,
+    /// One apply at a time.
+    lock: tokio::sync::Mutex<()>,
+}
+
 impl Dataplane {
-    pub fn new(_lab: &str, _cache_dir: &Path) -> Self {
-        Dataplane
+    /// A dataplane for lab `lab`, keeping its nft readback cache in `cache_dir`.
+    pub fn new(lab: &str, cache_dir: &Path) -> Self {
+        Self {
+            lab: lab.to_string(),
+            cache_dir: cache_dir.to_path_buf(),
+            lock: tokio::sync::Mutex::new(()),
+        }
     }
-    pub async fn reconcile(&self, _plan: &NetworkPlan) -> anyhow::Result<ReconcileReport> {
-        Ok(ReconcileReport::default())
+
+    fn prefix(&self) -> String {
+        format!("{}-", self.lab)
     }
-    pub async fn teardown(&self) -> anyhow::Result<TeardownReport> {
-        Ok(TeardownReport::default())
+
+    fn cache_path(&self) -> PathBuf {
+        nft::NftCache::path(&self.cache_dir, &self.lab)
+    }
+
+    /// Refuses plans that would touch anything outside this lab.
+    fn check(&self, plan: &NetworkPlan) -> Result<()> {
+        netns::check_name(&self.lab).context("lab name")?;
+        if plan.lab != self.lab {
+            bail!(
+                "plan is for lab {:?}, this dataplane runs lab {:?}",
+                plan.lab,
+                self.lab
+            );
+        }
+        let prefix = self.prefix();
+        for (key, ns) in &plan.namespaces {
+            if key != &ns.name {
+                bail!("namespace keyed {key:?} is named {:?}", ns.name);
+            }
+            netns::check_name(&ns.name)?;
+            if !ns.name.starts_with(&prefix) || ns.name.len() == prefix.len() {
+                bail!(
+                    "namespace {:?} does not start with the lab prefix {prefix:?}",
+                    ns.name
+                );
+            }
+        }
+        let mut ends = BTreeSet::new();
+        for v in &plan.veths {
+            for end in [&v.a, &v.b] {
+                if !plan.namespaces.contains_key(&end.netns) {
+                    bail!(
+                        "veth end {}/{} is in a namespace the plan does not have",
+                        end.netns,
+                        end.ifname
+                    );
+                }
+                if end.ifname.is_empty()
+                    || end.ifname.len() > 15
+                    || end.ifname.contains(['/', ' ', '\0'])
+                {
+                    bail!("invalid interface name {:?} in {}", end.ifname, end.netns);
+                }
+                if end.ifname == "lo" || !ends.insert((&end.netns, &end.ifname)) {
+                    bail!("interface {} in {} is planned twice", end.ifname, end.netns);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the kernel match `plan`: reads what is there, diffs, writes only
+    /// the differences. A second call with the same plan writes nothing.
+    pub async fn reconcile(&self, plan: &NetworkPlan) -> Result<ReconcileReport> {
+        let span =
+            tracing::info_span!("reconcile", lab = %self.lab, namespaces = plan.namespaces.len());
+        self.reconcile_inner(plan).instrument(span).await
+    }
+
+    async fn reconcile_inner(&self, plan: &NetworkPlan) -> Result<ReconcileReport> {
+        self.check(plan)?;
+        let _one_at_a_time = self.lock.lock().await;
+        let mut report = ReconcileReport::default();
+
+        let t0 = std::time::Instant::now();
+        // 1. Namespaces that left the plan.
+        let existing = netns::list_with_prefix(&self.prefix())?;
+        let gone: Vec<String> = existing
+            .iter()
+            .filter(|n| !plan.namespaces.contains_key(*n))
+            .cloned()
+            .collect();
+        if !gone.is_empty() {
+            let deleted = netns::on_thread(move || {
+                let mut n = 0;
+                for name in &gone {
+                    tracing::info!(netns = %name, "deleting namespace not in the plan");
+                    if netns::delete(name)? {
+                        n += 1;
+                    }
+                }
+                Ok(n)
+            })
+            .await?;
+            report.namespaces_deleted += deleted;
+            report.kernel_writes += deleted;
+        }
+
+        tracing::debug!(phase = "deleted", elapsed = ?t0.elapsed(), "phase done");
+        // 2. Missing namespaces, concurrently.
+        let missing: Vec<String> = plan
+            .namespaces
+            .keys()
+            .filter(|n| !netns::is_live(n))
+            .cloned()
+            .collect();
+        let fresh: BTreeSet<String> = missing.iter().cloned().collect();
+        let creates: Vec<_> = missing
+            .into_iter()
+            .map(|name| netns::on_thread(move || netns::create(&name)))
+            .collect();
+        let created = futures::stream::iter(creates)
+            .buffer_unordered(CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
+        for r in created {
+            r?;
+            report.namespaces_created += 1;
+            report.kernel_writes += 1;
+        }
+
+        tracing::debug!(phase = "created", elapsed = ?t0.elapsed(), "phase done");
+        // One netlink connection per namespace.
+        // Futures are collected before streaming them (here and below): a
+        // closure inside the stream type trips the higher-ranked `Send` check
+        // when the reconcile future is spawned.
+        let opens: Vec<_> = plan
+            .namespaces
+            .keys()
+            .map(|name| async move {
+                Ok::<_, anyhow::Error>((name.clone(), nl::NsConn::open(name).await?))
+            })
+            .collect();
+        let conns: HashMap<String, nl::NsConn> = futures::stream::iter(opens)
+            .buffer_unordered(CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_>>()?;
+
+        tracing::debug!(phase = "conns", elapsed = ?t0.elapsed(), "phase done");
+        // 3. Veth pairs.
+        links::reconcile_veths(&conns, &plan.veths, &mut report)
+            .instrument(tracing::info_span!("veths", count = plan.veths.len()))
+            .await?;
+
+        tracing::debug!(phase = "veths", elapsed = ?t0.elapsed(), "phase done");
+        // 4. Everything inside each namespace, concurrently.
+        let mut ends: HashMap<&str, BTreeSet<String>> = HashMap::new();
+        for v in &plan.veths {
+            for end in [&v.a, &v.b] {
+                ends.entry(end.netns.as_str())
+                    .or_default()
+                    .insert(end.ifname.clone());
+            }
+        }
+        let cache_path = self.cache_path();
+        let cache = nft::NftCache::load(&cache_path);
+        let work: Vec<_> = plan
+            .namespaces
+            .values()
+            .map(|ns| {
+                let mut wanted = ends.get(ns.name.as_str()).cloned().unwrap_or_default();
+                wanted.insert("lo".to_string());
+                let conn = &conns[&ns.name];
+                let cached = cache.namespaces.get(&ns.name);
+                let fresh = fresh.contains(&ns.name);
+                let span = tracing::info_span!("netns", name = %ns.name);
+                async move {
+                    (
+                        ns.name.clone(),
+                        reconcile_namespace(conn, ns, &wanted, cached, fresh).await,
+                    )
+                }
+                .instrument(span)
+            })
+            .collect();
+        let results = futures::stream::iter(work)
+            .buffer_unordered(CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
+        tracing::debug!(phase = "per-namespace", elapsed = ?t0.elapsed(), "phase done");
+        drop(conns);
+
+        let mut new_cache = nft::NftCache::default();
+        let mut errors = Vec::new();
+        for (name, r) in results {
+            match r {
+                Ok((part, entry)) => {
+                    report.absorb(&part);
+                    if let Some(entry) = entry {
+                        new_cache.namespaces.insert(name, entry);
+                    }
+                }
+                Err(e) => {
+                    // Keep what is known to be right for the next apply.
+                    if let Some(old) = cache.namespaces.get(&name) {
+                        new_cache.namespaces.insert(name.clone(), old.clone());
+                    }
+                    errors.push(format!("{name}: {e:#}"));
+                }
+            }
+        }
+        if new_cache != cache {
+            new_cache
+                .store(&cache_path)
+                .context("writing the nft cache")?;
+        }
+        if !errors.is_empty() {
+            bail!(
+                "reconcile of lab {} failed in {} namespace(s): {}",
+                self.lab,
+                errors.len(),
+                errors.join("; ")
+            );
+        }
+        tracing::info!(?report, "reconciled");
+        Ok(report)
+    }
+
+    /// Removes every namespace of this lab (`/run/netns/<lab>-*`), collecting
+    /// errors and continuing; a namespace already gone is not an error.
+    pub async fn teardown(&self) -> Result<TeardownReport> {
+        let span = tracing::info_span!("teardown", lab = %self.lab);
+        async {
+            netns::check_name(&self.lab).context("lab name")?;
+            let _one_at_a_time = self.lock.lock().await;
+            let prefix = self.prefix();
+            let cache_path = self.cache_path();
+            netns::on_thread(move || {
+                let mut report = TeardownReport::default();
+                match netns::list_with_prefix(&prefix) {
+                    Ok(names) => {
+                        for name in names {
+                            match netns::delete(&name) {
+                                Ok(true) => report.namespaces_deleted += 1,
+                                Ok(false) => {}
+                                Err(e) => report.errors.push(format!("{name}: {e:#}")),
+                            }
+                        }
+                    }
+                    Err(e) => report.errors.push(format!("{e:#}")),
+                }
+                match std::fs::remove_file(&cache_path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => report.errors.push(format!("{}: {e}", cache_path.display())),
+                }
+                Ok(report)
+            })
+            .await
+        }
+        .instrument(span)
+        .await
     }
 }
-pub fn netns_path(name: &str) -> PathBuf {
-    Path::new("/run/netns").join(name)
+
+/// Links up, sysctls, addresses, routes, rules and nft of one namespace.
+async fn reconcile_namespace(
+    conn: &nl::NsConn,
+    ns: &NamespacePlan,
+    wanted_links: &BTreeSet<String>,
+    cached: Option<&nft::CacheEntry>,
+    fresh: bool,
+) -> Result<(ReconcileReport, Option<nft::CacheEntry>)> {
+    let mut report = ReconcileReport::default();
+    let links = links::dump(conn).await?;
+    links::set_up(conn, &links, wanted_links, &mut report).await?;
+
+    let written = sysctl::reconcile(&ns.name, &ns.sysctls).await?;
+    report.sysctls_written += written;
+    report.kernel_writes += written;
+
+    addrs::reconcile(conn, &links, &ns.addresses, &mut report).await?;
+    routes::reconcile(conn, &links, &ns.routes, &mut report).await?;
+    rules::reconcile(conn, &ns.rules, &mut report).await?;
+
+    let outcome = nft::reconcile(conn.raw_fd(), &ns.name, ns.nft.as_ref(), cached, fresh).await?;
+    report.nft_batches += outcome.batches;
+    report.kernel_writes += outcome.batches;
+    Ok((report, outcome.entry))
 }
