@@ -111,51 +111,70 @@ fn ensure_sandbox() -> Result<()> {
     Ok(())
 }
 
-/// The measured template: VNet 10.0.0.0/16 with a delegated integration subnet
-/// 10.0.0.0/24 and a `vms` subnet; a Linux P1v3 plan with `capacity`
-/// instances; one integrated site with route-all on and no process; one
-/// internet host.
-pub fn template(capacity: u32) -> Value {
+/// Most instances one App Service plan may have (Premium v3; the agent's
+/// validation refuses more, as Azure does).
+const MAX_PLAN_CAPACITY: u32 = 30;
+
+/// Plan capacities that add up to `instances`: one plan when it fits, else
+/// the fewest plans of (nearly) equal size.
+fn plan_capacities(instances: u32) -> Vec<u32> {
+    let plans = instances.div_ceil(MAX_PLAN_CAPACITY).max(1);
+    (0..plans)
+        .map(|k| instances / plans + u32::from(k < instances % plans))
+        .collect()
+}
+
+/// The measured template for `instances` plan instances: VNet 10.0.0.0/16
+/// with a `vms` subnet and, per Linux P1v3 plan, a delegated integration
+/// subnet 10.0.k.0/24 (one plan per subnet, as Azure requires) and one
+/// integrated site with route-all on and no process; one internet host.
+/// Up to 30 instances this is one plan and one site.
+pub fn template(instances: u32) -> Value {
     let rg = RESOURCE_GROUP;
     let id = |ty: &str, name: &str| {
         format!("/subscriptions/{DEFAULT_SUBSCRIPTION}/resourceGroups/{rg}/providers/{ty}/{name}")
     };
+    let vnet_id = id("Microsoft.Network/virtualNetworks", "vnet1");
+    let capacities = plan_capacities(instances);
+    let mut subnets: Vec<Value> = (0..capacities.len())
+        .map(|k| {
+            json!({ "name": format!("integration{}", k + 1), "properties": {
+                "addressPrefix": format!("10.0.{k}.0/24"),
+                "delegations": [{ "name": "delegation", "properties": { "serviceName": "Microsoft.Web/serverFarms" } }] } })
+        })
+        .collect();
+    subnets.push(json!({ "name": "vms", "properties": { "addressPrefix": "10.0.200.0/24" } }));
+    let mut resources = vec![json!({
+        "type": "Microsoft.Network/virtualNetworks", "apiVersion": "2023-04-01", "name": "vnet1",
+        "location": "westeurope",
+        "properties": { "addressSpace": { "addressPrefixes": ["10.0.0.0/16"] }, "subnets": subnets }
+    })];
+    for (k, capacity) in capacities.iter().enumerate() {
+        let plan = format!("plan{}", k + 1);
+        resources.push(json!({
+            "type": "Microsoft.Web/serverfarms", "apiVersion": "2022-09-01", "name": plan,
+            "location": "westeurope", "kind": "linux",
+            "sku": { "name": "P1v3", "tier": "PremiumV3", "capacity": capacity },
+            "properties": { "reserved": true }
+        }));
+        resources.push(json!({
+            "type": "Microsoft.Web/sites", "apiVersion": "2022-09-01", "name": format!("web{}", k + 1),
+            "location": "westeurope", "kind": "app,linux",
+            "properties": {
+                "serverFarmId": id("Microsoft.Web/serverfarms", &plan),
+                "virtualNetworkSubnetId": format!("{vnet_id}/subnets/integration{}", k + 1),
+                "siteConfig": { "vnetRouteAllEnabled": true }
+            }
+        }));
+    }
+    resources.push(json!({
+        "type": "Lab.Emulator/internetHosts", "apiVersion": "2024-01-01", "name": "host1",
+        "location": "westeurope", "properties": { "ipAddress": "198.18.100.10" }
+    }));
     json!({
         "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
         "contentVersion": "1.0.0.0",
-        "resources": [
-            {
-                "type": "Microsoft.Network/virtualNetworks", "apiVersion": "2023-04-01", "name": "vnet1",
-                "location": "westeurope",
-                "properties": {
-                    "addressSpace": { "addressPrefixes": ["10.0.0.0/16"] },
-                    "subnets": [
-                        { "name": "integration", "properties": { "addressPrefix": "10.0.0.0/24",
-                          "delegations": [{ "name": "delegation", "properties": { "serviceName": "Microsoft.Web/serverFarms" } }] } },
-                        { "name": "vms", "properties": { "addressPrefix": "10.0.1.0/24" } }
-                    ]
-                }
-            },
-            {
-                "type": "Microsoft.Web/serverfarms", "apiVersion": "2022-09-01", "name": "plan1",
-                "location": "westeurope", "kind": "linux",
-                "sku": { "name": "P1v3", "tier": "PremiumV3", "capacity": capacity },
-                "properties": { "reserved": true }
-            },
-            {
-                "type": "Microsoft.Web/sites", "apiVersion": "2022-09-01", "name": "web1",
-                "location": "westeurope", "kind": "app,linux",
-                "properties": {
-                    "serverFarmId": id("Microsoft.Web/serverfarms", "plan1"),
-                    "virtualNetworkSubnetId": format!("{}/subnets/integration", id("Microsoft.Network/virtualNetworks", "vnet1")),
-                    "siteConfig": { "vnetRouteAllEnabled": true }
-                }
-            },
-            {
-                "type": "Lab.Emulator/internetHosts", "apiVersion": "2024-01-01", "name": "host1",
-                "location": "westeurope", "properties": { "ipAddress": "198.18.100.10" }
-            }
-        ]
+        "resources": resources,
     })
 }
 
@@ -683,17 +702,62 @@ mod tests {
     }
 
     #[test]
-    fn template_scales_the_plan_and_nothing_runs_in_it() {
+    fn plans_of_at_most_30_instances() {
+        assert_eq!(plan_capacities(1), [1]);
+        assert_eq!(plan_capacities(10), [10]);
+        assert_eq!(plan_capacities(30), [30]);
+        assert_eq!(plan_capacities(31), [16, 15]);
+        assert_eq!(plan_capacities(100), [25, 25, 25, 25]);
+    }
+
+    #[test]
+    fn template_scales_the_plans_and_nothing_runs_in_them() {
         let t = template(100);
-        assert_eq!(t["resources"][1]["sku"]["capacity"], 100);
-        let site = &t["resources"][2];
-        assert_eq!(
-            site["properties"]["siteConfig"]["vnetRouteAllEnabled"],
-            true
-        );
-        assert!(site["properties"]["siteConfig"]
-            .get("appCommandLine")
-            .is_none());
+        let of_type = |ty: &str| -> Vec<Value> {
+            t["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["type"] == ty)
+                .cloned()
+                .collect()
+        };
+        let plans = of_type("Microsoft.Web/serverfarms");
+        let total: u64 = plans
+            .iter()
+            .map(|p| p["sku"]["capacity"].as_u64().unwrap())
+            .sum();
+        assert_eq!(total, 100);
+        let sites = of_type("Microsoft.Web/sites");
+        assert_eq!(sites.len(), plans.len());
+        for site in &sites {
+            let config = &site["properties"]["siteConfig"];
+            assert_eq!(config["vnetRouteAllEnabled"], true);
+            assert!(config.get("appCommandLine").is_none());
+        }
+        let subnets =
+            of_type("Microsoft.Network/virtualNetworks")[0]["properties"]["subnets"].clone();
+        assert_eq!(subnets.as_array().unwrap().len(), plans.len() + 1);
+        assert_eq!(template(10)["resources"][1]["sku"]["capacity"], 10);
+    }
+
+    /// Without root: the agent's own validation accepts every size, and the
+    /// plan has one worker per instance. (Skipped while plan/ is a stub.)
+    #[test]
+    fn the_agent_accepts_every_benchmark_template() {
+        for n in [1, 10, 100] {
+            let plan = match plan_for(&template(n), "t") {
+                Ok(plan) => plan,
+                Err(e) if e.to_string().contains("stubs") => return,
+                Err(e) => panic!("{n} instances: {e:#}"),
+            };
+            let workers = plan
+                .namespaces
+                .values()
+                .filter(|ns| matches!(ns.role, vnet_agent::plan::NamespaceRole::Worker { .. }))
+                .count();
+            assert_eq!(workers, n as usize);
+        }
     }
 
     #[test]
