@@ -279,6 +279,8 @@ struct SizeResult {
     agent_ms: Vec<f64>,
     agent_peak_rss_kib: Vec<u64>,
     kernel_writes: Option<u64>,
+    /// Phases of the agent's reconcile in its last round (name, ms).
+    phases: Vec<(String, f64)>,
     census_script: Option<Census>,
     census_agent: Option<Census>,
 }
@@ -387,6 +389,7 @@ impl Bench {
             r.agent_ms.push(ms(run.elapsed));
             r.agent_peak_rss_kib.push(run.peak_rss_kib);
             r.kernel_writes = run.kernel_writes.or(r.kernel_writes);
+            r.phases = run.phases;
             if run.census.is_some() {
                 r.census_agent = run.census;
             }
@@ -473,7 +476,8 @@ impl Bench {
             c.env("VNET_AGENT_LAB", lab)
                 .env("VNET_AGENT_SOCKET", dir.join("agent.sock"))
                 .env("VNET_AGENT_STATE_DIR", dir.join("state"))
-                .env_remove("RUST_LOG")
+                // The dataplane's phase timings (a few debug events per reconcile).
+                .env("RUST_LOG", "info,vnet_agent::dataplane=debug")
                 .args(args);
             c
         };
@@ -527,6 +531,7 @@ impl Bench {
             elapsed,
             peak_rss_kib,
             kernel_writes,
+            phases: phases(&std::fs::read_to_string(dir.join("daemon.log"))?),
             census,
         })
     }
@@ -536,7 +541,55 @@ struct AgentRun {
     elapsed: Duration,
     peak_rss_kib: u64,
     kernel_writes: Option<u64>,
+    phases: Vec<(String, f64)>,
     census: Option<Census>,
+}
+
+/// The phases of the daemon's last reconcile, from its debug events
+/// `phase done phase="veths" elapsed=274.18ms` (time since the reconcile
+/// began): each phase's own duration in ms. Empty when the log has none.
+fn phases(log: &str) -> Vec<(String, f64)> {
+    let mut last: Vec<(String, f64)> = Vec::new();
+    for line in log.lines().filter(|l| l.contains("phase done")) {
+        let field = |key: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(key))
+                .map(|v| v.trim_matches('"').to_string())
+        };
+        let (Some(name), Some(elapsed)) = (field("phase="), field("elapsed=")) else {
+            continue;
+        };
+        let Some(at) = duration_ms(&elapsed) else {
+            continue;
+        };
+        let again = last.iter().any(|(n, _)| *n == name);
+        if again || last.last().is_some_and(|(_, prev)| at < *prev) {
+            last.clear(); // a new reconcile
+        }
+        last.push((name, at));
+    }
+    let mut prev = 0.0;
+    last.into_iter()
+        .map(|(name, at)| {
+            let own = at - prev;
+            prev = at;
+            (name, own)
+        })
+        .collect()
+}
+
+/// Rust's `Debug` of a `Duration` (`1.2s`, `3.4ms`, `5.6µs`, `7ns`) in ms.
+fn duration_ms(s: &str) -> Option<f64> {
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (n, unit) = s.split_at(split);
+    let scale = match unit {
+        "s" => 1e3,
+        "ms" => 1.0,
+        "µs" | "us" => 1e-3,
+        "ns" => 1e-6,
+        _ => return None,
+    };
+    Some(n.parse::<f64>().ok()? * scale)
 }
 
 /// A running `vnet-agent serve`; killed on drop if it is still running.
@@ -639,6 +692,18 @@ fn print_report(results: &[SizeResult]) {
         );
     }
     println!("{}", goal_line(results));
+    if let Some(r) = results.last().filter(|r| !r.phases.is_empty()) {
+        let list: Vec<String> = r
+            .phases
+            .iter()
+            .map(|(name, ms)| format!("{name} {ms:.0} ms"))
+            .collect();
+        println!(
+            "agent reconcile at {} instances, last round, by phase: {}",
+            r.instances,
+            list.join(", ")
+        );
+    }
 }
 
 fn goal(results: &[SizeResult]) -> Option<bool> {
@@ -683,6 +748,7 @@ fn report_json(results: &[SizeResult], quick: bool, warnings: &[String]) -> Valu
             "speedup": r.speedup(),
             "agentPeakRssMib": r.peak_rss_mib(),
             "agentKernelWrites": r.kernel_writes,
+            "agentPhasesMs": r.phases.iter().map(|(n, ms)| json!({"phase": n, "ms": ms})).collect::<Vec<_>>(),
             "censusScript": r.census_script.as_ref().map(Census::to_json),
             "censusAgent": r.census_agent.as_ref().map(Census::to_json),
         })).collect::<Vec<_>>(),
@@ -693,6 +759,28 @@ fn report_json(results: &[SizeResult], quick: bool, warnings: &[String]) -> Valu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reconcile_phases_from_the_daemon_log() {
+        let log = "\
+x DEBUG reconcile{generation=0}: vnet_agent::dataplane: phase done phase=\"deleted\" elapsed=27.5µs
+x DEBUG reconcile{generation=0}: vnet_agent::dataplane: phase done phase=\"created\" elapsed=1.2ms
+x INFO vnet_agent::dataplane: reconciled
+x DEBUG reconcile{generation=1}: vnet_agent::dataplane: phase done phase=\"deleted\" elapsed=2ms
+x DEBUG reconcile{generation=1}: vnet_agent::dataplane: phase done phase=\"created\" elapsed=114.1ms
+x DEBUG reconcile{generation=1}: vnet_agent::dataplane: phase done phase=\"per-namespace\" elapsed=1.0141s
+";
+        let p = phases(log);
+        let names: Vec<&str> = p.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["deleted", "created", "per-namespace"]);
+        assert!((p[0].1 - 2.0).abs() < 1e-9);
+        assert!((p[1].1 - 112.1).abs() < 1e-9);
+        assert!((p[2].1 - 900.0).abs() < 1e-6);
+        assert!(phases("no phases here").is_empty());
+        assert_eq!(duration_ms("7ns"), Some(7e-6));
+        assert_eq!(duration_ms("2s"), Some(2000.0));
+        assert_eq!(duration_ms("fast"), None);
+    }
 
     #[test]
     fn medians() {
