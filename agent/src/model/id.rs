@@ -127,7 +127,7 @@ impl FromStr for ResourceId {
             )
         };
         let parts: Vec<&str> = s.trim_matches('/').split('/').collect();
-        if parts.len() < 8 || parts.len() % 2 != 0 {
+        if parts.len() < 8 || !parts.len().is_multiple_of(2) {
             return Err(bad());
         }
         if !parts[0].eq_ignore_ascii_case("subscriptions")

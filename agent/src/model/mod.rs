@@ -15,6 +15,7 @@ pub use error::AzureError;
 pub use host::InternetHost;
 pub use id::ResourceId;
 pub use inventory::Inventory;
+pub(crate) use kind::unsupported_type as kind_unsupported;
 pub use kind::ResourceKind;
 pub use network::{
     Delegation, IpAllocationMethod, IpConfiguration, NetworkInterface, Subnet, VirtualNetwork,
