@@ -17,6 +17,8 @@ mod worker;
 
 #[cfg(test)]
 mod nft_check;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 

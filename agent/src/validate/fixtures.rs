@@ -29,18 +29,18 @@ pub(crate) fn deploy(state: &LabState, resources: Value) -> Result<LabState, Azu
 
 /// The example lab, deployed into an empty state.
 pub(crate) fn example_state() -> LabState {
+    deploy_template(&LabState::default(), serde_json::from_str(EXAMPLE).unwrap()).unwrap()
+}
+
+/// Deploy a whole template (default parameter values) into `state`.
+pub(crate) fn deploy_template(state: &LabState, template: Value) -> Result<LabState, AzureError> {
     let req = DeploymentRequest {
         subscription: DEFAULT_SUBSCRIPTION.into(),
         resource_group: "lab".into(),
-        template: serde_json::from_str(EXAMPLE).unwrap(),
+        template,
         parameters: Default::default(),
     };
-    super::apply_resources(
-        &LabState::default(),
-        expand(&req).unwrap(),
-        &LabConfig::default(),
-    )
-    .unwrap()
+    super::apply_resources(state, expand(&req)?, &LabConfig::default())
 }
 
 /// A resource's id string, for templates.

@@ -85,16 +85,9 @@ fn example_lab_deploys_with_expected_addresses() {
 #[test]
 fn redeploying_the_example_changes_nothing() {
     let s = example_state();
-    let req = crate::template::DeploymentRequest {
-        subscription: crate::template::DEFAULT_SUBSCRIPTION.into(),
-        resource_group: "lab".into(),
-        template: serde_json::from_str(super::fixtures::EXAMPLE).unwrap(),
-        parameters: Default::default(),
-    };
-    let again = apply_resources(
+    let again = super::fixtures::deploy_template(
         &s,
-        crate::template::expand(&req).unwrap(),
-        &LabConfig::default(),
+        serde_json::from_str(super::fixtures::EXAMPLE).unwrap(),
     )
     .unwrap();
     assert_eq!(again.allocations, s.allocations);
