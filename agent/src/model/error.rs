@@ -19,12 +19,7 @@ pub struct AzureError {
 
 impl AzureError {
     pub fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
-        AzureError {
-            code: code.into(),
-            message: message.into(),
-            target: None,
-            status,
-        }
+        AzureError { code: code.into(), message: message.into(), target: None, status }
     }
     pub fn bad_request(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(400, code, message)

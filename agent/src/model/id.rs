@@ -53,11 +53,7 @@ impl ResourceId {
     }
     /// The last name segment.
     pub fn name(&self) -> &str {
-        &self
-            .segments
-            .last()
-            .expect("ids have at least one segment")
-            .1
+        &self.segments.last().expect("ids have at least one segment").1
     }
     /// Lower-cased canonical form, the key of the store.
     pub fn key(&self) -> String {
@@ -168,14 +164,10 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        let e = "/subscriptions/x/resourceGroups/rg"
-            .parse::<ResourceId>()
-            .unwrap_err();
+        let e = "/subscriptions/x/resourceGroups/rg".parse::<ResourceId>().unwrap_err();
         assert_eq!(e.code, "LinkedInvalidPropertyId");
-        assert!(
-            "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Web/sites"
-                .parse::<ResourceId>()
-                .is_err()
-        );
+        assert!("/subscriptions/x/resourceGroups/rg/providers/Microsoft.Web/sites"
+            .parse::<ResourceId>()
+            .is_err());
     }
 }
