@@ -16,7 +16,7 @@ cargo build --release --locked -p vnet-agent -p vnet-e2e --bins 2>&1 | tail -n 1
 agent="$root/target/release/vnet-agent"
 probe="$root/target/release/vnet-probe"
 export VNET_AGENT_LAB=${VNET_AGENT_LAB:-vl}
-RG=demo
+RG=lab
 
 if ! "$agent" lab status -o none 2>/dev/null; then
   echo "== starting the daemon (lab $VNET_AGENT_LAB; log /var/log/vnet-agent-$VNET_AGENT_LAB.log)"

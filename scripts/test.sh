@@ -14,4 +14,12 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 cargo build --workspace --all-targets --locked 2>&1 | tail -n 3
 # The sandbox has no network: everything is built above, so run offline.
-exec scripts/sandbox.sh cargo test --workspace --offline --locked "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+scripts/sandbox.sh cargo test --workspace --offline --locked "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole run (cargo prints one per test binary).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "summary: %d passed, %d failed\n", p, f }' "$log"
+exit "$rc"

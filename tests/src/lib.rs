@@ -245,9 +245,15 @@ impl Lab {
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            // Report the first line, then keep draining: a server whose stdout
+            // pipe closed would die on its next line.
+            let mut reader = BufReader::new(stdout);
             let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send(line.clone());
+            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                line.clear();
+            }
         });
         self.background.push(child);
         let line = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();

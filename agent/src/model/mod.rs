@@ -1,10 +1,41 @@
 //! Desired state: ARM-shaped resources, ids, and the lab's configuration.
 
+mod compute;
 mod error;
+mod host;
 mod id;
+mod inventory;
+mod kind;
+mod network;
+mod props;
+mod web;
 
+pub use compute::VirtualMachine;
 pub use error::AzureError;
+pub use host::InternetHost;
 pub use id::ResourceId;
+pub use inventory::Inventory;
+pub(crate) use kind::unsupported_type as kind_unsupported;
+pub use kind::ResourceKind;
+pub use network::{
+    Delegation, IpAllocationMethod, IpConfiguration, NetworkInterface, Subnet, VirtualNetwork,
+    SERVER_FARMS_DELEGATION,
+};
+pub use web::{ServerFarm, Site};
+
+/// Region of a resource that names none. ARM templates usually write
+/// `[resourceGroup().location]`; the lab has no resource-group objects, so a
+/// missing `location` means this region.
+pub const DEFAULT_LOCATION: &str = "westeurope";
+
+/// Azure's canonical form of a region name: `West Europe` -> `westeurope`.
+pub fn normalize_location(location: &str) -> String {
+    location
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
 
 use std::collections::BTreeMap;
 
@@ -42,6 +73,13 @@ pub struct LabState {
     pub allocations: Allocations,
     /// Bumped on every committed change.
     pub generation: u64,
+}
+
+impl LabState {
+    /// The stored resource with this id, if any.
+    pub fn get(&self, id: &ResourceId) -> Option<&GenericResource> {
+        self.resources.get(&id.key())
+    }
 }
 
 /// Settings of one lab (one daemon).

@@ -1,24 +1,167 @@
-//! STUB (replaced by the plan branch).
+//! PURE: model -> NetworkPlan. No syscalls, no clock, no randomness: the same
+//! state and lab always give the same plan (docs/datapath.md describes it).
+
+mod builder;
+mod env;
+mod fabric;
+mod internet;
+mod layout;
+pub mod names;
+mod nft;
+pub mod routes;
+mod stamp;
 mod types;
 pub mod view;
-use crate::model::{AzureError, LabConfig, LabState};
+mod vm;
+mod worker;
+
+#[cfg(test)]
+mod nft_check;
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
+
 pub use types::*;
-pub fn build(_state: &LabState, lab: &LabConfig) -> NetworkPlan {
-    NetworkPlan {
-        lab: lab.name.clone(),
-        ..Default::default()
-    }
+
+use crate::model::{AzureError, LabConfig, LabState, ResourceId};
+use layout::Layout;
+
+/// The whole kernel picture of a lab: internet, hosts, one stamp per region
+/// with plans, one fabric per VNet, one worker per plan instance, one sandbox
+/// per site per instance, one namespace per VM.
+pub fn build(state: &LabState, lab: &LabConfig) -> NetworkPlan {
+    let l = Layout::new(state, lab);
+    let mut b = builder::Builder::new(&lab.name);
+    internet::build(&l, lab, &mut b);
+    stamp::build(&l, &mut b);
+    fabric::build(&l, &mut b);
+    worker::build(&l, &mut b);
+    vm::build(&l, &mut b);
+    b.finish()
 }
+
+/// What `vnet-agent exec` runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExecTarget {
-    App { site: String, instance: u32 },
-    Vm { name: String },
-    Host { name: String },
+    /// An app's sandbox on one instance; `site` is a name or a full id.
+    App {
+        site: String,
+        instance: u32,
+    },
+    Vm {
+        name: String,
+    },
+    Host {
+        name: String,
+    },
 }
+
+/// A namespace and the environment of a program run there.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecSpec {
     pub netns: String,
     pub env: BTreeMap<String, String>,
 }
-pub fn exec_target(_s: &LabState, _l: &LabConfig, _t: &ExecTarget) -> Result<ExecSpec, AzureError> {
-    Err(AzureError::not_found("ResourceNotFound", "stub"))
+
+/// Where `exec` runs: an app's sandbox with the app's environment
+/// (WEBSITE_PRIVATE_IP, ...), or a VM's / host's namespace with an empty one.
+pub fn exec_target(
+    state: &LabState,
+    lab: &LabConfig,
+    target: &ExecTarget,
+) -> Result<ExecSpec, AzureError> {
+    let l = Layout::new(state, lab);
+    match target {
+        ExecTarget::App { site, instance } => {
+            let sites: Vec<(&ResourceId, &str)> = l
+                .inv
+                .sites
+                .iter()
+                .map(|s| (&s.id, s.name.as_str()))
+                .collect();
+            let id = resolve(&sites, site, "Microsoft.Web/sites")?;
+            let plan = &l.inv.site(&id).expect("resolved").server_farm_id;
+            let count = l.workers_of(plan).count();
+            let w = l.workers_of(plan).find(|w| w.instance == *instance).ok_or_else(|| {
+                AzureError::bad_request(
+                    "InstanceOutOfRange",
+                    format!(
+                        "Site '{site}' has {count} instance(s) (0 to {}); there is no instance {instance}.",
+                        count.saturating_sub(1)
+                    ),
+                )
+            })?;
+            let sb = w
+                .sandboxes
+                .iter()
+                .find(|sb| sb.site.id == id)
+                .expect("every site has a sandbox per worker");
+            Ok(ExecSpec {
+                netns: sb.netns.clone(),
+                env: env::site_env(&l, w, sb),
+            })
+        }
+        ExecTarget::Vm { name } => {
+            let vms: Vec<(&ResourceId, &str)> =
+                l.vms.iter().map(|v| (&v.id, v.id.name())).collect();
+            let id = resolve(&vms, name, "Microsoft.Compute/virtualMachines")?;
+            let vm = l.vms.iter().find(|v| v.id == id).expect("resolved");
+            Ok(ExecSpec {
+                netns: vm.netns.clone(),
+                env: BTreeMap::new(),
+            })
+        }
+        ExecTarget::Host { name } => {
+            let hosts: Vec<(&ResourceId, &str)> =
+                l.hosts.iter().map(|h| (&h.id, h.id.name())).collect();
+            let id = resolve(&hosts, name, "Lab.Emulator/internetHosts")?;
+            let h = l.hosts.iter().find(|h| h.id == id).expect("resolved");
+            Ok(ExecSpec {
+                netns: h.netns.clone(),
+                env: BTreeMap::new(),
+            })
+        }
+    }
+}
+
+/// A resource by full id or by (case-insensitive, unique) name.
+fn resolve(
+    items: &[(&ResourceId, &str)],
+    wanted: &str,
+    type_: &str,
+) -> Result<ResourceId, AzureError> {
+    let not_found = || {
+        AzureError::not_found(
+            "ResourceNotFound",
+            format!("The resource '{wanted}' of type {type_} was not found."),
+        )
+    };
+    if wanted.starts_with('/') {
+        let id: ResourceId = wanted.parse()?;
+        return items
+            .iter()
+            .find(|(i, _)| **i == id)
+            .map(|(i, _)| (*i).clone())
+            .ok_or_else(not_found);
+    }
+    let matches: Vec<&ResourceId> = items
+        .iter()
+        .filter(|(_, n)| n.eq_ignore_ascii_case(wanted))
+        .map(|(i, _)| *i)
+        .collect();
+    match matches.as_slice() {
+        [] => Err(not_found()),
+        [one] => Ok((*one).clone()),
+        many => Err(AzureError::bad_request(
+            "AmbiguousResourceName",
+            format!(
+                "More than one {type_} is named '{wanted}': {}. Give the full id.",
+                many.iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
 }

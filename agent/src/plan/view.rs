@@ -1,21 +1,372 @@
-//! STUB (replaced by the plan branch).
-use crate::model::{AzureError, LabConfig, LabState, ResourceId};
+//! What `show`/`list` return: the resource as ARM stores it, plus the
+//! properties Azure computes (outbound IPs, private IPs, service association
+//! links ...) and, under a top-level `"emulator"` key, where it lives in the lab.
+
+use serde_json::{json, Map, Value};
+
+use super::layout::Layout;
+use super::names;
+use super::routes::system_routes;
+use crate::model::{AzureError, GenericResource, LabConfig, LabState, ResourceId, ResourceKind};
+
+fn not_found(id: &ResourceId) -> AzureError {
+    AzureError::not_found(
+        "ResourceNotFound",
+        format!(
+            "The Resource '{}' under resource group '{}' was not found.",
+            id.full_type_and_name(),
+            id.resource_group
+        ),
+    )
+}
+
+trait TypeAndName {
+    fn full_type_and_name(&self) -> String;
+}
+
+impl TypeAndName for ResourceId {
+    fn full_type_and_name(&self) -> String {
+        let names: Vec<&str> = self.segments.iter().map(|s| s.1.as_str()).collect();
+        format!("{}/{}", self.full_type(), names.join("/"))
+    }
+}
+
+/// One resource as ARM shows it, with computed properties and an `emulator` object.
 pub fn resource_view(
-    _s: &LabState,
-    _l: &LabConfig,
-    _id: &ResourceId,
-) -> Result<serde_json::Value, AzureError> {
-    Err(AzureError::not_found("ResourceNotFound", "stub"))
+    state: &LabState,
+    lab: &LabConfig,
+    id: &ResourceId,
+) -> Result<Value, AzureError> {
+    let l = Layout::new(state, lab);
+    if id.segments.len() == 2 && id.segments[1].0.eq_ignore_ascii_case("subnets") {
+        let vnet_res = state
+            .get(&id.parent().expect("two segments"))
+            .ok_or_else(|| not_found(id))?;
+        let vnet = vnet_view(&l, state, vnet_res);
+        let name = id.name();
+        return vnet["properties"]["subnets"]
+            .as_array()
+            .and_then(|s| {
+                s.iter().find(|s| {
+                    s["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                })
+            })
+            .cloned()
+            .ok_or_else(|| not_found(id));
+    }
+    let res = state.get(id).ok_or_else(|| not_found(id))?;
+    Ok(view_of(&l, state, res))
 }
-pub fn list(_s: &LabState, _l: &LabConfig, _rg: Option<&str>) -> Vec<serde_json::Value> {
-    vec![]
+
+/// Every resource, optionally of one resource group, sorted by id.
+pub fn list(state: &LabState, lab: &LabConfig, resource_group: Option<&str>) -> Vec<Value> {
+    let l = Layout::new(state, lab);
+    state
+        .resources
+        .values()
+        .filter(|r| resource_group.is_none_or(|rg| r.id.resource_group.eq_ignore_ascii_case(rg)))
+        .map(|r| view_of(&l, state, r))
+        .collect()
 }
+
+/// `az webapp show -g RG -n NAME`.
 pub fn webapp_show(
-    _s: &LabState,
-    _l: &LabConfig,
-    _sub: &str,
-    _rg: &str,
-    _n: &str,
-) -> Result<serde_json::Value, AzureError> {
-    Err(AzureError::not_found("ResourceNotFound", "stub"))
+    state: &LabState,
+    lab: &LabConfig,
+    subscription: &str,
+    resource_group: &str,
+    name: &str,
+) -> Result<Value, AzureError> {
+    resource_view(
+        state,
+        lab,
+        &ResourceId::new(subscription, resource_group, "Microsoft.Web", "sites", name),
+    )
+}
+
+fn base(res: &GenericResource) -> Value {
+    let mut v = json!({
+        "id": res.id.to_string(),
+        "name": res.name,
+        "type": res.type_,
+        "location": res.location,
+        "properties": res.properties,
+    });
+    let obj = v.as_object_mut().expect("object");
+    if let Some(k) = &res.kind {
+        obj.insert("kind".into(), json!(k));
+    }
+    if let Some(s) = &res.sku {
+        obj.insert("sku".into(), s.clone());
+    }
+    if let Some(t) = &res.tags {
+        obj.insert("tags".into(), t.clone());
+    }
+    if let Some(p) = obj.get_mut("properties").and_then(Value::as_object_mut) {
+        p.insert("provisioningState".into(), json!("Succeeded"));
+    }
+    v
+}
+
+fn props(v: &mut Value) -> &mut Map<String, Value> {
+    v["properties"]
+        .as_object_mut()
+        .expect("stored properties are objects")
+}
+
+fn view_of(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
+    match ResourceKind::from_type(&res.type_) {
+        Some(ResourceKind::Site) => site_view(l, state, res),
+        Some(ResourceKind::ServerFarm) => plan_view(l, state, res),
+        Some(ResourceKind::VirtualNetwork) => vnet_view(l, state, res),
+        Some(ResourceKind::NetworkInterface) => nic_view(l, state, res),
+        Some(ResourceKind::VirtualMachine) => vm_view(l, res),
+        Some(ResourceKind::InternetHost) => host_view(l, res),
+        None => base(res),
+    }
+}
+
+fn plan_outbound(state: &LabState, plan: &ResourceId) -> String {
+    let ips = state
+        .allocations
+        .plan_outbound
+        .get(&plan.key())
+        .cloned()
+        .unwrap_or_default();
+    ips.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn site_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
+    let mut v = base(res);
+    let Some(site) = l.inv.site(&res.id) else {
+        return v;
+    };
+    let outbound = plan_outbound(state, &site.server_farm_id);
+    let p = props(&mut v);
+    p.insert("state".into(), json!("Running"));
+    p.insert(
+        "serverFarmId".into(),
+        json!(site.server_farm_id.to_string()),
+    );
+    p.insert("outboundIpAddresses".into(), json!(outbound));
+    p.insert("possibleOutboundIpAddresses".into(), json!(outbound));
+    p.insert(
+        "virtualNetworkSubnetId".into(),
+        json!(site.subnet_id.as_ref().map(ToString::to_string)),
+    );
+    p.insert("vnetRouteAllEnabled".into(), json!(site.route_all));
+    let instances: Vec<Value> = l
+        .workers_of(&site.server_farm_id)
+        .filter_map(|w| {
+            let sb = w.sandboxes.iter().find(|sb| sb.site.id == site.id)?;
+            Some(json!({
+                "instance": w.instance,
+                "privateIpAddress": sb.vnic.map(|i| w.vnics[i].ip.to_string()),
+                "outboundIpAddress": w.outbound.map(|a| a.to_string()),
+                "workerNamespace": w.netns,
+                "sandboxNamespace": sb.netns,
+                "websiteInstanceId": names::website_instance_id(&site.id.key(), w.instance),
+            }))
+        })
+        .collect();
+    v["emulator"] = json!({ "instances": instances });
+    v
+}
+
+fn plan_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
+    let mut v = base(res);
+    let Some(plan) = l.inv.plan(&res.id) else {
+        return v;
+    };
+    let sites: Vec<String> = l
+        .inv
+        .sites_of_plan(&plan.id)
+        .map(|s| s.name.clone())
+        .collect();
+    v["sku"] = json!({"name": plan.sku_name, "tier": plan.tier, "capacity": plan.capacity});
+    let p = props(&mut v);
+    p.insert("numberOfSites".into(), json!(sites.len()));
+    p.insert("status".into(), json!("Ready"));
+    p.insert("reserved".into(), json!(plan.is_linux));
+    let workers: Vec<Value> = l
+        .workers_of(&plan.id)
+        .map(|w| {
+            json!({
+                "instance": w.instance,
+                "namespace": w.netns,
+                "stampNamespace": l.stamps[w.stamp].netns,
+                "pub0Address": w.pub0.to_string(),
+                "outboundIpAddress": w.outbound.map(|a| a.to_string()),
+                "integrations": w.vnics.iter().map(|n| json!({
+                    "interface": n.ifname,
+                    "subnetId": n.subnet.to_string(),
+                    "privateIpAddress": n.ip.to_string(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    v["emulator"] = json!({
+        "sites": sites,
+        "outboundIpAddresses": plan_outbound(state, &plan.id),
+        "workers": workers,
+    });
+    v
+}
+
+fn vnet_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
+    let mut v = base(res);
+    let Some(fi) = l.fabrics.iter().position(|f| f.vnet.id == res.id) else {
+        return v;
+    };
+    let f = &l.fabrics[fi];
+    let routes = system_routes(&f.vnet);
+    if let Some(list) = props(&mut v)
+        .get_mut("subnets")
+        .and_then(Value::as_array_mut)
+    {
+        for (entry, subnet) in list.iter_mut().zip(&f.vnet.subnets) {
+            let Some(obj) = entry.as_object_mut() else {
+                continue;
+            };
+            obj.insert("id".into(), json!(subnet.id.to_string()));
+            let sp = obj.entry("properties").or_insert_with(|| json!({}));
+            let Some(sp) = sp.as_object_mut() else {
+                continue;
+            };
+            sp.insert("provisioningState".into(), json!("Succeeded"));
+            sp.entry("delegations").or_insert_with(|| json!([]));
+            let plans: Vec<&ResourceId> = l
+                .inv
+                .sites
+                .iter()
+                .filter(|s| s.subnet_id.as_ref() == Some(&subnet.id))
+                .map(|s| &s.server_farm_id)
+                .collect();
+            if let Some(plan) = plans.first() {
+                sp.insert(
+                    "serviceAssociationLinks".into(),
+                    json!([{
+                        "name": "AppServiceLink",
+                        "id": format!("{}/serviceAssociationLinks/AppServiceLink", subnet.id),
+                        "properties": {"linkedResourceType": "Microsoft.Web/serverfarms", "link": plan.to_string()},
+                    }]),
+                );
+            }
+            let mut ip_configs: Vec<Value> = l
+                .inv
+                .nics_in_subnet(&subnet.id)
+                .flat_map(|n| {
+                    n.ip_configurations
+                        .iter()
+                        .filter(|c| c.subnet_id == subnet.id)
+                        .map(|c| json!({"id": n.id.child("ipConfigurations", &c.name).to_string()}))
+                })
+                .collect();
+            ip_configs.sort_by_key(|c| c["id"].as_str().unwrap_or_default().to_ascii_lowercase());
+            if !ip_configs.is_empty() {
+                sp.insert("ipConfigurations".into(), Value::Array(ip_configs));
+            }
+        }
+    }
+    let subnets: Vec<Value> = f
+        .vnet
+        .subnets
+        .iter()
+        .zip(&f.subnets)
+        .map(|(s, sl)| {
+            json!({
+                "name": s.name,
+                "gateway": sl.gateway.to_string(),
+                "routeTable": sl.table,
+                "usableAddresses": crate::ipam::usable_count(sl.prefix),
+                "effectiveRoutes": routes.iter().map(|r| json!({
+                    "source": r.source, "addressPrefix": r.prefix.to_string(), "nextHopType": r.next_hop_type,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    v["emulator"] = json!({
+        "fabricNamespace": f.netns,
+        "defaultOutboundIp": state.allocations.vnet_outbound.get(&res.id.key()).map(|a| a.to_string()),
+        "subnets": subnets,
+    });
+    v
+}
+
+fn nic_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
+    let mut v = base(res);
+    let Some(nic) = l.inv.nic(&res.id) else {
+        return v;
+    };
+    if let Some(list) = props(&mut v)
+        .get_mut("ipConfigurations")
+        .and_then(Value::as_array_mut)
+    {
+        for (entry, cfg) in list.iter_mut().zip(&nic.ip_configurations) {
+            let Some(obj) = entry.as_object_mut() else {
+                continue;
+            };
+            obj.insert(
+                "id".into(),
+                json!(nic.id.child("ipConfigurations", &cfg.name).to_string()),
+            );
+            let sp = obj.entry("properties").or_insert_with(|| json!({}));
+            if let Some(sp) = sp.as_object_mut() {
+                let addr = state.allocations.nic_addresses.get(&cfg.key(&nic.id));
+                sp.insert(
+                    "privateIPAddress".into(),
+                    json!(addr.map(ToString::to_string)),
+                );
+                sp.insert(
+                    "privateIPAllocationMethod".into(),
+                    json!(format!("{:?}", cfg.method)),
+                );
+                sp.insert("primary".into(), json!(cfg.primary));
+            }
+        }
+    }
+    let vm = l.inv.vm_of_nic(&nic.id);
+    if let Some(vm) = vm {
+        props(&mut v).insert("virtualMachine".into(), json!({"id": vm.id.to_string()}));
+    }
+    let place = l.vms.iter().find_map(|vm| {
+        let n = vm.nics.iter().find(|n| n.nic == nic.id)?;
+        Some(json!({"namespace": vm.netns, "interface": n.ifname, "fabricNamespace": l.fabrics[n.fabric].netns}))
+    });
+    v["emulator"] = place.unwrap_or_else(|| json!({"namespace": null}));
+    v
+}
+
+fn vm_view(l: &Layout, res: &GenericResource) -> Value {
+    let mut v = base(res);
+    if let Some(vm) = l.vms.iter().find(|vm| vm.id == res.id) {
+        let interfaces: Vec<Value> = vm
+            .nics
+            .iter()
+            .map(|n| {
+                json!({
+                    "name": n.ifname,
+                    "networkInterfaceId": n.nic.to_string(),
+                    "addresses": n.addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "primary": n.primary,
+                })
+            })
+            .collect();
+        v["emulator"] = json!({"namespace": vm.netns, "interfaces": interfaces});
+    }
+    v
+}
+
+fn host_view(l: &Layout, res: &GenericResource) -> Value {
+    let mut v = base(res);
+    if let Some(h) = l.hosts.iter().find(|h| h.id == res.id) {
+        props(&mut v).insert("ipAddress".into(), json!(h.ip.to_string()));
+        v["emulator"] = json!({"namespace": h.netns});
+    }
+    v
 }

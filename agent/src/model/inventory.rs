@@ -1,0 +1,122 @@
+//! The whole desired state as typed resources, sorted by id, with the lookups
+//! validation, ipam, plan and views share.
+
+use std::collections::BTreeMap;
+
+use super::{
+    AzureError, GenericResource, InternetHost, NetworkInterface, ResourceId, ResourceKind,
+    ServerFarm, Site, Subnet, VirtualMachine, VirtualNetwork,
+};
+
+/// Every resource of a lab, typed. Each list is sorted by lower-cased id, so
+/// everything derived from it is deterministic.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Inventory {
+    pub vnets: Vec<VirtualNetwork>,
+    pub plans: Vec<ServerFarm>,
+    pub sites: Vec<Site>,
+    pub nics: Vec<NetworkInterface>,
+    pub vms: Vec<VirtualMachine>,
+    pub hosts: Vec<InternetHost>,
+}
+
+impl Inventory {
+    /// Type every resource; the first malformed one is an error.
+    pub fn parse(resources: &BTreeMap<String, GenericResource>) -> Result<Self, AzureError> {
+        let mut inv = Inventory::default();
+        for res in resources.values() {
+            inv.add(res)?;
+        }
+        Ok(inv)
+    }
+
+    /// Type every resource, skipping malformed ones (a validated state has none).
+    pub fn parse_lenient(resources: &BTreeMap<String, GenericResource>) -> Self {
+        let mut inv = Inventory::default();
+        for res in resources.values() {
+            let _ = inv.add(res);
+        }
+        inv
+    }
+
+    fn add(&mut self, res: &GenericResource) -> Result<(), AzureError> {
+        match ResourceKind::require(&res.type_, &res.name)? {
+            ResourceKind::VirtualNetwork => self.vnets.push(VirtualNetwork::from_resource(res)?),
+            ResourceKind::ServerFarm => self.plans.push(ServerFarm::from_resource(res)?),
+            ResourceKind::Site => self.sites.push(Site::from_resource(res)?),
+            ResourceKind::NetworkInterface => self.nics.push(NetworkInterface::from_resource(res)?),
+            ResourceKind::VirtualMachine => self.vms.push(VirtualMachine::from_resource(res)?),
+            ResourceKind::InternetHost => self.hosts.push(InternetHost::from_resource(res)?),
+        }
+        Ok(())
+    }
+
+    pub fn vnet(&self, id: &ResourceId) -> Option<&VirtualNetwork> {
+        self.vnets.iter().find(|v| &v.id == id)
+    }
+
+    /// The subnet with this id, its VNet, and its index in the VNet.
+    pub fn subnet(&self, id: &ResourceId) -> Option<(&VirtualNetwork, &Subnet, usize)> {
+        if id.segments.len() != 2 || !id.segments[1].0.eq_ignore_ascii_case("subnets") {
+            return None;
+        }
+        let vnet = self.vnet(&id.parent()?)?;
+        let index = vnet.subnets.iter().position(|s| &s.id == id)?;
+        Some((vnet, &vnet.subnets[index], index))
+    }
+
+    pub fn plan(&self, id: &ResourceId) -> Option<&ServerFarm> {
+        self.plans.iter().find(|p| &p.id == id)
+    }
+
+    pub fn site(&self, id: &ResourceId) -> Option<&Site> {
+        self.sites.iter().find(|s| &s.id == id)
+    }
+
+    pub fn nic(&self, id: &ResourceId) -> Option<&NetworkInterface> {
+        self.nics.iter().find(|n| &n.id == id)
+    }
+
+    pub fn vm(&self, id: &ResourceId) -> Option<&VirtualMachine> {
+        self.vms.iter().find(|v| &v.id == id)
+    }
+
+    pub fn host(&self, id: &ResourceId) -> Option<&InternetHost> {
+        self.hosts.iter().find(|h| &h.id == id)
+    }
+
+    /// Sites hosted on this plan, sorted by id (the `k` of their sandboxes).
+    pub fn sites_of_plan<'a>(
+        &'a self,
+        plan: &'a ResourceId,
+    ) -> impl Iterator<Item = &'a Site> + 'a {
+        self.sites.iter().filter(move |s| &s.server_farm_id == plan)
+    }
+
+    /// The distinct subnets the plan's sites integrate with, sorted by id: the
+    /// plan's integrations (`vnet0`, `vnet1` on each worker).
+    pub fn plan_integrations(&self, plan: &ResourceId) -> Vec<ResourceId> {
+        let mut subnets: Vec<ResourceId> = self
+            .sites_of_plan(plan)
+            .filter_map(|s| s.subnet_id.clone())
+            .collect();
+        subnets.sort();
+        subnets.dedup();
+        subnets
+    }
+
+    /// The VM a NIC is attached to.
+    pub fn vm_of_nic(&self, nic: &ResourceId) -> Option<&VirtualMachine> {
+        self.vms.iter().find(|vm| vm.nic_ids.contains(nic))
+    }
+
+    /// NICs with a configuration in this subnet.
+    pub fn nics_in_subnet<'a>(
+        &'a self,
+        subnet: &'a ResourceId,
+    ) -> impl Iterator<Item = &'a NetworkInterface> + 'a {
+        self.nics
+            .iter()
+            .filter(move |n| n.ip_configurations.iter().any(|c| &c.subnet_id == subnet))
+    }
+}

@@ -1,0 +1,88 @@
+//! The resource types the lab understands, with ARM's canonical spelling.
+
+use super::AzureError;
+
+/// A resource type the lab can deploy. ARM compares types case-insensitively;
+/// [`ResourceKind::canonical`] is the spelling the lab stores and shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ResourceKind {
+    /// `Microsoft.Network/virtualNetworks` (subnets live in its properties).
+    VirtualNetwork,
+    /// `Microsoft.Web/serverfarms`: an App Service plan.
+    ServerFarm,
+    /// `Microsoft.Web/sites`: a web app or function app.
+    Site,
+    /// `Microsoft.Network/networkInterfaces`.
+    NetworkInterface,
+    /// `Microsoft.Compute/virtualMachines`.
+    VirtualMachine,
+    /// `Lab.Emulator/internetHosts`: a public test host of the lab (no Azure twin).
+    InternetHost,
+}
+
+impl ResourceKind {
+    /// Every kind, in the order validation reports them.
+    pub const ALL: [ResourceKind; 6] = [
+        ResourceKind::VirtualNetwork,
+        ResourceKind::ServerFarm,
+        ResourceKind::Site,
+        ResourceKind::NetworkInterface,
+        ResourceKind::VirtualMachine,
+        ResourceKind::InternetHost,
+    ];
+
+    /// ARM's spelling of the type, e.g. `Microsoft.Web/serverfarms`.
+    pub fn canonical(self) -> &'static str {
+        match self {
+            ResourceKind::VirtualNetwork => "Microsoft.Network/virtualNetworks",
+            ResourceKind::ServerFarm => "Microsoft.Web/serverfarms",
+            ResourceKind::Site => "Microsoft.Web/sites",
+            ResourceKind::NetworkInterface => "Microsoft.Network/networkInterfaces",
+            ResourceKind::VirtualMachine => "Microsoft.Compute/virtualMachines",
+            ResourceKind::InternetHost => "Lab.Emulator/internetHosts",
+        }
+    }
+
+    /// The kind of a top-level type, case-insensitively.
+    pub fn from_type(type_: &str) -> Option<ResourceKind> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.canonical().eq_ignore_ascii_case(type_))
+    }
+
+    /// Like [`ResourceKind::from_type`], with ARM's error for an unknown type.
+    pub fn require(type_: &str, name: &str) -> Result<ResourceKind, AzureError> {
+        Self::from_type(type_).ok_or_else(|| unsupported_type(type_, name))
+    }
+}
+
+/// `NoRegisteredProviderFound`: the lab has no emulation for this type.
+pub(crate) fn unsupported_type(type_: &str, name: &str) -> AzureError {
+    let known: Vec<&str> = ResourceKind::ALL.iter().map(|k| k.canonical()).collect();
+    AzureError::bad_request(
+        "NoRegisteredProviderFound",
+        format!(
+            "Resource '{name}' has type '{type_}', which the lab emulator does not support. \
+             Supported types: {}, and the child types Microsoft.Network/virtualNetworks/subnets, \
+             Microsoft.Web/sites/config (web, appsettings) and Microsoft.Web/sites/networkConfig \
+             (virtualNetwork). Remove the resource or deploy it to real Azure.",
+            known.join(", ")
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_are_case_insensitive() {
+        assert_eq!(
+            ResourceKind::from_type("microsoft.web/serverFarms"),
+            Some(ResourceKind::ServerFarm)
+        );
+        let e = ResourceKind::require("Microsoft.Sql/servers", "db1").unwrap_err();
+        assert_eq!(e.code, "NoRegisteredProviderFound");
+        assert!(e.message.contains("db1") && e.message.contains("Microsoft.Sql/servers"));
+    }
+}

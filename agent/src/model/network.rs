@@ -1,0 +1,301 @@
+//! Typed views of `Microsoft.Network` resources: virtual networks with their
+//! subnets and delegations, and network interfaces.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde_json::Value;
+
+use super::props::{self, invalid, label, Props};
+use super::{AzureError, GenericResource, ResourceId};
+
+/// The delegation App Service needs on an integration subnet (seed,
+/// "Subnet requirements"; AZURE-FACTS §1). Compared case-insensitively:
+/// templates also write `Microsoft.Web/serverfarms`.
+pub const SERVER_FARMS_DELEGATION: &str = "Microsoft.Web/serverFarms";
+
+/// `Microsoft.Network/virtualNetworks`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VirtualNetwork {
+    pub id: ResourceId,
+    pub name: String,
+    pub location: String,
+    /// `properties.addressSpace.addressPrefixes`, as written (host bits are
+    /// checked by validation).
+    pub address_prefixes: Vec<Ipv4Net>,
+    /// In the order of `properties.subnets` (the fabric numbers subnet tables by it).
+    pub subnets: Vec<Subnet>,
+}
+
+/// One entry of `properties.subnets`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subnet {
+    pub id: ResourceId,
+    pub name: String,
+    pub address_prefix: Ipv4Net,
+    pub delegations: Vec<Delegation>,
+}
+
+/// `subnets[].properties.delegations[]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delegation {
+    pub name: String,
+    pub service_name: String,
+}
+
+impl Subnet {
+    /// Delegated to `Microsoft.Web/serverFarms` (an App Service integration subnet).
+    pub fn is_delegated_to_server_farms(&self) -> bool {
+        self.delegations
+            .iter()
+            .any(|d| d.service_name.eq_ignore_ascii_case(SERVER_FARMS_DELEGATION))
+    }
+
+    /// The subnet's gateway, `.1` of the prefix (Azure reserves it).
+    pub fn gateway(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.address_prefix.network()).wrapping_add(1))
+    }
+}
+
+/// Parse an IPv4 prefix written in a template.
+fn parse_prefix(res: &GenericResource, path: &str, s: &str) -> Result<Ipv4Net, AzureError> {
+    if s.contains(':') {
+        return Err(AzureError::bad_request(
+            "InvalidAddressPrefix",
+            format!(
+                "{}: '{s}' at '{path}' is an IPv6 prefix. App Service virtual network integration \
+                 needs a virtual network without IPv6 address spaces (seed, \"Limitations\"); the lab \
+                 is IPv4 only. Remove the IPv6 prefix.",
+                label(res)
+            ),
+        )
+        .with_target(path.to_string()));
+    }
+    s.parse::<Ipv4Net>().map_err(|_| {
+        AzureError::bad_request(
+            "InvalidAddressPrefixFormat",
+            format!(
+                "{}: '{s}' at '{path}' is not a valid IPv4 prefix in CIDR notation, e.g. 10.0.1.0/24.",
+                label(res)
+            ),
+        )
+        .with_target(path.to_string())
+    })
+}
+
+impl VirtualNetwork {
+    pub fn from_resource(res: &GenericResource) -> Result<Self, AzureError> {
+        let p = Props::new(res);
+        let path = "properties.addressSpace.addressPrefixes";
+        let mut address_prefixes = Vec::new();
+        for (i, v) in p.array(path)?.iter().enumerate() {
+            let at = format!("{path}[{i}]");
+            let s = props::str_in(res, Some(v), &at)?.unwrap_or_default();
+            address_prefixes.push(parse_prefix(res, &at, &s)?);
+        }
+        let mut subnets = Vec::new();
+        for (i, v) in p.array("properties.subnets")?.iter().enumerate() {
+            subnets.push(parse_subnet(res, i, v)?);
+        }
+        Ok(VirtualNetwork {
+            id: res.id.clone(),
+            name: res.name.clone(),
+            location: res.location.clone().unwrap_or_default(),
+            address_prefixes,
+            subnets,
+        })
+    }
+
+    /// The subnet with this name (case-insensitive).
+    pub fn subnet(&self, name: &str) -> Option<&Subnet> {
+        self.subnets
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
+    }
+}
+
+fn parse_subnet(res: &GenericResource, i: usize, v: &Value) -> Result<Subnet, AzureError> {
+    let base = format!("properties.subnets[{i}]");
+    let name = props::str_in(res, props::at(v, "name"), &format!("{base}.name"))?
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| invalid(res, &format!("{base}.name"), "is required"))?;
+    let prefix_path = format!("{base}.properties.addressPrefix");
+    let prefix = match props::at(v, "properties.addressPrefix") {
+        Some(p) => props::str_in(res, Some(p), &prefix_path)?,
+        None => {
+            let list_path = format!("{base}.properties.addressPrefixes");
+            props::array_in(res, props::at(v, "properties.addressPrefixes"), &list_path)?
+                .first()
+                .map(|p| props::str_in(res, Some(p), &list_path))
+                .transpose()?
+                .flatten()
+        }
+    }
+    .ok_or_else(|| {
+        AzureError::bad_request(
+            "InvalidRequestFormat",
+            format!(
+                "{}: subnet '{name}' needs 'properties.addressPrefix', e.g. 10.0.1.0/24.",
+                label(res)
+            ),
+        )
+        .with_target(prefix_path.clone())
+    })?;
+    let address_prefix = parse_prefix(res, &prefix_path, &prefix)?;
+    let mut delegations = Vec::new();
+    let dpath = format!("{base}.properties.delegations");
+    for (j, d) in props::array_in(res, props::at(v, "properties.delegations"), &dpath)?
+        .iter()
+        .enumerate()
+    {
+        let service_path = format!("{dpath}[{j}].properties.serviceName");
+        let service_name =
+            props::str_in(res, props::at(d, "properties.serviceName"), &service_path)?.ok_or_else(
+                || {
+                    invalid(
+                        res,
+                        &service_path,
+                        "is required (e.g. Microsoft.Web/serverFarms)",
+                    )
+                },
+            )?;
+        let name = props::str_in(res, props::at(d, "name"), &format!("{dpath}[{j}].name"))?
+            .unwrap_or_else(|| "delegation".to_string());
+        delegations.push(Delegation { name, service_name });
+    }
+    Ok(Subnet {
+        id: res.id.child("subnets", &name),
+        name,
+        address_prefix,
+        delegations,
+    })
+}
+
+/// How a NIC's private address is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IpAllocationMethod {
+    /// The lowest free usable address of the subnet.
+    Dynamic,
+    /// The address in `privateIPAddress`.
+    Static,
+}
+
+/// `Microsoft.Network/networkInterfaces`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkInterface {
+    pub id: ResourceId,
+    pub name: String,
+    pub location: String,
+    pub ip_configurations: Vec<IpConfiguration>,
+}
+
+/// `properties.ipConfigurations[]` of a NIC.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IpConfiguration {
+    pub name: String,
+    pub subnet_id: ResourceId,
+    pub method: IpAllocationMethod,
+    /// Set for `Static` (a `Dynamic` configuration ignores a written address).
+    pub static_address: Option<Ipv4Addr>,
+    pub primary: bool,
+}
+
+impl IpConfiguration {
+    /// The ipam key of this configuration: `<nic id>/ipConfigurations/<name>`, lower-cased.
+    pub fn key(&self, nic: &ResourceId) -> String {
+        nic.child("ipConfigurations", &self.name).key()
+    }
+}
+
+impl NetworkInterface {
+    pub fn from_resource(res: &GenericResource) -> Result<Self, AzureError> {
+        let p = Props::new(res);
+        let mut ip_configurations = Vec::new();
+        let configs = p.array("properties.ipConfigurations")?;
+        for (i, v) in configs.iter().enumerate() {
+            let base = format!("properties.ipConfigurations[{i}]");
+            let name = props::str_in(res, props::at(v, "name"), &format!("{base}.name"))?
+                .unwrap_or_else(|| format!("ipconfig{}", i + 1));
+            let subnet_path = format!("{base}.properties.subnet.id");
+            let subnet_id = props::id_in(res, props::at(v, "properties.subnet.id"), &subnet_path)?
+                .ok_or_else(|| {
+                    invalid(
+                        res,
+                        &subnet_path,
+                        "is required (the id of the NIC's subnet)",
+                    )
+                })?;
+            let addr_path = format!("{base}.properties.privateIPAddress");
+            let address =
+                props::str_in(res, props::at(v, "properties.privateIPAddress"), &addr_path)?
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        s.parse::<Ipv4Addr>().map_err(|_| {
+                            invalid(res, &addr_path, &format!("'{s}' is not an IPv4 address"))
+                        })
+                    })
+                    .transpose()?;
+            let method_path = format!("{base}.properties.privateIPAllocationMethod");
+            let method = match props::str_in(
+                res,
+                props::at(v, "properties.privateIPAllocationMethod"),
+                &method_path,
+            )? {
+                Some(m) if m.eq_ignore_ascii_case("static") => IpAllocationMethod::Static,
+                Some(m) if m.eq_ignore_ascii_case("dynamic") => IpAllocationMethod::Dynamic,
+                Some(m) => {
+                    return Err(invalid(
+                        res,
+                        &method_path,
+                        &format!("is '{m}'; use Static or Dynamic"),
+                    ))
+                }
+                // An address without a method: the user meant it (the lab's reading).
+                None if address.is_some() => IpAllocationMethod::Static,
+                None => IpAllocationMethod::Dynamic,
+            };
+            if method == IpAllocationMethod::Static && address.is_none() {
+                return Err(invalid(
+                    res,
+                    &addr_path,
+                    "is required when privateIPAllocationMethod is Static",
+                ));
+            }
+            let primary = props::bool_in(
+                res,
+                props::at(v, "properties.primary"),
+                &format!("{base}.properties.primary"),
+            )?
+            .unwrap_or(configs.len() == 1 || i == 0);
+            ip_configurations.push(IpConfiguration {
+                name,
+                subnet_id,
+                method,
+                static_address: if method == IpAllocationMethod::Static {
+                    address
+                } else {
+                    None
+                },
+                primary,
+            });
+        }
+        if ip_configurations.is_empty() {
+            return Err(invalid(
+                res,
+                "properties.ipConfigurations",
+                "needs at least one IP configuration",
+            ));
+        }
+        Ok(NetworkInterface {
+            id: res.id.clone(),
+            name: res.name.clone(),
+            location: res.location.clone().unwrap_or_default(),
+            ip_configurations,
+        })
+    }
+
+    /// The subnet of the NIC (the lab keeps all configurations of a NIC in one subnet).
+    pub fn subnet_id(&self) -> &ResourceId {
+        &self.ip_configurations[0].subnet_id
+    }
+}

@@ -1,0 +1,348 @@
+//! Every name, index and address of a lab's namespaces, decided once from the
+//! state, in sorted order. The namespace builders and the views read it.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use super::names;
+use crate::model::{Inventory, LabConfig, LabState, ResourceId, Site, VirtualNetwork};
+
+/// The internet's gateway address (on `lo` of `<lab>-inet`).
+pub const INET_GW: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
+/// A stamp's gateway address (on `lo`).
+pub const STAMP_GW: Ipv4Addr = Ipv4Addr::new(169, 254, 2, 1);
+/// A worker's gateway address for its sandboxes (on `lo`).
+pub const WORKER_GW: Ipv4Addr = Ipv4Addr::new(169, 254, 3, 1);
+/// Base of the workers' `pub0` addresses (+ worker index within the stamp).
+pub const PUB0_BASE: Ipv4Addr = Ipv4Addr::new(169, 254, 16, 0);
+/// Base of the sandboxes' `eth0` addresses (`.2 + k`).
+pub const SANDBOX_BASE: Ipv4Addr = Ipv4Addr::new(169, 254, 129, 0);
+/// First fabric mark (= routing table) in a stamp.
+pub const FABRIC_MARK_BASE: u32 = 0x100;
+/// Subnet table of a fabric = this + subnet index.
+pub const SUBNET_TABLE_BASE: u32 = 1000;
+/// Sandbox table of a worker = this + k.
+pub const SANDBOX_TABLE_BASE: u32 = 2000;
+/// Priority of every `ip rule` the lab adds.
+pub const RULE_PRIORITY: u32 = 100;
+
+pub(crate) fn add(base: Ipv4Addr, n: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(base) + n)
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct HostL {
+    pub id: ResourceId,
+    pub netns: String,
+    pub ip: Ipv4Addr,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct StampL {
+    pub location: String,
+    pub netns: String,
+    /// Every outbound IP of every plan in this region (the stamp owns them).
+    pub outbound: Vec<Ipv4Addr>,
+    /// Fabrics linked to this stamp: (index into `fabrics`, mark = table).
+    pub fabrics: Vec<(usize, u32)>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SubnetL {
+    pub prefix: Ipv4Net,
+    pub gateway: Ipv4Addr,
+    pub table: u32,
+    pub delegated_to_web: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct FabricL {
+    pub vnet: VirtualNetwork,
+    pub netns: String,
+    pub default_outbound: Option<Ipv4Addr>,
+    pub subnets: Vec<SubnetL>,
+    /// The stamp this fabric hands App Service internet traffic to.
+    pub stamp: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct VnicL {
+    /// `vnet0`, `vnet1`.
+    pub ifname: String,
+    pub subnet: ResourceId,
+    pub fabric: usize,
+    pub subnet_table: u32,
+    pub ip: Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: Ipv4Addr,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SandboxL {
+    pub site: Site,
+    pub k: u32,
+    pub netns: String,
+    pub ip: Ipv4Addr,
+    /// Index into the worker's `vnics` when the site is integrated.
+    pub vnic: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct WorkerL {
+    pub plan: ResourceId,
+    pub instance: u32,
+    pub netns: String,
+    pub stamp: usize,
+    pub pub0: Ipv4Addr,
+    /// Outbound IP `instance % n` of the plan.
+    pub outbound: Option<Ipv4Addr>,
+    pub vnics: Vec<VnicL>,
+    pub sandboxes: Vec<SandboxL>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct VmNicL {
+    pub ifname: String,
+    pub nic: ResourceId,
+    pub fabric: usize,
+    pub subnet_table: u32,
+    pub addresses: Vec<Ipv4Addr>,
+    pub prefix_len: u8,
+    pub gateway: Ipv4Addr,
+    pub primary: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct VmL {
+    pub id: ResourceId,
+    pub netns: String,
+    pub nics: Vec<VmNicL>,
+}
+
+/// The lab's shape.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    pub inv: Inventory,
+    pub inet: String,
+    pub hosts: Vec<HostL>,
+    pub stamps: Vec<StampL>,
+    pub fabrics: Vec<FabricL>,
+    pub workers: Vec<WorkerL>,
+    pub vms: Vec<VmL>,
+}
+
+impl Layout {
+    pub fn new(state: &LabState, lab: &LabConfig) -> Layout {
+        let inv = Inventory::parse_lenient(&state.resources);
+        let alloc = &state.allocations;
+        let l = lab.name.as_str();
+
+        let hosts = inv
+            .hosts
+            .iter()
+            .filter_map(|h| {
+                let ip = alloc
+                    .host_addresses
+                    .get(&h.id.key())
+                    .copied()
+                    .or(h.ip_address)?;
+                Some(HostL {
+                    id: h.id.clone(),
+                    netns: names::netns(l, "host", &h.name, &h.id.key()),
+                    ip,
+                })
+            })
+            .collect();
+
+        let mut locations: Vec<String> = inv.plans.iter().map(|p| p.location.clone()).collect();
+        locations.sort();
+        locations.dedup();
+        let mut stamps: Vec<StampL> = locations
+            .iter()
+            .map(|loc| {
+                let mut outbound: Vec<Ipv4Addr> = inv
+                    .plans
+                    .iter()
+                    .filter(|p| &p.location == loc)
+                    .flat_map(|p| {
+                        alloc
+                            .plan_outbound
+                            .get(&p.id.key())
+                            .cloned()
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                outbound.sort();
+                StampL {
+                    location: loc.clone(),
+                    netns: names::stamp(l, loc),
+                    outbound,
+                    fabrics: Vec::new(),
+                }
+            })
+            .collect();
+
+        let mut fabrics: Vec<FabricL> = inv
+            .vnets
+            .iter()
+            .map(|v| FabricL {
+                vnet: v.clone(),
+                netns: names::netns(l, "vnet", &v.name, &v.id.key()),
+                default_outbound: alloc.vnet_outbound.get(&v.id.key()).copied(),
+                subnets: v
+                    .subnets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| SubnetL {
+                        prefix: s.address_prefix,
+                        gateway: s.gateway(),
+                        table: SUBNET_TABLE_BASE + i as u32,
+                        delegated_to_web: s.is_delegated_to_server_farms(),
+                    })
+                    .collect(),
+                stamp: None,
+            })
+            .collect();
+        let fabric_of = |vnet: &ResourceId| fabrics.iter().position(|f| &f.vnet.id == vnet);
+        let fabric_index: BTreeMap<String, usize> = inv
+            .vnets
+            .iter()
+            .filter_map(|v| Some((v.id.key(), fabric_of(&v.id)?)))
+            .collect();
+
+        // Workers, numbered within their stamp by (plan id, instance).
+        let mut workers = Vec::new();
+        let mut next_index: BTreeMap<usize, u32> = BTreeMap::new();
+        for plan in &inv.plans {
+            let Some(stamp) = stamps.iter().position(|s| s.location == plan.location) else {
+                continue;
+            };
+            let outbound = alloc
+                .plan_outbound
+                .get(&plan.id.key())
+                .cloned()
+                .unwrap_or_default();
+            let integrations = inv.plan_integrations(&plan.id);
+            let sites: Vec<&Site> = inv.sites_of_plan(&plan.id).collect();
+            for instance in 0..plan.capacity {
+                let index = next_index.entry(stamp).or_insert(0);
+                let pub0 = add(PUB0_BASE, *index);
+                *index += 1;
+                let netns = names::instance_netns(l, "wk", &plan.name, &plan.id.key(), instance);
+                let vnics: Vec<VnicL> = integrations
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(n, subnet_id)| {
+                        let (vnet, subnet, si) = inv.subnet(subnet_id)?;
+                        let ip = alloc.instance_ip(&plan.id.key(), &subnet_id.key(), instance)?;
+                        Some(VnicL {
+                            ifname: format!("vnet{n}"),
+                            subnet: subnet_id.clone(),
+                            fabric: *fabric_index.get(&vnet.id.key())?,
+                            subnet_table: SUBNET_TABLE_BASE + si as u32,
+                            ip,
+                            prefix_len: subnet.address_prefix.prefix_len(),
+                            gateway: subnet.gateway(),
+                        })
+                    })
+                    .collect();
+                let sandboxes = sites
+                    .iter()
+                    .enumerate()
+                    .map(|(k, site)| SandboxL {
+                        site: (*site).clone(),
+                        k: k as u32,
+                        netns: names::instance_netns(
+                            l,
+                            "app",
+                            &site.name,
+                            &site.id.key(),
+                            instance,
+                        ),
+                        ip: add(SANDBOX_BASE, 2 + k as u32),
+                        vnic: site
+                            .subnet_id
+                            .as_ref()
+                            .and_then(|s| vnics.iter().position(|v| &v.subnet == s)),
+                    })
+                    .collect();
+                workers.push(WorkerL {
+                    plan: plan.id.clone(),
+                    instance,
+                    netns,
+                    stamp,
+                    pub0,
+                    outbound: (!outbound.is_empty())
+                        .then(|| outbound[instance as usize % outbound.len()]),
+                    vnics,
+                    sandboxes,
+                });
+            }
+        }
+        // Fabrics with an integration used by a stamp's plans get a stamp link.
+        for w in &workers {
+            for v in &w.vnics {
+                fabrics[v.fabric].stamp.get_or_insert(w.stamp);
+            }
+        }
+        for (fi, f) in fabrics.iter().enumerate() {
+            if let Some(si) = f.stamp {
+                let mark = FABRIC_MARK_BASE + stamps[si].fabrics.len() as u32;
+                stamps[si].fabrics.push((fi, mark));
+            }
+        }
+
+        let vms = inv
+            .vms
+            .iter()
+            .map(|vm| VmL {
+                id: vm.id.clone(),
+                netns: names::netns(l, "vm", &vm.name, &vm.id.key()),
+                nics: vm
+                    .nic_ids
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(n, nic_id)| {
+                        let nic = inv.nic(nic_id)?;
+                        let (vnet, subnet, si) = inv.subnet(nic.subnet_id())?;
+                        let addresses = nic
+                            .ip_configurations
+                            .iter()
+                            .filter_map(|c| alloc.nic_addresses.get(&c.key(&nic.id)).copied())
+                            .collect();
+                        Some(VmNicL {
+                            ifname: format!("eth{n}"),
+                            nic: nic.id.clone(),
+                            fabric: *fabric_index.get(&vnet.id.key())?,
+                            subnet_table: SUBNET_TABLE_BASE + si as u32,
+                            addresses,
+                            prefix_len: subnet.address_prefix.prefix_len(),
+                            gateway: subnet.gateway(),
+                            primary: n == vm.primary_nic,
+                        })
+                    })
+                    .collect(),
+            })
+            .collect();
+
+        Layout {
+            inet: names::internet(l),
+            hosts,
+            stamps,
+            fabrics,
+            workers,
+            vms,
+            inv,
+        }
+    }
+
+    /// Workers of one plan, by instance.
+    pub fn workers_of<'a>(
+        &'a self,
+        plan: &'a ResourceId,
+    ) -> impl Iterator<Item = &'a WorkerL> + 'a {
+        self.workers.iter().filter(move |w| &w.plan == plan)
+    }
+}

@@ -1,0 +1,143 @@
+//! nft JSON (`man libnftables-json`) for the one table the agent owns in a
+//! namespace. Built with `serde_json::json!` in the exact shape `nft -j list`
+//! prints, and checked against the real `nft -c` by a test.
+
+use std::net::Ipv4Addr;
+
+use serde_json::{json, Value};
+
+use super::types::{NFT_FAMILY, NFT_TABLE};
+
+/// A batch that replaces table `inet vnet_agent` atomically: add (so the
+/// delete cannot fail), delete, add, then chains, named counters and rules.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    chains: Vec<Value>,
+    counters: Vec<Value>,
+    rules: Vec<Value>,
+}
+
+/// A base chain's type.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ChainType {
+    Filter,
+    Nat,
+}
+
+impl Batch {
+    /// A base chain with policy accept.
+    pub fn chain(&mut self, name: &str, ty: ChainType, hook: &str, prio: i32) {
+        let ty = match ty {
+            ChainType::Filter => "filter",
+            ChainType::Nat => "nat",
+        };
+        self.chains.push(json!({"add": {"chain": {
+            "family": NFT_FAMILY, "table": NFT_TABLE, "name": name,
+            "type": ty, "hook": hook, "prio": prio, "policy": "accept"
+        }}}));
+    }
+
+    /// A named counter object (tests read it to see what crossed).
+    pub fn counter(&mut self, name: &str) {
+        self.counters.push(
+            json!({"add": {"counter": {"family": NFT_FAMILY, "table": NFT_TABLE, "name": name}}}),
+        );
+    }
+
+    pub fn rule(&mut self, chain: &str, expr: Vec<Value>) {
+        self.rules.push(json!({"add": {"rule": {
+            "family": NFT_FAMILY, "table": NFT_TABLE, "chain": chain, "expr": expr
+        }}}));
+    }
+
+    pub fn finish(self) -> Value {
+        let table = json!({"table": {"family": NFT_FAMILY, "name": NFT_TABLE}});
+        let mut all = vec![
+            json!({"add": table.clone()}),
+            json!({"delete": table.clone()}),
+            json!({"add": table}),
+        ];
+        all.extend(self.chains);
+        all.extend(self.counters);
+        all.extend(self.rules);
+        json!({ "nftables": all })
+    }
+}
+
+fn meta(key: &str) -> Value {
+    json!({"meta": {"key": key}})
+}
+
+/// `iifname "<name>"`.
+pub(crate) fn iifname(name: &str) -> Value {
+    json!({"match": {"op": "==", "left": meta("iifname"), "right": name}})
+}
+
+/// `oifname "<name>"`.
+pub(crate) fn oifname(name: &str) -> Value {
+    json!({"match": {"op": "==", "left": meta("oifname"), "right": name}})
+}
+
+/// `ct state new`.
+pub(crate) fn ct_state_new() -> Value {
+    json!({"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "new"}})
+}
+
+/// An anonymous counter.
+pub(crate) fn counter() -> Value {
+    json!({"counter": {"packets": 0, "bytes": 0}})
+}
+
+/// `counter name "<name>"`.
+pub(crate) fn named_counter(name: &str) -> Value {
+    json!({ "counter": name })
+}
+
+pub(crate) fn drop() -> Value {
+    json!({ "drop": null })
+}
+
+/// `snat ip to <addr>`.
+pub(crate) fn snat(addr: Ipv4Addr) -> Value {
+    json!({"snat": {"family": "ip", "addr": addr.to_string()}})
+}
+
+/// `snat ip to iifname map { "<if>" : <addr>, ... }`.
+pub(crate) fn snat_by_iifname(pairs: &[(String, Ipv4Addr)]) -> Value {
+    let set: Vec<Value> = pairs
+        .iter()
+        .map(|(i, a)| json!([i, a.to_string()]))
+        .collect();
+    json!({"snat": {"family": "ip", "addr": {"map": {"key": meta("iifname"), "data": {"set": set}}}}})
+}
+
+/// `snat ip to iifname . ip saddr map { "<if>" . <saddr> : <addr>, ... }`.
+pub(crate) fn snat_by_iifname_saddr(entries: &[(String, Ipv4Addr, Ipv4Addr)]) -> Value {
+    let key =
+        json!({"concat": [meta("iifname"), {"payload": {"protocol": "ip", "field": "saddr"}}]});
+    let set: Vec<Value> = entries
+        .iter()
+        .map(|(i, s, a)| json!([{"concat": [i, s.to_string()]}, a.to_string()]))
+        .collect();
+    json!({"snat": {"family": "ip", "addr": {"map": {"key": key, "data": {"set": set}}}}})
+}
+
+/// `meta mark set iifname map { "<if>" : <mark>, ... }`.
+pub(crate) fn mark_by_iifname(pairs: &[(String, u32)]) -> Value {
+    mangle(meta("mark"), pairs)
+}
+
+/// `ct mark set iifname map { "<if>" : <mark>, ... }`.
+pub(crate) fn ct_mark_by_iifname(pairs: &[(String, u32)]) -> Value {
+    mangle(json!({"ct": {"key": "mark"}}), pairs)
+}
+
+fn mangle(key: Value, pairs: &[(String, u32)]) -> Value {
+    let set: Vec<Value> = pairs.iter().map(|(i, m)| json!([i, m])).collect();
+    json!({"mangle": {"key": key, "value": {"map": {"key": meta("iifname"), "data": {"set": set}}}}})
+}
+
+/// `meta mark set ct mark`.
+pub(crate) fn mark_from_ct_mark() -> Value {
+    json!({"mangle": {"key": meta("mark"), "value": {"ct": {"key": "mark"}}}})
+}

@@ -1,0 +1,64 @@
+//! Every namespace's nft batch of the example lab is accepted by the real
+//! `nft`, inside a throwaway network namespace (`unshare -n`), so nothing on
+//! the host is touched: first in check mode (`-c`), then applied for real
+//! twice in that namespace, because some kernel checks (a `snat` in a filter
+//! chain, for one) only run at commit, and the second run proves the batch
+//! replaces its own table. Needs root and nft; without them the test says so
+//! and passes.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use super::build;
+use crate::model::LabConfig;
+use crate::validate::fixtures::example_state;
+
+fn unshare_works() -> bool {
+    Command::new("unshare")
+        .args(["-n", "nft", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn nft_check(batch: &serde_json::Value) -> Result<(), String> {
+    let mut file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    file.write_all(batch.to_string().as_bytes())
+        .map_err(|e| e.to_string())?;
+    let script = r#"nft -c -j -f "$0" && nft -j -f "$0" && nft -j -f "$0" && nft list table inet vnet_agent >/dev/null"#;
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c", script])
+        .arg(file.path())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn every_batch_of_the_example_passes_nft_check() {
+    if !unshare_works() {
+        eprintln!("skipped: `unshare -n nft` does not work here (needs root and nftables)");
+        return;
+    }
+    let plan = build(&example_state(), &LabConfig::default());
+    let mut checked = 0;
+    for ns in plan.namespaces.values() {
+        if let Some(batch) = &ns.nft {
+            if let Err(e) = nft_check(batch) {
+                panic!(
+                    "nft rejected the batch of {}:\n{e}\n{}",
+                    ns.name,
+                    serde_json::to_string_pretty(batch).unwrap()
+                );
+            }
+            checked += 1;
+        }
+    }
+    // inet, stamp, fabric and two workers.
+    assert_eq!(checked, 5);
+}

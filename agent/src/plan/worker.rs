@@ -1,0 +1,119 @@
+//! Workers (one per plan instance) and app sandboxes (one per site per
+//! instance), docs/datapath.md "Worker" and "App sandbox". Seed, "How virtual
+//! network integration works": virtual interfaces with addresses in the
+//! delegated subnet are mounted to the worker roles; "Application routing":
+//! Route All off sends RFC1918 into the VNet, on sends everything.
+
+use super::builder::{default_route, host, net, Builder, NsExt, MAIN};
+use super::env::site_env;
+use super::layout::{Layout, WorkerL, RULE_PRIORITY, SANDBOX_TABLE_BASE, STAMP_GW, WORKER_GW};
+use super::names;
+use super::nft::{self, Batch, ChainType};
+use super::routes::RFC1918;
+use super::types::{NamespaceRole, ProcessPlan, RulePlan};
+
+/// Azure's platform address: DNS always goes through the vNIC of an integrated app.
+pub(crate) const AZURE_PLATFORM_IP: &str = "168.63.129.16/32";
+
+pub(crate) fn build(l: &Layout, b: &mut Builder) {
+    for w in &l.workers {
+        let wk = w.netns.as_str();
+        let ns = b.namespace(
+            wk,
+            NamespaceRole::Worker {
+                plan_id: w.plan.to_string(),
+                instance: w.instance,
+            },
+            true,
+        );
+        ns.addr("lo", host(WORKER_GW));
+        ns.addr("pub0", host(w.pub0));
+        ns.via(MAIN, default_route(), STAMP_GW, "pub0");
+        for v in &w.vnics {
+            ns.addr(&v.ifname, net(v.ip, v.prefix_len));
+        }
+        ns.nft = Some(nft_batch(w));
+
+        let stamp = &l.stamps[w.stamp].netns;
+        let w_link = names::link('w', wk, "pub0");
+        b.veth(stamp, &w_link, wk, "pub0");
+        b.get(stamp).dev_route(host(w.pub0), &w_link);
+        for v in &w.vnics {
+            let fab = &l.fabrics[v.fabric].netns;
+            let n_link = names::link('n', wk, &v.ifname);
+            b.veth(fab, &n_link, wk, &v.ifname);
+            let f = b.get(fab);
+            f.dev_route(host(v.ip), &n_link);
+            f.proxy_arp(&n_link);
+        }
+        for sb in &w.sandboxes {
+            let role = NamespaceRole::AppSandbox {
+                site_id: sb.site.id.to_string(),
+                instance: w.instance,
+            };
+            let sns = b.namespace(&sb.netns, role, false);
+            sns.addr("eth0", host(sb.ip));
+            sns.via(MAIN, default_route(), WORKER_GW, "eth0");
+            let a_link = names::link('a', &sb.netns, "eth0");
+            b.veth(wk, &a_link, &sb.netns, "eth0");
+            let table = SANDBOX_TABLE_BASE + sb.k;
+            let ns = b.get(wk);
+            ns.dev_route(host(sb.ip), &a_link);
+            ns.rules.push(RulePlan {
+                priority: RULE_PRIORITY,
+                fwmark: None,
+                iif: Some(a_link.clone()),
+                table,
+            });
+            match sb.vnic.map(|i| &w.vnics[i]) {
+                None => ns.via(table, default_route(), STAMP_GW, "pub0"),
+                Some(v) if sb.site.route_all => {
+                    ns.via(table, default_route(), v.gateway, &v.ifname)
+                }
+                Some(v) => {
+                    for p in RFC1918.iter().chain([&AZURE_PLATFORM_IP]) {
+                        ns.via(table, p.parse().expect("constant"), v.gateway, &v.ifname);
+                    }
+                    ns.via(table, default_route(), STAMP_GW, "pub0");
+                }
+            }
+            if let Some(cmd) = &sb.site.app_command_line {
+                b.process(ProcessPlan {
+                    key: names::instance_key(&sb.site.id.key(), w.instance),
+                    netns: sb.netns.clone(),
+                    argv: vec!["/bin/sh".into(), "-c".into(), cmd.clone()],
+                    env: site_env(l, w, sb),
+                });
+            }
+        }
+    }
+}
+
+fn nft_batch(w: &WorkerL) -> serde_json::Value {
+    let mut batch = Batch::default();
+    batch.chain("input", ChainType::Filter, "input", 0);
+    batch.chain("forward", ChainType::Filter, "forward", 0);
+    batch.chain("postrouting", ChainType::Nat, "postrouting", 100);
+    for v in &w.vnics {
+        // Integration is outbound only: new connections from the VNet are dropped.
+        for chain in ["input", "forward"] {
+            let name = format!("{chain}-new-{}", v.ifname);
+            batch.counter(&name);
+            batch.rule(
+                chain,
+                vec![
+                    nft::iifname(&v.ifname),
+                    nft::ct_state_new(),
+                    nft::named_counter(&name),
+                    nft::drop(),
+                ],
+            );
+        }
+        batch.rule(
+            "postrouting",
+            vec![nft::oifname(&v.ifname), nft::snat(v.ip)],
+        );
+    }
+    batch.rule("postrouting", vec![nft::oifname("pub0"), nft::snat(w.pub0)]);
+    batch.finish()
+}

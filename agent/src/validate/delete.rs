@@ -1,0 +1,99 @@
+//! Deleting: refused while the resource is in use (seed, "Limitations": "You
+//! can't delete a virtual network with an integrated app").
+
+use serde_json::Value;
+
+use crate::model::{AzureError, Inventory, LabState, ResourceId, ResourceKind, VirtualNetwork};
+
+fn not_found(id: &ResourceId) -> AzureError {
+    AzureError::not_found(
+        "ResourceNotFound",
+        format!("The resource '{id}' was not found."),
+    )
+}
+
+/// The state without `id`, or why it cannot go.
+pub(crate) fn remove(state: &LabState, id: &ResourceId) -> Result<LabState, AzureError> {
+    let inv = Inventory::parse_lenient(&state.resources);
+    let mut next = state.clone();
+    if id.segments.len() == 2 && id.segments[1].0.eq_ignore_ascii_case("subnets") {
+        let (vnet, subnet, index) = inv.subnet(id).ok_or_else(|| not_found(id))?;
+        subnet_in_use(&inv, vnet, &subnet.id)?;
+        let res = next
+            .resources
+            .get_mut(&vnet.id.key())
+            .expect("parsed from this state");
+        if let Some(Value::Array(list)) = res.properties.get_mut("subnets") {
+            list.remove(index);
+        }
+        return Ok(next);
+    }
+    let res = state.get(id).ok_or_else(|| not_found(id))?;
+    match ResourceKind::from_type(&res.type_) {
+        Some(ResourceKind::VirtualNetwork) => {
+            if let Some(vnet) = inv.vnet(id) {
+                for s in &vnet.subnets {
+                    subnet_in_use(&inv, vnet, &s.id)?;
+                }
+            }
+        }
+        Some(ResourceKind::ServerFarm) => {
+            let sites: Vec<&str> = inv.sites_of_plan(id).map(|s| s.name.as_str()).collect();
+            if !sites.is_empty() {
+                return Err(AzureError::conflict(
+                    "ServerFarmInUse",
+                    format!(
+                        "App Service plan '{}' cannot be deleted because it has site(s) {} assigned to it. Delete or move the sites first.",
+                        res.name,
+                        sites.join(", ")
+                    ),
+                ));
+            }
+        }
+        Some(ResourceKind::NetworkInterface) => {
+            if let Some(vm) = inv.vm_of_nic(id) {
+                return Err(AzureError::bad_request(
+                    "NicInUse",
+                    format!(
+                        "Network interface '{}' is used by virtual machine '{}'. Delete the VM or detach the NIC first.",
+                        res.name, vm.name
+                    ),
+                ));
+            }
+        }
+        _ => {}
+    }
+    next.resources.remove(&id.key());
+    Ok(next)
+}
+
+fn subnet_in_use(
+    inv: &Inventory,
+    vnet: &VirtualNetwork,
+    subnet: &ResourceId,
+) -> Result<(), AzureError> {
+    let in_use = |by: String| {
+        AzureError::bad_request(
+            "InUseSubnetCannotBeDeleted",
+            format!(
+                "Subnet '{}' of virtual network '{}' is in use by {by} and cannot be deleted. Remove that first.",
+                subnet.name(),
+                vnet.name
+            ),
+        )
+    };
+    if let Some(site) = inv
+        .sites
+        .iter()
+        .find(|s| s.subnet_id.as_ref() == Some(subnet))
+    {
+        return Err(in_use(format!(
+            "{subnet}/serviceAssociationLinks/AppServiceLink (site '{}'); disconnect the site's virtual network integration",
+            site.name
+        )));
+    }
+    if let Some(nic) = inv.nics_in_subnet(subnet).next() {
+        return Err(in_use(format!("network interface '{}'", nic.name)));
+    }
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! Virtual network rules: address space and subnets (AZURE-FACTS §0, §1).
+
+use ipnet::Ipv4Net;
+
+use crate::model::{AzureError, Inventory, VirtualNetwork};
+
+/// Ranges Azure refuses in a VNet address space (virtual-networks-faq).
+pub(crate) const BANNED_RANGES: [&str; 5] = [
+    "224.0.0.0/4",
+    "255.255.255.255/32",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "168.63.129.16/32",
+];
+
+/// Smallest subnet Azure allows (/29: 8 addresses, 3 usable).
+pub(crate) const MAX_SUBNET_PREFIX_LEN: u8 = 29;
+
+fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+fn bad(code: &str, message: String) -> AzureError {
+    AzureError::bad_request(code, message)
+}
+
+pub(crate) fn check(inv: &Inventory) -> Result<(), AzureError> {
+    inv.vnets.iter().try_for_each(check_vnet)
+}
+
+fn check_vnet(vnet: &VirtualNetwork) -> Result<(), AzureError> {
+    let name = &vnet.name;
+    if vnet.address_prefixes.is_empty() {
+        return Err(bad(
+            "InvalidRequestFormat",
+            format!("Virtual network '{name}' has no address space. Add properties.addressSpace.addressPrefixes, e.g. [\"10.0.0.0/16\"]."),
+        ));
+    }
+    for (i, p) in vnet.address_prefixes.iter().enumerate() {
+        if p.trunc() != *p {
+            return Err(bad(
+                "InvalidCIDRNotation",
+                format!(
+                    "The address prefix {p} of virtual network '{name}' is not a network address: write {}.",
+                    p.trunc()
+                ),
+            ));
+        }
+        for banned in BANNED_RANGES
+            .iter()
+            .map(|b| b.parse::<Ipv4Net>().expect("constant"))
+        {
+            if overlaps(*p, banned) {
+                return Err(bad(
+                    "InvalidAddressPrefix",
+                    format!(
+                        "The address prefix {p} of virtual network '{name}' overlaps {banned}, which Azure reserves \
+                         (224.0.0.0/4, 255.255.255.255/32, 127.0.0.0/8, 169.254.0.0/16, 168.63.129.16/32 are not allowed). \
+                         Use a private range such as 10.0.0.0/16."
+                    ),
+                ));
+            }
+        }
+        if let Some(q) = vnet.address_prefixes[..i]
+            .iter()
+            .find(|q| overlaps(**q, *p))
+        {
+            return Err(bad(
+                "VnetAddressSpacesOverlap",
+                format!("The address prefixes {q} and {p} of virtual network '{name}' overlap. Remove or change one of them."),
+            ));
+        }
+    }
+    for (i, s) in vnet.subnets.iter().enumerate() {
+        let sp = s.address_prefix;
+        if let Some(dup) = vnet.subnets[..i]
+            .iter()
+            .find(|o| o.name.eq_ignore_ascii_case(&s.name))
+        {
+            return Err(bad(
+                "DuplicateResourceName",
+                format!("Virtual network '{name}' has two subnets named '{}'. Subnet names must be unique.", dup.name),
+            ));
+        }
+        if sp.trunc() != sp {
+            return Err(bad(
+                "InvalidCIDRNotation",
+                format!("The address prefix {sp} of subnet '{}' in virtual network '{name}' is not a network address: write {}.", s.name, sp.trunc()),
+            ));
+        }
+        if sp.prefix_len() > MAX_SUBNET_PREFIX_LEN {
+            return Err(bad(
+                "InvalidSubnetPrefixLength",
+                format!(
+                    "Subnet '{}' ({sp}) in virtual network '{name}' is too small: the smallest subnet is a /29 \
+                     (Azure reserves 5 addresses of every subnet).",
+                    s.name
+                ),
+            ));
+        }
+        if !vnet.address_prefixes.iter().any(|p| p.contains(&sp)) {
+            let space: Vec<String> = vnet
+                .address_prefixes
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            return Err(bad(
+                "NetcfgSubnetRangeOutsideVnet",
+                format!(
+                    "Subnet '{}' ({sp}) is not within the address space of virtual network '{name}' ({}). \
+                     Pick a prefix inside it or extend the address space.",
+                    s.name,
+                    space.join(", ")
+                ),
+            ));
+        }
+        if let Some(o) = vnet.subnets[..i]
+            .iter()
+            .find(|o| overlaps(o.address_prefix, sp))
+        {
+            return Err(bad(
+                "NetcfgSubnetRangesOverlap",
+                format!(
+                    "Subnet '{}' ({sp}) overlaps subnet '{}' ({}) in virtual network '{name}'. Subnets of a virtual network must not overlap.",
+                    s.name, o.name, o.address_prefix
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! Bring incoming resources into the stored form: canonical type spelling,
+//! normalised location, and child resources merged into their parents.
+
+use serde_json::{json, Map, Value};
+
+use crate::model::{
+    normalize_location, AzureError, GenericResource, LabState, ResourceKind, DEFAULT_LOCATION,
+};
+
+/// Child types the lab folds into their parent resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChildKind {
+    /// `Microsoft.Network/virtualNetworks/subnets`: an entry of `properties.subnets`.
+    Subnet,
+    /// `Microsoft.Web/sites/config` `web` (-> `siteConfig`) or `appsettings`.
+    SiteConfig,
+    /// `Microsoft.Web/sites/networkConfig` `virtualNetwork` (-> `virtualNetworkSubnetId`).
+    SiteNetworkConfig,
+}
+
+impl ChildKind {
+    pub fn from_type(type_: &str) -> Option<ChildKind> {
+        let t = type_.to_ascii_lowercase();
+        match t.as_str() {
+            "microsoft.network/virtualnetworks/subnets" => Some(ChildKind::Subnet),
+            "microsoft.web/sites/config" => Some(ChildKind::SiteConfig),
+            "microsoft.web/sites/networkconfig" => Some(ChildKind::SiteNetworkConfig),
+            _ => None,
+        }
+    }
+}
+
+/// A top-level resource in stored form.
+pub(crate) fn top_level(
+    mut res: GenericResource,
+    kind: ResourceKind,
+) -> Result<GenericResource, AzureError> {
+    if !res.id.full_type().eq_ignore_ascii_case(&res.type_) {
+        return Err(AzureError::bad_request(
+            "InvalidResourceType",
+            format!(
+                "Resource '{}' has type '{}' but its id '{}' names type '{}'.",
+                res.name,
+                res.type_,
+                res.id,
+                res.id.full_type()
+            ),
+        ));
+    }
+    let (namespace, type_) = kind
+        .canonical()
+        .split_once('/')
+        .expect("canonical types have a namespace");
+    res.id.namespace = namespace.to_string();
+    res.id.segments[0].0 = type_.to_string();
+    res.type_ = kind.canonical().to_string();
+    res.name = res.id.name().to_string();
+    res.location = Some(normalize_location(
+        res.location
+            .as_deref()
+            .filter(|l| !l.trim().is_empty())
+            .unwrap_or(DEFAULT_LOCATION),
+    ));
+    if res.properties.is_null() {
+        res.properties = Value::Object(Map::new());
+    }
+    if !res.properties.is_object() {
+        return Err(AzureError::bad_request(
+            "InvalidRequestFormat",
+            format!(
+                "{} '{}': 'properties' must be an object.",
+                res.type_, res.name
+            ),
+        ));
+    }
+    Ok(res)
+}
+
+/// Fold a child resource into its parent, which must already be in `state`.
+pub(crate) fn merge_child(
+    state: &mut LabState,
+    child: &GenericResource,
+    kind: ChildKind,
+) -> Result<(), AzureError> {
+    let parent_id = child.id.parent().expect("child ids have a parent");
+    let parent = state.resources.get_mut(&parent_id.key()).ok_or_else(|| {
+        AzureError::bad_request(
+            "ParentResourceNotFound",
+            format!(
+                "Cannot deploy {} '{}': its parent resource '{parent_id}' does not exist. Deploy the parent first \
+                 (in the same template or an earlier deployment).",
+                child.type_,
+                child.id.segments.iter().map(|s| s.1.as_str()).collect::<Vec<_>>().join("/")
+            ),
+        )
+    })?;
+    let name = child.id.name().to_string();
+    let props = parent
+        .properties
+        .as_object_mut()
+        .expect("stored properties are objects");
+    match kind {
+        ChildKind::Subnet => {
+            let entry = json!({ "name": name, "properties": child.properties });
+            let subnets = props.entry("subnets").or_insert_with(|| json!([]));
+            let list = subnets.as_array_mut().ok_or_else(|| {
+                AzureError::bad_request("InvalidRequestFormat", format!("Virtual network '{}': properties.subnets must be an array.", parent_id.name()))
+            })?;
+            match list.iter_mut().find(|s| s.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name))) {
+                Some(existing) => *existing = entry,
+                None => list.push(entry),
+            }
+        }
+        ChildKind::SiteConfig if name.eq_ignore_ascii_case("web") => {
+            let site_config = props.entry("siteConfig").or_insert_with(|| json!({}));
+            if let (Some(dst), Some(src)) = (site_config.as_object_mut(), child.properties.as_object()) {
+                for (k, v) in src {
+                    dst.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        ChildKind::SiteConfig if name.eq_ignore_ascii_case("appsettings") => {
+            let settings: Vec<Value> = child
+                .properties
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| json!({"name": k, "value": v})).collect())
+                .unwrap_or_default();
+            let site_config = props.entry("siteConfig").or_insert_with(|| json!({}));
+            if let Some(sc) = site_config.as_object_mut() {
+                sc.insert("appSettings".into(), Value::Array(settings));
+            }
+        }
+        ChildKind::SiteConfig => {
+            return Err(AzureError::bad_request(
+                "NoRegisteredProviderFound",
+                format!("Microsoft.Web/sites/config '{name}' is not supported by the lab; use 'web' or 'appsettings'."),
+            ))
+        }
+        ChildKind::SiteNetworkConfig => {
+            if !name.eq_ignore_ascii_case("virtualNetwork") {
+                return Err(AzureError::bad_request(
+                    "InvalidRequestFormat",
+                    format!("Microsoft.Web/sites/networkConfig must be named 'virtualNetwork', not '{name}'."),
+                ));
+            }
+            let subnet = child.properties.get("subnetResourceId").cloned().unwrap_or(Value::Null);
+            props.insert("virtualNetworkSubnetId".into(), subnet);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! App Service rules: plans, sites, and regional virtual network integration
+//! (seed, "Subnet requirements" and "Limitations").
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::missing_subnet;
+use crate::model::{
+    AzureError, GenericResource, Inventory, LabState, ResourceId, Site, SERVER_FARMS_DELEGATION,
+};
+
+/// Most instances a plan may have in the lab (Premium v3's limit).
+pub(crate) const MAX_CAPACITY: u32 = 30;
+
+/// Smallest integration subnet (seed, "Limitations": "an IPv4 /28 block or larger").
+pub(crate) const MAX_INTEGRATION_PREFIX_LEN: u8 = 28;
+
+fn bad(code: &str, message: String) -> AzureError {
+    AzureError::bad_request(code, message)
+}
+
+/// As Azure does when integrating (portal, CLI, `virtualNetworkSubnetId`):
+/// add the `Microsoft.Web/serverFarms` delegation to a subnet that has no
+/// delegation yet. A subnet delegated to another service is left alone and
+/// refused by [`check`].
+pub(crate) fn add_delegations(state: &mut LabState, inv: &Inventory) {
+    let wanted: Vec<ResourceId> = inv
+        .sites
+        .iter()
+        .filter_map(|s| s.subnet_id.clone())
+        .collect();
+    for subnet_id in wanted {
+        let Some((vnet, subnet, index)) = inv.subnet(&subnet_id) else {
+            continue;
+        };
+        if !subnet.delegations.is_empty() {
+            continue;
+        }
+        let Some(res) = state.resources.get_mut(&vnet.id.key()) else {
+            continue;
+        };
+        add_delegation(res, index);
+    }
+}
+
+fn add_delegation(vnet: &mut GenericResource, index: usize) {
+    let Some(entry) = vnet
+        .properties
+        .get_mut("subnets")
+        .and_then(|s| s.get_mut(index))
+    else {
+        return;
+    };
+    let Some(obj) = entry.as_object_mut() else {
+        return;
+    };
+    let props = obj.entry("properties").or_insert_with(|| json!({}));
+    let Some(props) = props.as_object_mut() else {
+        return;
+    };
+    let list = props.entry("delegations").or_insert_with(|| json!([]));
+    if let Value::Array(list) = list {
+        list.push(
+            json!({"name": "delegation", "properties": {"serviceName": SERVER_FARMS_DELEGATION}}),
+        );
+    }
+}
+
+pub(crate) fn check(inv: &Inventory, old: &Inventory) -> Result<(), AzureError> {
+    for plan in &inv.plans {
+        if plan.capacity == 0 || plan.capacity > MAX_CAPACITY {
+            return Err(bad(
+                "InvalidSkuCapacity",
+                format!(
+                    "App Service plan '{}' asks for {} instances (sku.capacity); the lab supports 1 to {MAX_CAPACITY}.",
+                    plan.name, plan.capacity
+                ),
+            ));
+        }
+    }
+    // Which plan uses which integration subnet.
+    let mut subnet_plan: BTreeMap<ResourceId, (ResourceId, String)> = BTreeMap::new();
+    for site in &inv.sites {
+        let plan = inv.plan(&site.server_farm_id).ok_or_else(|| {
+            bad(
+                "InvalidResourceReference",
+                format!(
+                    "Site '{}' refers to the App Service plan '{}' (properties.serverFarmId), which does not exist. \
+                     Deploy the plan first or fix the id.",
+                    site.name, site.server_farm_id
+                ),
+            )
+        })?;
+        if plan.location != site.location {
+            return Err(bad(
+                "LocationMismatch",
+                format!(
+                    "Site '{}' is in '{}' but its App Service plan '{}' is in '{}'. A site must be in its plan's region.",
+                    site.name, site.location, plan.name, plan.location
+                ),
+            ));
+        }
+        let Some(subnet_id) = &site.subnet_id else {
+            continue;
+        };
+        check_integration(inv, old, site, subnet_id)?;
+        if !plan.supports_vnet_integration() {
+            return Err(bad(
+                "VnetIntegrationNotSupportedForSku",
+                format!(
+                    "Site '{}' cannot use virtual network integration: its plan '{}' is in the {} tier. \
+                     Use Basic, Standard, Premium v2/v3 or Elastic Premium.",
+                    site.name, plan.name, plan.tier
+                ),
+            ));
+        }
+        if let Some((other_plan, other_site)) = subnet_plan.get(subnet_id) {
+            if other_plan != &plan.id {
+                return Err(bad(
+                    "SubnetUsedByAnotherServerFarm",
+                    format!(
+                        "Subnet '{subnet_id}' is already used for integration by App Service plan '{}' (site '{other_site}'), \
+                         so site '{}' of plan '{}' cannot use it: an integration subnet serves one plan only. \
+                         Pick another subnet.",
+                        other_plan.name(),
+                        site.name,
+                        plan.name
+                    ),
+                ));
+            }
+        }
+        subnet_plan.insert(subnet_id.clone(), (plan.id.clone(), site.name.clone()));
+    }
+    for plan in &inv.plans {
+        let integrations = inv.plan_integrations(&plan.id);
+        if integrations.len() > plan.max_integrations() {
+            let os = if plan.is_linux { "Linux" } else { "Windows" };
+            return Err(bad(
+                "MaxVnetIntegrationsExceeded",
+                format!(
+                    "The sites of {os} App Service plan '{}' use {} integration subnets ({}); a {os} plan supports {}. \
+                     Integrate the plan's sites with the same subnet.",
+                    plan.name,
+                    integrations.len(),
+                    integrations.iter().map(ResourceId::to_string).collect::<Vec<_>>().join(", "),
+                    plan.max_integrations()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_integration(
+    inv: &Inventory,
+    old: &Inventory,
+    site: &Site,
+    subnet_id: &ResourceId,
+) -> Result<(), AzureError> {
+    let label = format!("site '{}'", site.name);
+    let (vnet, subnet, _) = inv
+        .subnet(subnet_id)
+        .ok_or_else(|| missing_subnet(old, subnet_id, &label, true))?;
+    if vnet.location != site.location {
+        return Err(bad(
+            "LocationMismatch",
+            format!(
+                "Site '{}' is in '{}' but virtual network '{}' is in '{}'. The app and the virtual network must be \
+                 in the same region (seed, \"Limitations\").",
+                site.name, site.location, vnet.name, vnet.location
+            ),
+        ));
+    }
+    if let Some(d) = subnet
+        .delegations
+        .iter()
+        .find(|d| !d.service_name.eq_ignore_ascii_case(SERVER_FARMS_DELEGATION))
+    {
+        return Err(bad(
+            "SubnetDelegationInvalid",
+            format!(
+                "Subnet '{}' of virtual network '{}' is delegated to '{}', so site '{}' cannot integrate with it. \
+                 App Service needs a subnet delegated to Microsoft.Web/serverFarms (or not delegated yet).",
+                subnet.name, vnet.name, d.service_name, site.name
+            ),
+        ));
+    }
+    if subnet.address_prefix.prefix_len() > MAX_INTEGRATION_PREFIX_LEN {
+        return Err(bad(
+            "SubnetTooSmall",
+            format!(
+                "Subnet '{}' ({}) is too small for App Service integration of site '{}': it needs a /28 or larger \
+                 (a /26 is recommended).",
+                subnet.name, subnet.address_prefix, site.name
+            ),
+        ));
+    }
+    // Delegating a subnet that holds NICs is refused; a NIC added to an
+    // already delegated subnet is refused by the NIC rules instead.
+    let was_delegated = old
+        .subnet(subnet_id)
+        .is_some_and(|(_, s, _)| s.is_delegated_to_server_farms());
+    if let Some(nic) = inv
+        .nics_in_subnet(subnet_id)
+        .next()
+        .filter(|_| !was_delegated)
+    {
+        return Err(bad(
+            "SubnetDelegationsCannotChangeWhenSubnetUsedByResource",
+            format!(
+                "Subnet '{}' of virtual network '{}' cannot be used for integration by site '{}': it holds network \
+                 interface '{}'. App Service integration needs an empty subnet; pick another subnet or move the NIC.",
+                subnet.name, vnet.name, site.name, nic.name
+            ),
+        ));
+    }
+    Ok(())
+}
