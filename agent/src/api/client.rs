@@ -8,9 +8,14 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-/// Sends `method path` with an optional JSON body; returns the status and the JSON answer.
+/// The header that names the principal a request acts as (the lab's RBAC).
+pub const PRINCIPAL_HEADER: &str = "x-ms-client-principal-name";
+
+/// Sends `method path` with an optional JSON body, acting as `principal`;
+/// returns the status and the JSON answer.
 pub fn request(
     socket: &Path,
+    principal: &str,
     method: &str,
     path: &str,
     body: Option<&Value>,
@@ -28,7 +33,7 @@ pub fn request(
         .unwrap_or_default();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: vnet-agent\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+         Content-Type: application/json\r\n{PRINCIPAL_HEADER}: {principal}\r\nContent-Length: {}\r\n\r\n",
         payload.len()
     );
     stream.write_all(head.as_bytes())?;

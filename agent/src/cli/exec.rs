@@ -31,14 +31,20 @@ pub struct ExecArgs {
     command: Vec<String>,
 }
 
-pub fn run(socket: &Path, args: ExecArgs) -> Result<ExitCode> {
+pub fn run(socket: &Path, principal: &str, args: ExecArgs) -> Result<ExitCode> {
     let query = match (&args.app, &args.vm, &args.host) {
         (Some(a), _, _) => format!("app={}&instance={}", encode(a), args.instance),
         (_, Some(v), _) => format!("vm={}", encode(v)),
         (_, _, Some(h)) => format!("host={}", encode(h)),
         _ => bail!("name one of --app, --vm or --host"),
     };
-    let (status, spec) = request(socket, "GET", &format!("/lab/exec?{query}"), None)?;
+    let (status, spec) = request(
+        socket,
+        principal,
+        "GET",
+        &format!("/lab/exec?{query}"),
+        None,
+    )?;
     if status != 200 {
         let code = spec
             .pointer("/error/code")

@@ -1,6 +1,7 @@
 //! The `vnet-agent` command line: the daemon (`serve`) and a client with
 //! `az`'s nouns, verbs and flags wherever `az` has them.
 
+mod az;
 mod exec;
 
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::api::client::{encode, request};
 use crate::api::{Daemon, DaemonConfig};
-use crate::model::{LabConfig, ResourceId};
+use crate::model::LabConfig;
 use crate::template::DEFAULT_SUBSCRIPTION;
 
 #[derive(Parser, Debug)]
@@ -40,6 +41,14 @@ struct Global {
     /// The daemon's state directory [default: /var/lib/vnet-agent/<lab>].
     #[arg(long, global = true, env = "VNET_AGENT_STATE_DIR")]
     state_dir: Option<PathBuf>,
+    /// The principal requests act as (the lab's role assignments decide what it may do).
+    #[arg(
+        long,
+        global = true,
+        env = "VNET_AGENT_PRINCIPAL",
+        default_value = "owner"
+    )]
+    principal: String,
     /// Output format (az's `-o`); JSON is what every command prints.
     #[arg(short = 'o', long, global = true, default_value = "json")]
     output: OutputFormat,
@@ -53,6 +62,28 @@ enum OutputFormat {
 }
 
 impl Global {
+    /// One request; prints the answer, or Azure's error the way `az` does.
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<ExitCode> {
+        let (status, value) = request(&self.socket(), &self.principal, method, path, body)?;
+        if (200..300).contains(&status) {
+            if self.output != OutputFormat::None {
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        } else {
+            let code = value
+                .pointer("/error/code")
+                .and_then(|v| v.as_str())
+                .unwrap_or("Error");
+            let msg = value
+                .pointer("/error/message")
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
+            eprintln!("ERROR: ({code}) {msg}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+
     fn socket(&self) -> PathBuf {
         self.socket
             .clone()
@@ -74,9 +105,18 @@ enum Command {
     /// Generic resource commands (as `az resource`).
     #[command(subcommand)]
     Resource(ResourceCmd),
-    /// Web app commands (as `az webapp`).
+    /// Web app commands (as `az webapp`; `functionapp` is the same).
+    #[command(subcommand, alias = "functionapp")]
+    Webapp(az::WebappCmd),
+    /// App Service plans and their integrations (as `az appservice`).
     #[command(subcommand)]
-    Webapp(WebappCmd),
+    Appservice(az::AppserviceCmd),
+    /// Role assignments (as `az role`).
+    #[command(subcommand)]
+    Role(az::RoleCmd),
+    /// Resource providers (as `az provider`).
+    #[command(subcommand)]
+    Provider(az::ProviderCmd),
     /// Run a real program inside an app sandbox, a VM or an internet host.
     Exec(exec::ExecArgs),
     /// Remove every namespace, link, mount, rule and process of the lab and stop the daemon.
@@ -138,19 +178,8 @@ enum ResourceCmd {
         #[arg(short = 'g', long = "resource-group")]
         resource_group: Option<String>,
     },
-}
-
-#[derive(Subcommand, Debug)]
-enum WebappCmd {
-    /// Show a web app, including `outboundIpAddresses`.
-    Show {
-        #[arg(short = 'g', long = "resource-group")]
-        resource_group: String,
-        #[arg(short = 'n', long)]
-        name: String,
-        #[arg(long, default_value = DEFAULT_SUBSCRIPTION)]
-        subscription: String,
-    },
+    /// Move resources to another resource group or subscription.
+    Move(az::MoveArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -177,7 +206,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let g = cli.global.clone();
     match cli.command {
         Command::Serve(args) => serve(&g, args).map(|_| ExitCode::SUCCESS),
-        Command::Exec(args) => exec::run(&g.socket(), args),
+        Command::Exec(args) => exec::run(&g.socket(), &g.principal, args),
         Command::Deploy(args) => {
             let template: Value = read_json(&args.template_file)?;
             let mut params = serde_json::Map::new();
@@ -195,7 +224,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 args.subscription, args.resource_group, name
             );
             let body = json!({"properties": {"mode": "Incremental", "template": template, "parameters": params}});
-            call(&g, "PUT", &path, Some(&body))
+            g.call("PUT", &path, Some(&body))
         }
         Command::Resource(ResourceCmd::Show { ids }) => each_id(&g, "GET", &ids),
         Command::Resource(ResourceCmd::Delete { ids }) => each_id(&g, "DELETE", &ids),
@@ -203,25 +232,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let q = resource_group
                 .map(|rg| format!("?resourceGroup={}", encode(&rg)))
                 .unwrap_or_default();
-            call(&g, "GET", &format!("/resources{q}"), None)
+            g.call("GET", &format!("/resources{q}"), None)
         }
-        Command::Webapp(WebappCmd::Show {
-            resource_group,
-            name,
-            subscription,
-        }) => {
-            let id = ResourceId::new(
-                &subscription,
-                &resource_group,
-                "Microsoft.Web",
-                "sites",
-                &name,
-            );
-            call(&g, "GET", &id.to_string(), None)
-        }
+        Command::Resource(ResourceCmd::Move(args)) => az::resource_move(&g, args),
+        Command::Webapp(cmd) => az::webapp(&g, cmd),
+        Command::Appservice(cmd) => az::appservice(&g, cmd),
+        Command::Role(cmd) => az::role(&g, cmd),
+        Command::Provider(cmd) => az::provider(&g, cmd),
         Command::Down { purge } => down(&g, purge),
-        Command::Lab(LabCmd::Status) => call(&g, "GET", "/lab/status", None),
-        Command::Lab(LabCmd::Reconcile) => call(&g, "POST", "/lab/reconcile", None),
+        Command::Lab(LabCmd::Status) => g.call("GET", "/lab/status", None),
+        Command::Lab(LabCmd::Reconcile) => g.call("POST", "/lab/reconcile", None),
     }
 }
 
@@ -255,38 +275,22 @@ fn parse_parameter(p: &str, out: &mut serde_json::Map<String, Value>) -> Result<
 fn each_id(g: &Global, method: &str, ids: &[String]) -> Result<ExitCode> {
     let mut code = ExitCode::SUCCESS;
     for id in ids {
-        if call(g, method, id, None)? != ExitCode::SUCCESS {
+        if g.call(method, id, None)? != ExitCode::SUCCESS {
             code = ExitCode::FAILURE;
         }
     }
     Ok(code)
 }
 
-/// One request; prints the answer, or Azure's error the way `az` does.
-fn call(g: &Global, method: &str, path: &str, body: Option<&Value>) -> Result<ExitCode> {
-    let (status, value) = request(&g.socket(), method, path, body)?;
-    if (200..300).contains(&status) {
-        if g.output != OutputFormat::None {
-            println!("{}", serde_json::to_string_pretty(&value)?);
-        }
-        Ok(ExitCode::SUCCESS)
-    } else {
-        let code = value
-            .pointer("/error/code")
-            .and_then(|v| v.as_str())
-            .unwrap_or("Error");
-        let msg = value
-            .pointer("/error/message")
-            .and_then(|v| v.as_str())
-            .unwrap_or("");
-        eprintln!("ERROR: ({code}) {msg}");
-        Ok(ExitCode::FAILURE)
-    }
-}
-
 fn down(g: &Global, purge: bool) -> Result<ExitCode> {
     let socket = g.socket();
-    match request(&socket, "POST", &format!("/lab/down?purge={purge}"), None) {
+    match request(
+        &socket,
+        &g.principal,
+        "POST",
+        &format!("/lab/down?purge={purge}"),
+        None,
+    ) {
         Ok((status, value)) => {
             println!("{}", serde_json::to_string_pretty(&value)?);
             // The daemon exits after answering; wait for its socket to go.

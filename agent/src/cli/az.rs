@@ -1,0 +1,442 @@
+//! The `az`-shaped verbs: each one is one ARM-shaped request to the daemon,
+//! with `az`'s nouns and flags.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::Global;
+use crate::model::ResourceId;
+use crate::template::DEFAULT_SUBSCRIPTION;
+
+/// `az webapp ...` (and `az functionapp ...`, the same verbs on a function app).
+#[derive(Subcommand, Debug)]
+pub enum WebappCmd {
+    /// Show a web app, including `outboundIpAddresses`.
+    Show(SiteArgs),
+    /// Regional virtual network integration of an app.
+    #[command(subcommand, name = "vnet-integration")]
+    VnetIntegration(VnetIntegrationCmd),
+    /// Site configuration.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Restart the app (its appCommandLine on every instance).
+    Restart(SiteArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SiteArgs {
+    #[arg(short = 'g', long = "resource-group")]
+    resource_group: String,
+    #[arg(short = 'n', long)]
+    name: String,
+    #[arg(long, default_value = DEFAULT_SUBSCRIPTION)]
+    subscription: String,
+}
+
+impl SiteArgs {
+    fn id(&self) -> ResourceId {
+        ResourceId::new(
+            &self.subscription,
+            &self.resource_group,
+            "Microsoft.Web",
+            "sites",
+            &self.name,
+        )
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VnetIntegrationCmd {
+    /// Integrate the app with a subnet (adds the delegation if missing).
+    Add {
+        #[command(flatten)]
+        site: SiteArgs,
+        /// VNet name (in the app's resource group) or id.
+        #[arg(long)]
+        vnet: String,
+        /// Subnet name or id.
+        #[arg(long)]
+        subnet: String,
+        /// Accepted for az compatibility: the lab always checks the delegation.
+        #[arg(long)]
+        skip_delegation_check: Option<bool>,
+    },
+    /// Disconnect the app (it restarts; the VNet and subnet stay).
+    Remove {
+        #[command(flatten)]
+        site: SiteArgs,
+    },
+    /// The app's integrations.
+    List {
+        #[command(flatten)]
+        site: SiteArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCmd {
+    /// Set site configuration (`--vnet-route-all-enabled`, `--startup-file`).
+    Set {
+        #[command(flatten)]
+        site: SiteArgs,
+        /// Route all outbound traffic into the virtual network.
+        #[arg(long)]
+        vnet_route_all_enabled: Option<bool>,
+        /// The appCommandLine.
+        #[arg(long)]
+        startup_file: Option<String>,
+    },
+}
+
+/// `az appservice ...`.
+#[derive(Subcommand, Debug)]
+pub enum AppserviceCmd {
+    /// App Service plans.
+    #[command(subcommand)]
+    Plan(PlanCmd),
+    /// Integrations of a plan's apps.
+    #[command(subcommand, name = "vnet-integration")]
+    VnetIntegration(PlanIntegrationCmd),
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    #[arg(short = 'g', long = "resource-group")]
+    resource_group: String,
+    #[arg(short = 'n', long = "name")]
+    name: String,
+    #[arg(long, default_value = DEFAULT_SUBSCRIPTION)]
+    subscription: String,
+}
+
+impl PlanArgs {
+    fn id(&self) -> ResourceId {
+        ResourceId::new(
+            &self.subscription,
+            &self.resource_group,
+            "Microsoft.Web",
+            "serverfarms",
+            &self.name,
+        )
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PlanCmd {
+    /// Show a plan.
+    Show(PlanArgs),
+    /// Scale a plan out/in (`--number-of-workers`) or up/down (`--sku`).
+    Update {
+        #[command(flatten)]
+        plan: PlanArgs,
+        #[arg(long)]
+        number_of_workers: Option<u32>,
+        #[arg(long)]
+        sku: Option<String>,
+    },
+    /// Lab only: simulate a platform upgrade of the plan's workers (make-before-break).
+    PlatformUpgrade(PlanArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PlanIntegrationCmd {
+    /// The integrations of a plan.
+    List {
+        #[arg(long)]
+        plan: String,
+        #[arg(short = 'g', long = "resource-group")]
+        resource_group: String,
+        #[arg(long, default_value = DEFAULT_SUBSCRIPTION)]
+        subscription: String,
+    },
+}
+
+/// `az role ...`.
+#[derive(Subcommand, Debug)]
+pub enum RoleCmd {
+    #[command(subcommand)]
+    Assignment(RoleAssignmentCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RoleAssignmentCmd {
+    /// Grant a role to a principal at a scope.
+    Create {
+        #[arg(long)]
+        assignee: String,
+        /// A built-in role name (Owner, Contributor, Reader, Network Contributor, ...) or a role definition id.
+        #[arg(long)]
+        role: String,
+        /// `/subscriptions/X`, `/subscriptions/X/resourceGroups/Y` or a resource id.
+        #[arg(long)]
+        scope: String,
+    },
+    /// List role assignments.
+    List {
+        #[arg(long)]
+        assignee: Option<String>,
+    },
+    /// Delete role assignments by id.
+    Delete {
+        #[arg(long, required = true, num_args = 1..)]
+        ids: Vec<String>,
+    },
+}
+
+/// `az provider ...`.
+#[derive(Subcommand, Debug)]
+pub enum ProviderCmd {
+    /// Register a resource provider in a subscription.
+    Register {
+        #[arg(long)]
+        namespace: String,
+        #[arg(long, default_value = DEFAULT_SUBSCRIPTION)]
+        subscription: String,
+    },
+}
+
+/// `az resource move`.
+#[derive(Args, Debug)]
+pub struct MoveArgs {
+    #[arg(long, required = true, num_args = 1..)]
+    ids: Vec<String>,
+    #[arg(long)]
+    destination_group: String,
+    #[arg(long)]
+    destination_subscription_id: Option<String>,
+}
+
+pub fn webapp(g: &Global, cmd: WebappCmd) -> Result<ExitCode> {
+    match cmd {
+        WebappCmd::Show(s) => g.call("GET", &s.id().to_string(), None),
+        WebappCmd::Restart(s) => g.call("POST", &format!("{}/restart", s.id()), None),
+        WebappCmd::VnetIntegration(VnetIntegrationCmd::Add {
+            site, vnet, subnet, ..
+        }) => {
+            let subnet_id = subnet_id(&site, &vnet, &subnet)?;
+            let body =
+                json!({"properties": {"subnetResourceId": subnet_id, "swiftSupported": true}});
+            g.call(
+                "PUT",
+                &format!("{}/networkConfig/virtualNetwork", site.id()),
+                Some(&body),
+            )
+        }
+        WebappCmd::VnetIntegration(VnetIntegrationCmd::Remove { site }) => g.call(
+            "DELETE",
+            &format!("{}/networkConfig/virtualNetwork", site.id()),
+            None,
+        ),
+        WebappCmd::VnetIntegration(VnetIntegrationCmd::List { site }) => g.call(
+            "GET",
+            &format!("{}/virtualNetworkConnections", site.id()),
+            None,
+        ),
+        WebappCmd::Config(ConfigCmd::Set {
+            site,
+            vnet_route_all_enabled,
+            startup_file,
+        }) => {
+            let mut cfg = serde_json::Map::new();
+            if let Some(v) = vnet_route_all_enabled {
+                cfg.insert("vnetRouteAllEnabled".into(), json!(v));
+            }
+            if let Some(v) = startup_file {
+                cfg.insert("appCommandLine".into(), json!(v));
+            }
+            if cfg.is_empty() {
+                bail!("nothing to set: name --vnet-route-all-enabled or --startup-file");
+            }
+            let body = json!({"properties": {"siteConfig": cfg}});
+            g.call("PATCH", &site.id().to_string(), Some(&body))
+        }
+    }
+}
+
+/// `--vnet` and `--subnet` as az reads them: names in the app's resource group, or ids.
+fn subnet_id(site: &SiteArgs, vnet: &str, subnet: &str) -> Result<String> {
+    if subnet.starts_with("/subscriptions/") {
+        return Ok(subnet.parse::<ResourceId>()?.to_string());
+    }
+    let vnet_id = if vnet.starts_with("/subscriptions/") {
+        vnet.parse::<ResourceId>()?
+    } else {
+        ResourceId::new(
+            &site.subscription,
+            &site.resource_group,
+            "Microsoft.Network",
+            "virtualNetworks",
+            vnet,
+        )
+    };
+    Ok(vnet_id.child("subnets", subnet).to_string())
+}
+
+pub fn appservice(g: &Global, cmd: AppserviceCmd) -> Result<ExitCode> {
+    match cmd {
+        AppserviceCmd::Plan(PlanCmd::Show(p)) => g.call("GET", &p.id().to_string(), None),
+        AppserviceCmd::Plan(PlanCmd::Update {
+            plan,
+            number_of_workers,
+            sku,
+        }) => {
+            let mut s = serde_json::Map::new();
+            if let Some(n) = number_of_workers {
+                s.insert("capacity".into(), json!(n));
+            }
+            if let Some(name) = sku {
+                s.insert(
+                    "name".into(),
+                    json!(name.to_ascii_uppercase().replace("V", "v")),
+                );
+            }
+            if s.is_empty() {
+                bail!("nothing to update: name --number-of-workers or --sku");
+            }
+            g.call("PATCH", &plan.id().to_string(), Some(&json!({ "sku": s })))
+        }
+        AppserviceCmd::Plan(PlanCmd::PlatformUpgrade(p)) => {
+            g.call("POST", &format!("{}/platformUpgrade", p.id()), None)
+        }
+        AppserviceCmd::VnetIntegration(PlanIntegrationCmd::List {
+            plan,
+            resource_group,
+            subscription,
+        }) => {
+            let id = ResourceId::new(
+                &subscription,
+                &resource_group,
+                "Microsoft.Web",
+                "serverfarms",
+                &plan,
+            );
+            g.call("GET", &format!("{id}/virtualNetworkConnections"), None)
+        }
+    }
+}
+
+pub fn role(g: &Global, cmd: RoleCmd) -> Result<ExitCode> {
+    match cmd {
+        RoleCmd::Assignment(RoleAssignmentCmd::Create {
+            assignee,
+            role,
+            scope,
+        }) => {
+            let scope = scope.trim_end_matches('/');
+            let name = assignment_name(scope, &assignee, &role);
+            let body = json!({"properties": {"principalId": assignee, "roleDefinitionId": role, "scope": scope}});
+            g.call(
+                "PUT",
+                &format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"),
+                Some(&body),
+            )
+        }
+        RoleCmd::Assignment(RoleAssignmentCmd::List { assignee }) => {
+            let q = assignee
+                .map(|a| format!("?assignee={}", crate::api::client::encode(&a)))
+                .unwrap_or_default();
+            g.call("GET", &format!("/lab/roleAssignments{q}"), None)
+        }
+        RoleCmd::Assignment(RoleAssignmentCmd::Delete { ids }) => {
+            let mut code = ExitCode::SUCCESS;
+            for id in ids {
+                if g.call("DELETE", &id, None)? != ExitCode::SUCCESS {
+                    code = ExitCode::FAILURE;
+                }
+            }
+            Ok(code)
+        }
+    }
+}
+
+/// A role assignment's name is a GUID; derive it so the same grant is idempotent.
+fn assignment_name(scope: &str, assignee: &str, role: &str) -> String {
+    let h = Sha256::digest(format!(
+        "{}|{}|{}",
+        scope.to_ascii_lowercase(),
+        assignee,
+        role.to_ascii_lowercase()
+    ));
+    let x: String = h.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[0..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    )
+}
+
+pub fn provider(g: &Global, cmd: ProviderCmd) -> Result<ExitCode> {
+    match cmd {
+        ProviderCmd::Register {
+            namespace,
+            subscription,
+        } => g.call(
+            "POST",
+            &format!("/subscriptions/{subscription}/providers/{namespace}/register"),
+            None,
+        ),
+    }
+}
+
+pub fn resource_move(g: &Global, args: MoveArgs) -> Result<ExitCode> {
+    let ids: Vec<ResourceId> = args
+        .ids
+        .iter()
+        .map(|i| i.parse())
+        .collect::<Result<_, _>>()?;
+    let first = ids.first().expect("clap requires one id");
+    if ids
+        .iter()
+        .any(|i| i.subscription != first.subscription || i.resource_group != first.resource_group)
+    {
+        bail!("all resources moved at once must be in the same resource group");
+    }
+    let target_sub = args
+        .destination_subscription_id
+        .unwrap_or_else(|| first.subscription.clone());
+    let body = json!({
+        "resources": ids.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+        "targetResourceGroup": format!("/subscriptions/{target_sub}/resourceGroups/{}", args.destination_group),
+    });
+    g.call(
+        "POST",
+        &format!(
+            "/subscriptions/{}/resourceGroups/{}/moveResources",
+            first.subscription, first.resource_group
+        ),
+        Some(&body),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assignment_names_are_stable_guids() {
+        let a = assignment_name("/subscriptions/x", "alice", "Reader");
+        assert_eq!(a, assignment_name("/subscriptions/X", "alice", "reader"));
+        assert_eq!(a.len(), 36);
+        assert_ne!(a, assignment_name("/subscriptions/x", "bob", "Reader"));
+    }
+
+    #[test]
+    fn subnet_names_resolve_in_the_apps_resource_group() {
+        let site = SiteArgs {
+            resource_group: "rg".into(),
+            name: "web".into(),
+            subscription: "s".into(),
+        };
+        assert_eq!(
+            subnet_id(&site, "v1", "int").unwrap(),
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v1/subnets/int"
+        );
+    }
+}
