@@ -489,3 +489,110 @@ impl Lab {
         s
     }
 }
+
+/// Everything the kernel holds for a lab, as text: links, addresses, routes of
+/// every table, rules, sysctls that matter, and the nft table of each
+/// namespace. Two equal snapshots mean nothing was changed.
+pub fn kernel_snapshot(lab: &str) -> String {
+    let mut out = String::new();
+    for ns in lab_namespaces(lab) {
+        out.push_str(&format!("### {ns}\n"));
+        for args in [
+            vec!["-n", &ns, "-o", "link"],
+            vec!["-n", &ns, "-o", "addr"],
+            vec!["-n", &ns, "route", "show", "table", "all"],
+            vec!["-n", &ns, "rule"],
+        ] {
+            let o = Command::new("ip").args(&args).output().expect("ip");
+            // Link state words (carrier) settle asynchronously; they are not configuration.
+            let text = String::from_utf8_lossy(&o.stdout).replace("NO-CARRIER,", "").replace("state DOWN", "state UP");
+            out.push_str(&text);
+        }
+        let o = Command::new("ip")
+            .args(["netns", "exec", &ns, "nft", "list", "table", "inet", "vnet_agent"])
+            .output()
+            .expect("nft");
+        // Counters count traffic, not configuration.
+        let nft = String::from_utf8_lossy(&o.stdout);
+        for line in nft.lines() {
+            let cleaned: String = match line.find("packets") {
+                Some(i) => line[..i].to_string(),
+                None => line.to_string(),
+            };
+            out.push_str(&cleaned);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The committed state file of a lab, byte for byte.
+pub fn store_bytes(lab: &Lab) -> Vec<u8> {
+    std::fs::read(lab.state_dir().join("state.json")).unwrap_or_default()
+}
+
+impl Lab {
+    /// Runs a CLI command that Azure would refuse; checks that it failed with
+    /// `code`, and that neither the kernel nor the store changed. Returns stderr.
+    pub fn refused(&self, args: &[&str], code: &str) -> String {
+        let store = store_bytes(self);
+        let kernel = kernel_snapshot(&self.name);
+        let out = self.cli(args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "vnet-agent {args:?} was accepted; Azure refuses it with {code}");
+        assert!(err.contains(&format!("({code})")), "vnet-agent {args:?}: expected ({code}), got: {err}");
+        assert_eq!(store, store_bytes(self), "a refused {args:?} changed the store");
+        let after = kernel_snapshot(&self.name);
+        assert!(kernel == after, "a refused {args:?} changed the kernel:\n{}", diff(&kernel, &after));
+        err
+    }
+
+    /// Deploys a template that must be refused with `code`, changing nothing.
+    pub fn deploy_refused(&self, rg: &str, template: &Value, code: &str) -> String {
+        let path = self.dir.path().join(format!("refused-{}.json", COUNTER.fetch_add(1, Ordering::SeqCst)));
+        std::fs::write(&path, serde_json::to_vec_pretty(template).unwrap()).unwrap();
+        self.refused(&["deploy", "-g", rg, "-f", path.to_str().unwrap()], code)
+    }
+
+    /// PID of the supervised process of `site` (name) on `instance`.
+    pub fn app_pid(&self, site: &str, instance: u32) -> u32 {
+        let status = self.cli_json(&["lab", "status"]);
+        let suffix = format!("/sites/{}/instances/{instance}", site.to_ascii_lowercase());
+        status["processes"]
+            .as_array()
+            .expect("processes")
+            .iter()
+            .find(|p| p["key"].as_str().unwrap_or("").to_ascii_lowercase().ends_with(&suffix) && p["running"] == true)
+            .and_then(|p| p["pid"].as_u64())
+            .unwrap_or_else(|| panic!("no running process for {site}/{instance}: {status}")) as u32
+    }
+}
+
+/// The environment of a running process.
+pub fn process_env(pid: u32) -> std::collections::BTreeMap<String, String> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .unwrap_or_default()
+        .split(|b| *b == 0)
+        .filter_map(|kv| {
+            let kv = String::from_utf8_lossy(kv);
+            kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+fn diff(a: &str, b: &str) -> String {
+    let a: Vec<&str> = a.lines().collect();
+    let b: Vec<&str> = b.lines().collect();
+    let mut out = String::new();
+    for l in &a {
+        if !b.contains(l) {
+            out.push_str(&format!("- {l}\n"));
+        }
+    }
+    for l in &b {
+        if !a.contains(l) {
+            out.push_str(&format!("+ {l}\n"));
+        }
+    }
+    out
+}
