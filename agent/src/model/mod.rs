@@ -28,6 +28,10 @@ pub use web::{ServerFarm, Site};
 /// missing `location` means this region.
 pub const DEFAULT_LOCATION: &str = "westeurope";
 
+/// The lab's owner principal: implicitly Owner at the root scope `/` (seed,
+/// "Permissions"), and the principal of requests that name none.
+pub const LAB_OWNER: &str = "owner";
+
 /// Azure's canonical form of a region name: `West Europe` -> `westeurope`.
 pub fn normalize_location(location: &str) -> String {
     location

@@ -24,7 +24,12 @@ pub(crate) fn deploy(state: &LabState, resources: Value) -> Result<LabState, Azu
         template: json!({ "resources": resources }),
         parameters: Default::default(),
     };
-    super::apply_resources(state, expand(&req)?, &LabConfig::default())
+    super::apply_resources(
+        state,
+        expand(&req)?,
+        &LabConfig::default(),
+        &super::RequestContext::default(),
+    )
 }
 
 /// The example lab, deployed into an empty state.
@@ -40,7 +45,12 @@ pub(crate) fn deploy_template(state: &LabState, template: Value) -> Result<LabSt
         template,
         parameters: Default::default(),
     };
-    super::apply_resources(state, expand(&req)?, &LabConfig::default())
+    super::apply_resources(
+        state,
+        expand(&req)?,
+        &LabConfig::default(),
+        &super::RequestContext::default(),
+    )
 }
 
 /// A resource's id string, for templates.

@@ -19,6 +19,27 @@ use crate::model::{
 };
 use normalize::ChildKind;
 
+/// Who asks, and when: every entry point takes one. `principal` is checked
+/// against the lab's role assignments (seed, "Permissions"); `now` (seconds) is
+/// the only clock validation sees, so it stays pure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestContext {
+    /// The calling principal's name; the lab owner is [`crate::model::LAB_OWNER`].
+    pub principal: String,
+    /// Request time in seconds since the epoch, given by the caller.
+    pub now: u64,
+}
+
+impl Default for RequestContext {
+    /// The lab owner (Owner at `/`), at time 0.
+    fn default() -> Self {
+        RequestContext {
+            principal: crate::model::LAB_OWNER.to_string(),
+            now: 0,
+        }
+    }
+}
+
 /// Incremental deploy: upsert these resources into a copy of `state`, validate
 /// the WHOLE result, allocate addresses; Err leaves the caller's state untouched.
 ///
@@ -30,6 +51,7 @@ pub fn apply_resources(
     state: &LabState,
     resources: Vec<GenericResource>,
     lab: &LabConfig,
+    ctx: &RequestContext,
 ) -> Result<LabState, AzureError> {
     let mut next = state.clone();
     let mut children = Vec::new();
@@ -50,7 +72,7 @@ pub fn apply_resources(
     for (child, kind) in &children {
         normalize::merge_child(&mut next, child, *kind)?;
     }
-    finish(state, next, lab)
+    finish(state, next, lab, ctx)
 }
 
 /// Delete one resource (or one subnet, by its child id). Refused while
@@ -59,13 +81,19 @@ pub fn delete_resource(
     state: &LabState,
     id: &ResourceId,
     lab: &LabConfig,
+    ctx: &RequestContext,
 ) -> Result<LabState, AzureError> {
     let next = delete::remove(state, id)?;
-    finish(state, next, lab)
+    finish(state, next, lab, ctx)
 }
 
 /// Validate `next` as a whole and allocate its addresses, keeping `old`'s.
-fn finish(old: &LabState, mut next: LabState, lab: &LabConfig) -> Result<LabState, AzureError> {
+fn finish(
+    old: &LabState,
+    mut next: LabState,
+    lab: &LabConfig,
+    _ctx: &RequestContext,
+) -> Result<LabState, AzureError> {
     let inv = Inventory::parse(&next.resources)?;
     web::add_delegations(&mut next, &inv);
     let inv = Inventory::parse(&next.resources)?;

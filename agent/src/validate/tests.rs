@@ -336,7 +336,8 @@ fn deletes_refused_while_in_use() {
     let s = example_state();
     let vnet1 = rid("Microsoft.Network/virtualNetworks/vnet1");
     let lab = LabConfig::default();
-    let e = delete_resource(&s, &vnet1, &lab).unwrap_err();
+    let ctx = RequestContext::default();
+    let e = delete_resource(&s, &vnet1, &lab, &ctx).unwrap_err();
     assert_eq!(e.code, "InUseSubnetCannotBeDeleted");
     assert!(
         e.message.contains("serviceAssociationLinks/AppServiceLink"),
@@ -347,14 +348,15 @@ fn deletes_refused_while_in_use() {
         delete_resource(
             &s,
             &rid("Microsoft.Network/virtualNetworks/vnet1/subnets/vms"),
-            &lab
+            &lab,
+            &ctx
         )
         .unwrap_err()
         .code,
         "InUseSubnetCannotBeDeleted"
     );
     assert_eq!(
-        delete_resource(&s, &rid("Microsoft.Web/serverfarms/plan1"), &lab)
+        delete_resource(&s, &rid("Microsoft.Web/serverfarms/plan1"), &lab, &ctx)
             .unwrap_err()
             .code,
         "ServerFarmInUse"
@@ -363,13 +365,14 @@ fn deletes_refused_while_in_use() {
         delete_resource(
             &s,
             &rid("Microsoft.Network/networkInterfaces/vm1-nic"),
-            &lab
+            &lab,
+            &ctx
         )
         .unwrap_err()
         .code,
         "NicInUse"
     );
-    let e = delete_resource(&s, &rid("Microsoft.Web/sites/nope"), &lab).unwrap_err();
+    let e = delete_resource(&s, &rid("Microsoft.Web/sites/nope"), &lab, &ctx).unwrap_err();
     assert_eq!((e.code.as_str(), e.status), ("ResourceNotFound", 404));
     // Removing a used subnet by redeploying the VNet without it.
     let e = deploy(
@@ -387,6 +390,7 @@ fn deletes_refused_while_in_use() {
 #[test]
 fn deleting_in_order_frees_everything() {
     let lab = LabConfig::default();
+    let ctx = RequestContext::default();
     let mut s = example_state();
     for path in [
         "Microsoft.Web/sites/web1",
@@ -398,7 +402,7 @@ fn deleting_in_order_frees_everything() {
         "Microsoft.Network/virtualNetworks/vnet1",
         "Lab.Emulator/internetHosts/host1",
     ] {
-        s = delete_resource(&s, &rid(path), &lab).unwrap_or_else(|e| panic!("{path}: {e}"));
+        s = delete_resource(&s, &rid(path), &lab, &ctx).unwrap_or_else(|e| panic!("{path}: {e}"));
     }
     assert!(s.resources.is_empty());
     assert_eq!(s.allocations, crate::ipam::Allocations::default());
