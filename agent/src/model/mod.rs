@@ -21,7 +21,7 @@ pub use network::{
     Delegation, IpAllocationMethod, IpConfiguration, NetworkInterface, Subnet, VirtualNetwork,
     SERVER_FARMS_DELEGATION,
 };
-pub use web::{ServerFarm, Site};
+pub use web::{DeploymentGeneration, ServerFarm, Site, TierClass, DEPLOYMENT_GENERATION_PROPERTY};
 
 /// Region of a resource that names none. ARM templates usually write
 /// `[resourceGroup().location]`; the lab has no resource-group objects, so a

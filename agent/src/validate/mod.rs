@@ -6,10 +6,13 @@ mod compute;
 mod delete;
 mod network;
 mod normalize;
+mod tier;
 mod web;
 
 #[cfg(test)]
 pub(crate) mod fixtures;
+#[cfg(test)]
+mod rules_tests;
 #[cfg(test)]
 mod tests;
 
@@ -94,10 +97,11 @@ fn finish(
     lab: &LabConfig,
     _ctx: &RequestContext,
 ) -> Result<LabState, AzureError> {
+    let old_inv = Inventory::parse_lenient(&old.resources);
+    tier::settle_generations(&old_inv, &mut next)?;
     let inv = Inventory::parse(&next.resources)?;
     web::add_delegations(&mut next, &inv);
     let inv = Inventory::parse(&next.resources)?;
-    let old_inv = Inventory::parse_lenient(&old.resources);
     network::check(&inv)?;
     web::check(&inv, &old_inv)?;
     compute::check(&inv, &old_inv)?;

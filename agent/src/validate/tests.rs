@@ -2,62 +2,13 @@ use std::net::Ipv4Addr;
 
 use serde_json::{json, Value};
 
-use super::fixtures::{deploy, example_state, id_str, rid};
+use super::fixtures::{
+    code, deploy, example_state, fresh, id_str, nic, plan, rid, site, subnet, vm, vnet,
+};
 use super::*;
 
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
-}
-
-fn vnet(name: &str, prefixes: Value, subnets: Value) -> Value {
-    json!({"type": "Microsoft.Network/virtualNetworks", "name": name,
-           "properties": {"addressSpace": {"addressPrefixes": prefixes}, "subnets": subnets}})
-}
-
-fn subnet(name: &str, prefix: &str) -> Value {
-    json!({"name": name, "properties": {"addressPrefix": prefix}})
-}
-
-fn plan(name: &str, sku: &str, capacity: u32) -> Value {
-    json!({"type": "Microsoft.Web/serverfarms", "name": name, "kind": "linux", "sku": {"name": sku, "capacity": capacity}})
-}
-
-fn site(name: &str, plan: &str, subnet: Option<&str>) -> Value {
-    let mut props = json!({"serverFarmId": id_str(&format!("Microsoft.Web/serverfarms/{plan}"))});
-    if let Some(s) = subnet {
-        props["virtualNetworkSubnetId"] =
-            json!(id_str(&format!("Microsoft.Network/virtualNetworks/{s}")));
-    }
-    json!({"type": "Microsoft.Web/sites", "name": name, "properties": props})
-}
-
-fn nic(name: &str, subnet: &str, addr: Option<&str>) -> Value {
-    let mut cfg = json!({"name": "ipconfig1", "properties": {
-        "subnet": {"id": id_str(&format!("Microsoft.Network/virtualNetworks/{subnet}"))}}});
-    if let Some(a) = addr {
-        cfg["properties"]["privateIPAllocationMethod"] = json!("Static");
-        cfg["properties"]["privateIPAddress"] = json!(a);
-    }
-    json!({"type": "Microsoft.Network/networkInterfaces", "name": name, "properties": {"ipConfigurations": [cfg]}})
-}
-
-fn vm(name: &str, nics: &[&str]) -> Value {
-    let nics: Vec<Value> = nics
-        .iter()
-        .map(|n| json!({"id": id_str(&format!("Microsoft.Network/networkInterfaces/{n}"))}))
-        .collect();
-    json!({"type": "Microsoft.Compute/virtualMachines", "name": name, "properties": {"networkProfile": {"networkInterfaces": nics}}})
-}
-
-fn code(r: Result<LabState, AzureError>) -> String {
-    match r {
-        Ok(_) => "Ok".into(),
-        Err(e) => e.code,
-    }
-}
-
-fn fresh(resources: Value) -> Result<LabState, AzureError> {
-    deploy(&LabState::default(), resources)
 }
 
 #[test]

@@ -105,13 +105,15 @@ pub(crate) fn check(inv: &Inventory, old: &Inventory) -> Result<(), AzureError> 
             continue;
         };
         check_integration(inv, old, site, subnet_id)?;
-        if !plan.supports_vnet_integration() {
+        super::tier::check(plan, site)?;
+        if site.is_docker_compose() {
             return Err(bad(
-                "VnetIntegrationNotSupportedForSku",
+                "VnetIntegrationNotSupportedForDockerCompose",
                 format!(
-                    "Site '{}' cannot use virtual network integration: its plan '{}' is in the {} tier. \
-                     Use Basic, Standard, Premium v2/v3 or Elastic Premium.",
-                    site.name, plan.name, plan.tier
+                    "Site '{}' is a Docker Compose app (siteConfig.linuxFxVersion starts with COMPOSE|) and cannot \
+                     use virtual network integration: it isn't supported for Docker Compose scenarios in App \
+                     Service. Remove virtualNetworkSubnetId, or run the app as a single container (DOCKER|...).",
+                    site.name
                 ),
             ));
         }
