@@ -18,8 +18,8 @@ pub use inventory::Inventory;
 pub(crate) use kind::unsupported_type as kind_unsupported;
 pub use kind::ResourceKind;
 pub use network::{
-    Delegation, IpAllocationMethod, IpConfiguration, NetworkInterface, Subnet, VirtualNetwork,
-    SERVER_FARMS_DELEGATION,
+    Delegation, IpAllocationMethod, IpConfiguration, NetworkInterface, ServiceAssociationLink,
+    Subnet, VirtualNetwork, APP_SERVICE_LINK, CLASSIC_VNET_TYPE, SERVER_FARMS_DELEGATION,
 };
 pub use web::{DeploymentGeneration, ServerFarm, Site, TierClass, DEPLOYMENT_GENERATION_PROPERTY};
 

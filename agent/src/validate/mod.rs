@@ -4,6 +4,7 @@
 
 mod compute;
 mod delete;
+mod integration;
 mod network;
 mod normalize;
 mod tier;
@@ -19,6 +20,7 @@ mod tests;
 use crate::ipam::{self, Demand};
 use crate::model::{
     AzureError, GenericResource, Inventory, LabConfig, LabState, ResourceId, ResourceKind,
+    CLASSIC_VNET_TYPE,
 };
 use normalize::ChildKind;
 
@@ -59,10 +61,8 @@ pub fn apply_resources(
     let mut next = state.clone();
     let mut children = Vec::new();
     for res in resources {
-        if let Some(kind) =
-            ResourceKind::from_type(&res.type_).filter(|_| res.id.segments.len() == 1)
-        {
-            let res = normalize::top_level(res, kind)?;
+        if let Some(canonical) = top_level_type(&res.type_).filter(|_| res.id.segments.len() == 1) {
+            let res = normalize::top_level(res, canonical)?;
             next.resources.insert(res.id.key(), res);
         } else if let Some(kind) =
             ChildKind::from_type(&res.type_).filter(|_| res.id.segments.len() == 2)
@@ -76,6 +76,18 @@ pub fn apply_resources(
         normalize::merge_child(&mut next, child, *kind)?;
     }
     finish(state, next, lab, ctx)
+}
+
+/// The canonical spelling of a top-level type the lab stores: a
+/// [`ResourceKind`], or a classic VNet.
+fn top_level_type(type_: &str) -> Option<&'static str> {
+    ResourceKind::from_type(type_)
+        .map(ResourceKind::canonical)
+        .or_else(|| {
+            type_
+                .eq_ignore_ascii_case(CLASSIC_VNET_TYPE)
+                .then_some(CLASSIC_VNET_TYPE)
+        })
 }
 
 /// Delete one resource (or one subnet, by its child id). Refused while

@@ -174,3 +174,114 @@ fn docker_compose_refused() {
         .remove("virtualNetworkSubnetId");
     assert_eq!(code(with(json!([plan("p", "P1v3", 1), w]))), "Ok");
 }
+
+#[test]
+fn region_must_match_naming_both_regions() {
+    let mut w = site("w", "p", Some("v/subnets/int"));
+    w["location"] = json!("northeurope");
+    let mut p = plan("p", "S1", 1);
+    p["location"] = json!("North Europe");
+    let e = with(json!([p, w])).unwrap_err();
+    assert_eq!(e.code, "LocationMismatch");
+    assert!(
+        e.message.contains("northeurope")
+            && e.message.contains("westeurope")
+            && e.message.contains("'v'"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn ipv6_vnets_valid_but_not_for_integration() {
+    let dual = vnet(
+        "v6",
+        json!(["10.6.0.0/16", "fd00:db8:6::/48"]),
+        json!([{"name": "int", "properties": {"addressPrefixes": ["10.6.1.0/26", "fd00:db8:6:1::/64"]}},
+               subnet("v4only", "10.6.2.0/26")]),
+    );
+    let s = fresh(json!([dual.clone()])).unwrap();
+    let inv = crate::model::Inventory::parse(&s.resources).unwrap();
+    assert_eq!(inv.vnets[0].ipv6_prefixes.len(), 1);
+    assert_eq!(inv.vnets[0].subnets[0].ipv6_prefixes.len(), 1);
+    for subnet_name in ["int", "v4only"] {
+        let e = deploy(
+            &s,
+            json!([
+                plan("p", "S1", 1),
+                site("w", "p", Some(&format!("v6/subnets/{subnet_name}")))
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "VirtualNetworkHasIPv6AddressSpace");
+        assert!(
+            e.message.contains("'v6'") && e.message.contains("fd00:db8:6::/48"),
+            "{}",
+            e.message
+        );
+    }
+    // IPv6 subnets are /64 inside the VNet's IPv6 space.
+    let bad_len = vnet(
+        "v6",
+        json!(["10.6.0.0/16", "fd00:db8:6::/48"]),
+        json!([{"name": "int", "properties": {"addressPrefixes": ["10.6.1.0/26", "fd00:db8:6:1::/80"]}}]),
+    );
+    assert_eq!(code(fresh(json!([bad_len]))), "InvalidSubnetPrefixLength");
+    let outside = vnet(
+        "v6",
+        json!(["10.6.0.0/16", "fd00:db8:6::/48"]),
+        json!([{"name": "int", "properties": {"addressPrefixes": ["10.6.1.0/26", "fd00:db8:7:1::/64"]}}]),
+    );
+    assert_eq!(
+        code(fresh(json!([outside]))),
+        "NetcfgSubnetRangeOutsideVnet"
+    );
+}
+
+#[test]
+fn integration_subnet_without_service_endpoint_policies() {
+    let policy =
+        crate::validate::fixtures::id_str("Microsoft.Network/serviceEndpointPolicies/storage-only");
+    let v = vnet(
+        "v",
+        json!(["10.0.0.0/16"]),
+        json!([{"name": "int", "properties": {"addressPrefix": "10.0.1.0/26",
+                 "serviceEndpointPolicies": [{"id": policy}]}}]),
+    );
+    let e = fresh(json!([
+        v,
+        plan("p", "S1", 1),
+        site("w", "p", Some("v/subnets/int"))
+    ]))
+    .unwrap_err();
+    assert_eq!(e.code, "SubnetHasServiceEndpointPolicies");
+    assert!(
+        e.message.contains("'int'") && e.message.contains("storage-only"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn classic_vnets_stored_but_never_integrated() {
+    let classic = json!({"type": "Microsoft.ClassicNetwork/virtualNetworks", "name": "old",
+        "properties": {"addressSpace": {"addressPrefixes": ["10.9.0.0/16"]}, "subnets": [subnet("int", "10.9.1.0/26")]}});
+    let s = fresh(json!([classic])).unwrap();
+    let stored = &s.resources[&rid("Microsoft.ClassicNetwork/virtualNetworks/old").key()];
+    assert_eq!(stored.type_, "Microsoft.ClassicNetwork/virtualNetworks");
+    let mut w = site("w", "p", None);
+    w["properties"]["virtualNetworkSubnetId"] = json!(crate::validate::fixtures::id_str(
+        "Microsoft.ClassicNetwork/virtualNetworks/old/subnets/int"
+    ));
+    let e = deploy(&s, json!([plan("p", "P1v3", 1), w])).unwrap_err();
+    assert_eq!(e.code, "ClassicVirtualNetworkNotSupported");
+    assert!(
+        e.message.contains("'old'") && e.message.contains("Resource Manager"),
+        "{}",
+        e.message
+    );
+    // A classic VNet is validated like any VNet.
+    let bad = json!({"type": "Microsoft.ClassicNetwork/virtualNetworks", "name": "old",
+        "properties": {"addressSpace": {"addressPrefixes": ["10.9.0.0/16"]}, "subnets": [subnet("int", "10.8.1.0/26")]}});
+    assert_eq!(code(fresh(json!([bad]))), "NetcfgSubnetRangeOutsideVnet");
+}

@@ -74,7 +74,12 @@ fn vnet_address_space_errors() {
         (json!(["169.254.0.0/24"]), "InvalidAddressPrefix"),
         (json!(["168.63.0.0/16"]), "InvalidAddressPrefix"),
         (json!(["127.0.0.0/8"]), "InvalidAddressPrefix"),
-        (json!(["fd00::/64"]), "InvalidAddressPrefix"),
+        (json!(["fd00::/64"]), "InvalidRequestFormat"),
+        (json!(["10.0.0.0/16", "fd00:db8::/48"]), "Ok"),
+        (
+            json!(["10.0.0.0/16", "fd00:db8::1/48"]),
+            "InvalidCIDRNotation",
+        ),
         (
             json!(["10.0.0.0/16", "10.0.128.0/17"]),
             "VnetAddressSpacesOverlap",
