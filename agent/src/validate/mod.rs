@@ -7,6 +7,7 @@ mod delete;
 mod integration;
 mod network;
 mod normalize;
+mod sal;
 mod tier;
 mod web;
 
@@ -102,6 +103,49 @@ pub fn delete_resource(
     finish(state, next, lab, ctx)
 }
 
+/// `az webapp vnet-integration add` (`subnet` Some) or `remove` (None): set or
+/// clear the site's `virtualNetworkSubnetId`, then validate like a deploy
+/// (adding the `Microsoft.Web/serverFarms` delegation and the
+/// `AppServiceLink` as Azure does; removing the link when the plan's last app
+/// disconnects; seed, "Manage virtual network integration").
+pub fn set_integration(
+    state: &LabState,
+    site_id: &ResourceId,
+    subnet: Option<&ResourceId>,
+    lab: &LabConfig,
+    ctx: &RequestContext,
+) -> Result<LabState, AzureError> {
+    let mut next = state.clone();
+    let site = next
+        .resources
+        .get_mut(&site_id.key())
+        .filter(|r| ResourceKind::from_type(&r.type_) == Some(ResourceKind::Site))
+        .ok_or_else(|| {
+            AzureError::not_found(
+                "ResourceNotFound",
+                format!(
+                    "The site '{site_id}' was not found. Check the resource group and app name."
+                ),
+            )
+        })?;
+    let props = site
+        .properties
+        .as_object_mut()
+        .expect("stored properties are objects");
+    match subnet {
+        Some(id) => {
+            props.insert(
+                "virtualNetworkSubnetId".into(),
+                serde_json::json!(id.to_string()),
+            );
+        }
+        None => {
+            props.remove("virtualNetworkSubnetId");
+        }
+    }
+    finish(state, next, lab, ctx)
+}
+
 /// Validate `next` as a whole and allocate its addresses, keeping `old`'s.
 fn finish(
     old: &LabState,
@@ -117,6 +161,7 @@ fn finish(
     network::check(&inv)?;
     web::check(&inv, &old_inv)?;
     compute::check(&inv, &old_inv)?;
+    sal::sync(&old_inv, &inv, &mut next)?;
     next.allocations = ipam::allocate(&Demand::of(&inv), &old.allocations, lab)?;
     next.generation = old.generation + 1;
     Ok(next)

@@ -141,6 +141,24 @@ pub(crate) fn merge_child(
                 ));
             }
             let subnet = child.properties.get("subnetResourceId").cloned().unwrap_or(Value::Null);
+            let same = |a: &str, b: &str| a.trim_end_matches('/').eq_ignore_ascii_case(b.trim_end_matches('/'));
+            if let (Some(Value::String(current)), Value::String(wanted)) =
+                (props.get("virtualNetworkSubnetId"), &subnet)
+            {
+                if !current.is_empty() && !same(current, wanted) {
+                    return Err(AzureError::bad_request(
+                        "SiteAlreadyHasVnetIntegration",
+                        format!(
+                            "Site '{}' is already integrated with subnet '{current}', so networkConfig \
+                             'virtualNetwork' cannot add subnet '{wanted}': an app can only have a single virtual \
+                             network integration at a given time. Disconnect the app first (set \
+                             subnetResourceId to null or `az webapp vnet-integration remove`), then integrate \
+                             with the new subnet.",
+                            parent_id.name()
+                        ),
+                    ));
+                }
+            }
             props.insert("virtualNetworkSubnetId".into(), subnet);
         }
     }

@@ -285,3 +285,290 @@ fn classic_vnets_stored_but_never_integrated() {
         "properties": {"addressSpace": {"addressPrefixes": ["10.9.0.0/16"]}, "subnets": [subnet("int", "10.8.1.0/26")]}});
     assert_eq!(code(fresh(json!([bad]))), "NetcfgSubnetRangeOutsideVnet");
 }
+
+fn lab() -> crate::model::LabConfig {
+    crate::model::LabConfig::default()
+}
+
+fn ctx() -> super::RequestContext {
+    super::RequestContext::default()
+}
+
+fn subnet_json(s: &LabState, vnet_name: &str, index: usize) -> Value {
+    s.resources[&rid(&format!("Microsoft.Network/virtualNetworks/{vnet_name}")).key()].properties
+        ["subnets"][index]["properties"]
+        .clone()
+}
+
+/// Plan `p` (S1) with site `w` integrated with `v/int`.
+fn integrated_lab() -> LabState {
+    with(json!([
+        plan("p", "S1", 1),
+        site("w", "p", Some("v/subnets/int"))
+    ]))
+    .unwrap()
+}
+
+#[test]
+fn integration_adds_delegation_and_service_association_link() {
+    let s = integrated_lab();
+    let int = subnet_json(&s, "v", 0);
+    assert_eq!(
+        int["delegations"][0]["properties"]["serviceName"],
+        "Microsoft.Web/serverFarms"
+    );
+    let link = &int["serviceAssociationLinks"][0];
+    assert_eq!(link["name"], "AppServiceLink");
+    assert_eq!(
+        link["properties"]["linkedResourceType"],
+        "Microsoft.Web/serverfarms"
+    );
+    assert_eq!(
+        link["properties"]["link"],
+        crate::validate::fixtures::id_str("Microsoft.Web/serverfarms/p")
+    );
+    assert!(link["id"]
+        .as_str()
+        .unwrap()
+        .ends_with("/subnets/int/serviceAssociationLinks/AppServiceLink"));
+    // The subnet's view shows both.
+    let view = crate::plan::view::resource_view(
+        &s,
+        &lab(),
+        &rid("Microsoft.Network/virtualNetworks/v/subnets/int"),
+    )
+    .unwrap();
+    assert_eq!(
+        view["properties"]["serviceAssociationLinks"][0]["name"],
+        "AppServiceLink"
+    );
+    assert_eq!(
+        view["properties"]["delegations"][0]["properties"]["serviceName"],
+        "Microsoft.Web/serverFarms"
+    );
+    // set_integration does the same as a deploy.
+    let bare = with(json!([plan("p", "S1", 1), site("w", "p", None)])).unwrap();
+    let via_cli = super::set_integration(
+        &bare,
+        &rid("Microsoft.Web/sites/w"),
+        Some(&rid("Microsoft.Network/virtualNetworks/v/subnets/int")),
+        &lab(),
+        &ctx(),
+    )
+    .unwrap();
+    assert_eq!(subnet_json(&via_cli, "v", 0), int);
+}
+
+#[test]
+fn in_use_vnet_and_subnet_cannot_be_deleted_until_disconnected() {
+    let s = integrated_lab();
+    let v = rid("Microsoft.Network/virtualNetworks/v");
+    let int = v.child("subnets", "int");
+    let e = super::delete_resource(&s, &v, &lab(), &ctx()).unwrap_err();
+    assert_eq!(e.code, "InUseVirtualNetworkCannotBeDeleted");
+    assert!(
+        e.message.contains("'v'") && e.message.contains("Site 'w'"),
+        "{}",
+        e.message
+    );
+    let e = super::delete_resource(&s, &int, &lab(), &ctx()).unwrap_err();
+    assert_eq!(e.code, "InUseSubnetCannotBeDeleted");
+    // Disconnect: the link goes, the delegation stays, the subnet and VNet can go.
+    let s =
+        super::set_integration(&s, &rid("Microsoft.Web/sites/w"), None, &lab(), &ctx()).unwrap();
+    let props = subnet_json(&s, "v", 0);
+    assert!(props.get("serviceAssociationLinks").is_none(), "{props}");
+    assert_eq!(
+        props["delegations"][0]["properties"]["serviceName"],
+        "Microsoft.Web/serverFarms"
+    );
+    let s = super::delete_resource(&s, &int, &lab(), &ctx()).unwrap();
+    super::delete_resource(&s, &v, &lab(), &ctx()).unwrap();
+}
+
+#[test]
+fn disconnect_keeps_link_while_another_app_of_the_plan_uses_it() {
+    let s = with(json!([
+        plan("p", "S1", 1),
+        site("w", "p", Some("v/subnets/int")),
+        site("x", "p", Some("v/subnets/int"))
+    ]))
+    .unwrap();
+    let s =
+        super::set_integration(&s, &rid("Microsoft.Web/sites/w"), None, &lab(), &ctx()).unwrap();
+    assert_eq!(
+        subnet_json(&s, "v", 0)["serviceAssociationLinks"][0]["name"],
+        "AppServiceLink"
+    );
+}
+
+/// The app and plan deleted without disconnecting: the link is left behind.
+fn orphaned_lab() -> LabState {
+    let s = integrated_lab();
+    let s = super::delete_resource(&s, &rid("Microsoft.Web/sites/w"), &lab(), &ctx()).unwrap();
+    super::delete_resource(&s, &rid("Microsoft.Web/serverfarms/p"), &lab(), &ctx()).unwrap()
+}
+
+#[test]
+fn orphaned_link_blocks_subnet_update_and_delete() {
+    let s = orphaned_lab();
+    let props = subnet_json(&s, "v", 0);
+    assert_eq!(
+        props["serviceAssociationLinks"][0]["properties"]["link"],
+        crate::validate::fixtures::id_str("Microsoft.Web/serverfarms/p")
+    );
+    // Redeploying the original VNet template drops the (auto-added) delegation.
+    let e = deploy(&s, json!([net()])).unwrap_err();
+    assert_eq!(e.code, "SubnetMissingRequiredDelegation");
+    assert!(
+        e.message.contains("requires any of the following delegation(s) [Microsoft.Web/serverFarms] to reference service association link"),
+        "{}",
+        e.message
+    );
+    assert!(e.message.contains("exact same names"), "{}", e.message);
+    // Any other change to the subnet.
+    let delegated = json!({"name": "int", "properties": {"addressPrefix": "10.0.1.0/25",
+        "delegations": [{"name": "delegation", "properties": {"serviceName": "Microsoft.Web/serverFarms"}}]}});
+    let changed = vnet(
+        "v",
+        json!(["10.0.0.0/16"]),
+        json!([
+            delegated,
+            subnet("int2", "10.0.2.0/26"),
+            subnet("vms", "10.0.3.0/24")
+        ]),
+    );
+    assert_eq!(
+        code(deploy(&s, json!([changed]))),
+        "InUseSubnetCannotBeUpdated"
+    );
+    // The same subnet unchanged, another subnet changed: fine.
+    let mut same = subnet_json(&s, "v", 0);
+    same.as_object_mut()
+        .unwrap()
+        .remove("serviceAssociationLinks");
+    let ok = vnet(
+        "v",
+        json!(["10.0.0.0/16"]),
+        json!([{"name": "int", "properties": same}, subnet("int2", "10.0.2.0/27"), subnet("vms", "10.0.3.0/24")]),
+    );
+    assert_eq!(code(deploy(&s, json!([ok]))), "Ok");
+    // Deleting the subnet, removing it by redeploy, deleting the VNet.
+    let v = rid("Microsoft.Network/virtualNetworks/v");
+    let e = super::delete_resource(&s, &v.child("subnets", "int"), &lab(), &ctx()).unwrap_err();
+    assert_eq!(e.code, "InUseSubnetCannotBeDeleted");
+    assert!(
+        e.message.contains("serviceAssociationLinks/AppServiceLink"),
+        "{}",
+        e.message
+    );
+    let without = vnet(
+        "v",
+        json!(["10.0.0.0/16"]),
+        json!([subnet("int2", "10.0.2.0/26"), subnet("vms", "10.0.3.0/24")]),
+    );
+    assert_eq!(
+        code(deploy(&s, json!([without]))),
+        "InUseSubnetCannotBeDeleted"
+    );
+    assert_eq!(
+        code(super::delete_resource(&s, &v, &lab(), &ctx())),
+        "InUseVirtualNetworkCannotBeDeleted"
+    );
+    // Another plan cannot take the subnet.
+    let e = deploy(
+        &s,
+        json!([plan("q", "S1", 1), site("w", "q", Some("v/subnets/int"))]),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, "SubnetUsedByAnotherServerFarm");
+}
+
+#[test]
+fn orphaned_link_recovery_procedure() {
+    let s = orphaned_lab();
+    let lab = lab();
+    let ctx = ctx();
+    // 1. Re-create the plan and app with the exact same names.
+    let s = deploy(&s, json!([plan("p", "S1", 1), site("w", "p", None)])).unwrap();
+    // 2. Integrate: the link is re-adopted.
+    let int = rid("Microsoft.Network/virtualNetworks/v/subnets/int");
+    let w = rid("Microsoft.Web/sites/w");
+    let s = super::set_integration(&s, &w, Some(&int), &lab, &ctx).unwrap();
+    assert_eq!(
+        subnet_json(&s, "v", 0)["serviceAssociationLinks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // 3. Disconnect: the link is removed, the delegation stays.
+    let s = super::set_integration(&s, &w, None, &lab, &ctx).unwrap();
+    assert!(subnet_json(&s, "v", 0)
+        .get("serviceAssociationLinks")
+        .is_none());
+    // 4. Delete the app and plan.
+    let s = super::delete_resource(&s, &w, &lab, &ctx).unwrap();
+    let s = super::delete_resource(&s, &rid("Microsoft.Web/serverfarms/p"), &lab, &ctx).unwrap();
+    // 5. Update, then delete, the subnet; then the VNet.
+    let s = deploy(&s, json!([net()])).unwrap();
+    let s = super::delete_resource(&s, &int, &lab, &ctx).unwrap();
+    super::delete_resource(&s, &rid("Microsoft.Network/virtualNetworks/v"), &lab, &ctx).unwrap();
+}
+
+#[test]
+fn integrations_per_plan_windows_two_linux_one() {
+    let windows = |name: &str| json!({"type": "Microsoft.Web/serverfarms", "name": name, "sku": {"name": "S1"}});
+    assert_eq!(
+        code(with(json!([
+            windows("win"),
+            site("a", "win", Some("v/subnets/int")),
+            site("b", "win", Some("v/subnets/int2")),
+            site("c", "win", Some("v/subnets/int2"))
+        ]))),
+        "Ok"
+    );
+    let e = with(json!([
+        windows("win"),
+        site("a", "win", Some("v/subnets/int")),
+        site("b", "win", Some("v/subnets/int2")),
+        site("c", "win", Some("v/subnets/vms"))
+    ]))
+    .unwrap_err();
+    assert_eq!(e.code, "MaxVnetIntegrationsExceeded");
+    assert!(
+        e.message.contains("Windows") && e.message.contains("'win'"),
+        "{}",
+        e.message
+    );
+    let e = with(json!([
+        plan("lin", "S1", 1),
+        site("a", "lin", Some("v/subnets/int")),
+        site("b", "lin", Some("v/subnets/int2"))
+    ]))
+    .unwrap_err();
+    assert_eq!(e.code, "MaxVnetIntegrationsExceeded");
+    assert!(e.message.contains("Linux"), "{}", e.message);
+}
+
+#[test]
+fn app_has_one_integration_network_config_cannot_add_a_second() {
+    let s = integrated_lab();
+    let config = |subnet_name: &str| {
+        json!([{"type": "Microsoft.Web/sites/networkConfig", "name": "w/virtualNetwork",
+            "properties": {"subnetResourceId": crate::validate::fixtures::id_str(&format!("Microsoft.Network/virtualNetworks/v/subnets/{subnet_name}")),
+                           "swiftSupported": true}}])
+    };
+    let e = deploy(&s, config("int2")).unwrap_err();
+    assert_eq!(e.code, "SiteAlreadyHasVnetIntegration");
+    assert!(
+        e.message.contains("'w'") && e.message.contains("single virtual network integration"),
+        "{}",
+        e.message
+    );
+    // The same subnet again is fine; so is a networkConfig after disconnecting.
+    assert_eq!(code(deploy(&s, config("int"))), "Ok");
+    let s =
+        super::set_integration(&s, &rid("Microsoft.Web/sites/w"), None, &lab(), &ctx()).unwrap();
+    assert_eq!(code(deploy(&s, config("int2"))), "Ok");
+}

@@ -294,7 +294,7 @@ fn deletes_refused_while_in_use() {
     let lab = LabConfig::default();
     let ctx = RequestContext::default();
     let e = delete_resource(&s, &vnet1, &lab, &ctx).unwrap_err();
-    assert_eq!(e.code, "InUseSubnetCannotBeDeleted");
+    assert_eq!(e.code, "InUseVirtualNetworkCannotBeDeleted");
     assert!(
         e.message.contains("serviceAssociationLinks/AppServiceLink"),
         "{}",
@@ -348,6 +348,11 @@ fn deleting_in_order_frees_everything() {
     let lab = LabConfig::default();
     let ctx = RequestContext::default();
     let mut s = example_state();
+    // Disconnect first, or the subnet keeps the AppServiceLink (seed, "Troubleshooting").
+    for app in ["web1", "web2"] {
+        let id = rid(&format!("Microsoft.Web/sites/{app}"));
+        s = set_integration(&s, &id, None, &lab, &ctx).unwrap();
+    }
     for path in [
         "Microsoft.Web/sites/web1",
         "Microsoft.Web/sites/web2",
