@@ -1,5 +1,6 @@
 //! Desired state: ARM-shaped resources, ids, and the lab's configuration.
 
+mod authz;
 mod compute;
 mod error;
 mod host;
@@ -10,6 +11,7 @@ mod network;
 mod props;
 mod web;
 
+pub use authz::{Authorization, RoleAssignment, RoleDefinition};
 pub use compute::VirtualMachine;
 pub use error::AzureError;
 pub use host::InternetHost;
@@ -77,6 +79,13 @@ pub struct LabState {
     pub allocations: Allocations,
     /// Bumped on every committed change.
     pub generation: u64,
+    /// Principals, custom roles and role assignments (seed, "Permissions").
+    #[serde(default)]
+    pub authorization: Authorization,
+    /// Resource providers registered per subscription:
+    /// subscription -> namespaces (e.g. `Microsoft.Web`), lower-cased keys.
+    #[serde(default)]
+    pub registered_providers: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 impl LabState {

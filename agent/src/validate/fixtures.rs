@@ -32,6 +32,22 @@ pub(crate) fn deploy(state: &LabState, resources: Value) -> Result<LabState, Azu
     )
 }
 
+/// Deploy template resources into resource group `lab` of `subscription`, as `ctx`'s principal.
+pub(crate) fn deploy_as(
+    state: &LabState,
+    subscription: &str,
+    resources: Value,
+    ctx: &super::RequestContext,
+) -> Result<LabState, AzureError> {
+    let req = DeploymentRequest {
+        subscription: subscription.into(),
+        resource_group: "lab".into(),
+        template: json!({ "resources": resources }),
+        parameters: Default::default(),
+    };
+    super::apply_resources(state, expand(&req)?, &LabConfig::default(), ctx)
+}
+
 /// The example lab, deployed into an empty state.
 pub(crate) fn example_state() -> LabState {
     deploy_template(&LabState::default(), serde_json::from_str(EXAMPLE).unwrap()).unwrap()

@@ -3,8 +3,37 @@
 //! Azure Resource Manager VNet in the app's region, without IPv6 address space
 //! or service endpoint policies, delegated to Microsoft.Web/serverFarms).
 
-use super::missing_subnet;
-use crate::model::{AzureError, Inventory, ResourceId, Site, SERVER_FARMS_DELEGATION};
+use super::{missing_subnet, RequestContext};
+use crate::authz;
+use crate::model::{AzureError, Inventory, LabState, ResourceId, Site, SERVER_FARMS_DELEGATION};
+
+/// Seed, "Permissions": setting or changing a site's integration subnet needs
+/// read and join on the subnet or above; checked against `old`'s assignments.
+pub(crate) fn check_permissions(
+    old_state: &LabState,
+    old: &Inventory,
+    inv: &Inventory,
+    ctx: &RequestContext,
+) -> Result<(), AzureError> {
+    for site in &inv.sites {
+        let Some(subnet) = &site.subnet_id else {
+            continue;
+        };
+        let before = old.site(&site.id).and_then(|s| s.subnet_id.as_ref());
+        if before == Some(subnet) {
+            continue;
+        }
+        authz::require_linked(
+            old_state,
+            &ctx.principal,
+            "Microsoft.Web/sites/write",
+            &site.id.to_string(),
+            &authz::INTEGRATION_ACTIONS,
+            &subnet.to_string(),
+        )?;
+    }
+    Ok(())
+}
 
 /// Smallest integration subnet (seed, "Limitations": "an IPv4 /28 block or larger").
 pub(crate) const MAX_INTEGRATION_PREFIX_LEN: u8 = 28;

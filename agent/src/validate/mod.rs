@@ -7,6 +7,7 @@ mod delete;
 mod integration;
 mod network;
 mod normalize;
+mod providers;
 mod sal;
 mod tier;
 mod web;
@@ -18,12 +19,14 @@ mod rules_tests;
 #[cfg(test)]
 mod tests;
 
+use crate::authz;
 use crate::ipam::{self, Demand};
 use crate::model::{
     AzureError, GenericResource, Inventory, LabConfig, LabState, ResourceId, ResourceKind,
     CLASSIC_VNET_TYPE,
 };
 use normalize::ChildKind;
+pub use providers::{is_registered, register_provider, WEB_NAMESPACE};
 
 /// Who asks, and when: every entry point takes one. `principal` is checked
 /// against the lab's role assignments (seed, "Permissions"); `now` (seconds) is
@@ -59,6 +62,14 @@ pub fn apply_resources(
     lab: &LabConfig,
     ctx: &RequestContext,
 ) -> Result<LabState, AzureError> {
+    for res in &resources {
+        authz::require(
+            state,
+            &ctx.principal,
+            &format!("{}/write", res.id.full_type()),
+            &res.id.to_string(),
+        )?;
+    }
     let mut next = state.clone();
     let mut children = Vec::new();
     for res in resources {
@@ -99,6 +110,12 @@ pub fn delete_resource(
     lab: &LabConfig,
     ctx: &RequestContext,
 ) -> Result<LabState, AzureError> {
+    authz::require(
+        state,
+        &ctx.principal,
+        &format!("{}/delete", id.full_type()),
+        &id.to_string(),
+    )?;
     let next = delete::remove(state, id)?;
     finish(state, next, lab, ctx)
 }
@@ -115,6 +132,12 @@ pub fn set_integration(
     lab: &LabConfig,
     ctx: &RequestContext,
 ) -> Result<LabState, AzureError> {
+    authz::require(
+        state,
+        &ctx.principal,
+        "Microsoft.Web/sites/write",
+        &site_id.to_string(),
+    )?;
     let mut next = state.clone();
     let site = next
         .resources
@@ -151,7 +174,7 @@ fn finish(
     old: &LabState,
     mut next: LabState,
     lab: &LabConfig,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
 ) -> Result<LabState, AzureError> {
     let old_inv = Inventory::parse_lenient(&old.resources);
     tier::settle_generations(&old_inv, &mut next)?;
@@ -162,6 +185,8 @@ fn finish(
     web::check(&inv, &old_inv)?;
     compute::check(&inv, &old_inv)?;
     sal::sync(&old_inv, &inv, &mut next)?;
+    integration::check_permissions(old, &old_inv, &inv, ctx)?;
+    providers::sync(&inv, &mut next)?;
     next.allocations = ipam::allocate(&Demand::of(&inv), &old.allocations, lab)?;
     next.generation = old.generation + 1;
     Ok(next)

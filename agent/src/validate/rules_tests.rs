@@ -572,3 +572,191 @@ fn app_has_one_integration_network_config_cannot_add_a_second() {
         super::set_integration(&s, &rid("Microsoft.Web/sites/w"), None, &lab(), &ctx()).unwrap();
     assert_eq!(code(deploy(&s, config("int2"))), "Ok");
 }
+
+fn as_alice() -> super::RequestContext {
+    super::RequestContext {
+        principal: "alice".into(),
+        now: 0,
+    }
+}
+
+/// The VNet (owner's), and alice with `role` at `scope` (None: no role).
+fn alice_lab(assignments: &[(&str, String)]) -> LabState {
+    let mut s =
+        crate::authz::add_principal(&with(json!([plan("p", "S1", 1)])).unwrap(), "alice").unwrap();
+    for (i, (role, scope)) in assignments.iter().enumerate() {
+        let a = crate::model::RoleAssignment {
+            name: format!("a{i}"),
+            principal_id: "alice".into(),
+            role_definition_id: role.to_string(),
+            scope: scope.clone(),
+        };
+        s = crate::authz::assign_role(&s, a, crate::model::LAB_OWNER).unwrap();
+    }
+    s
+}
+
+#[test]
+fn integration_needs_subnet_join_permission() {
+    use crate::template::DEFAULT_SUBSCRIPTION;
+    use crate::validate::fixtures::{deploy_as, id_str};
+    let rg = format!("/subscriptions/{DEFAULT_SUBSCRIPTION}/resourceGroups/lab");
+    let subnet_id = id_str("Microsoft.Network/virtualNetworks/v/subnets/int");
+    let web = id_str("Microsoft.Web/sites/w");
+    // Website Contributor on the RG: may write the site, not join the subnet.
+    let s = alice_lab(&[("Website Contributor", rg.clone())]);
+    let e = deploy_as(
+        &s,
+        DEFAULT_SUBSCRIPTION,
+        json!([site("w", "p", Some("v/subnets/int"))]),
+        &as_alice(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.code.as_str(), e.status),
+        ("LinkedAuthorizationFailed", 403)
+    );
+    assert!(
+        e.message.contains("The client 'alice'")
+            && e.message
+                .contains("Microsoft.Network/virtualNetworks/subnets/join/action")
+            && e.message
+                .contains(&format!("linked scope(s) '{subnet_id}'")),
+        "{}",
+        e.message
+    );
+    // Without integration the same principal may deploy the site.
+    assert_eq!(
+        code(deploy_as(
+            &s,
+            DEFAULT_SUBSCRIPTION,
+            json!([site("w", "p", None)]),
+            &as_alice()
+        )),
+        "Ok"
+    );
+    // Plus Network Contributor on the subnet (or the VNet, RG, subscription): allowed.
+    for scope in [
+        subnet_id.clone(),
+        id_str("Microsoft.Network/virtualNetworks/v"),
+        rg.clone(),
+    ] {
+        let s = alice_lab(&[
+            ("Website Contributor", rg.clone()),
+            ("Network Contributor", scope.clone()),
+        ]);
+        let r = deploy_as(
+            &s,
+            DEFAULT_SUBSCRIPTION,
+            json!([site("w", "p", Some("v/subnets/int"))]),
+            &as_alice(),
+        );
+        assert_eq!(code(r), "Ok", "{scope}");
+    }
+    // Network Contributor on another subnet does not cover this one.
+    let other = id_str("Microsoft.Network/virtualNetworks/v/subnets/int2");
+    let s = alice_lab(&[
+        ("Website Contributor", rg.clone()),
+        ("Network Contributor", other),
+    ]);
+    let r = deploy_as(
+        &s,
+        DEFAULT_SUBSCRIPTION,
+        json!([site("w", "p", Some("v/subnets/int"))]),
+        &as_alice(),
+    );
+    assert_eq!(code(r), "LinkedAuthorizationFailed");
+    // set_integration is checked the same way; writing the site needs sites/write.
+    let s = alice_lab(&[("Website Contributor", rg.clone())]);
+    let s = deploy_as(
+        &s,
+        DEFAULT_SUBSCRIPTION,
+        json!([site("w", "p", None)]),
+        &as_alice(),
+    )
+    .unwrap();
+    let e = super::set_integration(
+        &s,
+        &web.parse().unwrap(),
+        Some(&subnet_id.parse().unwrap()),
+        &lab(),
+        &as_alice(),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, "LinkedAuthorizationFailed");
+    let s = alice_lab(&[("Reader", rg.clone())]);
+    let e = deploy_as(
+        &s,
+        DEFAULT_SUBSCRIPTION,
+        json!([site("w", "p", None)]),
+        &as_alice(),
+    )
+    .unwrap_err();
+    assert_eq!((e.code.as_str(), e.status), ("AuthorizationFailed", 403));
+    assert!(
+        e.message.contains("Microsoft.Web/sites/write"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn cross_subscription_vnet_needs_microsoft_web_registered() {
+    use crate::template::DEFAULT_SUBSCRIPTION;
+    use crate::validate::fixtures::deploy_as;
+    let owner = ctx();
+    let s = deploy_as(&LabState::default(), "netsub", json!([net()]), &owner).unwrap();
+    let s = deploy_as(
+        &s,
+        DEFAULT_SUBSCRIPTION,
+        json!([plan("p", "S1", 1)]),
+        &owner,
+    )
+    .unwrap();
+    let mut w = site("w", "p", None);
+    w["properties"]["virtualNetworkSubnetId"] =
+        json!("/subscriptions/netsub/resourceGroups/lab/providers/Microsoft.Network/virtualNetworks/v/subnets/int");
+    let e = deploy_as(&s, DEFAULT_SUBSCRIPTION, json!([w.clone()]), &owner).unwrap_err();
+    assert_eq!(
+        (e.code.as_str(), e.status),
+        ("MissingSubscriptionRegistration", 409)
+    );
+    assert!(
+        e.message.contains(
+            "The subscription 'netsub' is not registered to use namespace 'Microsoft.Web'"
+        ) && e.message.contains(
+            "vnet-agent provider register --namespace Microsoft.Web --subscription netsub"
+        ),
+        "{}",
+        e.message
+    );
+    // Registered explicitly: fine.
+    let registered = super::register_provider(&s, "netsub", "Microsoft.Web");
+    assert_eq!(
+        code(deploy_as(
+            &registered,
+            DEFAULT_SUBSCRIPTION,
+            json!([w.clone()]),
+            &owner
+        )),
+        "Ok"
+    );
+    // Or by creating the first web app in that subscription.
+    let with_app = deploy_as(
+        &s,
+        "netsub",
+        json!([plan("q", "S1", 1), site("first", "q", None)]),
+        &owner,
+    )
+    .unwrap();
+    assert!(super::is_registered(&with_app, "NETSUB", "microsoft.web"));
+    assert_eq!(
+        code(deploy_as(
+            &with_app,
+            DEFAULT_SUBSCRIPTION,
+            json!([w]),
+            &owner
+        )),
+        "Ok"
+    );
+}
