@@ -5,6 +5,7 @@
 mod compute;
 mod delete;
 mod integration;
+mod moves;
 mod network;
 mod normalize;
 mod providers;
@@ -25,6 +26,7 @@ use crate::model::{
     AzureError, GenericResource, Inventory, LabConfig, LabState, ResourceId, ResourceKind,
     CLASSIC_VNET_TYPE,
 };
+pub use moves::move_resources;
 use normalize::ChildKind;
 pub use providers::{is_registered, register_provider, WEB_NAMESPACE};
 

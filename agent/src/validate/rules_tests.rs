@@ -760,3 +760,60 @@ fn cross_subscription_vnet_needs_microsoft_web_registered() {
         "Ok"
     );
 }
+
+#[test]
+fn move_refused_while_integrated_allowed_after_disconnect() {
+    let s = integrated_lab();
+    let (w, p, v) = (
+        rid("Microsoft.Web/sites/w"),
+        rid("Microsoft.Web/serverfarms/p"),
+        rid("Microsoft.Network/virtualNetworks/v"),
+    );
+    for ids in [
+        vec![w.clone()],
+        vec![p.clone()],
+        vec![v.clone()],
+        vec![p.clone(), w.clone()],
+    ] {
+        let e = super::move_resources(&s, &ids, "other", "lab2", &lab(), &ctx()).unwrap_err();
+        assert_eq!(e.code, "CannotMoveResourceWithVnetIntegration", "{ids:?}");
+        assert!(e.message.contains("disconnect"), "{}", e.message);
+    }
+    // Disconnected: plan and app move together; the app's serverFarmId follows.
+    let s = super::set_integration(&s, &w, None, &lab(), &ctx()).unwrap();
+    let moved = super::move_resources(&s, &[p.clone(), w.clone()], "other", "lab2", &lab(), &ctx())
+        .unwrap();
+    assert!(moved.get(&w).is_none() && moved.get(&p).is_none());
+    let new_w: crate::model::ResourceId =
+        "/subscriptions/other/resourceGroups/lab2/providers/Microsoft.Web/sites/w"
+            .parse()
+            .unwrap();
+    let site = &moved.get(&new_w).unwrap().properties;
+    assert_eq!(
+        site["serverFarmId"],
+        "/subscriptions/other/resourceGroups/lab2/providers/Microsoft.Web/serverfarms/p"
+    );
+    // The VNet is free again too (the link went with the disconnect).
+    assert_eq!(
+        code(super::move_resources(
+            &s,
+            &[v],
+            "other",
+            "lab2",
+            &lab(),
+            &ctx()
+        )),
+        "Ok"
+    );
+    assert_eq!(
+        code(super::move_resources(
+            &s,
+            &[rid("Microsoft.Web/sites/nope")],
+            "other",
+            "lab2",
+            &lab(),
+            &ctx()
+        )),
+        "ResourceNotFound"
+    );
+}
