@@ -113,3 +113,31 @@ fn managing_assignments_needs_authorization_write() {
     let s = remove_assignment(&s, "a1", LAB_OWNER).unwrap();
     assert!(!allowed(&s, "alice", "Microsoft.Web/sites/write", SUB));
 }
+
+#[test]
+fn malformed_principals_roles_and_assignments() {
+    assert_eq!(
+        add_principal(&LabState::default(), "a b").unwrap_err().code,
+        "InvalidPrincipalName"
+    );
+    let role = |name: &str, actions: Vec<String>| RoleDefinition {
+        name: name.into(),
+        actions,
+        not_actions: vec![],
+    };
+    let s = LabState::default();
+    assert_eq!(
+        define_role(&s, role("Owner", vec!["*".into()]), LAB_OWNER)
+            .unwrap_err()
+            .code,
+        "InvalidRoleDefinition"
+    );
+    assert_eq!(
+        define_role(&s, role("Empty", vec![]), LAB_OWNER)
+            .unwrap_err()
+            .code,
+        "InvalidRoleDefinition"
+    );
+    let e = remove_assignment(&s, "nope", LAB_OWNER).unwrap_err();
+    assert_eq!((e.code.as_str(), e.status), ("RoleAssignmentNotFound", 404));
+}

@@ -817,3 +817,35 @@ fn move_refused_while_integrated_allowed_after_disconnect() {
         "ResourceNotFound"
     );
 }
+
+#[test]
+fn subnet_full_type_mismatch_and_move_collision() {
+    // More instances than a /28 holds (11 usable addresses).
+    let e = with(json!([{"type": "Microsoft.Network/virtualNetworks", "name": "tiny",
+        "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]}, "subnets": [subnet("int", "10.1.0.0/28")]}},
+        plan("p", "P1v3", 12), site("w", "p", Some("tiny/subnets/int"))]))
+    .unwrap_err();
+    assert_eq!(e.code, "SubnetIsFull");
+    // A resource whose id names another type.
+    let mut res: crate::model::GenericResource = serde_json::from_value(json!({
+        "id": crate::validate::fixtures::id_str("Microsoft.Web/sites/w"),
+        "type": "Microsoft.Web/serverfarms", "name": "w", "properties": {}}))
+    .unwrap();
+    res.location = None;
+    let e = super::apply_resources(&LabState::default(), vec![res], &lab(), &ctx()).unwrap_err();
+    assert_eq!(e.code, "InvalidResourceType");
+    // Moving onto an id that exists.
+    let s = with(json!([plan("p", "S1", 1)])).unwrap();
+    let s = crate::validate::fixtures::deploy_as(&s, "other", json!([plan("p", "S1", 1)]), &ctx())
+        .unwrap();
+    let e = super::move_resources(
+        &s,
+        &[rid("Microsoft.Web/serverfarms/p")],
+        "other",
+        "lab",
+        &lab(),
+        &ctx(),
+    )
+    .unwrap_err();
+    assert_eq!((e.code.as_str(), e.status), ("ResourceAlreadyExists", 409));
+}
