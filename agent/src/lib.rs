@@ -5,6 +5,7 @@
 //! syscalls. Everything "what would happen" is answered by `plan`.
 
 pub mod api;
+pub mod authz;
 pub mod cli;
 pub mod dataplane;
 pub mod ipam;

@@ -16,7 +16,7 @@ use crate::plan::{self, ExecTarget, ProcessPlan};
 use crate::store::Store;
 use crate::supervisor::Supervisor;
 use crate::template::{self, DeploymentRequest};
-use crate::validate;
+use crate::validate::{self, RequestContext};
 
 /// How the daemon was started.
 #[derive(Debug, Clone)]
@@ -154,7 +154,9 @@ impl Daemon {
         let ids: Vec<String> = resources.iter().map(|r| r.id.to_string()).collect();
         let lab = self.config.lab.clone();
         let (_, report) = self
-            .commit_and_apply(|s| validate::apply_resources(s, resources, &lab))
+            .commit_and_apply(|s| {
+                validate::apply_resources(s, resources, &lab, &RequestContext::default())
+            })
             .await?;
         let id = format!(
             "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Resources/deployments/{}",
@@ -193,7 +195,9 @@ impl Daemon {
         };
         let lab = self.config.lab.clone();
         let (state, _) = self
-            .commit_and_apply(|s| validate::apply_resources(s, vec![resource], &lab))
+            .commit_and_apply(|s| {
+                validate::apply_resources(s, vec![resource], &lab, &RequestContext::default())
+            })
             .await?;
         Ok(plan::view::resource_view(&state, &self.config.lab, &id)?)
     }
@@ -201,7 +205,9 @@ impl Daemon {
     pub async fn delete(&self, id: ResourceId) -> Result<Value, ApiError> {
         let lab = self.config.lab.clone();
         let (_, report) = self
-            .commit_and_apply(|s| validate::delete_resource(s, &id, &lab))
+            .commit_and_apply(|s| {
+                validate::delete_resource(s, &id, &lab, &RequestContext::default())
+            })
             .await?;
         Ok(json!({ "id": id.to_string(), "deleted": true, "reconcile": report }))
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{
     AzureError, GenericResource, InternetHost, NetworkInterface, ResourceId, ResourceKind,
-    ServerFarm, Site, Subnet, VirtualMachine, VirtualNetwork,
+    ServerFarm, Site, Subnet, VirtualMachine, VirtualNetwork, CLASSIC_VNET_TYPE,
 };
 
 /// Every resource of a lab, typed. Each list is sorted by lower-cased id, so
@@ -18,6 +18,9 @@ pub struct Inventory {
     pub nics: Vec<NetworkInterface>,
     pub vms: Vec<VirtualMachine>,
     pub hosts: Vec<InternetHost>,
+    /// `Microsoft.ClassicNetwork/virtualNetworks`: validated like VNets, never
+    /// part of the fabric, never usable for integration.
+    pub classic_vnets: Vec<VirtualNetwork>,
 }
 
 impl Inventory {
@@ -40,6 +43,10 @@ impl Inventory {
     }
 
     fn add(&mut self, res: &GenericResource) -> Result<(), AzureError> {
+        if res.type_.eq_ignore_ascii_case(CLASSIC_VNET_TYPE) {
+            self.classic_vnets.push(VirtualNetwork::from_resource(res)?);
+            return Ok(());
+        }
         match ResourceKind::require(&res.type_, &res.name)? {
             ResourceKind::VirtualNetwork => self.vnets.push(VirtualNetwork::from_resource(res)?),
             ResourceKind::ServerFarm => self.plans.push(ServerFarm::from_resource(res)?),
@@ -63,6 +70,12 @@ impl Inventory {
         let vnet = self.vnet(&id.parent()?)?;
         let index = vnet.subnets.iter().position(|s| &s.id == id)?;
         Some((vnet, &vnet.subnets[index], index))
+    }
+
+    /// The classic VNet a subnet id points into (by its parent id), if any.
+    pub fn classic_vnet_of(&self, subnet: &ResourceId) -> Option<&VirtualNetwork> {
+        let parent = subnet.parent()?;
+        self.classic_vnets.iter().find(|v| v.id == parent)
     }
 
     pub fn plan(&self, id: &ResourceId) -> Option<&ServerFarm> {

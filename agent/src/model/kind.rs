@@ -58,7 +58,8 @@ impl ResourceKind {
 
 /// `NoRegisteredProviderFound`: the lab has no emulation for this type.
 pub(crate) fn unsupported_type(type_: &str, name: &str) -> AzureError {
-    let known: Vec<&str> = ResourceKind::ALL.iter().map(|k| k.canonical()).collect();
+    let mut known: Vec<&str> = ResourceKind::ALL.iter().map(|k| k.canonical()).collect();
+    known.push(super::CLASSIC_VNET_TYPE);
     AzureError::bad_request(
         "NoRegisteredProviderFound",
         format!(

@@ -1,5 +1,6 @@
 //! Desired state: ARM-shaped resources, ids, and the lab's configuration.
 
+mod authz;
 mod compute;
 mod error;
 mod host;
@@ -10,6 +11,7 @@ mod network;
 mod props;
 mod web;
 
+pub use authz::{Authorization, RoleAssignment, RoleDefinition};
 pub use compute::VirtualMachine;
 pub use error::AzureError;
 pub use host::InternetHost;
@@ -18,15 +20,19 @@ pub use inventory::Inventory;
 pub(crate) use kind::unsupported_type as kind_unsupported;
 pub use kind::ResourceKind;
 pub use network::{
-    Delegation, IpAllocationMethod, IpConfiguration, NetworkInterface, Subnet, VirtualNetwork,
-    SERVER_FARMS_DELEGATION,
+    Delegation, IpAllocationMethod, IpConfiguration, NetworkInterface, ServiceAssociationLink,
+    Subnet, VirtualNetwork, APP_SERVICE_LINK, CLASSIC_VNET_TYPE, SERVER_FARMS_DELEGATION,
 };
-pub use web::{ServerFarm, Site};
+pub use web::{DeploymentGeneration, ServerFarm, Site, TierClass, DEPLOYMENT_GENERATION_PROPERTY};
 
 /// Region of a resource that names none. ARM templates usually write
 /// `[resourceGroup().location]`; the lab has no resource-group objects, so a
 /// missing `location` means this region.
 pub const DEFAULT_LOCATION: &str = "westeurope";
+
+/// The lab's owner principal: implicitly Owner at the root scope `/` (seed,
+/// "Permissions"), and the principal of requests that name none.
+pub const LAB_OWNER: &str = "owner";
 
 /// Azure's canonical form of a region name: `West Europe` -> `westeurope`.
 pub fn normalize_location(location: &str) -> String {
@@ -73,6 +79,13 @@ pub struct LabState {
     pub allocations: Allocations,
     /// Bumped on every committed change.
     pub generation: u64,
+    /// Principals, custom roles and role assignments (seed, "Permissions").
+    #[serde(default)]
+    pub authorization: Authorization,
+    /// Resource providers registered per subscription:
+    /// subscription -> namespaces (e.g. `Microsoft.Web`), lower-cased keys.
+    #[serde(default)]
+    pub registered_providers: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 impl LabState {

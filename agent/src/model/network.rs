@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde_json::Value;
 
 use super::props::{self, invalid, label, Props};
@@ -14,15 +14,29 @@ use super::{AzureError, GenericResource, ResourceId};
 /// templates also write `Microsoft.Web/serverfarms`.
 pub const SERVER_FARMS_DELEGATION: &str = "Microsoft.Web/serverFarms";
 
+/// A classic (Azure Service Manager) virtual network, kept by the lab as a
+/// resource with `addressSpace` and `subnets` so templates can name it; it is
+/// never usable for integration (seed, "Limitations": the feature needs "an
+/// Azure Resource Manager virtual network").
+pub const CLASSIC_VNET_TYPE: &str = "Microsoft.ClassicNetwork/virtualNetworks";
+
+/// The service association link App Service puts on an integration subnet
+/// (AZURE-FACTS §1): `<subnet>/serviceAssociationLinks/AppServiceLink`.
+pub const APP_SERVICE_LINK: &str = "AppServiceLink";
+
 /// `Microsoft.Network/virtualNetworks`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VirtualNetwork {
     pub id: ResourceId,
     pub name: String,
     pub location: String,
-    /// `properties.addressSpace.addressPrefixes`, as written (host bits are
-    /// checked by validation).
+    /// The IPv4 entries of `properties.addressSpace.addressPrefixes`, as
+    /// written (host bits are checked by validation).
     pub address_prefixes: Vec<Ipv4Net>,
+    /// The IPv6 entries of the address space (a dual-stack VNet). Valid, but
+    /// such a VNet cannot be used for App Service integration (seed,
+    /// "Limitations").
+    pub ipv6_prefixes: Vec<Ipv6Net>,
     /// In the order of `properties.subnets` (the fabric numbers subnet tables by it).
     pub subnets: Vec<Subnet>,
 }
@@ -33,7 +47,25 @@ pub struct Subnet {
     pub id: ResourceId,
     pub name: String,
     pub address_prefix: Ipv4Net,
+    /// IPv6 entries of `properties.addressPrefixes` (each a /64).
+    pub ipv6_prefixes: Vec<Ipv6Net>,
     pub delegations: Vec<Delegation>,
+    /// `properties.serviceEndpointPolicies[].id`: not allowed on an
+    /// integration subnet (seed, "Limitations").
+    pub service_endpoint_policies: Vec<String>,
+    /// `properties.serviceAssociationLinks[]`, kept by the platform: App
+    /// Service's `AppServiceLink` while (or after) a plan integrates here.
+    pub service_association_links: Vec<ServiceAssociationLink>,
+}
+
+/// `subnets[].properties.serviceAssociationLinks[]` (AZURE-FACTS §1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAssociationLink {
+    pub name: String,
+    /// `properties.linkedResourceType`, e.g. `Microsoft.Web/serverfarms`.
+    pub linked_resource_type: String,
+    /// `properties.link`: the id of the App Service plan that owns the link.
+    pub link: ResourceId,
 }
 
 /// `subnets[].properties.delegations[]`.
@@ -51,31 +83,27 @@ impl Subnet {
             .any(|d| d.service_name.eq_ignore_ascii_case(SERVER_FARMS_DELEGATION))
     }
 
+    /// The App Service link of this subnet, if any.
+    pub fn app_service_link(&self) -> Option<&ServiceAssociationLink> {
+        self.service_association_links
+            .iter()
+            .find(|l| l.name.eq_ignore_ascii_case(APP_SERVICE_LINK))
+    }
+
     /// The subnet's gateway, `.1` of the prefix (Azure reserves it).
     pub fn gateway(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.address_prefix.network()).wrapping_add(1))
     }
 }
 
-/// Parse an IPv4 prefix written in a template.
-fn parse_prefix(res: &GenericResource, path: &str, s: &str) -> Result<Ipv4Net, AzureError> {
-    if s.contains(':') {
-        return Err(AzureError::bad_request(
-            "InvalidAddressPrefix",
-            format!(
-                "{}: '{s}' at '{path}' is an IPv6 prefix. App Service virtual network integration \
-                 needs a virtual network without IPv6 address spaces (seed, \"Limitations\"); the lab \
-                 is IPv4 only. Remove the IPv6 prefix.",
-                label(res)
-            ),
-        )
-        .with_target(path.to_string()));
-    }
-    s.parse::<Ipv4Net>().map_err(|_| {
+/// Parse an IPv4 or IPv6 prefix written in a template.
+fn parse_prefix(res: &GenericResource, path: &str, s: &str) -> Result<IpNet, AzureError> {
+    s.parse::<IpNet>().map_err(|_| {
         AzureError::bad_request(
             "InvalidAddressPrefixFormat",
             format!(
-                "{}: '{s}' at '{path}' is not a valid IPv4 prefix in CIDR notation, e.g. 10.0.1.0/24.",
+                "{}: '{s}' at '{path}' is not a valid address prefix in CIDR notation, e.g. 10.0.1.0/24 \
+                 (or fd00:db8:1::/64 for IPv6).",
                 label(res)
             ),
         )
@@ -88,10 +116,14 @@ impl VirtualNetwork {
         let p = Props::new(res);
         let path = "properties.addressSpace.addressPrefixes";
         let mut address_prefixes = Vec::new();
+        let mut ipv6_prefixes = Vec::new();
         for (i, v) in p.array(path)?.iter().enumerate() {
             let at = format!("{path}[{i}]");
             let s = props::str_in(res, Some(v), &at)?.unwrap_or_default();
-            address_prefixes.push(parse_prefix(res, &at, &s)?);
+            match parse_prefix(res, &at, &s)? {
+                IpNet::V4(n) => address_prefixes.push(n),
+                IpNet::V6(n) => ipv6_prefixes.push(n),
+            }
         }
         let mut subnets = Vec::new();
         for (i, v) in p.array("properties.subnets")?.iter().enumerate() {
@@ -102,6 +134,7 @@ impl VirtualNetwork {
             name: res.name.clone(),
             location: res.location.clone().unwrap_or_default(),
             address_prefixes,
+            ipv6_prefixes,
             subnets,
         })
     }
@@ -120,28 +153,56 @@ fn parse_subnet(res: &GenericResource, i: usize, v: &Value) -> Result<Subnet, Az
         .filter(|n| !n.is_empty())
         .ok_or_else(|| invalid(res, &format!("{base}.name"), "is required"))?;
     let prefix_path = format!("{base}.properties.addressPrefix");
-    let prefix = match props::at(v, "properties.addressPrefix") {
-        Some(p) => props::str_in(res, Some(p), &prefix_path)?,
-        None => {
-            let list_path = format!("{base}.properties.addressPrefixes");
-            props::array_in(res, props::at(v, "properties.addressPrefixes"), &list_path)?
-                .first()
-                .map(|p| props::str_in(res, Some(p), &list_path))
-                .transpose()?
-                .flatten()
+    let mut written: Vec<(String, String)> = Vec::new();
+    if let Some(p) = props::at(v, "properties.addressPrefix") {
+        written.push((
+            prefix_path.clone(),
+            props::str_in(res, Some(p), &prefix_path)?.unwrap_or_default(),
+        ));
+    }
+    let list_path = format!("{base}.properties.addressPrefixes");
+    for (j, p) in props::array_in(res, props::at(v, "properties.addressPrefixes"), &list_path)?
+        .iter()
+        .enumerate()
+    {
+        let at = format!("{list_path}[{j}]");
+        written.push((
+            at.clone(),
+            props::str_in(res, Some(p), &at)?.unwrap_or_default(),
+        ));
+    }
+    let mut v4: Vec<Ipv4Net> = Vec::new();
+    let mut ipv6_prefixes = Vec::new();
+    for (at, text) in &written {
+        match parse_prefix(res, at, text)? {
+            IpNet::V4(n) if !v4.contains(&n) => v4.push(n),
+            IpNet::V4(_) => {}
+            IpNet::V6(n) if !ipv6_prefixes.contains(&n) => ipv6_prefixes.push(n),
+            IpNet::V6(_) => {}
         }
     }
-    .ok_or_else(|| {
+    if v4.len() > 1 {
+        return Err(invalid(
+            res,
+            &list_path,
+            &format!(
+                "gives subnet '{name}' {} IPv4 prefixes; the lab supports one IPv4 prefix per subnet \
+                 (plus IPv6 /64 prefixes)",
+                v4.len()
+            ),
+        ));
+    }
+    let address_prefix = v4.pop().ok_or_else(|| {
         AzureError::bad_request(
             "InvalidRequestFormat",
             format!(
-                "{}: subnet '{name}' needs 'properties.addressPrefix', e.g. 10.0.1.0/24.",
+                "{}: subnet '{name}' needs an IPv4 'properties.addressPrefix', e.g. 10.0.1.0/24 \
+                 (Azure has no IPv6-only subnets).",
                 label(res)
             ),
         )
         .with_target(prefix_path.clone())
     })?;
-    let address_prefix = parse_prefix(res, &prefix_path, &prefix)?;
     let mut delegations = Vec::new();
     let dpath = format!("{base}.properties.delegations");
     for (j, d) in props::array_in(res, props::at(v, "properties.delegations"), &dpath)?
@@ -163,11 +224,59 @@ fn parse_subnet(res: &GenericResource, i: usize, v: &Value) -> Result<Subnet, Az
             .unwrap_or_else(|| "delegation".to_string());
         delegations.push(Delegation { name, service_name });
     }
+    let policies_path = format!("{base}.properties.serviceEndpointPolicies");
+    let service_endpoint_policies = props::array_in(
+        res,
+        props::at(v, "properties.serviceEndpointPolicies"),
+        &policies_path,
+    )?
+    .iter()
+    .map(|p| {
+        p.get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("(unnamed policy)")
+            .to_string()
+    })
+    .collect();
+    let sal_path = format!("{base}.properties.serviceAssociationLinks");
+    let mut service_association_links = Vec::new();
+    for (j, l) in props::array_in(
+        res,
+        props::at(v, "properties.serviceAssociationLinks"),
+        &sal_path,
+    )?
+    .iter()
+    .enumerate()
+    {
+        let at = format!("{sal_path}[{j}]");
+        let link_path = format!("{at}.properties.link");
+        let Some(link) = props::id_in(res, props::at(l, "properties.link"), &link_path)? else {
+            return Err(invalid(
+                res,
+                &link_path,
+                "is required (the id of the linked resource)",
+            ));
+        };
+        service_association_links.push(ServiceAssociationLink {
+            name: props::str_in(res, props::at(l, "name"), &format!("{at}.name"))?
+                .unwrap_or_else(|| APP_SERVICE_LINK.to_string()),
+            linked_resource_type: props::str_in(
+                res,
+                props::at(l, "properties.linkedResourceType"),
+                &format!("{at}.properties.linkedResourceType"),
+            )?
+            .unwrap_or_default(),
+            link,
+        });
+    }
     Ok(Subnet {
         id: res.id.child("subnets", &name),
         name,
         address_prefix,
+        ipv6_prefixes,
         delegations,
+        service_endpoint_policies,
+        service_association_links,
     })
 }
 

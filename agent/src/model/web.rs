@@ -17,7 +17,44 @@ pub struct ServerFarm {
     pub capacity: u32,
     /// `kind` contains `linux`, or `properties.reserved` is true.
     pub is_linux: bool,
+    /// `properties.deploymentGeneration`: the App Service deployment (stamp)
+    /// the plan landed on; settled by validation when the plan is created.
+    pub deployment_generation: DeploymentGeneration,
 }
+
+/// Which App Service deployment a plan runs on (seed, "Limitations": Basic and
+/// Standard support integration "only from newer App Service deployments").
+/// Stored as `properties.deploymentGeneration`: `Legacy` or `Current`
+/// (default). A Premium v3 plan always lands on `Current` and keeps it when
+/// scaled down; the value never changes after the plan is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum DeploymentGeneration {
+    /// An older deployment: integration only from Premium v2 up.
+    Legacy,
+    /// A newer deployment: integration from Basic up.
+    #[default]
+    Current,
+}
+
+impl DeploymentGeneration {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentGeneration::Legacy => "Legacy",
+            DeploymentGeneration::Current => "Current",
+        }
+    }
+
+    /// Case-insensitive parse of the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [DeploymentGeneration::Legacy, DeploymentGeneration::Current]
+            .into_iter()
+            .find(|g| g.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+/// The property that holds a plan's [`DeploymentGeneration`].
+pub const DEPLOYMENT_GENERATION_PROPERTY: &str = "deploymentGeneration";
 
 /// The pricing tier of an App Service SKU name (`B1` -> `Basic`, `P1v3` -> `PremiumV3`).
 pub fn tier_of_sku(sku: &str) -> String {
@@ -41,7 +78,11 @@ pub fn tier_of_sku(sku: &str) -> String {
             "Isolated"
         }
     } else if s.starts_with('P') {
-        if s.ends_with("MV3") {
+        if s.ends_with("MV4") {
+            "PremiumMV4"
+        } else if s.ends_with("V4") {
+            "PremiumV4"
+        } else if s.ends_with("MV3") {
             "PremiumMV3"
         } else if s.ends_with("V3") {
             "PremiumV3"
@@ -69,6 +110,13 @@ impl ServerFarm {
             .as_deref()
             .is_some_and(|k| k.to_ascii_lowercase().contains("linux"));
         let reserved = p.opt_bool("properties.reserved")?.unwrap_or(false);
+        let gen_path = "properties.deploymentGeneration";
+        let deployment_generation = match p.opt_str(gen_path)? {
+            None => DeploymentGeneration::default(),
+            Some(g) => DeploymentGeneration::parse(&g).ok_or_else(|| {
+                invalid(res, gen_path, &format!("is '{g}'; use Legacy or Current"))
+            })?,
+        };
         Ok(ServerFarm {
             id: res.id.clone(),
             name: res.name.clone(),
@@ -77,17 +125,43 @@ impl ServerFarm {
             tier,
             capacity,
             is_linux: kind_linux || reserved,
+            deployment_generation,
         })
     }
 
-    /// Regional virtual network integration is available in this tier (seed,
-    /// "Limitations": Basic, Standard, Premium v2/v3, Elastic Premium; not
-    /// Free, Shared, Consumption or an App Service Environment).
+    /// What the plan's tier means for regional virtual network integration
+    /// (seed, "Limitations").
+    pub fn tier_class(&self) -> TierClass {
+        match self.tier.to_ascii_lowercase().as_str() {
+            "premiumv2" | "premiumv3" | "premiummv3" | "premiumv4" | "premiummv4"
+            | "elasticpremium" => TierClass::Everywhere,
+            "basic" | "standard" | "premium" => TierClass::NewerDeploymentsOnly,
+            "isolated" | "isolatedv2" => TierClass::AppServiceEnvironment,
+            _ => TierClass::Unsupported,
+        }
+    }
+
+    /// Regional virtual network integration is available to this plan (its
+    /// tier, and for Basic/Standard its deployment).
     pub fn supports_vnet_integration(&self) -> bool {
-        !matches!(
-            self.tier.to_ascii_lowercase().as_str(),
-            "free" | "shared" | "dynamic" | "isolated" | "isolatedv2"
-        )
+        match self.tier_class() {
+            TierClass::Everywhere => true,
+            TierClass::NewerDeploymentsOnly => {
+                self.deployment_generation == DeploymentGeneration::Current
+            }
+            TierClass::AppServiceEnvironment | TierClass::Unsupported => false,
+        }
+    }
+
+    /// Tiers that only exist on the newest deployments, so a plan created in
+    /// them lands on [`DeploymentGeneration::Current`] (seed, "Limitations":
+    /// Premium v3 plans "are only supported on our newest deployments").
+    pub fn requires_current_deployment(&self) -> bool {
+        let t = self.tier.to_ascii_lowercase();
+        t.starts_with("premiumv3")
+            || t.starts_with("premiummv3")
+            || t.starts_with("premiumv4")
+            || t.starts_with("premiummv4")
     }
 
     /// How many integrations (subnets) one plan may use (seed, "How virtual
@@ -99,6 +173,20 @@ impl ServerFarm {
             2
         }
     }
+}
+
+/// How a pricing tier stands with regional virtual network integration
+/// (seed, "Limitations").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TierClass {
+    /// Premium v2, Premium v3 (and later), Elastic Premium: on all deployments.
+    Everywhere,
+    /// Basic, Standard, Premium (v1): only on newer deployments.
+    NewerDeploymentsOnly,
+    /// Isolated, Isolated v2: an App Service Environment, already in a VNet.
+    AppServiceEnvironment,
+    /// Free, Shared, Dynamic (Consumption), unknown.
+    Unsupported,
 }
 
 /// `Microsoft.Web/sites`: a web app, function app or logic app.
@@ -120,6 +208,21 @@ pub struct Site {
     pub app_command_line: Option<String>,
     /// `properties.siteConfig.appSettings[] {name, value}`, in order.
     pub app_settings: Vec<(String, String)>,
+    /// `properties.siteConfig.linuxFxVersion`, e.g. `DOCKER|nginx` or
+    /// `COMPOSE|<base64>` (a Docker Compose app).
+    pub linux_fx_version: Option<String>,
+}
+
+impl Site {
+    /// A Docker Compose app: `linuxFxVersion` starts with `COMPOSE|` (any case).
+    /// The seed ("Troubleshooting"): "Virtual network integration isn't
+    /// supported for Docker Compose scenarios in App Service."
+    pub fn is_docker_compose(&self) -> bool {
+        self.linux_fx_version
+            .as_deref()
+            .and_then(|v| v.get(..8))
+            .is_some_and(|p| p.eq_ignore_ascii_case("COMPOSE|"))
+    }
 }
 
 impl Site {
@@ -176,6 +279,9 @@ impl Site {
                 .opt_str("properties.siteConfig.appCommandLine")?
                 .filter(|c| !c.trim().is_empty()),
             app_settings,
+            linux_fx_version: p
+                .opt_str("properties.siteConfig.linuxFxVersion")?
+                .filter(|v| !v.trim().is_empty()),
         })
     }
 }
@@ -191,5 +297,7 @@ mod tests {
         assert_eq!(tier_of_sku("EP1"), "ElasticPremium");
         assert_eq!(tier_of_sku("F1"), "Free");
         assert_eq!(tier_of_sku("I1v2"), "IsolatedV2");
+        assert_eq!(tier_of_sku("P1v4"), "PremiumV4");
+        assert_eq!(tier_of_sku("P1mv4"), "PremiumMV4");
     }
 }

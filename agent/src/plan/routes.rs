@@ -100,6 +100,7 @@ mod tests {
             name: "v".into(),
             location: "westeurope".into(),
             address_prefixes: prefixes.iter().map(|p| p.parse().unwrap()).collect(),
+            ipv6_prefixes: vec![],
             subnets: vec![],
         }
     }

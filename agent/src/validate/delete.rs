@@ -3,7 +3,10 @@
 
 use serde_json::Value;
 
-use crate::model::{AzureError, Inventory, LabState, ResourceId, ResourceKind, VirtualNetwork};
+use super::sal;
+use crate::model::{
+    AzureError, Inventory, LabState, ResourceId, ResourceKind, Subnet, VirtualNetwork,
+};
 
 fn not_found(id: &ResourceId) -> AzureError {
     AzureError::not_found(
@@ -33,6 +36,7 @@ pub(crate) fn remove(state: &LabState, id: &ResourceId) -> Result<LabState, Azur
         Some(ResourceKind::VirtualNetwork) => {
             if let Some(vnet) = inv.vnet(id) {
                 for s in &vnet.subnets {
+                    integration_in_vnet(&inv, vnet, s)?;
                     subnet_in_use(&inv, vnet, &s.id)?;
                 }
             }
@@ -67,6 +71,42 @@ pub(crate) fn remove(state: &LabState, id: &ResourceId) -> Result<LabState, Azur
     Ok(next)
 }
 
+/// Seed, "Limitations": "You can't delete a virtual network with an
+/// integrated app. Remove the integration before you delete the virtual
+/// network." A link left behind by a deleted app blocks it too.
+fn integration_in_vnet(
+    inv: &Inventory,
+    vnet: &VirtualNetwork,
+    subnet: &Subnet,
+) -> Result<(), AzureError> {
+    let refuse = |why: String| {
+        Err(AzureError::bad_request(
+            "InUseVirtualNetworkCannotBeDeleted",
+            format!(
+                "Virtual network '{}' cannot be deleted: its subnet '{}' is in use by {}. {why}",
+                vnet.name,
+                subnet.name,
+                sal::link_id(&subnet.id)
+            ),
+        ))
+    };
+    if let Some(site) = inv
+        .sites
+        .iter()
+        .find(|s| s.subnet_id.as_ref() == Some(&subnet.id))
+    {
+        return refuse(format!(
+            "Site '{}' is integrated with it: disconnect the site's virtual network integration first \
+             (`az webapp vnet-integration remove`), then delete the virtual network.",
+            site.name
+        ));
+    }
+    if let Some(link) = subnet.app_service_link() {
+        return refuse(sal::recovery(&subnet.id, link));
+    }
+    Ok(())
+}
+
 fn subnet_in_use(
     inv: &Inventory,
     vnet: &VirtualNetwork,
@@ -94,6 +134,11 @@ fn subnet_in_use(
     }
     if let Some(nic) = inv.nics_in_subnet(subnet).next() {
         return Err(in_use(format!("network interface '{}'", nic.name)));
+    }
+    if let Some((_, s, _)) = inv.subnet(subnet) {
+        if let Some(link) = s.app_service_link() {
+            return Err(sal::in_use_deleted(s, link));
+        }
     }
     Ok(())
 }

@@ -4,20 +4,52 @@
 
 mod compute;
 mod delete;
+mod integration;
+mod moves;
 mod network;
 mod normalize;
+mod providers;
+mod sal;
+mod tier;
 mod web;
 
 #[cfg(test)]
 pub(crate) mod fixtures;
 #[cfg(test)]
+mod rules_tests;
+#[cfg(test)]
 mod tests;
 
+use crate::authz;
 use crate::ipam::{self, Demand};
 use crate::model::{
     AzureError, GenericResource, Inventory, LabConfig, LabState, ResourceId, ResourceKind,
+    CLASSIC_VNET_TYPE,
 };
+pub use moves::move_resources;
 use normalize::ChildKind;
+pub use providers::{is_registered, register_provider, WEB_NAMESPACE};
+
+/// Who asks, and when: every entry point takes one. `principal` is checked
+/// against the lab's role assignments (seed, "Permissions"); `now` (seconds) is
+/// the only clock validation sees, so it stays pure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestContext {
+    /// The calling principal's name; the lab owner is [`crate::model::LAB_OWNER`].
+    pub principal: String,
+    /// Request time in seconds since the epoch, given by the caller.
+    pub now: u64,
+}
+
+impl Default for RequestContext {
+    /// The lab owner (Owner at `/`), at time 0.
+    fn default() -> Self {
+        RequestContext {
+            principal: crate::model::LAB_OWNER.to_string(),
+            now: 0,
+        }
+    }
+}
 
 /// Incremental deploy: upsert these resources into a copy of `state`, validate
 /// the WHOLE result, allocate addresses; Err leaves the caller's state untouched.
@@ -30,14 +62,21 @@ pub fn apply_resources(
     state: &LabState,
     resources: Vec<GenericResource>,
     lab: &LabConfig,
+    ctx: &RequestContext,
 ) -> Result<LabState, AzureError> {
+    for res in &resources {
+        authz::require(
+            state,
+            &ctx.principal,
+            &format!("{}/write", res.id.full_type()),
+            &res.id.to_string(),
+        )?;
+    }
     let mut next = state.clone();
     let mut children = Vec::new();
     for res in resources {
-        if let Some(kind) =
-            ResourceKind::from_type(&res.type_).filter(|_| res.id.segments.len() == 1)
-        {
-            let res = normalize::top_level(res, kind)?;
+        if let Some(canonical) = top_level_type(&res.type_).filter(|_| res.id.segments.len() == 1) {
+            let res = normalize::top_level(res, canonical)?;
             next.resources.insert(res.id.key(), res);
         } else if let Some(kind) =
             ChildKind::from_type(&res.type_).filter(|_| res.id.segments.len() == 2)
@@ -50,7 +89,19 @@ pub fn apply_resources(
     for (child, kind) in &children {
         normalize::merge_child(&mut next, child, *kind)?;
     }
-    finish(state, next, lab)
+    finish(state, next, lab, ctx)
+}
+
+/// The canonical spelling of a top-level type the lab stores: a
+/// [`ResourceKind`], or a classic VNet.
+fn top_level_type(type_: &str) -> Option<&'static str> {
+    ResourceKind::from_type(type_)
+        .map(ResourceKind::canonical)
+        .or_else(|| {
+            type_
+                .eq_ignore_ascii_case(CLASSIC_VNET_TYPE)
+                .then_some(CLASSIC_VNET_TYPE)
+        })
 }
 
 /// Delete one resource (or one subnet, by its child id). Refused while
@@ -59,20 +110,85 @@ pub fn delete_resource(
     state: &LabState,
     id: &ResourceId,
     lab: &LabConfig,
+    ctx: &RequestContext,
 ) -> Result<LabState, AzureError> {
+    authz::require(
+        state,
+        &ctx.principal,
+        &format!("{}/delete", id.full_type()),
+        &id.to_string(),
+    )?;
     let next = delete::remove(state, id)?;
-    finish(state, next, lab)
+    finish(state, next, lab, ctx)
+}
+
+/// `az webapp vnet-integration add` (`subnet` Some) or `remove` (None): set or
+/// clear the site's `virtualNetworkSubnetId`, then validate like a deploy
+/// (adding the `Microsoft.Web/serverFarms` delegation and the
+/// `AppServiceLink` as Azure does; removing the link when the plan's last app
+/// disconnects; seed, "Manage virtual network integration").
+pub fn set_integration(
+    state: &LabState,
+    site_id: &ResourceId,
+    subnet: Option<&ResourceId>,
+    lab: &LabConfig,
+    ctx: &RequestContext,
+) -> Result<LabState, AzureError> {
+    authz::require(
+        state,
+        &ctx.principal,
+        "Microsoft.Web/sites/write",
+        &site_id.to_string(),
+    )?;
+    let mut next = state.clone();
+    let site = next
+        .resources
+        .get_mut(&site_id.key())
+        .filter(|r| ResourceKind::from_type(&r.type_) == Some(ResourceKind::Site))
+        .ok_or_else(|| {
+            AzureError::not_found(
+                "ResourceNotFound",
+                format!(
+                    "The site '{site_id}' was not found. Check the resource group and app name."
+                ),
+            )
+        })?;
+    let props = site
+        .properties
+        .as_object_mut()
+        .expect("stored properties are objects");
+    match subnet {
+        Some(id) => {
+            props.insert(
+                "virtualNetworkSubnetId".into(),
+                serde_json::json!(id.to_string()),
+            );
+        }
+        None => {
+            props.remove("virtualNetworkSubnetId");
+        }
+    }
+    finish(state, next, lab, ctx)
 }
 
 /// Validate `next` as a whole and allocate its addresses, keeping `old`'s.
-fn finish(old: &LabState, mut next: LabState, lab: &LabConfig) -> Result<LabState, AzureError> {
+fn finish(
+    old: &LabState,
+    mut next: LabState,
+    lab: &LabConfig,
+    ctx: &RequestContext,
+) -> Result<LabState, AzureError> {
+    let old_inv = Inventory::parse_lenient(&old.resources);
+    tier::settle_generations(&old_inv, &mut next)?;
     let inv = Inventory::parse(&next.resources)?;
     web::add_delegations(&mut next, &inv);
     let inv = Inventory::parse(&next.resources)?;
-    let old_inv = Inventory::parse_lenient(&old.resources);
     network::check(&inv)?;
     web::check(&inv, &old_inv)?;
     compute::check(&inv, &old_inv)?;
+    sal::sync(&old_inv, &inv, &mut next)?;
+    integration::check_permissions(old, &old_inv, &inv, ctx)?;
+    providers::sync(&inv, &mut next)?;
     next.allocations = ipam::allocate(&Demand::of(&inv), &old.allocations, lab)?;
     next.generation = old.generation + 1;
     Ok(next)

@@ -1,6 +1,6 @@
 //! Virtual network rules: address space and subnets (AZURE-FACTS §0, §1).
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::model::{AzureError, Inventory, VirtualNetwork};
 
@@ -20,12 +20,79 @@ fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
+fn overlaps6(a: Ipv6Net, b: Ipv6Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// The only IPv6 subnet size Azure allows (AZURE-FACTS §0).
+pub(crate) const IPV6_SUBNET_PREFIX_LEN: u8 = 64;
+
 fn bad(code: &str, message: String) -> AzureError {
     AzureError::bad_request(code, message)
 }
 
 pub(crate) fn check(inv: &Inventory) -> Result<(), AzureError> {
-    inv.vnets.iter().try_for_each(check_vnet)
+    inv.vnets
+        .iter()
+        .chain(&inv.classic_vnets)
+        .try_for_each(|v| check_vnet(v).and_then(|_| check_ipv6(v)))
+}
+
+/// IPv6 address spaces are valid (a dual-stack VNet); each subnet's IPv6
+/// prefix is a /64 inside them, and they do not overlap.
+fn check_ipv6(vnet: &VirtualNetwork) -> Result<(), AzureError> {
+    let name = &vnet.name;
+    for (i, p) in vnet.ipv6_prefixes.iter().enumerate() {
+        if p.trunc() != *p {
+            return Err(bad(
+                "InvalidCIDRNotation",
+                format!("The address prefix {p} of virtual network '{name}' is not a network address: write {}.", p.trunc()),
+            ));
+        }
+        if let Some(q) = vnet.ipv6_prefixes[..i].iter().find(|q| overlaps6(**q, *p)) {
+            return Err(bad(
+                "VnetAddressSpacesOverlap",
+                format!("The address prefixes {q} and {p} of virtual network '{name}' overlap. Remove or change one of them."),
+            ));
+        }
+    }
+    let mut seen: Vec<(Ipv6Net, &str)> = Vec::new();
+    for s in &vnet.subnets {
+        for p in &s.ipv6_prefixes {
+            if p.prefix_len() != IPV6_SUBNET_PREFIX_LEN || p.trunc() != *p {
+                return Err(bad(
+                    "InvalidSubnetPrefixLength",
+                    format!(
+                        "The IPv6 prefix {p} of subnet '{}' in virtual network '{name}' must be a /64 network address \
+                         (Azure's only IPv6 subnet size), e.g. {}.",
+                        s.name,
+                        Ipv6Net::new(p.network(), 64).map(|n| n.trunc()).unwrap_or(*p)
+                    ),
+                ));
+            }
+            if !vnet.ipv6_prefixes.iter().any(|v| v.contains(p)) {
+                return Err(bad(
+                    "NetcfgSubnetRangeOutsideVnet",
+                    format!(
+                        "The IPv6 prefix {p} of subnet '{}' is not within an IPv6 address space of virtual network \
+                         '{name}'. Add an IPv6 range to the address space or pick a prefix inside it.",
+                        s.name
+                    ),
+                ));
+            }
+            if let Some((q, other)) = seen.iter().find(|(q, _)| overlaps6(*q, *p)) {
+                return Err(bad(
+                    "NetcfgSubnetRangesOverlap",
+                    format!(
+                        "Subnet '{}' ({p}) overlaps subnet '{other}' ({q}) in virtual network '{name}'.",
+                        s.name
+                    ),
+                ));
+            }
+            seen.push((*p, &s.name));
+        }
+    }
+    Ok(())
 }
 
 fn check_vnet(vnet: &VirtualNetwork) -> Result<(), AzureError> {
@@ -33,7 +100,7 @@ fn check_vnet(vnet: &VirtualNetwork) -> Result<(), AzureError> {
     if vnet.address_prefixes.is_empty() {
         return Err(bad(
             "InvalidRequestFormat",
-            format!("Virtual network '{name}' has no address space. Add properties.addressSpace.addressPrefixes, e.g. [\"10.0.0.0/16\"]."),
+            format!("Virtual network '{name}' has no IPv4 address space. Add an IPv4 range to properties.addressSpace.addressPrefixes, e.g. [\"10.0.0.0/16\"] (IPv6 ranges may be added next to it)."),
         ));
     }
     for (i, p) in vnet.address_prefixes.iter().enumerate() {

@@ -3,9 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::model::{
-    normalize_location, AzureError, GenericResource, LabState, ResourceKind, DEFAULT_LOCATION,
-};
+use crate::model::{normalize_location, AzureError, GenericResource, LabState, DEFAULT_LOCATION};
 
 /// Child types the lab folds into their parent resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +31,7 @@ impl ChildKind {
 /// A top-level resource in stored form.
 pub(crate) fn top_level(
     mut res: GenericResource,
-    kind: ResourceKind,
+    canonical: &'static str,
 ) -> Result<GenericResource, AzureError> {
     if !res.id.full_type().eq_ignore_ascii_case(&res.type_) {
         return Err(AzureError::bad_request(
@@ -47,13 +45,12 @@ pub(crate) fn top_level(
             ),
         ));
     }
-    let (namespace, type_) = kind
-        .canonical()
+    let (namespace, type_) = canonical
         .split_once('/')
         .expect("canonical types have a namespace");
     res.id.namespace = namespace.to_string();
     res.id.segments[0].0 = type_.to_string();
-    res.type_ = kind.canonical().to_string();
+    res.type_ = canonical.to_string();
     res.name = res.id.name().to_string();
     res.location = Some(normalize_location(
         res.location
@@ -144,6 +141,24 @@ pub(crate) fn merge_child(
                 ));
             }
             let subnet = child.properties.get("subnetResourceId").cloned().unwrap_or(Value::Null);
+            let same = |a: &str, b: &str| a.trim_end_matches('/').eq_ignore_ascii_case(b.trim_end_matches('/'));
+            if let (Some(Value::String(current)), Value::String(wanted)) =
+                (props.get("virtualNetworkSubnetId"), &subnet)
+            {
+                if !current.is_empty() && !same(current, wanted) {
+                    return Err(AzureError::bad_request(
+                        "SiteAlreadyHasVnetIntegration",
+                        format!(
+                            "Site '{}' is already integrated with subnet '{current}', so networkConfig \
+                             'virtualNetwork' cannot add subnet '{wanted}': an app can only have a single virtual \
+                             network integration at a given time. Disconnect the app first (set \
+                             subnetResourceId to null or `az webapp vnet-integration remove`), then integrate \
+                             with the new subnet.",
+                            parent_id.name()
+                        ),
+                    ));
+                }
+            }
             props.insert("virtualNetworkSubnetId".into(), subnet);
         }
     }

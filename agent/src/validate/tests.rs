@@ -2,62 +2,13 @@ use std::net::Ipv4Addr;
 
 use serde_json::{json, Value};
 
-use super::fixtures::{deploy, example_state, id_str, rid};
+use super::fixtures::{
+    code, deploy, example_state, fresh, id_str, nic, plan, rid, site, subnet, vm, vnet,
+};
 use super::*;
 
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
-}
-
-fn vnet(name: &str, prefixes: Value, subnets: Value) -> Value {
-    json!({"type": "Microsoft.Network/virtualNetworks", "name": name,
-           "properties": {"addressSpace": {"addressPrefixes": prefixes}, "subnets": subnets}})
-}
-
-fn subnet(name: &str, prefix: &str) -> Value {
-    json!({"name": name, "properties": {"addressPrefix": prefix}})
-}
-
-fn plan(name: &str, sku: &str, capacity: u32) -> Value {
-    json!({"type": "Microsoft.Web/serverfarms", "name": name, "kind": "linux", "sku": {"name": sku, "capacity": capacity}})
-}
-
-fn site(name: &str, plan: &str, subnet: Option<&str>) -> Value {
-    let mut props = json!({"serverFarmId": id_str(&format!("Microsoft.Web/serverfarms/{plan}"))});
-    if let Some(s) = subnet {
-        props["virtualNetworkSubnetId"] =
-            json!(id_str(&format!("Microsoft.Network/virtualNetworks/{s}")));
-    }
-    json!({"type": "Microsoft.Web/sites", "name": name, "properties": props})
-}
-
-fn nic(name: &str, subnet: &str, addr: Option<&str>) -> Value {
-    let mut cfg = json!({"name": "ipconfig1", "properties": {
-        "subnet": {"id": id_str(&format!("Microsoft.Network/virtualNetworks/{subnet}"))}}});
-    if let Some(a) = addr {
-        cfg["properties"]["privateIPAllocationMethod"] = json!("Static");
-        cfg["properties"]["privateIPAddress"] = json!(a);
-    }
-    json!({"type": "Microsoft.Network/networkInterfaces", "name": name, "properties": {"ipConfigurations": [cfg]}})
-}
-
-fn vm(name: &str, nics: &[&str]) -> Value {
-    let nics: Vec<Value> = nics
-        .iter()
-        .map(|n| json!({"id": id_str(&format!("Microsoft.Network/networkInterfaces/{n}"))}))
-        .collect();
-    json!({"type": "Microsoft.Compute/virtualMachines", "name": name, "properties": {"networkProfile": {"networkInterfaces": nics}}})
-}
-
-fn code(r: Result<LabState, AzureError>) -> String {
-    match r {
-        Ok(_) => "Ok".into(),
-        Err(e) => e.code,
-    }
-}
-
-fn fresh(resources: Value) -> Result<LabState, AzureError> {
-    deploy(&LabState::default(), resources)
 }
 
 #[test]
@@ -123,7 +74,12 @@ fn vnet_address_space_errors() {
         (json!(["169.254.0.0/24"]), "InvalidAddressPrefix"),
         (json!(["168.63.0.0/16"]), "InvalidAddressPrefix"),
         (json!(["127.0.0.0/8"]), "InvalidAddressPrefix"),
-        (json!(["fd00::/64"]), "InvalidAddressPrefix"),
+        (json!(["fd00::/64"]), "InvalidRequestFormat"),
+        (json!(["10.0.0.0/16", "fd00:db8::/48"]), "Ok"),
+        (
+            json!(["10.0.0.0/16", "fd00:db8::1/48"]),
+            "InvalidCIDRNotation",
+        ),
         (
             json!(["10.0.0.0/16", "10.0.128.0/17"]),
             "VnetAddressSpacesOverlap",
@@ -336,8 +292,9 @@ fn deletes_refused_while_in_use() {
     let s = example_state();
     let vnet1 = rid("Microsoft.Network/virtualNetworks/vnet1");
     let lab = LabConfig::default();
-    let e = delete_resource(&s, &vnet1, &lab).unwrap_err();
-    assert_eq!(e.code, "InUseSubnetCannotBeDeleted");
+    let ctx = RequestContext::default();
+    let e = delete_resource(&s, &vnet1, &lab, &ctx).unwrap_err();
+    assert_eq!(e.code, "InUseVirtualNetworkCannotBeDeleted");
     assert!(
         e.message.contains("serviceAssociationLinks/AppServiceLink"),
         "{}",
@@ -347,14 +304,15 @@ fn deletes_refused_while_in_use() {
         delete_resource(
             &s,
             &rid("Microsoft.Network/virtualNetworks/vnet1/subnets/vms"),
-            &lab
+            &lab,
+            &ctx
         )
         .unwrap_err()
         .code,
         "InUseSubnetCannotBeDeleted"
     );
     assert_eq!(
-        delete_resource(&s, &rid("Microsoft.Web/serverfarms/plan1"), &lab)
+        delete_resource(&s, &rid("Microsoft.Web/serverfarms/plan1"), &lab, &ctx)
             .unwrap_err()
             .code,
         "ServerFarmInUse"
@@ -363,13 +321,14 @@ fn deletes_refused_while_in_use() {
         delete_resource(
             &s,
             &rid("Microsoft.Network/networkInterfaces/vm1-nic"),
-            &lab
+            &lab,
+            &ctx
         )
         .unwrap_err()
         .code,
         "NicInUse"
     );
-    let e = delete_resource(&s, &rid("Microsoft.Web/sites/nope"), &lab).unwrap_err();
+    let e = delete_resource(&s, &rid("Microsoft.Web/sites/nope"), &lab, &ctx).unwrap_err();
     assert_eq!((e.code.as_str(), e.status), ("ResourceNotFound", 404));
     // Removing a used subnet by redeploying the VNet without it.
     let e = deploy(
@@ -387,7 +346,13 @@ fn deletes_refused_while_in_use() {
 #[test]
 fn deleting_in_order_frees_everything() {
     let lab = LabConfig::default();
+    let ctx = RequestContext::default();
     let mut s = example_state();
+    // Disconnect first, or the subnet keeps the AppServiceLink (seed, "Troubleshooting").
+    for app in ["web1", "web2"] {
+        let id = rid(&format!("Microsoft.Web/sites/{app}"));
+        s = set_integration(&s, &id, None, &lab, &ctx).unwrap();
+    }
     for path in [
         "Microsoft.Web/sites/web1",
         "Microsoft.Web/sites/web2",
@@ -398,7 +363,7 @@ fn deleting_in_order_frees_everything() {
         "Microsoft.Network/virtualNetworks/vnet1",
         "Lab.Emulator/internetHosts/host1",
     ] {
-        s = delete_resource(&s, &rid(path), &lab).unwrap_or_else(|e| panic!("{path}: {e}"));
+        s = delete_resource(&s, &rid(path), &lab, &ctx).unwrap_or_else(|e| panic!("{path}: {e}"));
     }
     assert!(s.resources.is_empty());
     assert_eq!(s.allocations, crate::ipam::Allocations::default());

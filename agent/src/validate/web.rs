@@ -5,16 +5,12 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::missing_subnet;
 use crate::model::{
-    AzureError, GenericResource, Inventory, LabState, ResourceId, Site, SERVER_FARMS_DELEGATION,
+    AzureError, GenericResource, Inventory, LabState, ResourceId, SERVER_FARMS_DELEGATION,
 };
 
 /// Most instances a plan may have in the lab (Premium v3's limit).
 pub(crate) const MAX_CAPACITY: u32 = 30;
-
-/// Smallest integration subnet (seed, "Limitations": "an IPv4 /28 block or larger").
-pub(crate) const MAX_INTEGRATION_PREFIX_LEN: u8 = 28;
 
 fn bad(code: &str, message: String) -> AzureError {
     AzureError::bad_request(code, message)
@@ -104,14 +100,16 @@ pub(crate) fn check(inv: &Inventory, old: &Inventory) -> Result<(), AzureError> 
         let Some(subnet_id) = &site.subnet_id else {
             continue;
         };
-        check_integration(inv, old, site, subnet_id)?;
-        if !plan.supports_vnet_integration() {
+        super::integration::check_subnet(inv, old, site, subnet_id)?;
+        super::tier::check(plan, site)?;
+        if site.is_docker_compose() {
             return Err(bad(
-                "VnetIntegrationNotSupportedForSku",
+                "VnetIntegrationNotSupportedForDockerCompose",
                 format!(
-                    "Site '{}' cannot use virtual network integration: its plan '{}' is in the {} tier. \
-                     Use Basic, Standard, Premium v2/v3 or Elastic Premium.",
-                    site.name, plan.name, plan.tier
+                    "Site '{}' is a Docker Compose app (siteConfig.linuxFxVersion starts with COMPOSE|) and cannot \
+                     use virtual network integration: it isn't supported for Docker Compose scenarios in App \
+                     Service. Remove virtualNetworkSubnetId, or run the app as a single container (DOCKER|...).",
+                    site.name
                 ),
             ));
         }
@@ -148,72 +146,6 @@ pub(crate) fn check(inv: &Inventory, old: &Inventory) -> Result<(), AzureError> 
                 ),
             ));
         }
-    }
-    Ok(())
-}
-
-fn check_integration(
-    inv: &Inventory,
-    old: &Inventory,
-    site: &Site,
-    subnet_id: &ResourceId,
-) -> Result<(), AzureError> {
-    let label = format!("site '{}'", site.name);
-    let (vnet, subnet, _) = inv
-        .subnet(subnet_id)
-        .ok_or_else(|| missing_subnet(old, subnet_id, &label, true))?;
-    if vnet.location != site.location {
-        return Err(bad(
-            "LocationMismatch",
-            format!(
-                "Site '{}' is in '{}' but virtual network '{}' is in '{}'. The app and the virtual network must be \
-                 in the same region (seed, \"Limitations\").",
-                site.name, site.location, vnet.name, vnet.location
-            ),
-        ));
-    }
-    if let Some(d) = subnet
-        .delegations
-        .iter()
-        .find(|d| !d.service_name.eq_ignore_ascii_case(SERVER_FARMS_DELEGATION))
-    {
-        return Err(bad(
-            "SubnetDelegationInvalid",
-            format!(
-                "Subnet '{}' of virtual network '{}' is delegated to '{}', so site '{}' cannot integrate with it. \
-                 App Service needs a subnet delegated to Microsoft.Web/serverFarms (or not delegated yet).",
-                subnet.name, vnet.name, d.service_name, site.name
-            ),
-        ));
-    }
-    if subnet.address_prefix.prefix_len() > MAX_INTEGRATION_PREFIX_LEN {
-        return Err(bad(
-            "SubnetTooSmall",
-            format!(
-                "Subnet '{}' ({}) is too small for App Service integration of site '{}': it needs a /28 or larger \
-                 (a /26 is recommended).",
-                subnet.name, subnet.address_prefix, site.name
-            ),
-        ));
-    }
-    // Delegating a subnet that holds NICs is refused; a NIC added to an
-    // already delegated subnet is refused by the NIC rules instead.
-    let was_delegated = old
-        .subnet(subnet_id)
-        .is_some_and(|(_, s, _)| s.is_delegated_to_server_farms());
-    if let Some(nic) = inv
-        .nics_in_subnet(subnet_id)
-        .next()
-        .filter(|_| !was_delegated)
-    {
-        return Err(bad(
-            "SubnetDelegationsCannotChangeWhenSubnetUsedByResource",
-            format!(
-                "Subnet '{}' of virtual network '{}' cannot be used for integration by site '{}': it holds network \
-                 interface '{}'. App Service integration needs an empty subnet; pick another subnet or move the NIC.",
-                subnet.name, vnet.name, site.name, nic.name
-            ),
-        ));
     }
     Ok(())
 }
