@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub mod fixtures;
+
 /// The network namespace inode of the machine's own namespace on this kernel
 /// (`PROC_NET_INIT_INO`): a lab is never built there.
 const INIT_NET_INODE: u64 = 4026531833;
@@ -504,12 +506,38 @@ pub fn kernel_snapshot(lab: &str) -> String {
             vec!["-n", &ns, "rule"],
         ] {
             let o = Command::new("ip").args(&args).output().expect("ip");
-            // Link state words (carrier) settle asynchronously; they are not configuration.
-            let text = String::from_utf8_lossy(&o.stdout).replace("NO-CARRIER,", "").replace("state DOWN", "state UP");
-            out.push_str(&text);
+            // Operational state (carrier, UNKNOWN -> UP) settles asynchronously
+            // after a link is created; it is not configuration.
+            for line in String::from_utf8_lossy(&o.stdout).lines() {
+                let words: Vec<&str> = line.split(' ').collect();
+                let mut kept = Vec::with_capacity(words.len());
+                let mut skip = false;
+                for w in words {
+                    if skip {
+                        skip = false;
+                        continue;
+                    }
+                    if w == "state" {
+                        skip = true;
+                        continue;
+                    }
+                    kept.push(w.replace("NO-CARRIER,", "").replace(",LOWER_UP", ""));
+                }
+                out.push_str(&kept.join(" "));
+                out.push('\n');
+            }
         }
         let o = Command::new("ip")
-            .args(["netns", "exec", &ns, "nft", "list", "table", "inet", "vnet_agent"])
+            .args([
+                "netns",
+                "exec",
+                &ns,
+                "nft",
+                "list",
+                "table",
+                "inet",
+                "vnet_agent",
+            ])
             .output()
             .expect("nft");
         // Counters count traffic, not configuration.
@@ -539,17 +567,34 @@ impl Lab {
         let kernel = kernel_snapshot(&self.name);
         let out = self.cli(args);
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!out.status.success(), "vnet-agent {args:?} was accepted; Azure refuses it with {code}");
-        assert!(err.contains(&format!("({code})")), "vnet-agent {args:?}: expected ({code}), got: {err}");
-        assert_eq!(store, store_bytes(self), "a refused {args:?} changed the store");
+        assert!(
+            !out.status.success(),
+            "vnet-agent {args:?} was accepted; Azure refuses it with {code}"
+        );
+        assert!(
+            err.contains(&format!("({code})")),
+            "vnet-agent {args:?}: expected ({code}), got: {err}"
+        );
+        assert_eq!(
+            store,
+            store_bytes(self),
+            "a refused {args:?} changed the store"
+        );
         let after = kernel_snapshot(&self.name);
-        assert!(kernel == after, "a refused {args:?} changed the kernel:\n{}", diff(&kernel, &after));
+        assert!(
+            kernel == after,
+            "a refused {args:?} changed the kernel:\n{}",
+            diff(&kernel, &after)
+        );
         err
     }
 
     /// Deploys a template that must be refused with `code`, changing nothing.
     pub fn deploy_refused(&self, rg: &str, template: &Value, code: &str) -> String {
-        let path = self.dir.path().join(format!("refused-{}.json", COUNTER.fetch_add(1, Ordering::SeqCst)));
+        let path = self.dir.path().join(format!(
+            "refused-{}.json",
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
         std::fs::write(&path, serde_json::to_vec_pretty(template).unwrap()).unwrap();
         self.refused(&["deploy", "-g", rg, "-f", path.to_str().unwrap()], code)
     }
@@ -562,9 +607,17 @@ impl Lab {
             .as_array()
             .expect("processes")
             .iter()
-            .find(|p| p["key"].as_str().unwrap_or("").to_ascii_lowercase().ends_with(&suffix) && p["running"] == true)
+            .find(|p| {
+                p["key"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_ascii_lowercase()
+                    .ends_with(&suffix)
+                    && p["running"] == true
+            })
             .and_then(|p| p["pid"].as_u64())
-            .unwrap_or_else(|| panic!("no running process for {site}/{instance}: {status}")) as u32
+            .unwrap_or_else(|| panic!("no running process for {site}/{instance}: {status}"))
+            as u32
     }
 }
 
@@ -575,7 +628,8 @@ pub fn process_env(pid: u32) -> std::collections::BTreeMap<String, String> {
         .split(|b| *b == 0)
         .filter_map(|kv| {
             let kv = String::from_utf8_lossy(kv);
-            kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
         })
         .collect()
 }

@@ -192,7 +192,12 @@ pub fn plan_for(template: &Value, lab: &str) -> Result<NetworkPlan> {
         parameters: BTreeMap::new(),
     };
     let resources = vnet_agent::template::expand(&req)?;
-    let state = vnet_agent::validate::apply_resources(&LabState::default(), resources, &config)?;
+    let state = vnet_agent::validate::apply_resources(
+        &LabState::default(),
+        resources,
+        &config,
+        &vnet_agent::validate::RequestContext::default(),
+    )?;
     let plan = vnet_agent::plan::build(&state, &config);
     ensure!(
         !plan.namespaces.is_empty(),

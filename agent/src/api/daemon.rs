@@ -11,12 +11,18 @@ use serde_json::{json, Value};
 use tokio::sync::{Mutex, Notify};
 
 use crate::dataplane::{Dataplane, ReconcileReport};
+use crate::model::LAB_OWNER as DEFAULT_PRINCIPAL;
 use crate::model::{AzureError, GenericResource, LabConfig, LabState, ResourceId};
 use crate::plan::{self, ExecTarget, ProcessPlan};
 use crate::store::Store;
 use crate::supervisor::Supervisor;
 use crate::template::{self, DeploymentRequest};
 use crate::validate::{self, RequestContext};
+
+tokio::task_local! {
+    /// The principal the current request acts as (from the request's header).
+    pub static PRINCIPAL: String;
+}
 
 /// How the daemon was started.
 #[derive(Debug, Clone)]
@@ -58,12 +64,12 @@ struct Totals {
 /// The running daemon's shared state.
 pub struct Daemon {
     pub config: DaemonConfig,
-    store: Store,
+    pub(super) store: Store,
     /// The committed desired state. Holding this lock serialises every apply.
-    state: Mutex<LabState>,
-    dataplane: Dataplane,
-    supervisor: Supervisor,
-    processes: std::sync::Mutex<Vec<ProcessPlan>>,
+    pub(super) state: Mutex<LabState>,
+    pub(super) dataplane: Dataplane,
+    pub(super) supervisor: Supervisor,
+    pub(super) processes: std::sync::Mutex<Vec<ProcessPlan>>,
     totals: std::sync::Mutex<Totals>,
     /// Set by `down`: nothing may rebuild the lab any more.
     stopping: std::sync::atomic::AtomicBool,
@@ -99,6 +105,18 @@ impl Daemon {
         Ok(daemon)
     }
 
+    /// Who is asking, and when: what validation needs beyond the state.
+    pub(super) fn context(&self) -> RequestContext {
+        let principal = PRINCIPAL
+            .try_with(|p| p.clone())
+            .unwrap_or_else(|_| DEFAULT_PRINCIPAL.to_string());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        RequestContext { principal, now }
+    }
+
     /// Plans `state` and makes the kernel and the app processes match it.
     #[tracing::instrument(skip_all, fields(generation = state.generation))]
     async fn reconcile(&self, state: &LabState) -> Result<ReconcileReport> {
@@ -127,7 +145,7 @@ impl Daemon {
 
     /// Validates the whole change, commits it, then applies it. An invalid
     /// request changes neither the store nor the kernel.
-    async fn commit_and_apply(
+    pub(super) async fn commit_and_apply(
         &self,
         change: impl FnOnce(&LabState) -> Result<LabState, AzureError>,
     ) -> Result<(LabState, ReconcileReport), ApiError> {
@@ -153,10 +171,9 @@ impl Daemon {
         let resources = template::expand(&req)?;
         let ids: Vec<String> = resources.iter().map(|r| r.id.to_string()).collect();
         let lab = self.config.lab.clone();
+        let ctx = self.context();
         let (_, report) = self
-            .commit_and_apply(|s| {
-                validate::apply_resources(s, resources, &lab, &RequestContext::default())
-            })
+            .commit_and_apply(|s| validate::apply_resources(s, resources, &lab, &ctx))
             .await?;
         let id = format!(
             "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Resources/deployments/{}",
@@ -194,20 +211,18 @@ impl Daemon {
             id: id.clone(),
         };
         let lab = self.config.lab.clone();
+        let ctx = self.context();
         let (state, _) = self
-            .commit_and_apply(|s| {
-                validate::apply_resources(s, vec![resource], &lab, &RequestContext::default())
-            })
+            .commit_and_apply(|s| validate::apply_resources(s, vec![resource], &lab, &ctx))
             .await?;
         Ok(plan::view::resource_view(&state, &self.config.lab, &id)?)
     }
 
     pub async fn delete(&self, id: ResourceId) -> Result<Value, ApiError> {
         let lab = self.config.lab.clone();
+        let ctx = self.context();
         let (_, report) = self
-            .commit_and_apply(|s| {
-                validate::delete_resource(s, &id, &lab, &RequestContext::default())
-            })
+            .commit_and_apply(|s| validate::delete_resource(s, &id, &lab, &ctx))
             .await?;
         Ok(json!({ "id": id.to_string(), "deleted": true, "reconcile": report }))
     }

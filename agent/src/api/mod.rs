@@ -8,8 +8,10 @@
 //!
 //! Errors use ARM's envelope `{"error": {"code", "message"}}`.
 
+mod admin;
 pub mod client;
 mod daemon;
+mod operations;
 mod routes;
 pub use routes::serve;
 

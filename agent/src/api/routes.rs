@@ -4,14 +4,16 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::client::PRINCIPAL_HEADER;
 use super::daemon::{deployment_parameters, ApiError, Daemon};
+use crate::model::LAB_OWNER as DEFAULT_PRINCIPAL;
 use crate::model::{AzureError, ResourceId};
 use crate::plan::ExecTarget;
 use crate::template::DeploymentRequest;
@@ -42,6 +44,9 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/lab/down", post(down))
         .route("/lab/exec", get(exec_target))
         .route("/resources", get(list))
+        .route("/lab/principals", get(list_principals))
+        .route("/lab/principals/{name}", put(put_principal))
+        .route("/lab/roleAssignments", get(list_role_assignments))
         .route("/subscriptions/{*rest}", any(resource))
         .with_state(daemon)
 }
@@ -91,6 +96,26 @@ async fn exec_target(State(d): State<Arc<Daemon>>, Query(q): Query<ExecQuery>) -
     Ok(Json(d.exec_target(&target).await?))
 }
 
+async fn list_principals(State(d): State<Arc<Daemon>>) -> Json<Value> {
+    Json(d.list_principals().await)
+}
+
+async fn put_principal(State(d): State<Arc<Daemon>>, Path(name): Path<String>) -> Reply {
+    Ok(Json(d.put_principal(&name).await?))
+}
+
+#[derive(Deserialize)]
+struct AssigneeQuery {
+    assignee: Option<String>,
+}
+
+async fn list_role_assignments(
+    State(d): State<Arc<Daemon>>,
+    Query(q): Query<AssigneeQuery>,
+) -> Json<Value> {
+    Json(d.list_role_assignments(q.assignee.as_deref()).await)
+}
+
 #[derive(Deserialize)]
 struct ListQuery {
     #[serde(rename = "resourceGroup")]
@@ -101,15 +126,17 @@ async fn list(State(d): State<Arc<Daemon>>, Query(q): Query<ListQuery>) -> Json<
     Json(d.list(q.resource_group.as_deref()).await)
 }
 
-/// Any ARM resource path. A PUT of `.../Microsoft.Resources/deployments/NAME`
-/// is a template deployment; other PUTs create or update one resource.
+/// Any ARM path under `/subscriptions/`: resources, deployments, a site's
+/// integration, actions (`restart`, `platformUpgrade`), role assignments at
+/// any scope, provider registration and `moveResources`.
 async fn resource(
     State(d): State<Arc<Daemon>>,
     method: Method,
+    headers: HeaderMap,
     Path(rest): Path<String>,
     body: Bytes,
 ) -> Reply {
-    let path = format!("/subscriptions/{rest}");
+    let path = format!("/subscriptions/{}", rest.trim_end_matches('/'));
     let body: Value = if body.is_empty() {
         json!({})
     } else {
@@ -120,13 +147,84 @@ async fn resource(
             )
         })?
     };
+    let principal = headers
+        .get(PRINCIPAL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(DEFAULT_PRINCIPAL)
+        .to_string();
+    super::daemon::PRINCIPAL
+        .scope(principal, dispatch(d, method, path, body))
+        .await
+}
+
+async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> Reply {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let lower: Vec<String> = parts.iter().map(|p| p.to_ascii_lowercase()).collect();
+    let n = parts.len();
+
+    // /subscriptions/S/providers/NS/register
+    if n == 5 && lower[2] == "providers" && lower[4] == "register" && method == Method::POST {
+        return Ok(Json(d.register_provider(parts[1], parts[3]).await?));
+    }
+    // /subscriptions/S/resourceGroups/RG/moveResources
+    if n == 5
+        && lower[2] == "resourcegroups"
+        && lower[4] == "moveresources"
+        && method == Method::POST
+    {
+        return Ok(Json(d.move_resources(parts[1], parts[3], body).await?));
+    }
+    // {scope}/providers/Microsoft.Authorization/roleAssignments/NAME
+    if n >= 5 && lower[n - 2] == "roleassignments" && lower[n - 3] == "microsoft.authorization" {
+        let scope = format!("/{}", parts[..n - 4].join("/"));
+        let name = parts[n - 1];
+        return match method {
+            Method::PUT => Ok(Json(d.put_role_assignment(&scope, name, body).await?)),
+            Method::DELETE => Ok(Json(d.delete_role_assignment(&scope, name).await?)),
+            Method::GET => Ok(Json(d.get_role_assignment(&scope, name).await?)),
+            other => Err(not_allowed(&other, &path)),
+        };
+    }
+    // Actions and collections named by a last word after a resource id.
+    let last = lower[n - 1].as_str();
+    if n % 2 == 1
+        && matches!(
+            last,
+            "virtualnetworkconnections" | "restart" | "platformupgrade"
+        )
+    {
+        let owner: ResourceId = format!("/{}", parts[..n - 1].join("/")).parse()?;
+        return match (last, &method) {
+            ("virtualnetworkconnections", &Method::GET) => Ok(Json(d.connections(&owner).await?)),
+            ("restart", &Method::POST) => Ok(Json(d.restart(&owner).await?)),
+            ("platformupgrade", &Method::POST) => Ok(Json(d.platform_upgrade(owner).await?)),
+            _ => Err(not_allowed(&method, &path)),
+        };
+    }
+
     let id: ResourceId = path.parse()?;
-    let is_deployment = id.namespace.eq_ignore_ascii_case("Microsoft.Resources")
-        && id.segments.len() == 1
-        && id.segments[0].0.eq_ignore_ascii_case("deployments");
+    let types: Vec<String> = id
+        .segments
+        .iter()
+        .map(|(t, _)| t.to_ascii_lowercase())
+        .collect();
+    let is_deployment =
+        id.namespace.eq_ignore_ascii_case("Microsoft.Resources") && types == ["deployments"];
+    let is_network_config =
+        id.namespace.eq_ignore_ascii_case("Microsoft.Web") && types == ["sites", "networkconfig"];
+    if is_network_config {
+        let site = id.parent().expect("two segments");
+        return match method {
+            Method::GET => Ok(Json(d.network_config(&site).await?)),
+            Method::PUT => Ok(Json(d.connect(site, body).await?)),
+            Method::DELETE => Ok(Json(d.disconnect(site).await?)),
+            other => Err(not_allowed(&other, &path)),
+        };
+    }
     match method {
         Method::GET => Ok(Json(d.show(&id).await?)),
         Method::DELETE => Ok(Json(d.delete(id).await?)),
+        Method::PATCH => Ok(Json(d.patch(id, body).await?)),
         Method::PUT if is_deployment => {
             let props = body.get("properties").cloned().unwrap_or_default();
             let template = props.get("template").cloned().ok_or_else(|| {
@@ -144,13 +242,17 @@ async fn resource(
             Ok(Json(d.deploy(id.name(), req).await?))
         }
         Method::PUT => Ok(Json(d.put_resource(id, body).await?)),
-        other => Err(AzureError::new(
-            405,
-            "MethodNotAllowed",
-            format!("{other} is not supported on {path}"),
-        )
-        .into()),
+        other => Err(not_allowed(&other, &path)),
     }
+}
+
+fn not_allowed(method: &Method, path: &str) -> ApiError {
+    AzureError::new(
+        405,
+        "MethodNotAllowed",
+        format!("{method} is not supported on {path}"),
+    )
+    .into()
 }
 
 /// Serves the API on a Unix socket until `down` or a signal.

@@ -187,6 +187,38 @@ pub enum RoleAssignmentCmd {
     },
 }
 
+/// `az ad ...`: the lab's principals.
+#[derive(Subcommand, Debug)]
+pub enum AdCmd {
+    #[command(subcommand)]
+    User(AdUserCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdUserCmd {
+    /// Add a principal to the lab (role assignments name it).
+    Create {
+        #[arg(long)]
+        display_name: String,
+    },
+    /// The lab's principals.
+    List,
+}
+
+pub fn ad(g: &Global, cmd: AdCmd) -> Result<ExitCode> {
+    match cmd {
+        AdCmd::User(AdUserCmd::Create { display_name }) => g.call(
+            "PUT",
+            &format!(
+                "/lab/principals/{}",
+                crate::api::client::encode(&display_name)
+            ),
+            None,
+        ),
+        AdCmd::User(AdUserCmd::List) => g.call("GET", "/lab/principals", None),
+    }
+}
+
 /// `az provider ...`.
 #[derive(Subcommand, Debug)]
 pub enum ProviderCmd {

