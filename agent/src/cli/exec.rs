@@ -46,15 +46,7 @@ pub fn run(socket: &Path, principal: &str, args: ExecArgs) -> Result<ExitCode> {
         None,
     )?;
     if status != 200 {
-        let code = spec
-            .pointer("/error/code")
-            .and_then(|v| v.as_str())
-            .unwrap_or("Error");
-        let msg = spec
-            .pointer("/error/message")
-            .and_then(|v| v.as_str())
-            .unwrap_or("");
-        eprintln!("ERROR: ({code}) {msg}");
+        super::print_error(&spec);
         return Ok(ExitCode::FAILURE);
     }
     let netns = spec["netns"]

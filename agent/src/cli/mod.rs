@@ -71,15 +71,7 @@ impl Global {
             }
             Ok(ExitCode::SUCCESS)
         } else {
-            let code = value
-                .pointer("/error/code")
-                .and_then(|v| v.as_str())
-                .unwrap_or("Error");
-            let msg = value
-                .pointer("/error/message")
-                .and_then(|v| v.as_str())
-                .unwrap_or("");
-            eprintln!("ERROR: ({code}) {msg}");
+            print_error(&value);
             Ok(ExitCode::FAILURE)
         }
     }
@@ -247,6 +239,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Lab(LabCmd::Status) => g.call("GET", "/lab/status", None),
         Command::Lab(LabCmd::Reconcile) => g.call("POST", "/lab/reconcile", None),
     }
+}
+
+/// Azure's error the way `az` prints it: `ERROR: (Code) message`.
+fn print_error(answer: &Value) {
+    let code = answer
+        .pointer("/error/code")
+        .and_then(|v| v.as_str())
+        .unwrap_or("Error");
+    let msg = answer
+        .pointer("/error/message")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    eprintln!("ERROR: ({code}) {msg}");
 }
 
 fn read_json(path: &std::path::Path) -> Result<Value> {
