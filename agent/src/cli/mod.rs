@@ -345,6 +345,7 @@ fn serve(g: &Global, args: ServeArgs) -> Result<()> {
             name: g.lab.clone(),
             public_pool: args.public_pool,
             outbound_ips_per_plan: args.outbound_ips_per_plan,
+            address_cooldown_secs: crate::model::DEFAULT_ADDRESS_COOLDOWN_SECS,
         },
         state_dir: g.state_dir(),
         socket: g.socket(),

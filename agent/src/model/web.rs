@@ -17,6 +17,9 @@ pub struct ServerFarm {
     pub capacity: u32,
     /// `kind` contains `linux`, or `properties.reserved` is true.
     pub is_linux: bool,
+    /// A Windows container (Hyper-V) plan: `properties.hyperV` or the older
+    /// `properties.isXenon` is true.
+    pub hyper_v: bool,
 }
 
 /// The pricing tier of an App Service SKU name (`B1` -> `Basic`, `P1v3` -> `PremiumV3`).
@@ -69,6 +72,8 @@ impl ServerFarm {
             .as_deref()
             .is_some_and(|k| k.to_ascii_lowercase().contains("linux"));
         let reserved = p.opt_bool("properties.reserved")?.unwrap_or(false);
+        let hyper_v = p.opt_bool("properties.hyperV")?.unwrap_or(false)
+            || p.opt_bool("properties.isXenon")?.unwrap_or(false);
         Ok(ServerFarm {
             id: res.id.clone(),
             name: res.name.clone(),
@@ -77,6 +82,7 @@ impl ServerFarm {
             tier,
             capacity,
             is_linux: kind_linux || reserved,
+            hyper_v,
         })
     }
 
@@ -120,6 +126,9 @@ pub struct Site {
     pub app_command_line: Option<String>,
     /// `properties.siteConfig.appSettings[] {name, value}`, in order.
     pub app_settings: Vec<(String, String)>,
+    /// `properties.siteConfig.windowsFxVersion`, e.g. `DOCKER|mcr.microsoft.com/...`
+    /// for a Windows container.
+    pub windows_fx_version: Option<String>,
 }
 
 impl Site {
@@ -176,6 +185,7 @@ impl Site {
                 .opt_str("properties.siteConfig.appCommandLine")?
                 .filter(|c| !c.trim().is_empty()),
             app_settings,
+            windows_fx_version: p.opt_str("properties.siteConfig.windowsFxVersion")?,
         })
     }
 }
