@@ -31,6 +31,18 @@ pub fn apply_resources(
     resources: Vec<GenericResource>,
     lab: &LabConfig,
 ) -> Result<LabState, AzureError> {
+    apply_resources_at(state, resources, lab, 0)
+}
+
+/// [`apply_resources`] at time `now` (seconds): a plan whose size changed is
+/// scaled make-before-break, and released addresses cool down from `now`
+/// (see `ipam::allocate`).
+pub fn apply_resources_at(
+    state: &LabState,
+    resources: Vec<GenericResource>,
+    lab: &LabConfig,
+    now: u64,
+) -> Result<LabState, AzureError> {
     let mut next = state.clone();
     let mut children = Vec::new();
     for res in resources {
@@ -50,7 +62,7 @@ pub fn apply_resources(
     for (child, kind) in &children {
         normalize::merge_child(&mut next, child, *kind)?;
     }
-    finish(state, next, lab)
+    finish(state, next, lab, now)
 }
 
 /// Delete one resource (or one subnet, by its child id). Refused while
@@ -60,12 +72,27 @@ pub fn delete_resource(
     id: &ResourceId,
     lab: &LabConfig,
 ) -> Result<LabState, AzureError> {
+    delete_resource_at(state, id, lab, 0)
+}
+
+/// [`delete_resource`] at time `now`: addresses it frees cool down from `now`.
+pub fn delete_resource_at(
+    state: &LabState,
+    id: &ResourceId,
+    lab: &LabConfig,
+    now: u64,
+) -> Result<LabState, AzureError> {
     let next = delete::remove(state, id)?;
-    finish(state, next, lab)
+    finish(state, next, lab, now)
 }
 
 /// Validate `next` as a whole and allocate its addresses, keeping `old`'s.
-fn finish(old: &LabState, mut next: LabState, lab: &LabConfig) -> Result<LabState, AzureError> {
+fn finish(
+    old: &LabState,
+    mut next: LabState,
+    lab: &LabConfig,
+    now: u64,
+) -> Result<LabState, AzureError> {
     let inv = Inventory::parse(&next.resources)?;
     web::add_delegations(&mut next, &inv);
     let inv = Inventory::parse(&next.resources)?;
@@ -73,7 +100,7 @@ fn finish(old: &LabState, mut next: LabState, lab: &LabConfig) -> Result<LabStat
     network::check(&inv)?;
     web::check(&inv, &old_inv)?;
     compute::check(&inv, &old_inv)?;
-    next.allocations = ipam::allocate(&Demand::of(&inv), &old.allocations, lab)?;
+    next.allocations = ipam::allocate(&Demand::of(&inv), &old.allocations, lab, now)?;
     next.generation = old.generation + 1;
     Ok(next)
 }
