@@ -156,13 +156,28 @@ impl Daemon {
 }
 
 impl Daemon {
-    /// Lab only: a platform upgrade of a plan's workers (make-before-break).
+    /// Lab only: a platform upgrade of a plan's workers. Make-before-break, as
+    /// Azure's: every instance gets a new address while the old ones are held,
+    /// then the old ones cool down (seed: "Platform upgrades need free IP
+    /// addresses"). The apps restart with their new WEBSITE_PRIVATE_IP.
     pub async fn platform_upgrade(&self, plan: ResourceId) -> Result<Value, ApiError> {
-        Err(AzureError::new(
-            501,
-            "NotImplemented",
-            format!("platform upgrades of {plan} are not emulated yet"),
-        )
-        .into())
+        let lab = self.config.lab.clone();
+        let ctx = self.context();
+        let (state, report) = self
+            .commit_and_apply(|s| {
+                authz::require(
+                    s,
+                    &ctx.principal,
+                    "Microsoft.Web/serverfarms/write",
+                    &plan.to_string(),
+                )?;
+                crate::ipam::platform_upgrade(s, &plan, &lab, ctx.now)
+            })
+            .await?;
+        let mut view = crate::plan::view::resource_view(&state, &self.config.lab, &plan)?;
+        if let Some(o) = view.as_object_mut() {
+            o.insert("reconcile".into(), json!(report));
+        }
+        Ok(view)
     }
 }

@@ -133,6 +133,10 @@ struct ServeArgs {
     /// Outbound IP addresses per App Service plan.
     #[arg(long, default_value_t = 2)]
     outbound_ips_per_plan: u32,
+    /// Seconds a released subnet address waits before it is handed out again
+    /// (after a scale, an upgrade or a disconnect).
+    #[arg(long, default_value_t = crate::model::DEFAULT_ADDRESS_COOLDOWN_SECS)]
+    address_cooldown_secs: u64,
     /// Seconds between level-triggered reconciles.
     #[arg(long, default_value_t = 10)]
     resync_interval: u64,
@@ -358,6 +362,7 @@ fn serve(g: &Global, args: ServeArgs) -> Result<()> {
             name: g.lab.clone(),
             public_pool: args.public_pool,
             outbound_ips_per_plan: args.outbound_ips_per_plan,
+            address_cooldown_secs: args.address_cooldown_secs,
         },
         state_dir: g.state_dir(),
         socket: g.socket(),

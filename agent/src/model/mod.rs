@@ -106,6 +106,19 @@ pub struct LabConfig {
     pub public_pool: Ipv4Net,
     /// Outbound IPs given to each App Service plan (shown in `outboundIpAddresses`).
     pub outbound_ips_per_plan: u32,
+    /// Seconds an App Service address released by a scale, a platform upgrade
+    /// or a disconnect waits before it is handed out again (seed, "Subnet
+    /// requirements": "there might be a short period of time before IP
+    /// addresses are released").
+    #[serde(default = "default_address_cooldown_secs")]
+    pub address_cooldown_secs: u64,
+}
+
+/// Default of [`LabConfig::address_cooldown_secs`]: five minutes.
+pub const DEFAULT_ADDRESS_COOLDOWN_SECS: u64 = 300;
+
+fn default_address_cooldown_secs() -> u64 {
+    DEFAULT_ADDRESS_COOLDOWN_SECS
 }
 
 impl Default for LabConfig {
@@ -114,6 +127,7 @@ impl Default for LabConfig {
             name: "vl".into(),
             public_pool: "198.18.0.0/15".parse().expect("valid constant"),
             outbound_ips_per_plan: 2,
+            address_cooldown_secs: DEFAULT_ADDRESS_COOLDOWN_SECS,
         }
     }
 }

@@ -20,6 +20,9 @@ pub struct ServerFarm {
     /// `properties.deploymentGeneration`: the App Service deployment (stamp)
     /// the plan landed on; settled by validation when the plan is created.
     pub deployment_generation: DeploymentGeneration,
+    /// A Windows container (Hyper-V) plan: `properties.hyperV` or the older
+    /// `properties.isXenon` is true.
+    pub hyper_v: bool,
 }
 
 /// Which App Service deployment a plan runs on (seed, "Limitations": Basic and
@@ -117,6 +120,8 @@ impl ServerFarm {
                 invalid(res, gen_path, &format!("is '{g}'; use Legacy or Current"))
             })?,
         };
+        let hyper_v = p.opt_bool("properties.hyperV")?.unwrap_or(false)
+            || p.opt_bool("properties.isXenon")?.unwrap_or(false);
         Ok(ServerFarm {
             id: res.id.clone(),
             name: res.name.clone(),
@@ -126,6 +131,7 @@ impl ServerFarm {
             capacity,
             is_linux: kind_linux || reserved,
             deployment_generation,
+            hyper_v,
         })
     }
 
@@ -211,6 +217,9 @@ pub struct Site {
     /// `properties.siteConfig.linuxFxVersion`, e.g. `DOCKER|nginx` or
     /// `COMPOSE|<base64>` (a Docker Compose app).
     pub linux_fx_version: Option<String>,
+    /// `properties.siteConfig.windowsFxVersion`, e.g. `DOCKER|mcr.microsoft.com/...`
+    /// for a Windows container.
+    pub windows_fx_version: Option<String>,
 }
 
 impl Site {
@@ -282,6 +291,7 @@ impl Site {
             linux_fx_version: p
                 .opt_str("properties.siteConfig.linuxFxVersion")?
                 .filter(|v| !v.trim().is_empty()),
+            windows_fx_version: p.opt_str("properties.siteConfig.windowsFxVersion")?,
         })
     }
 }

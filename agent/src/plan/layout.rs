@@ -87,6 +87,9 @@ pub(crate) struct SandboxL {
     pub ip: Ipv4Addr,
     /// Index into the worker's `vnics` when the site is integrated.
     pub vnic: Option<usize>,
+    /// A Windows container app's own address in the integration subnet (held
+    /// by the worker on that vNIC; the sandbox's VNet traffic leaves with it).
+    pub container_ip: Option<Ipv4Addr>,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +134,8 @@ pub(crate) struct Layout {
     pub fabrics: Vec<FabricL>,
     pub workers: Vec<WorkerL>,
     pub vms: Vec<VmL>,
+    /// `LabConfig::address_cooldown_secs`, for views of released addresses.
+    pub cooldown_secs: u64,
 }
 
 impl Layout {
@@ -251,21 +256,33 @@ impl Layout {
                 let sandboxes = sites
                     .iter()
                     .enumerate()
-                    .map(|(k, site)| SandboxL {
-                        site: (*site).clone(),
-                        k: k as u32,
-                        netns: names::instance_netns(
-                            l,
-                            "app",
-                            &site.name,
-                            &site.id.key(),
-                            instance,
-                        ),
-                        ip: add(SANDBOX_BASE, 2 + k as u32),
-                        vnic: site
+                    .map(|(k, site)| {
+                        let vnic = site
                             .subnet_id
                             .as_ref()
-                            .and_then(|s| vnics.iter().position(|v| &v.subnet == s)),
+                            .and_then(|s| vnics.iter().position(|v| &v.subnet == s));
+                        let container_ip = vnic.and_then(|v| {
+                            alloc.container_ip(
+                                &plan.id.key(),
+                                &vnics[v].subnet.key(),
+                                instance,
+                                &site.id.key(),
+                            )
+                        });
+                        SandboxL {
+                            site: (*site).clone(),
+                            k: k as u32,
+                            netns: names::instance_netns(
+                                l,
+                                "app",
+                                &site.name,
+                                &site.id.key(),
+                                instance,
+                            ),
+                            ip: add(SANDBOX_BASE, 2 + k as u32),
+                            vnic,
+                            container_ip,
+                        }
                     })
                     .collect();
                 workers.push(WorkerL {
@@ -335,6 +352,7 @@ impl Layout {
             workers,
             vms,
             inv,
+            cooldown_secs: lab.address_cooldown_secs,
         }
     }
 

@@ -16,6 +16,8 @@ mod vm;
 mod worker;
 
 #[cfg(test)]
+mod address_tests;
+#[cfg(test)]
 mod nft_check;
 #[cfg(test)]
 mod tests;

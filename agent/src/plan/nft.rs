@@ -78,6 +78,11 @@ pub(crate) fn oifname(name: &str) -> Value {
     json!({"match": {"op": "==", "left": meta("oifname"), "right": name}})
 }
 
+/// `ip saddr <addr>`.
+pub(crate) fn ip_saddr(addr: Ipv4Addr) -> Value {
+    json!({"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": addr.to_string()}})
+}
+
 /// `ct state new`.
 pub(crate) fn ct_state_new() -> Value {
     json!({"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "new"}})

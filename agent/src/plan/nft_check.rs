@@ -13,7 +13,7 @@ use super::build;
 use crate::model::LabConfig;
 use crate::validate::fixtures::example_state;
 
-fn unshare_works() -> bool {
+pub(super) fn unshare_works() -> bool {
     Command::new("unshare")
         .args(["-n", "nft", "--version"])
         .stdout(Stdio::null())
@@ -22,7 +22,7 @@ fn unshare_works() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn nft_check(batch: &serde_json::Value) -> Result<(), String> {
+pub(super) fn nft_check(batch: &serde_json::Value) -> Result<(), String> {
     let mut file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
     file.write_all(batch.to_string().as_bytes())
         .map_err(|e| e.to_string())?;

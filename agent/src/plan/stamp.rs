@@ -79,13 +79,21 @@ fn nft_batch(l: &Layout, si: usize) -> serde_json::Value {
     let by_fabric: Vec<(String, Ipv4Addr, Ipv4Addr)> = workers
         .iter()
         .flat_map(|w| {
-            w.vnics.iter().filter_map(|v| {
-                Some((
-                    names::link('f', &l.fabrics[v.fabric].netns, "stamp0"),
-                    v.ip,
-                    w.outbound?,
-                ))
-            })
+            let containers = w
+                .sandboxes
+                .iter()
+                .filter_map(|sb| Some((&w.vnics[sb.vnic?], sb.container_ip?)));
+            w.vnics
+                .iter()
+                .map(|v| (v, v.ip))
+                .chain(containers)
+                .filter_map(|(v, ip)| {
+                    Some((
+                        names::link('f', &l.fabrics[v.fabric].netns, "stamp0"),
+                        ip,
+                        w.outbound?,
+                    ))
+                })
         })
         .collect();
     if !by_fabric.is_empty() {

@@ -4,10 +4,12 @@
 
 use serde_json::{json, Map, Value};
 
-use super::layout::Layout;
+use super::layout::{Layout, SandboxL};
 use super::names;
 use super::routes::system_routes;
-use crate::model::{AzureError, GenericResource, LabConfig, LabState, ResourceId, ResourceKind};
+use crate::model::{
+    AzureError, GenericResource, LabConfig, LabState, ResourceId, ResourceKind, Subnet,
+};
 
 fn not_found(id: &ResourceId) -> AzureError {
     AzureError::not_found(
@@ -171,6 +173,7 @@ fn site_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
                 "workerNamespace": w.netns,
                 "sandboxNamespace": sb.netns,
                 "websiteInstanceId": names::website_instance_id(&site.id.key(), w.instance),
+                "containers": containers_json(std::slice::from_ref(sb)),
             }))
         })
         .collect();
@@ -207,15 +210,86 @@ fn plan_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
                     "subnetId": n.subnet.to_string(),
                     "privateIpAddress": n.ip.to_string(),
                 })).collect::<Vec<_>>(),
+                "containers": containers_json(&w.sandboxes),
             })
+        })
+        .collect();
+    let cooldown = l.cooldown_secs;
+    let subnet_label = |key: &str| {
+        l.inv
+            .vnets
+            .iter()
+            .flat_map(|v| &v.subnets)
+            .find(|s| s.id.key() == key)
+            .map_or_else(|| key.to_string(), |s| s.id.to_string())
+    };
+    let releasing: Vec<Value> = state
+        .allocations
+        .releasing_of(&plan.id.key())
+        .map(|r| {
+            json!({
+                "address": r.address.to_string(),
+                "subnet": subnet_label(&r.subnet),
+                "releasedAt": r.released_at,
+                "reusableAt": r.reusable_at(cooldown),
+            })
+        })
+        .collect();
+    let usage: Vec<Value> = l
+        .inv
+        .plan_integrations(&plan.id)
+        .iter()
+        .filter_map(|id| {
+            let (_, subnet, _) = l.inv.subnet(id)?;
+            Some(subnet_usage_json(state, l, subnet))
         })
         .collect();
     v["emulator"] = json!({
         "sites": sites,
         "outboundIpAddresses": plan_outbound(state, &plan.id),
         "workers": workers,
+        "releasingAddresses": releasing,
+        "subnetUsage": usage,
     });
     v
+}
+
+/// `[{site, privateIpAddress}]`: the own subnet address of each Windows
+/// container app among `sandboxes` (seed, "Subnet requirements": "Windows
+/// Containers uses an additional IP address per app for each App Service plan
+/// instance"). Azure names no environment variable for it; WEBSITE_PRIVATE_IP
+/// stays the instance's address.
+fn containers_json(sandboxes: &[SandboxL]) -> Vec<Value> {
+    sandboxes
+        .iter()
+        .filter_map(|sb| {
+            Some(json!({
+                "site": sb.site.name,
+                "privateIpAddress": sb.container_ip?.to_string(),
+            }))
+        })
+        .collect()
+}
+
+/// How a subnet's addresses are used: `{subnetId, addressPrefix, usable, used,
+/// coolingDown, free}`. Views have no clock: every released address still
+/// listed counts as cooling down (the list is pruned at the next change).
+fn subnet_usage_json(state: &LabState, l: &Layout, subnet: &Subnet) -> Value {
+    let u = crate::ipam::subnet_usage(
+        &state.allocations,
+        &subnet.id.key(),
+        subnet.address_prefix,
+        l.cooldown_secs,
+        None,
+    );
+    json!({
+        "subnetId": subnet.id.to_string(),
+        "addressPrefix": subnet.address_prefix.to_string(),
+        "usable": u.usable,
+        "used": u.used,
+        "coolingDown": u.cooling_down,
+        "free": u.free,
+    })
 }
 
 fn vnet_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
@@ -279,11 +353,15 @@ fn vnet_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
         .iter()
         .zip(&f.subnets)
         .map(|(s, sl)| {
+            let usage = subnet_usage_json(state, l, s);
             json!({
                 "name": s.name,
                 "gateway": sl.gateway.to_string(),
                 "routeTable": sl.table,
                 "usableAddresses": crate::ipam::usable_count(sl.prefix),
+                "usedAddresses": usage["used"],
+                "coolingDownAddresses": usage["coolingDown"],
+                "freeAddresses": usage["free"],
                 "effectiveRoutes": routes.iter().map(|r| json!({
                     "source": r.source, "addressPrefix": r.prefix.to_string(), "nextHopType": r.next_hop_type,
                 })).collect::<Vec<_>>(),

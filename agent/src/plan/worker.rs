@@ -57,6 +57,14 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
             let a_link = names::link('a', &sb.netns, "eth0");
             b.veth(wk, &a_link, &sb.netns, "eth0");
             let table = SANDBOX_TABLE_BASE + sb.k;
+            if let (Some(v), Some(cip)) = (sb.vnic.map(|i| &w.vnics[i]), sb.container_ip) {
+                // A Windows container's own subnet address: held on the vNIC
+                // (SNAT in `nft_batch`), routed to this worker by the fabric.
+                b.get(wk).addr(&v.ifname, host(cip));
+                let n_link = names::link('n', wk, &v.ifname);
+                b.get(&l.fabrics[v.fabric].netns)
+                    .dev_route(host(cip), &n_link);
+            }
             let ns = b.get(wk);
             ns.dev_route(host(sb.ip), &a_link);
             ns.rules.push(RulePlan {
@@ -94,6 +102,23 @@ fn nft_batch(w: &WorkerL) -> serde_json::Value {
     batch.chain("input", ChainType::Filter, "input", 0);
     batch.chain("forward", ChainType::Filter, "forward", 0);
     batch.chain("postrouting", ChainType::Nat, "postrouting", 100);
+    for (sb, v) in w
+        .sandboxes
+        .iter()
+        .filter_map(|sb| Some((sb, &w.vnics[sb.vnic?])))
+    {
+        // A Windows container's VNet traffic leaves with its own address.
+        if let Some(cip) = sb.container_ip {
+            batch.rule(
+                "postrouting",
+                vec![
+                    nft::oifname(&v.ifname),
+                    nft::ip_saddr(sb.ip),
+                    nft::snat(cip),
+                ],
+            );
+        }
+    }
     for v in &w.vnics {
         // Integration is outbound only: new connections from the VNet are dropped.
         for chain in ["input", "forward"] {

@@ -189,7 +189,7 @@ fn finish(
     sal::sync(&old_inv, &inv, &mut next)?;
     integration::check_permissions(old, &old_inv, &inv, ctx)?;
     providers::sync(&inv, &mut next)?;
-    next.allocations = ipam::allocate(&Demand::of(&inv), &old.allocations, lab)?;
+    next.allocations = ipam::allocate(&Demand::of(&inv), &old.allocations, lab, ctx.now)?;
     next.generation = old.generation + 1;
     Ok(next)
 }
