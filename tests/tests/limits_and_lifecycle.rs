@@ -137,6 +137,33 @@ fn every_refused_request_changes_nothing() {
         ]),
         IPV6_CODE,
     );
+    // ... unused: a subnet holding a VM's NIC cannot be delegated to the plan.
+    lab.deploy_refused(
+        RG,
+        &template(vec![
+            plan("plan5", "P1v3", 1, json!({})),
+            site(
+                "s-nic",
+                "plan5",
+                Some(&subnet_id("vnet1", "vms")),
+                "westeurope",
+                cfg.clone(),
+            ),
+        ]),
+        "SubnetDelegationsCannotChangeWhenSubnetUsedByResource",
+    );
+    // ... an Azure Resource Manager VNet, not a classic one.
+    lab.deploy_refused(
+        RG,
+        &template(vec![
+            json!({ "type": "Microsoft.ClassicNetwork/virtualNetworks", "name": "classic1", "location": "westeurope",
+                    "properties": { "addressSpace": { "addressPrefixes": ["10.6.0.0/16"] },
+                                    "subnets": [{ "name": "s", "properties": { "addressPrefix": "10.6.0.0/24" } }] } }),
+            plan("plan6", "P1v3", 1, json!({})),
+            site("s-classic", "plan6", Some(&format!("/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.ClassicNetwork/virtualNetworks/classic1/subnets/s")), "westeurope", cfg.clone()),
+        ]),
+        "ClassicVirtualNetworkNotSupported",
+    );
     // 4. One integration per Linux plan (web1 already uses `integration`).
     lab.deploy_refused(
         RG,
@@ -148,6 +175,46 @@ fn every_refused_request_changes_nothing() {
             cfg.clone(),
         )]),
         "MaxVnetIntegrationsExceeded",
+    );
+    // ... two on a Windows plan, never three.
+    let win_plan = json!({ "type": "Microsoft.Web/serverfarms", "name": "winplan", "location": "westeurope", "kind": "windows",
+                           "sku": { "name": "P1v3", "capacity": 1 } });
+    let win_site = |name: &str, subnet: &str| {
+        json!({ "type": "Microsoft.Web/sites", "name": name, "location": "westeurope", "kind": "app",
+                "properties": { "serverFarmId": id(RG, "Microsoft.Web/serverfarms", "winplan"),
+                                "virtualNetworkSubnetId": format!("{}/subnets/{subnet}", id(RG, "Microsoft.Network/virtualNetworks", "vnetw")) } })
+    };
+    let vnetw = vnet(
+        "vnetw",
+        "westeurope",
+        &["10.4.0.0/16"],
+        json!([
+        { "name": "a", "properties": { "addressPrefix": "10.4.1.0/24" } },
+        { "name": "b", "properties": { "addressPrefix": "10.4.2.0/24" } }]),
+    );
+    lab.deploy(
+        RG,
+        &template(vec![
+            vnetw,
+            win_plan.clone(),
+            win_site("w1", "a"),
+            win_site("w2", "b"),
+        ]),
+    );
+    lab.deploy_refused(
+        RG,
+        &template(vec![vnet("vnet3", "westeurope", &["10.5.0.0/16"], json!([{ "name": "s", "properties": { "addressPrefix": "10.5.0.0/24" } }])),
+            json!({ "type": "Microsoft.Web/sites", "name": "w3", "location": "westeurope", "kind": "app",
+                    "properties": { "serverFarmId": id(RG, "Microsoft.Web/serverfarms", "winplan"),
+                                    "virtualNetworkSubnetId": format!("{}/subnets/s", id(RG, "Microsoft.Network/virtualNetworks", "vnet3")) } })]),
+        "MaxVnetIntegrationsExceeded",
+    );
+    // ... and an app has one integration at a time.
+    lab.deploy_refused(
+        RG,
+        &template(vec![json!({ "type": "Microsoft.Web/sites/networkConfig", "name": "web1/virtualNetwork",
+                               "properties": { "subnetResourceId": subnet_id("vnet1", "other"), "swiftSupported": true } })]),
+        "SiteAlreadyHasVnetIntegration",
     );
     // 5. A VNet or subnet in use cannot be deleted.
     lab.refused(
