@@ -3,6 +3,7 @@
 
 mod az;
 mod exec;
+mod network;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -106,6 +107,9 @@ enum Command {
     /// Role assignments (as `az role`).
     #[command(subcommand)]
     Role(az::RoleCmd),
+    /// Subnets, NSGs, route tables, effective routes and rules (as `az network`).
+    #[command(subcommand)]
+    Network(network::NetworkCmd),
     /// The lab's principals (as `az ad user`).
     #[command(subcommand)]
     Ad(az::AdCmd),
@@ -239,6 +243,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Role(cmd) => az::role(&g, cmd),
         Command::Provider(cmd) => az::provider(&g, cmd),
         Command::Ad(cmd) => az::ad(&g, cmd),
+        Command::Network(cmd) => network::run(&g, cmd),
         Command::Down { purge } => down(&g, purge),
         Command::Lab(LabCmd::Status) => g.call("GET", "/lab/status", None),
         Command::Lab(LabCmd::Reconcile) => g.call("POST", "/lab/reconcile", None),
