@@ -4,6 +4,7 @@
 mod az;
 mod exec;
 mod network;
+mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,7 +51,7 @@ struct Global {
         default_value = "owner"
     )]
     principal: String,
-    /// Output format (az's `-o`); JSON is what every command prints.
+    /// Output format (az's `-o`): JSON, or a table (`az`'s columns for effective routes and rules).
     #[arg(short = 'o', long, global = true, default_value = "json")]
     output: OutputFormat,
 }
@@ -58,6 +59,7 @@ struct Global {
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
 enum OutputFormat {
     Json,
+    Table,
     Jsonc,
     None,
 }
@@ -67,8 +69,10 @@ impl Global {
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<ExitCode> {
         let (status, value) = request(&self.socket(), &self.principal, method, path, body)?;
         if (200..300).contains(&status) {
-            if self.output != OutputFormat::None {
-                println!("{}", serde_json::to_string_pretty(&value)?);
+            match self.output {
+                OutputFormat::None => {}
+                OutputFormat::Table => println!("{}", table::render(&value)),
+                _ => println!("{}", serde_json::to_string_pretty(&value)?),
             }
             Ok(ExitCode::SUCCESS)
         } else {
