@@ -114,6 +114,9 @@ enum Command {
     /// Subnets, NSGs, route tables, effective routes and rules (as `az network`).
     #[command(subcommand)]
     Network(network::NetworkCmd),
+    /// Subscription settings (as `az account`).
+    #[command(subcommand)]
+    Account(az::AccountCmd),
     /// The lab's principals (as `az ad user`).
     #[command(subcommand)]
     Ad(az::AdCmd),
@@ -247,6 +250,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Role(cmd) => az::role(&g, cmd),
         Command::Provider(cmd) => az::provider(&g, cmd),
         Command::Ad(cmd) => az::ad(&g, cmd),
+        Command::Account(cmd) => az::account(&g, cmd),
         Command::Network(cmd) => network::run(&g, cmd),
         Command::Down { purge } => down(&g, purge),
         Command::Lab(LabCmd::Status) => g.call("GET", "/lab/status", None),
