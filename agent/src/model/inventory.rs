@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use super::{
-    AzureError, GenericResource, InternetHost, NetworkInterface, ResourceId, ResourceKind,
-    ServerFarm, Site, Subnet, VirtualMachine, VirtualNetwork, CLASSIC_VNET_TYPE,
+    ApplicationSecurityGroup, AzureError, GenericResource, InternetHost, NetworkInterface,
+    NetworkSecurityGroup, ResourceId, ResourceKind, ServerFarm, Site, Subnet, VirtualMachine,
+    VirtualNetwork, CLASSIC_VNET_TYPE,
 };
 
 /// Every resource of a lab, typed. Each list is sorted by lower-cased id, so
@@ -21,6 +22,10 @@ pub struct Inventory {
     /// `Microsoft.ClassicNetwork/virtualNetworks`: validated like VNets, never
     /// part of the fabric, never usable for integration.
     pub classic_vnets: Vec<VirtualNetwork>,
+    /// `Microsoft.Network/networkSecurityGroups`.
+    pub nsgs: Vec<NetworkSecurityGroup>,
+    /// `Microsoft.Network/applicationSecurityGroups`.
+    pub asgs: Vec<ApplicationSecurityGroup>,
 }
 
 impl Inventory {
@@ -54,6 +59,12 @@ impl Inventory {
             ResourceKind::NetworkInterface => self.nics.push(NetworkInterface::from_resource(res)?),
             ResourceKind::VirtualMachine => self.vms.push(VirtualMachine::from_resource(res)?),
             ResourceKind::InternetHost => self.hosts.push(InternetHost::from_resource(res)?),
+            ResourceKind::NetworkSecurityGroup => {
+                self.nsgs.push(NetworkSecurityGroup::from_resource(res)?)
+            }
+            ResourceKind::ApplicationSecurityGroup => self
+                .asgs
+                .push(ApplicationSecurityGroup::from_resource(res)?),
         }
         Ok(())
     }
@@ -92,6 +103,14 @@ impl Inventory {
 
     pub fn vm(&self, id: &ResourceId) -> Option<&VirtualMachine> {
         self.vms.iter().find(|v| &v.id == id)
+    }
+
+    pub fn nsg(&self, id: &ResourceId) -> Option<&NetworkSecurityGroup> {
+        self.nsgs.iter().find(|n| &n.id == id)
+    }
+
+    pub fn asg(&self, id: &ResourceId) -> Option<&ApplicationSecurityGroup> {
+        self.asgs.iter().find(|a| &a.id == id)
     }
 
     pub fn host(&self, id: &ResourceId) -> Option<&InternetHost> {

@@ -18,17 +18,23 @@ pub enum ResourceKind {
     VirtualMachine,
     /// `Lab.Emulator/internetHosts`: a public test host of the lab (no Azure twin).
     InternetHost,
+    /// `Microsoft.Network/networkSecurityGroups`.
+    NetworkSecurityGroup,
+    /// `Microsoft.Network/applicationSecurityGroups`.
+    ApplicationSecurityGroup,
 }
 
 impl ResourceKind {
     /// Every kind, in the order validation reports them.
-    pub const ALL: [ResourceKind; 6] = [
+    pub const ALL: [ResourceKind; 8] = [
         ResourceKind::VirtualNetwork,
         ResourceKind::ServerFarm,
         ResourceKind::Site,
         ResourceKind::NetworkInterface,
         ResourceKind::VirtualMachine,
         ResourceKind::InternetHost,
+        ResourceKind::NetworkSecurityGroup,
+        ResourceKind::ApplicationSecurityGroup,
     ];
 
     /// ARM's spelling of the type, e.g. `Microsoft.Web/serverfarms`.
@@ -40,6 +46,8 @@ impl ResourceKind {
             ResourceKind::NetworkInterface => "Microsoft.Network/networkInterfaces",
             ResourceKind::VirtualMachine => "Microsoft.Compute/virtualMachines",
             ResourceKind::InternetHost => "Lab.Emulator/internetHosts",
+            ResourceKind::NetworkSecurityGroup => "Microsoft.Network/networkSecurityGroups",
+            ResourceKind::ApplicationSecurityGroup => "Microsoft.Network/applicationSecurityGroups",
         }
     }
 

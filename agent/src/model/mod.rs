@@ -8,6 +8,7 @@ mod id;
 mod inventory;
 mod kind;
 mod network;
+mod nsg;
 mod props;
 mod web;
 
@@ -22,6 +23,11 @@ pub use kind::ResourceKind;
 pub use network::{
     Delegation, IpAllocationMethod, IpConfiguration, NetworkInterface, ServiceAssociationLink,
     Subnet, VirtualNetwork, APP_SERVICE_LINK, CLASSIC_VNET_TYPE, SERVER_FARMS_DELEGATION,
+};
+pub use nsg::{
+    default_rules, Access, AddressMatch, ApplicationSecurityGroup, Direction, NetworkSecurityGroup,
+    PortMatch, RuleProtocol, SecurityRule, ServiceTag, TypedRule, AZURE_PLATFORM_IP,
+    MAX_RULE_NAME_LEN, MAX_RULE_PRIORITY, MIN_RULE_PRIORITY, SERVICE_TAG_PREFIXES,
 };
 pub use web::{DeploymentGeneration, ServerFarm, Site, TierClass, DEPLOYMENT_GENERATION_PROPERTY};
 

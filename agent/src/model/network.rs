@@ -56,6 +56,8 @@ pub struct Subnet {
     /// `properties.serviceAssociationLinks[]`, kept by the platform: App
     /// Service's `AppServiceLink` while (or after) a plan integrates here.
     pub service_association_links: Vec<ServiceAssociationLink>,
+    /// `properties.networkSecurityGroup.id` (AZURE-FACTS §3).
+    pub network_security_group: Option<ResourceId>,
 }
 
 /// `subnets[].properties.serviceAssociationLinks[]` (AZURE-FACTS §1).
@@ -269,8 +271,14 @@ fn parse_subnet(res: &GenericResource, i: usize, v: &Value) -> Result<Subnet, Az
             link,
         });
     }
+    let network_security_group = props::id_in(
+        res,
+        props::at(v, "properties.networkSecurityGroup.id"),
+        &format!("{base}.properties.networkSecurityGroup.id"),
+    )?;
     Ok(Subnet {
         id: res.id.child("subnets", &name),
+        network_security_group,
         name,
         address_prefix,
         ipv6_prefixes,
@@ -296,6 +304,8 @@ pub struct NetworkInterface {
     pub name: String,
     pub location: String,
     pub ip_configurations: Vec<IpConfiguration>,
+    /// `properties.networkSecurityGroup.id` (AZURE-FACTS §3).
+    pub network_security_group: Option<ResourceId>,
 }
 
 /// `properties.ipConfigurations[]` of a NIC.
@@ -307,6 +317,8 @@ pub struct IpConfiguration {
     /// Set for `Static` (a `Dynamic` configuration ignores a written address).
     pub static_address: Option<Ipv4Addr>,
     pub primary: bool,
+    /// `properties.applicationSecurityGroups[].id`.
+    pub application_security_groups: Vec<ResourceId>,
 }
 
 impl IpConfiguration {
@@ -376,7 +388,13 @@ impl NetworkInterface {
                 &format!("{base}.properties.primary"),
             )?
             .unwrap_or(configs.len() == 1 || i == 0);
+            let application_security_groups = super::nsg::ids_in(
+                res,
+                props::at(v, "properties.applicationSecurityGroups"),
+                &format!("{base}.properties.applicationSecurityGroups"),
+            )?;
             ip_configurations.push(IpConfiguration {
+                application_security_groups,
                 name,
                 subnet_id,
                 method,
@@ -396,6 +414,7 @@ impl NetworkInterface {
             ));
         }
         Ok(NetworkInterface {
+            network_security_group: p.opt_id("properties.networkSecurityGroup.id")?,
             id: res.id.clone(),
             name: res.name.clone(),
             location: res.location.clone().unwrap_or_default(),

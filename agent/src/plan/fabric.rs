@@ -120,5 +120,6 @@ fn nft_batch(l: &Layout, fi: usize, f: &FabricL) -> serde_json::Value {
     if let Some(ip) = f.default_outbound {
         batch.rule("postrouting", vec![nft::oifname("inet0"), nft::snat(ip)]);
     }
+    super::nsg::append_to_fabric_batch(l, fi, &mut batch);
     batch.finish()
 }

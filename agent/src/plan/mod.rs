@@ -8,6 +8,7 @@ mod internet;
 mod layout;
 pub mod names;
 mod nft;
+pub mod nsg;
 pub mod routes;
 mod stamp;
 mod types;

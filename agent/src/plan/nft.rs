@@ -14,6 +14,7 @@ use super::types::{NFT_FAMILY, NFT_TABLE};
 pub(crate) struct Batch {
     chains: Vec<Value>,
     counters: Vec<Value>,
+    objects: Vec<Value>,
     rules: Vec<Value>,
 }
 
@@ -44,6 +45,24 @@ impl Batch {
         );
     }
 
+    /// A regular chain (a jump target, no hook).
+    pub fn regular_chain(&mut self, name: &str) {
+        self.chains.push(json!({"add": {"chain": {
+            "family": NFT_FAMILY, "table": NFT_TABLE, "name": name
+        }}}));
+    }
+
+    /// Another object of the table (a named set), given as its inner JSON
+    /// (`{"set": {...}}` without family/table, which are filled in); added
+    /// after chains and counters, before rules.
+    pub fn object(&mut self, mut obj: Value) {
+        if let Some(inner) = obj.as_object_mut().and_then(|o| o.values_mut().next()) {
+            inner["family"] = json!(NFT_FAMILY);
+            inner["table"] = json!(NFT_TABLE);
+        }
+        self.objects.push(json!({ "add": obj }));
+    }
+
     pub fn rule(&mut self, chain: &str, expr: Vec<Value>) {
         self.rules.push(json!({"add": {"rule": {
             "family": NFT_FAMILY, "table": NFT_TABLE, "chain": chain, "expr": expr
@@ -59,6 +78,7 @@ impl Batch {
         ];
         all.extend(self.chains);
         all.extend(self.counters);
+        all.extend(self.objects);
         all.extend(self.rules);
         json!({ "nftables": all })
     }

@@ -126,6 +126,8 @@ fn view_of(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
         Some(ResourceKind::NetworkInterface) => nic_view(l, state, res),
         Some(ResourceKind::VirtualMachine) => vm_view(l, res),
         Some(ResourceKind::InternetHost) => host_view(l, res),
+        Some(ResourceKind::NetworkSecurityGroup) => super::nsg::nsg_view(l, base(res)),
+        Some(ResourceKind::ApplicationSecurityGroup) => base(res),
         None => base(res),
     }
 }

@@ -8,6 +8,7 @@ mod integration;
 mod moves;
 mod network;
 mod normalize;
+mod nsg;
 mod providers;
 mod sal;
 mod tier;
@@ -186,6 +187,7 @@ fn finish(
     network::check(&inv)?;
     web::check(&inv, &old_inv)?;
     compute::check(&inv, &old_inv)?;
+    nsg::check(&inv, &old_inv)?;
     sal::sync(&old_inv, &inv, &mut next)?;
     integration::check_permissions(old, &old_inv, &inv, ctx)?;
     providers::sync(&inv, &mut next)?;
