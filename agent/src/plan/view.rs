@@ -126,6 +126,10 @@ fn view_of(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
         Some(ResourceKind::NetworkInterface) => nic_view(l, state, res),
         Some(ResourceKind::VirtualMachine) => vm_view(l, res),
         Some(ResourceKind::InternetHost) => host_view(l, res),
+        Some(ResourceKind::RouteTable) => route_table_view(l, res),
+        Some(ResourceKind::NatGateway) => nat_gateway_view(l, state, res),
+        Some(ResourceKind::PublicIpAddress) => public_ip_view(l, state, res),
+        Some(ResourceKind::PublicIpPrefix) => public_ip_prefix_view(l, state, res),
         None => base(res),
     }
 }
@@ -445,6 +449,129 @@ fn host_view(l: &Layout, res: &GenericResource) -> Value {
     if let Some(h) = l.hosts.iter().find(|h| h.id == res.id) {
         props(&mut v).insert("ipAddress".into(), json!(h.ip.to_string()));
         v["emulator"] = json!({"namespace": h.netns});
+    }
+    v
+}
+
+fn id_list<'a>(ids: impl Iterator<Item = &'a ResourceId>) -> Vec<Value> {
+    ids.map(|id| json!({"id": id.to_string()})).collect()
+}
+
+fn route_table_view(l: &Layout, res: &GenericResource) -> Value {
+    let mut v = base(res);
+    let subnets = id_list(l.inv.subnets_with_route_table(&res.id).map(|(_, s)| &s.id));
+    let p = props(&mut v);
+    p.insert("subnets".into(), Value::Array(subnets));
+    p.entry("disableBgpRoutePropagation")
+        .or_insert(json!(false));
+    if let Some(routes) = p.get_mut("routes").and_then(Value::as_array_mut) {
+        for r in routes {
+            let Some(name) = r.get("name").and_then(Value::as_str).map(str::to_string) else {
+                continue;
+            };
+            if let Some(obj) = r.as_object_mut() {
+                obj.insert(
+                    "id".into(),
+                    json!(res.id.child("routes", &name).to_string()),
+                );
+                if let Some(rp) = obj.get_mut("properties").and_then(Value::as_object_mut) {
+                    rp.insert("provisioningState".into(), json!("Succeeded"));
+                }
+            }
+        }
+    }
+    v
+}
+
+fn nat_gateway_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
+    let mut v = base(res);
+    let Some(g) = l.inv.nat_gateway(&res.id) else {
+        return v;
+    };
+    let subnets = id_list(l.inv.subnets_with_nat_gateway(&g.id).map(|(_, s)| &s.id));
+    let addresses: Vec<String> = crate::ipam::nat_gateway_addresses(&state.allocations, g)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if v.get("sku").is_none() {
+        v["sku"] = json!({"name": g.sku.as_str()});
+    }
+    let p = props(&mut v);
+    p.insert("subnets".into(), Value::Array(subnets));
+    p.insert("idleTimeoutInMinutes".into(), json!(g.idle_timeout_minutes));
+    p.insert(
+        "publicIpAddresses".into(),
+        Value::Array(id_list(g.public_ip_ids.iter())),
+    );
+    p.insert(
+        "publicIpPrefixes".into(),
+        Value::Array(id_list(g.public_ip_prefix_ids.iter())),
+    );
+    let fabric = l
+        .inv
+        .subnets_with_nat_gateway(&g.id)
+        .next()
+        .and_then(|(vnet, _)| l.fabrics.iter().find(|f| f.vnet.id == vnet.id))
+        .map(|f| f.netns.clone());
+    v["emulator"] = json!({"ipAddresses": addresses, "fabricNamespace": fabric});
+    v
+}
+
+fn public_ip_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
+    let mut v = base(res);
+    let Some(pip) = l.inv.public_ip(&res.id) else {
+        return v;
+    };
+    let addr = state.allocations.public_ips.get(&pip.id.key());
+    let (nics, nats) = l.inv.public_ip_users(&pip.id);
+    if v.get("sku").is_none() {
+        v["sku"] = json!({"name": pip.sku.as_str()});
+    }
+    let p = props(&mut v);
+    p.insert("ipAddress".into(), json!(addr.map(ToString::to_string)));
+    p.insert("publicIPAddressVersion".into(), json!("IPv4"));
+    p.insert(
+        "publicIPAllocationMethod".into(),
+        json!(if pip.static_allocation {
+            "Static"
+        } else {
+            "Dynamic"
+        }),
+    );
+    p.insert(
+        "idleTimeoutInMinutes".into(),
+        json!(pip.idle_timeout_minutes),
+    );
+    if let Some((nic, cfg)) = nics.first() {
+        p.insert(
+            "ipConfiguration".into(),
+            json!({"id": nic.id.child("ipConfigurations", cfg).to_string()}),
+        );
+    }
+    if let Some(g) = nats.first() {
+        p.insert("natGateway".into(), json!({"id": g.id.to_string()}));
+    }
+    v
+}
+
+fn public_ip_prefix_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
+    let mut v = base(res);
+    let Some(prefix) = l.inv.public_ip_prefix(&res.id) else {
+        return v;
+    };
+    let block = state.allocations.public_ip_prefixes.get(&prefix.id.key());
+    let users: Vec<Value> = l
+        .inv
+        .nat_gateways
+        .iter()
+        .filter(|g| g.public_ip_prefix_ids.contains(&prefix.id))
+        .map(|g| json!({"id": g.id.to_string()}))
+        .collect();
+    let p = props(&mut v);
+    p.insert("ipPrefix".into(), json!(block.map(ToString::to_string)));
+    p.insert("prefixLength".into(), json!(prefix.prefix_length));
+    if let Some(g) = users.into_iter().next() {
+        p.insert("natGateway".into(), g);
     }
     v
 }
