@@ -80,7 +80,7 @@ impl NextHopType {
 }
 
 /// One entry of `properties.routes[]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub name: String,
     /// `properties.addressPrefix` as written (a CIDR; host bits are checked by
