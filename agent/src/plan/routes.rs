@@ -300,16 +300,16 @@ mod tests {
         Option<&'static str>,
     );
 
-    fn rows(
-        r: &[EffectiveRoute],
-    ) -> Vec<(
+    type OwnedRow = (
         RouteSource,
         RouteState,
         String,
         NextHopType,
         Option<String>,
         Option<String>,
-    )> {
+    );
+
+    fn rows(r: &[EffectiveRoute]) -> Vec<OwnedRow> {
         r.iter()
             .map(|x| {
                 (
@@ -324,16 +324,7 @@ mod tests {
             .collect()
     }
 
-    fn sorted(
-        mut want: Vec<Row>,
-    ) -> Vec<(
-        RouteSource,
-        RouteState,
-        String,
-        NextHopType,
-        Option<String>,
-        Option<String>,
-    )> {
+    fn sorted(mut want: Vec<Row>) -> Vec<OwnedRow> {
         want.sort_by(|a, b| {
             let (pa, pb) = (n(a.2), n(b.2));
             pb.prefix_len()
