@@ -21,6 +21,8 @@ mod address_tests;
 #[cfg(test)]
 mod nft_check;
 #[cfg(test)]
+mod routing_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;

@@ -6,7 +6,6 @@ use serde_json::{json, Map, Value};
 
 use super::layout::{Layout, SandboxL};
 use super::names;
-use super::routes::system_routes;
 use crate::model::{
     AzureError, GenericResource, LabConfig, LabState, ResourceId, ResourceKind, Subnet,
 };
@@ -182,6 +181,17 @@ fn site_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
         })
         .collect();
     v["emulator"] = json!({ "instances": instances });
+    // Azure's portal lists a NAT gateway's addresses next to the app's own
+    // outbound IPs (which stay the stamp's).
+    let nat_ips = site.subnet_id.as_ref().and_then(|sid| {
+        let (_, subnet, _) = l.inv.subnet(sid)?;
+        let g = l.inv.nat_gateway(subnet.nat_gateway_id.as_ref()?)?;
+        Some(crate::ipam::nat_gateway_addresses(&state.allocations, g))
+    });
+    if let Some(ips) = nat_ips {
+        v["emulator"]["natGatewayIpAddresses"] =
+            json!(ips.iter().map(ToString::to_string).collect::<Vec<_>>());
+    }
     v
 }
 
@@ -302,7 +312,6 @@ fn vnet_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
         return v;
     };
     let f = &l.fabrics[fi];
-    let routes = system_routes(&f.vnet);
     if let Some(list) = props(&mut v)
         .get_mut("subnets")
         .and_then(Value::as_array_mut)
@@ -318,6 +327,12 @@ fn vnet_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
             };
             sp.insert("provisioningState".into(), json!("Succeeded"));
             sp.entry("delegations").or_insert_with(|| json!([]));
+            if let Some(id) = &subnet.route_table_id {
+                sp.insert("routeTable".into(), json!({"id": id.to_string()}));
+            }
+            if let Some(id) = &subnet.nat_gateway_id {
+                sp.insert("natGateway".into(), json!({"id": id.to_string()}));
+            }
             let plans: Vec<&ResourceId> = l
                 .inv
                 .sites
@@ -366,8 +381,13 @@ fn vnet_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
                 "usedAddresses": usage["used"],
                 "coolingDownAddresses": usage["coolingDown"],
                 "freeAddresses": usage["free"],
-                "effectiveRoutes": routes.iter().map(|r| json!({
-                    "source": r.source, "addressPrefix": r.prefix.to_string(), "nextHopType": r.next_hop_type,
+                "routeTableId": s.route_table_id.as_ref().map(ToString::to_string),
+                "natGatewayId": s.nat_gateway_id.as_ref().map(ToString::to_string),
+                "effectiveRoutes": sl.routes.iter().map(|r| json!({
+                    "source": r.source, "state": r.state, "addressPrefix": r.prefix.to_string(),
+                    "nextHopType": r.next_hop_type,
+                    "nextHopIpAddress": r.next_hop_ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "name": r.name,
                 })).collect::<Vec<_>>(),
             })
         })
