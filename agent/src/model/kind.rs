@@ -22,11 +22,19 @@ pub enum ResourceKind {
     NetworkSecurityGroup,
     /// `Microsoft.Network/applicationSecurityGroups`.
     ApplicationSecurityGroup,
+    /// `Microsoft.Network/routeTables`: user-defined routes for subnets.
+    RouteTable,
+    /// `Microsoft.Network/natGateways`.
+    NatGateway,
+    /// `Microsoft.Network/publicIPAddresses`.
+    PublicIpAddress,
+    /// `Microsoft.Network/publicIPPrefixes`.
+    PublicIpPrefix,
 }
 
 impl ResourceKind {
     /// Every kind, in the order validation reports them.
-    pub const ALL: [ResourceKind; 8] = [
+    pub const ALL: [ResourceKind; 12] = [
         ResourceKind::VirtualNetwork,
         ResourceKind::ServerFarm,
         ResourceKind::Site,
@@ -35,6 +43,10 @@ impl ResourceKind {
         ResourceKind::InternetHost,
         ResourceKind::NetworkSecurityGroup,
         ResourceKind::ApplicationSecurityGroup,
+        ResourceKind::RouteTable,
+        ResourceKind::NatGateway,
+        ResourceKind::PublicIpAddress,
+        ResourceKind::PublicIpPrefix,
     ];
 
     /// ARM's spelling of the type, e.g. `Microsoft.Web/serverfarms`.
@@ -48,6 +60,10 @@ impl ResourceKind {
             ResourceKind::InternetHost => "Lab.Emulator/internetHosts",
             ResourceKind::NetworkSecurityGroup => "Microsoft.Network/networkSecurityGroups",
             ResourceKind::ApplicationSecurityGroup => "Microsoft.Network/applicationSecurityGroups",
+            ResourceKind::RouteTable => "Microsoft.Network/routeTables",
+            ResourceKind::NatGateway => "Microsoft.Network/natGateways",
+            ResourceKind::PublicIpAddress => "Microsoft.Network/publicIPAddresses",
+            ResourceKind::PublicIpPrefix => "Microsoft.Network/publicIPPrefixes",
         }
     }
 

@@ -58,7 +58,14 @@ pub struct Subnet {
     pub service_association_links: Vec<ServiceAssociationLink>,
     /// `properties.networkSecurityGroup.id` (AZURE-FACTS §3).
     pub network_security_group: Option<ResourceId>,
+    /// `properties.routeTable.id`: the subnet's route table (UDRs), if any.
+    pub route_table_id: Option<ResourceId>,
+    /// `properties.natGateway.id`: the subnet's NAT gateway, if any.
+    pub nat_gateway_id: Option<ResourceId>,
 }
+
+/// The name Azure reserves for the subnet of VPN / ExpressRoute gateways.
+pub const GATEWAY_SUBNET: &str = "GatewaySubnet";
 
 /// `subnets[].properties.serviceAssociationLinks[]` (AZURE-FACTS §1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -276,7 +283,19 @@ fn parse_subnet(res: &GenericResource, i: usize, v: &Value) -> Result<Subnet, Az
         props::at(v, "properties.networkSecurityGroup.id"),
         &format!("{base}.properties.networkSecurityGroup.id"),
     )?;
+    let route_table_id = props::id_in(
+        res,
+        props::at(v, "properties.routeTable.id"),
+        &format!("{base}.properties.routeTable.id"),
+    )?;
+    let nat_gateway_id = props::id_in(
+        res,
+        props::at(v, "properties.natGateway.id"),
+        &format!("{base}.properties.natGateway.id"),
+    )?;
     Ok(Subnet {
+        route_table_id,
+        nat_gateway_id,
         id: res.id.child("subnets", &name),
         network_security_group,
         name,
@@ -306,6 +325,10 @@ pub struct NetworkInterface {
     pub ip_configurations: Vec<IpConfiguration>,
     /// `properties.networkSecurityGroup.id` (AZURE-FACTS §3).
     pub network_security_group: Option<ResourceId>,
+    /// `properties.enableIPForwarding` (default false): without it the fabric
+    /// drops packets from this NIC whose source is not one of its addresses,
+    /// and packets to it whose destination is not one of its addresses.
+    pub enable_ip_forwarding: bool,
 }
 
 /// `properties.ipConfigurations[]` of a NIC.
@@ -319,6 +342,8 @@ pub struct IpConfiguration {
     pub primary: bool,
     /// `properties.applicationSecurityGroups[].id`.
     pub application_security_groups: Vec<ResourceId>,
+    /// `properties.publicIPAddress.id`: an instance-level public IP (1:1 NAT).
+    pub public_ip_id: Option<ResourceId>,
 }
 
 impl IpConfiguration {
@@ -393,8 +418,14 @@ impl NetworkInterface {
                 props::at(v, "properties.applicationSecurityGroups"),
                 &format!("{base}.properties.applicationSecurityGroups"),
             )?;
+            let public_ip_id = props::id_in(
+                res,
+                props::at(v, "properties.publicIPAddress.id"),
+                &format!("{base}.properties.publicIPAddress.id"),
+            )?;
             ip_configurations.push(IpConfiguration {
                 application_security_groups,
+                public_ip_id,
                 name,
                 subnet_id,
                 method,
@@ -419,6 +450,9 @@ impl NetworkInterface {
             name: res.name.clone(),
             location: res.location.clone().unwrap_or_default(),
             ip_configurations,
+            enable_ip_forwarding: p
+                .opt_bool("properties.enableIPForwarding")?
+                .unwrap_or(false),
         })
     }
 

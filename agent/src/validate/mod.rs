@@ -10,6 +10,7 @@ mod network;
 mod normalize;
 mod nsg;
 mod providers;
+mod routing;
 mod sal;
 mod tier;
 mod web;
@@ -30,6 +31,7 @@ use crate::model::{
 pub use moves::move_resources;
 use normalize::ChildKind;
 pub use providers::{is_registered, register_provider, WEB_NAMESPACE};
+pub use routing::set_subscription_settings;
 
 /// Who asks, and when: every entry point takes one. `principal` is checked
 /// against the lab's role assignments (seed, "Permissions"); `now` (seconds) is
@@ -185,6 +187,7 @@ fn finish(
     web::add_delegations(&mut next, &inv);
     let inv = Inventory::parse(&next.resources)?;
     network::check(&inv)?;
+    routing::check(&inv)?;
     web::check(&inv, &old_inv)?;
     compute::check(&inv, &old_inv)?;
     nsg::check(&inv, &old_inv)?;
