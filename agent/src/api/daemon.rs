@@ -230,7 +230,14 @@ impl Daemon {
     pub async fn show(&self, id: &ResourceId) -> Result<Value, ApiError> {
         let state = self.state.lock().await;
         let mut view = plan::view::resource_view(&state, &self.config.lab, id)?;
+        drop(state);
         self.annotate_processes(&mut view);
+        if id
+            .full_type()
+            .eq_ignore_ascii_case("Microsoft.Network/networkSecurityGroups")
+        {
+            self.annotate_nsg_hits(id, &mut view).await;
+        }
         Ok(view)
     }
 

@@ -12,6 +12,7 @@ mod admin;
 mod children;
 pub mod client;
 mod daemon;
+mod network;
 mod operations;
 mod routes;
 pub use routes::serve;

@@ -47,6 +47,10 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/lab/principals", get(list_principals))
         .route("/lab/principals/{name}", put(put_principal))
         .route("/lab/roleAssignments", get(list_role_assignments))
+        .route(
+            "/lab/subscriptions/{sub}",
+            get(get_subscription).put(put_subscription),
+        )
         .route("/subscriptions/{*rest}", any(resource))
         .with_state(daemon)
 }
@@ -94,6 +98,18 @@ async fn exec_target(State(d): State<Arc<Daemon>>, Query(q): Query<ExecQuery>) -
         }
     };
     Ok(Json(d.exec_target(&target).await?))
+}
+
+async fn get_subscription(State(d): State<Arc<Daemon>>, Path(sub): Path<String>) -> Reply {
+    Ok(Json(d.subscription_settings(&sub).await?))
+}
+
+async fn put_subscription(
+    State(d): State<Arc<Daemon>>,
+    Path(sub): Path<String>,
+    Json(body): Json<Value>,
+) -> Reply {
+    Ok(Json(d.put_subscription_settings(&sub, &body).await?))
 }
 
 async fn list_principals(State(d): State<Arc<Daemon>>) -> Json<Value> {
@@ -190,7 +206,11 @@ async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> 
     if n % 2 == 1
         && matches!(
             last,
-            "virtualnetworkconnections" | "restart" | "platformupgrade"
+            "virtualnetworkconnections"
+                | "restart"
+                | "platformupgrade"
+                | "effectivenetworksecuritygroups"
+                | "effectiveroutetable"
         )
     {
         let owner: ResourceId = format!("/{}", parts[..n - 1].join("/")).parse()?;
@@ -198,6 +218,12 @@ async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> 
             ("virtualnetworkconnections", &Method::GET) => Ok(Json(d.connections(&owner).await?)),
             ("restart", &Method::POST) => Ok(Json(d.restart(&owner).await?)),
             ("platformupgrade", &Method::POST) => Ok(Json(d.platform_upgrade(owner).await?)),
+            ("effectiveroutetable", &Method::POST) => {
+                Ok(Json(d.effective_routes(&owner, &body).await?))
+            }
+            ("effectivenetworksecuritygroups", &Method::POST) => {
+                Ok(Json(d.effective_nsgs(&owner, &body).await?))
+            }
             _ => Err(not_allowed(&method, &path)),
         };
     }

@@ -25,6 +25,20 @@ pub enum WebappCmd {
     Config(ConfigCmd),
     /// Restart the app (its appCommandLine on every instance).
     Restart(SiteArgs),
+    /// Lab only: the routes an app instance's outbound traffic follows.
+    ShowEffectiveRouteTable {
+        #[command(flatten)]
+        site: SiteArgs,
+        #[arg(long, default_value_t = 0)]
+        instance: u32,
+    },
+    /// Lab only: the security rules that filter an app instance's traffic into the VNet.
+    ListEffectiveNsg {
+        #[command(flatten)]
+        site: SiteArgs,
+        #[arg(long, default_value_t = 0)]
+        instance: u32,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -280,6 +294,16 @@ pub fn webapp(g: &Global, cmd: WebappCmd) -> Result<ExitCode> {
     match cmd {
         WebappCmd::Show(s) => g.call("GET", &s.id().to_string(), None),
         WebappCmd::Restart(s) => g.call("POST", &format!("{}/restart", s.id()), None),
+        WebappCmd::ShowEffectiveRouteTable { site, instance } => g.call(
+            "POST",
+            &format!("{}/effectiveRouteTable", site.id()),
+            Some(&json!({ "instance": instance })),
+        ),
+        WebappCmd::ListEffectiveNsg { site, instance } => g.call(
+            "POST",
+            &format!("{}/effectiveNetworkSecurityGroups", site.id()),
+            Some(&json!({ "instance": instance })),
+        ),
         WebappCmd::VnetIntegration(VnetIntegrationCmd::Add {
             site, vnet, subnet, ..
         }) => {

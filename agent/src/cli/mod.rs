@@ -148,6 +148,11 @@ struct ServeArgs {
     /// (after a scale, an upgrade or a disconnect).
     #[arg(long, default_value_t = crate::model::DEFAULT_ADDRESS_COOLDOWN_SECS)]
     address_cooldown_secs: u64,
+    /// SNAT ports each plan instance gets on the stamp's direct path (Azure
+    /// preallocates 128 per instance); more concurrent connections to one
+    /// destination fail, as SNAT port exhaustion does.
+    #[arg(long, default_value_t = crate::model::DEFAULT_SNAT_PORTS_PER_INSTANCE)]
+    snat_ports_per_instance: u32,
     /// Seconds between level-triggered reconciles.
     #[arg(long, default_value_t = 10)]
     resync_interval: u64,
@@ -376,7 +381,7 @@ fn serve(g: &Global, args: ServeArgs) -> Result<()> {
             public_pool: args.public_pool,
             outbound_ips_per_plan: args.outbound_ips_per_plan,
             address_cooldown_secs: args.address_cooldown_secs,
-            ..LabConfig::default()
+            snat_ports_per_instance: args.snat_ports_per_instance,
         },
         state_dir: g.state_dir(),
         socket: g.socket(),

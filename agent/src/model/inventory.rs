@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use super::{
-    ApplicationSecurityGroup, AzureError, GenericResource, InternetHost, NatGateway, NetworkInterface,
-    NetworkSecurityGroup, PublicIpAddress, PublicIpPrefix, ResourceId, ResourceKind, RouteTable, ServerFarm, Site,
-    Subnet, VirtualMachine,
-    VirtualNetwork, CLASSIC_VNET_TYPE,
+    ApplicationSecurityGroup, AzureError, GenericResource, InternetHost, NatGateway,
+    NetworkInterface, NetworkSecurityGroup, PublicIpAddress, PublicIpPrefix, ResourceId,
+    ResourceKind, RouteTable, ServerFarm, Site, Subnet, VirtualMachine, VirtualNetwork,
+    CLASSIC_VNET_TYPE,
 };
 
 /// Every resource of a lab, typed. Each list is sorted by lower-cased id, so

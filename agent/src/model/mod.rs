@@ -26,14 +26,14 @@ pub use network::{
     Subnet, VirtualNetwork, APP_SERVICE_LINK, CLASSIC_VNET_TYPE, GATEWAY_SUBNET,
     SERVER_FARMS_DELEGATION,
 };
-pub use routing::{
-    NatGateway, NextHopType, PublicIpAddress, PublicIpPrefix, PublicSku, Route, RouteTable,
-    SubscriptionSettings, DEFAULT_IDLE_TIMEOUT_MINUTES,
-};
 pub use nsg::{
     default_rules, Access, AddressMatch, ApplicationSecurityGroup, Direction, NetworkSecurityGroup,
     PortMatch, RuleProtocol, SecurityRule, ServiceTag, TypedRule, AZURE_PLATFORM_IP,
     MAX_RULE_NAME_LEN, MAX_RULE_PRIORITY, MIN_RULE_PRIORITY, SERVICE_TAG_PREFIXES,
+};
+pub use routing::{
+    NatGateway, NextHopType, PublicIpAddress, PublicIpPrefix, PublicSku, Route, RouteTable,
+    SubscriptionSettings, DEFAULT_IDLE_TIMEOUT_MINUTES,
 };
 pub use web::{DeploymentGeneration, ServerFarm, Site, TierClass, DEPLOYMENT_GENERATION_PROPERTY};
 

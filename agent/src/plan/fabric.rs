@@ -93,6 +93,24 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
             }
         }
         ns.nft = Some(nft_batch(l, fi, f));
+        // The NAT gateway's idle timeout is the conntrack timeout of its
+        // established TCP flows. An nft `ct timeout` object would scope it to
+        // those flows, but nft 1.0.6 drops the policy of a `ct timeout` given
+        // as JSON (measured: `policy = { }`), so the fabric's own conntrack
+        // setting carries it: the longest idle timeout of the VNet's NAT
+        // gateways, for every TCP flow this fabric tracks.
+        if let Some(minutes) = l
+            .nats
+            .iter()
+            .filter(|n| n.fabric == fi && !n.addresses.is_empty())
+            .map(|n| n.idle_timeout_minutes)
+            .max()
+        {
+            ns.sysctl(
+                "net/netfilter/nf_conntrack_tcp_timeout_established".into(),
+                &(u64::from(minutes) * 60).to_string(),
+            );
+        }
         let uplink = names::link('f', fab, "inet0");
         b.veth(&l.inet, &uplink, fab, "inet0");
         let inet = b.get(&l.inet);
@@ -293,17 +311,6 @@ fn nft_batch(l: &Layout, fi: usize, f: &FabricL) -> serde_json::Value {
             .map(|s| s.table)
             .collect();
         let chain = format!("natgw-{ni}");
-        let timeout = format!("natgw-{ni}-tcp");
-        batch.ct_timeout_tcp_established(&timeout, nat.idle_timeout_minutes * 60);
-        batch.rule(
-            "forward",
-            vec![
-                nft::oifname("inet0"),
-                nft::mark_in(&marks),
-                nft::l4proto("tcp"),
-                nft::ct_timeout(&timeout),
-            ],
-        );
         batch.regular_chain(&chain);
         let n = nat.addresses.len();
         for (k, ip) in nat.addresses.iter().enumerate() {

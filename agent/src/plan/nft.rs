@@ -76,15 +76,6 @@ impl Batch {
         self.objects.push(json!({"add": {"set": set}}));
     }
 
-    /// A `ct timeout` object for TCP over IPv4 whose `established` timeout is
-    /// `secs` (a NAT gateway's idle timeout).
-    pub fn ct_timeout_tcp_established(&mut self, name: &str, secs: u32) {
-        self.objects.push(json!({"add": {"ct timeout": {
-            "family": NFT_FAMILY, "table": NFT_TABLE, "name": name,
-            "protocol": "tcp", "l3proto": "ip", "policy": {"established": secs}
-        }}}));
-    }
-
     pub fn rule(&mut self, chain: &str, expr: Vec<Value>) {
         self.rules.push(json!({"add": {"rule": {
             "family": NFT_FAMILY, "table": NFT_TABLE, "chain": chain, "expr": expr
@@ -231,24 +222,9 @@ pub(crate) fn tcp_dport(port: u16) -> Value {
     json!({"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": port}})
 }
 
-/// `meta mark { <m>, ... }`.
-pub(crate) fn mark_in(marks: &[u32]) -> Value {
-    json!({"match": {"op": "==", "left": meta("mark"), "right": {"set": marks}}})
-}
-
-/// `meta l4proto <proto>`.
-pub(crate) fn l4proto(proto: &str) -> Value {
-    json!({"match": {"op": "==", "left": meta("l4proto"), "right": proto}})
-}
-
 /// `meta l4proto { tcp, udp }`: needed before a SNAT with a port range.
 pub(crate) fn l4proto_tcp_udp() -> Value {
     json!({"match": {"op": "==", "left": meta("l4proto"), "right": {"set": ["tcp", "udp"]}}})
-}
-
-/// `ct timeout set "<name>"`.
-pub(crate) fn ct_timeout(name: &str) -> Value {
-    json!({ "ct timeout": name })
 }
 
 /// `numgen inc mod <m> 0`: true for one flow in `m`.

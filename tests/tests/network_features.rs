@@ -1,0 +1,737 @@
+//! Issue 4, end to end: network security groups, route tables, network
+//! virtual appliances, NAT gateway, SNAT exhaustion and SMTP on real packets,
+//! with the counter of the rule that decided each flow.
+
+use serde_json::{json, Value};
+use vnet_e2e::fixtures::{template, RG};
+use vnet_e2e::*;
+
+fn net(ty: &str, name: &str) -> String {
+    id(RG, &format!("Microsoft.Network/{ty}"), name)
+}
+
+fn subnet(name: &str) -> String {
+    format!("{}/subnets/{name}", net("virtualNetworks", "vnet1"))
+}
+
+fn rule(
+    name: &str,
+    priority: u32,
+    direction: &str,
+    access: &str,
+    protocol: &str,
+    dst: &str,
+    dst_port: &str,
+) -> Value {
+    json!({ "name": name, "properties": {
+        "priority": priority, "direction": direction, "access": access, "protocol": protocol,
+        "sourceAddressPrefix": "*", "sourcePortRange": "*",
+        "destinationAddressPrefix": dst, "destinationPortRange": dst_port } })
+}
+
+fn nsg(name: &str, rules: Vec<Value>) -> Value {
+    json!({ "type": "Microsoft.Network/networkSecurityGroups", "name": name, "location": "westeurope",
+            "properties": { "securityRules": rules } })
+}
+
+fn public_ip(name: &str) -> Value {
+    json!({ "type": "Microsoft.Network/publicIPAddresses", "name": name, "location": "westeurope",
+            "sku": { "name": "Standard" }, "properties": { "publicIPAllocationMethod": "Static" } })
+}
+
+fn vm(name: &str, subnet_name: &str, ip: &str, extra_nic: Value) -> Vec<Value> {
+    let mut nic_props = json!({ "ipConfigurations": [{ "name": "ipconfig1", "properties": {
+        "subnet": { "id": subnet(subnet_name) }, "privateIPAllocationMethod": "Static", "privateIPAddress": ip } }] });
+    if let (Some(p), Some(e)) = (nic_props.as_object_mut(), extra_nic.as_object()) {
+        for (k, v) in e {
+            if k == "ipConfiguration" {
+                if let Some(ipc) = p["ipConfigurations"][0]["properties"].as_object_mut() {
+                    ipc.extend(v.as_object().cloned().unwrap_or_default());
+                }
+            } else {
+                p.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    vec![
+        json!({ "type": "Microsoft.Network/networkInterfaces", "name": format!("{name}-nic"), "location": "westeurope", "properties": nic_props }),
+        json!({ "type": "Microsoft.Compute/virtualMachines", "name": name, "location": "westeurope",
+                "properties": { "networkProfile": { "networkInterfaces": [{ "id": net("networkInterfaces", &format!("{name}-nic")) }] } } }),
+    ]
+}
+
+/// VNet `vnet1` 10.0.0.0/16: `integration` 10.0.1.0/24 (with `int_extra` merged
+/// into its properties), `vms` 10.0.2.0/24, `fw` 10.0.3.0/24; plan `plan1` (1
+/// instance); `web1` route-all off, `web2` route-all on; `vm1` 10.0.2.4;
+/// internet host `host1` 198.18.100.10; plus `extra` resources.
+fn lab4(int_extra: Value, vms_extra: Value, extra: Vec<Value>) -> Value {
+    let mut int_props = json!({ "addressPrefix": "10.0.1.0/24" });
+    int_props
+        .as_object_mut()
+        .unwrap()
+        .extend(int_extra.as_object().cloned().unwrap_or_default());
+    let mut vms_props = json!({ "addressPrefix": "10.0.2.0/24" });
+    vms_props
+        .as_object_mut()
+        .unwrap()
+        .extend(vms_extra.as_object().cloned().unwrap_or_default());
+    let site = |name: &str, route_all: bool| {
+        json!({ "type": "Microsoft.Web/sites", "name": name, "location": "westeurope", "kind": "app,linux",
+                "properties": { "serverFarmId": id(RG, "Microsoft.Web/serverfarms", "plan1"),
+                                "virtualNetworkSubnetId": subnet("integration"),
+                                "siteConfig": { "vnetRouteAllEnabled": route_all } } })
+    };
+    let mut resources = vec![
+        json!({ "type": "Microsoft.Network/virtualNetworks", "name": "vnet1", "location": "westeurope",
+                "properties": { "addressSpace": { "addressPrefixes": ["10.0.0.0/16"] }, "subnets": [
+                    { "name": "integration", "properties": int_props },
+                    { "name": "vms", "properties": vms_props },
+                    { "name": "fw", "properties": { "addressPrefix": "10.0.3.0/24" } } ] } }),
+        json!({ "type": "Microsoft.Web/serverfarms", "name": "plan1", "location": "westeurope", "kind": "linux",
+                "sku": { "name": "P1v3", "capacity": 1 }, "properties": { "reserved": true } }),
+        site("web1", false),
+        site("web2", true),
+        json!({ "type": "Lab.Emulator/internetHosts", "name": "host1", "location": "westeurope",
+                "properties": { "ipAddress": "198.18.100.10" } }),
+    ];
+    resources.extend(vm("vm1", "vms", "10.0.2.4", json!({})));
+    resources.extend(extra);
+    template(resources)
+}
+
+/// Hit counts of an NSG's rules, by rule name, from `network nsg show`.
+fn hits(lab: &Lab, nsg_name: &str) -> std::collections::BTreeMap<String, u64> {
+    let v = lab.cli_json(&["network", "nsg", "show", "-g", RG, "-n", nsg_name]);
+    let mut out = std::collections::BTreeMap::new();
+    for group in ["securityRules", "defaultSecurityRules"] {
+        for r in v["properties"][group].as_array().into_iter().flatten() {
+            let n = r["name"].as_str().unwrap_or_default().to_string();
+            let h = r["emulator"]["hits"]["packets"].as_u64().unwrap_or(0);
+            out.insert(n, h);
+        }
+    }
+    out
+}
+
+fn private_ip(lab: &Lab, site: &str) -> String {
+    lab.exec_ok(&["--app", site], &["printenv", "WEBSITE_PRIVATE_IP"])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn subnet_nsg_outbound_rules_decide_app_traffic_into_the_vnet() {
+    let Some(mut lab) = Lab::start() else { return };
+    let rules = vec![
+        rule(
+            "deny-9000",
+            100,
+            "Outbound",
+            "Deny",
+            "Tcp",
+            "10.0.2.4",
+            "9000",
+        ),
+        rule(
+            "allow-9001",
+            110,
+            "Outbound",
+            "Allow",
+            "Tcp",
+            "10.0.2.4",
+            "9001",
+        ),
+        rule(
+            "deny-icmp",
+            120,
+            "Outbound",
+            "Deny",
+            "Icmp",
+            "10.0.2.4",
+            "*",
+        ),
+        rule(
+            "deny-udp-9003",
+            130,
+            "Outbound",
+            "Deny",
+            "Udp",
+            "10.0.2.4",
+            "9003",
+        ),
+        rule(
+            "deny-internet",
+            140,
+            "Outbound",
+            "Deny",
+            "*",
+            "Internet",
+            "*",
+        ),
+        // Inbound rules never matter for the app: it has no inbound path.
+        rule("deny-all-in", 150, "Inbound", "Deny", "*", "*", "*"),
+    ];
+    lab.deploy(
+        RG,
+        &lab4(
+            json!({ "networkSecurityGroup": { "id": net("networkSecurityGroups", "nsg-int") } }),
+            json!({}),
+            vec![nsg("nsg-int", rules)],
+        ),
+    );
+    let probe = probe_bin();
+    for (mode, port) in [
+        ("serve-tcp", "9000"),
+        ("serve-tcp", "9001"),
+        ("serve-udp", "9002"),
+        ("serve-udp", "9003"),
+    ] {
+        lab.spawn(&["--vm", "vm1"], &[&probe, mode, port]);
+    }
+    lab.spawn(&["--host", "host1"], &[&probe, "serve-tcp", "8080"]);
+    let me = private_ip(&lab, "web1");
+    let before = hits(&lab, "nsg-int");
+
+    let denied = lab.exec(
+        &["--app", "web1"],
+        &[&probe, "tcp", "10.0.2.4", "9000", "1000"],
+    );
+    assert!(!denied.status.success(), "deny-9000 must drop the TCP flow");
+    assert_eq!(
+        peer_ip(&lab.exec_ok(&["--app", "web1"], &[&probe, "tcp", "10.0.2.4", "9001"])),
+        me
+    );
+    assert_eq!(
+        peer_ip(&lab.exec_ok(&["--app", "web1"], &[&probe, "udp", "10.0.2.4", "9002"])),
+        me,
+        "UDP allowed by AllowVnetOutBound"
+    );
+    let udp_denied = lab.exec(
+        &["--app", "web1"],
+        &[&probe, "udp", "10.0.2.4", "9003", "1000"],
+    );
+    assert!(
+        !udp_denied.status.success(),
+        "deny-udp-9003 must drop the UDP flow"
+    );
+    let ping = lab.exec(
+        &["--app", "web1"],
+        &["ping", "-c", "1", "-W", "1", "10.0.2.4"],
+    );
+    assert!(!ping.status.success(), "deny-icmp must drop ICMP");
+    // Route-all off: internet traffic never enters the VNet, so the NSG does not see it.
+    lab.exec_ok(
+        &["--app", "web1"],
+        &[&probe, "tcp", "198.18.100.10", "8080"],
+    );
+    // Route-all on: it does, and deny-internet decides.
+    let out = lab.exec(
+        &["--app", "web2"],
+        &[&probe, "tcp", "198.18.100.10", "8080", "1000"],
+    );
+    assert!(
+        !out.status.success(),
+        "with route-all on, the subnet NSG's deny-internet applies"
+    );
+
+    let after = hits(&lab, "nsg-int");
+    for r in [
+        "deny-9000",
+        "allow-9001",
+        "deny-icmp",
+        "deny-udp-9003",
+        "deny-internet",
+        "AllowVnetOutBound",
+    ] {
+        assert!(
+            after[r] > before[r],
+            "the counter of {r} must move: {before:?} -> {after:?}"
+        );
+    }
+    assert_eq!(
+        after["deny-all-in"], before["deny-all-in"],
+        "inbound rules never see app traffic"
+    );
+}
+
+#[test]
+fn nic_nsg_asg_and_statefulness() {
+    let Some(mut lab) = Lab::start() else { return };
+    let asg = json!({ "type": "Microsoft.Network/applicationSecurityGroups", "name": "asg-db", "location": "westeurope", "properties": {} });
+    let nic_rules = vec![
+        json!({ "name": "allow-app-to-db", "properties": { "priority": 100, "direction": "Inbound", "access": "Allow", "protocol": "Tcp",
+            "sourceAddressPrefix": "10.0.1.0/24", "sourcePortRange": "*",
+            "destinationApplicationSecurityGroups": [{ "id": net("applicationSecurityGroups", "asg-db") }], "destinationPortRange": "5432" } }),
+        rule("deny-rest-in", 200, "Inbound", "Deny", "*", "*", "*"),
+    ];
+    let mut t = lab4(json!({}), json!({}), vec![asg, nsg("nsg-vm", nic_rules)]);
+    // vm1's NIC gets the NSG and the ASG.
+    for r in t["resources"].as_array_mut().unwrap() {
+        if r["name"] == "vm1-nic" {
+            r["properties"]["networkSecurityGroup"] =
+                json!({ "id": net("networkSecurityGroups", "nsg-vm") });
+            r["properties"]["ipConfigurations"][0]["properties"]["applicationSecurityGroups"] =
+                json!([{ "id": net("applicationSecurityGroups", "asg-db") }]);
+        }
+    }
+    lab.deploy(RG, &t);
+    let probe = probe_bin();
+    lab.spawn(&["--vm", "vm1"], &[&probe, "serve-tcp", "5432"]);
+    lab.spawn(&["--vm", "vm1"], &[&probe, "serve-tcp", "9000"]);
+    lab.spawn(&["--host", "host1"], &[&probe, "serve-tcp", "8080"]);
+    let before = hits(&lab, "nsg-vm");
+    lab.exec_ok(&["--app", "web1"], &[&probe, "tcp", "10.0.2.4", "5432"]);
+    let out = lab.exec(
+        &["--app", "web1"],
+        &[&probe, "tcp", "10.0.2.4", "9000", "1000"],
+    );
+    assert!(
+        !out.status.success(),
+        "the NIC NSG denies everything else inbound"
+    );
+    // Stateful: vm1's own outbound flow gets its replies although all other inbound is denied.
+    lab.exec_ok(&["--vm", "vm1"], &[&probe, "tcp", "198.18.100.10", "8080"]);
+    let after = hits(&lab, "nsg-vm");
+    assert!(
+        after["allow-app-to-db"] > before["allow-app-to-db"],
+        "{before:?} -> {after:?}"
+    );
+    assert!(
+        after["deny-rest-in"] > before["deny-rest-in"],
+        "{before:?} -> {after:?}"
+    );
+
+    let eff = lab.cli_json(&[
+        "network",
+        "nic",
+        "list-effective-nsg",
+        "-g",
+        RG,
+        "-n",
+        "vm1-nic",
+    ]);
+    let text = eff.to_string();
+    assert!(
+        text.contains("allow-app-to-db")
+            && text.contains("DenyAllInBound")
+            && text.contains("10.0.2.4"),
+        "{eff}"
+    );
+}
+
+#[test]
+fn changing_one_rule_of_1000_reprograms_one_table_and_keeps_flows() {
+    let Some(mut lab) = Lab::start() else { return };
+    let mut rules: Vec<Value> = (0..999)
+        .map(|i| {
+            rule(
+                &format!("deny-{i}"),
+                100 + i,
+                "Outbound",
+                "Deny",
+                "Tcp",
+                &format!("172.16.{}.{}", i / 250, i % 250 + 1),
+                "*",
+            )
+        })
+        .collect();
+    rules.push(rule(
+        "allow-vms",
+        1200,
+        "Outbound",
+        "Allow",
+        "*",
+        "10.0.2.0/24",
+        "*",
+    ));
+    lab.deploy(
+        RG,
+        &lab4(
+            json!({ "networkSecurityGroup": { "id": net("networkSecurityGroups", "nsg-big") } }),
+            json!({}),
+            vec![nsg("nsg-big", rules)],
+        ),
+    );
+    let probe = probe_bin();
+    lab.spawn(&["--vm", "vm1"], &[&probe, "serve-tcp", "9000"]);
+    let hold = lab.spawn_quiet(
+        &["--app", "web1"],
+        &[&probe, "hold", "10.0.2.4", "9000", "40", "100"],
+    );
+    let hold_pid = hold.id();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+
+    let before = lab.cli_json(&["lab", "status"]);
+    lab.cli_ok(&[
+        "network",
+        "nsg",
+        "rule",
+        "update",
+        "-g",
+        RG,
+        "--nsg-name",
+        "nsg-big",
+        "-n",
+        "deny-5",
+        "--destination-port-ranges",
+        "22",
+    ]);
+    let after = lab.cli_json(&["lab", "status"]);
+    let writes = after["totals"]["kernelWrites"].as_u64().unwrap()
+        - before["totals"]["kernelWrites"].as_u64().unwrap();
+    assert_eq!(
+        writes, 1,
+        "one rule change is one nft batch and nothing else: {}",
+        after["totals"]
+    );
+    let shown = lab.cli_json(&[
+        "network",
+        "nsg",
+        "rule",
+        "show",
+        "-g",
+        RG,
+        "--nsg-name",
+        "nsg-big",
+        "-n",
+        "deny-5",
+    ]);
+    assert_eq!(shown["properties"]["destinationPortRange"], "22", "{shown}");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Ok(Some(s)) = lab.background_child(hold_pid).try_wait() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the held flow did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let out = lab.background_output(hold_pid);
+    assert!(
+        status.success() && out.contains("held 40"),
+        "the established flow broke across the change: {out}"
+    );
+}
+
+#[test]
+fn route_tables_none_and_effective_routes() {
+    let Some(mut lab) = Lab::start() else { return };
+    let rt = json!({ "type": "Microsoft.Network/routeTables", "name": "rt-int", "location": "westeurope",
+                     "properties": { "routes": [{ "name": "drop-vms", "properties": { "addressPrefix": "10.0.2.0/24", "nextHopType": "None" } }] } });
+    lab.deploy(
+        RG,
+        &lab4(
+            json!({ "routeTable": { "id": net("routeTables", "rt-int") } }),
+            json!({}),
+            vec![rt],
+        ),
+    );
+    let probe = probe_bin();
+    lab.spawn(&["--vm", "vm1"], &[&probe, "serve-tcp", "9000"]);
+    let out = lab.exec(
+        &["--app", "web1"],
+        &[&probe, "tcp", "10.0.2.4", "9000", "1000"],
+    );
+    assert!(!out.status.success(), "a None route drops the traffic");
+    let table = lab.cli_ok(&[
+        "network",
+        "vnet",
+        "subnet",
+        "show-effective-route-table",
+        "-g",
+        RG,
+        "--vnet-name",
+        "vnet1",
+        "-n",
+        "integration",
+        "-o",
+        "table",
+    ]);
+    assert!(
+        table.lines().next().unwrap().starts_with("Source"),
+        "{table}"
+    );
+    assert!(
+        table.lines().any(|l| l.starts_with("User")
+            && l.contains("Active")
+            && l.contains("10.0.2.0/24")
+            && l.contains("None")),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("Default") && l.contains("0.0.0.0/0") && l.contains("Internet")),
+        "{table}"
+    );
+    // Deleting the route restores the path.
+    lab.cli_ok(&[
+        "network",
+        "route-table",
+        "route",
+        "delete",
+        "-g",
+        RG,
+        "--route-table-name",
+        "rt-int",
+        "-n",
+        "drop-vms",
+    ]);
+    lab.exec_ok(&["--app", "web1"], &[&probe, "tcp", "10.0.2.4", "9000"]);
+    let nic = lab.cli_json(&[
+        "network",
+        "nic",
+        "show-effective-route-table",
+        "-g",
+        RG,
+        "-n",
+        "vm1-nic",
+    ]);
+    assert!(nic.to_string().contains("VnetLocal"), "{nic}");
+}
+
+/// The firewall VM `fw` (10.0.3.4, IP forwarding as given, a public IP) and a
+/// route table on the integration subnet sending `prefix` to it.
+fn firewall_lab(forwarding: bool, prefix: &str) -> Value {
+    let rt = json!({ "type": "Microsoft.Network/routeTables", "name": "rt-int", "location": "westeurope",
+                     "properties": { "routes": [{ "name": "via-fw", "properties": {
+                         "addressPrefix": prefix, "nextHopType": "VirtualAppliance", "nextHopIpAddress": "10.0.3.4" } }] } });
+    let mut extra = vec![rt, public_ip("fw-pip")];
+    extra.extend(vm(
+        "fw",
+        "fw",
+        "10.0.3.4",
+        json!({
+        "enableIPForwarding": forwarding,
+        "ipConfiguration": { "publicIPAddress": { "id": net("publicIPAddresses", "fw-pip") } } }),
+    ));
+    lab4(
+        json!({ "routeTable": { "id": net("routeTables", "rt-int") } }),
+        json!({}),
+        extra,
+    )
+}
+
+/// Inside the firewall VM: forward, and SNAT what it forwards out of eth0 (as a user configures an NVA).
+fn configure_firewall(lab: &Lab) {
+    lab.exec_ok(&["--vm", "fw"], &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    lab.exec_ok(&["--vm", "fw"], &["nft", "add table ip fw; add chain ip fw post { type nat hook postrouting priority 100; }; add rule ip fw post oifname eth0 ip saddr != 10.0.3.4 masquerade"]);
+}
+
+#[test]
+fn a_virtual_appliance_forwards_only_with_ip_forwarding() {
+    let Some(mut lab) = Lab::start() else { return };
+    lab.deploy(RG, &firewall_lab(false, "10.0.2.0/24"));
+    let probe = probe_bin();
+    lab.spawn(&["--vm", "vm1"], &[&probe, "serve-tcp", "9000"]);
+    lab.exec_ok(&["--vm", "fw"], &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    let out = lab.exec(
+        &["--app", "web1"],
+        &[&probe, "tcp", "10.0.2.4", "9000", "1000"],
+    );
+    assert!(
+        !out.status.success(),
+        "without enableIPForwarding the fabric drops what the NIC forwards"
+    );
+
+    lab.deploy(RG, &firewall_lab(true, "10.0.2.0/24"));
+    configure_firewall(&lab);
+    let seen = peer_ip(&lab.exec_ok(&["--app", "web1"], &[&probe, "tcp", "10.0.2.4", "9000"]));
+    assert_eq!(
+        seen, "10.0.3.4",
+        "the firewall SNATed the flow it forwarded"
+    );
+}
+
+#[test]
+fn forced_tunnelling_leaves_with_the_firewalls_public_ip() {
+    let Some(mut lab) = Lab::start() else { return };
+    lab.deploy(RG, &firewall_lab(true, "0.0.0.0/0"));
+    configure_firewall(&lab);
+    let probe = probe_bin();
+    lab.spawn(&["--host", "host1"], &[&probe, "serve-tcp", "8080"]);
+    let pip = lab.show(&net("publicIPAddresses", "fw-pip"));
+    let fw_ip = pip["properties"]["ipAddress"]
+        .as_str()
+        .expect("ipAddress")
+        .to_string();
+    let seen = peer_ip(&lab.exec_ok(
+        &["--app", "web2"],
+        &[&probe, "tcp", "198.18.100.10", "8080"],
+    ));
+    assert_eq!(
+        seen, fw_ip,
+        "route-all + 0/0 to the firewall: the internet sees the firewall's public IP"
+    );
+    // Route-all off: internet traffic does not enter the VNet, so it keeps the app's outbound IP.
+    let seen = peer_ip(&lab.exec_ok(
+        &["--app", "web1"],
+        &[&probe, "tcp", "198.18.100.10", "8080"],
+    ));
+    assert_ne!(seen, fw_ip);
+}
+
+fn nat_lab() -> Value {
+    let nat = json!({ "type": "Microsoft.Network/natGateways", "name": "nat1", "location": "westeurope", "sku": { "name": "Standard" },
+                      "properties": { "idleTimeoutInMinutes": 10, "publicIpAddresses": [{ "id": net("publicIPAddresses", "nat-pip") }] } });
+    lab4(
+        json!({ "natGateway": { "id": net("natGateways", "nat1") } }),
+        json!({}),
+        vec![public_ip("nat-pip"), nat],
+    )
+}
+
+#[test]
+fn nat_gateway_gives_route_all_traffic_its_ip_and_idle_timeout() {
+    let Some(mut lab) = Lab::start() else { return };
+    lab.deploy(RG, &nat_lab());
+    let again = lab.cli_json(&["lab", "reconcile"]);
+    assert_eq!(
+        kernel_writes(&again["reconcile"]),
+        0,
+        "a NAT gateway lab must be stable: {again}"
+    );
+    let probe = probe_bin();
+    lab.spawn(&["--host", "host1"], &[&probe, "serve-tcp", "8080"]);
+    let nat_ip = lab.show(&net("publicIPAddresses", "nat-pip"))["properties"]["ipAddress"]
+        .as_str()
+        .expect("ipAddress")
+        .to_string();
+    let outbound: Vec<String> = lab.show(&id(RG, "Microsoft.Web/sites", "web1"))["properties"]
+        ["outboundIpAddresses"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        peer_ip(&lab.exec_ok(
+            &["--app", "web2"],
+            &[&probe, "tcp", "198.18.100.10", "8080"]
+        )),
+        nat_ip
+    );
+    let off = peer_ip(&lab.exec_ok(
+        &["--app", "web1"],
+        &[&probe, "tcp", "198.18.100.10", "8080"],
+    ));
+    assert!(
+        outbound.contains(&off),
+        "route-all off still leaves with an outbound IP: {off}"
+    );
+
+    // The idle timeout (10 minutes) is the conntrack timeout of the NATed
+    // flow, sampled while it is idle (with unacknowledged data in flight
+    // conntrack caps any TCP timeout at 300 s).
+    let hold = lab.spawn_quiet(
+        &["--app", "web2"],
+        &[&probe, "hold", "198.18.100.10", "8080", "2", "4000"],
+    );
+    let _ = hold.id();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let vnet = lab.show(&net("virtualNetworks", "vnet1"));
+    let fabric = vnet["emulator"]["fabricNamespace"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ct = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &fabric,
+            "conntrack",
+            "-L",
+            "-p",
+            "tcp",
+            "--dport",
+            "8080",
+        ])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&ct.stdout);
+    let line = listing
+        .lines()
+        .find(|l| l.contains("ESTABLISHED"))
+        .unwrap_or_else(|| panic!("no established flow in the fabric: {listing}"));
+    let timeout: u64 = line
+        .split_whitespace()
+        .nth(2)
+        .and_then(|t| t.parse().ok())
+        .expect("timeout column");
+    if !(timeout <= 600 && timeout > 500) {
+        let rules = std::process::Command::new("ip")
+            .args(["netns", "exec", &fabric, "nft", "list", "ruleset"])
+            .output()
+            .unwrap();
+        panic!(
+            "conntrack timeout {timeout} is not the 10-minute idle timeout: {line}\n{}",
+            String::from_utf8_lossy(&rules.stdout)
+        );
+    }
+}
+
+#[test]
+fn snat_ports_run_out_on_the_stamp_path_but_not_through_a_nat_gateway() {
+    let Some(mut lab) = Lab::start() else { return };
+    lab.deploy(RG, &nat_lab());
+    let probe = probe_bin();
+    lab.spawn(&["--host", "host1"], &[&probe, "serve-tcp", "8080"]);
+    let count = |out: &str, key: &str| -> u32 {
+        out.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{out}"))
+    };
+    // 128 SNAT ports per instance (the lab's default): 200 at once to one host:port cannot all connect.
+    let direct = lab.exec_ok(
+        &["--app", "web1"],
+        &[&probe, "many", "198.18.100.10", "8080", "200", "1500"],
+    );
+    assert!(
+        count(&direct, "connected=") <= 128 && count(&direct, "failed=") >= 72,
+        "stamp path: {direct}"
+    );
+    // Through the NAT gateway (64,512 ports per IP) they all do.
+    let nat = lab.exec_ok(
+        &["--app", "web2"],
+        &[&probe, "many", "198.18.100.10", "8080", "200", "1500"],
+    );
+    assert_eq!(count(&nat, "connected="), 200, "NAT gateway path: {nat}");
+}
+
+#[test]
+fn smtp_is_blocked_directly_and_allowed_through_the_integration_when_the_subscription_allows() {
+    let Some(mut lab) = Lab::start() else { return };
+    lab.deploy(RG, &lab4(json!({}), json!({}), vec![]));
+    let probe = probe_bin();
+    lab.spawn(&["--host", "host1"], &[&probe, "serve-tcp", "25"]);
+    let smtp = |site: &str| {
+        lab.exec(
+            &["--app", site],
+            &[&probe, "tcp", "198.18.100.10", "25", "1000"],
+        )
+        .status
+        .success()
+    };
+    assert!(!smtp("web1"), "TCP 25 on the direct path is blocked");
+    assert!(
+        !smtp("web2"),
+        "through the integration, TCP 25 needs the subscription's permission"
+    );
+    lab.cli_ok(&[
+        "account",
+        "update",
+        "--subscription",
+        SUB,
+        "--allow-outbound-smtp",
+        "true",
+    ]);
+    assert!(
+        smtp("web2"),
+        "allowed through the integration once the subscription allows it"
+    );
+    assert!(!smtp("web1"), "still blocked on the direct path");
+}
