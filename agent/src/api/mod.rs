@@ -9,6 +9,7 @@
 //! Errors use ARM's envelope `{"error": {"code", "message"}}`.
 
 mod admin;
+mod children;
 pub mod client;
 mod daemon;
 mod operations;

@@ -221,6 +221,19 @@ async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> 
             other => Err(not_allowed(&other, &path)),
         };
     }
+    if super::children::array_of(&id).is_some() {
+        return match method {
+            Method::GET => Ok(Json(d.show_child(&id).await?)),
+            Method::PUT => Ok(Json(d.put_child(id, body).await?)),
+            Method::PATCH => Ok(Json(d.patch_child(id, body).await?)),
+            // A subnet delete keeps its own rules (in use, left-behind links).
+            Method::DELETE if super::children::array_of(&id) == Some("subnets") => {
+                Ok(Json(d.delete(id).await?))
+            }
+            Method::DELETE => Ok(Json(d.delete_child(id).await?)),
+            other => Err(not_allowed(&other, &path)),
+        };
+    }
     match method {
         Method::GET => Ok(Json(d.show(&id).await?)),
         Method::DELETE => Ok(Json(d.delete(id).await?)),

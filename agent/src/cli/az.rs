@@ -219,6 +219,40 @@ pub fn ad(g: &Global, cmd: AdCmd) -> Result<ExitCode> {
     }
 }
 
+/// `az account ...`: settings of a subscription that the lab emulates.
+#[derive(Subcommand, Debug)]
+pub enum AccountCmd {
+    /// Change a subscription's settings (lab: whether outbound SMTP on TCP 25 is allowed,
+    /// as Azure decides by the subscription's offer type).
+    Update {
+        #[arg(long, default_value = DEFAULT_SUBSCRIPTION)]
+        subscription: String,
+        #[arg(long, action = clap::ArgAction::Set)]
+        allow_outbound_smtp: bool,
+    },
+    /// A subscription's settings.
+    Show {
+        #[arg(long, default_value = DEFAULT_SUBSCRIPTION)]
+        subscription: String,
+    },
+}
+
+pub fn account(g: &Global, cmd: AccountCmd) -> Result<ExitCode> {
+    match cmd {
+        AccountCmd::Update {
+            subscription,
+            allow_outbound_smtp,
+        } => g.call(
+            "PUT",
+            &format!("/lab/subscriptions/{subscription}"),
+            Some(&json!({ "allowOutboundSmtp": allow_outbound_smtp })),
+        ),
+        AccountCmd::Show { subscription } => {
+            g.call("GET", &format!("/lab/subscriptions/{subscription}"), None)
+        }
+    }
+}
+
 /// `az provider ...`.
 #[derive(Subcommand, Debug)]
 pub enum ProviderCmd {

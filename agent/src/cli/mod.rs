@@ -3,6 +3,8 @@
 
 mod az;
 mod exec;
+mod network;
+mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,7 +51,7 @@ struct Global {
         default_value = "owner"
     )]
     principal: String,
-    /// Output format (az's `-o`); JSON is what every command prints.
+    /// Output format (az's `-o`): JSON, or a table (`az`'s columns for effective routes and rules).
     #[arg(short = 'o', long, global = true, default_value = "json")]
     output: OutputFormat,
 }
@@ -57,6 +59,7 @@ struct Global {
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
 enum OutputFormat {
     Json,
+    Table,
     Jsonc,
     None,
 }
@@ -66,8 +69,10 @@ impl Global {
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<ExitCode> {
         let (status, value) = request(&self.socket(), &self.principal, method, path, body)?;
         if (200..300).contains(&status) {
-            if self.output != OutputFormat::None {
-                println!("{}", serde_json::to_string_pretty(&value)?);
+            match self.output {
+                OutputFormat::None => {}
+                OutputFormat::Table => println!("{}", table::render(&value)),
+                _ => println!("{}", serde_json::to_string_pretty(&value)?),
             }
             Ok(ExitCode::SUCCESS)
         } else {
@@ -106,6 +111,12 @@ enum Command {
     /// Role assignments (as `az role`).
     #[command(subcommand)]
     Role(az::RoleCmd),
+    /// Subnets, NSGs, route tables, effective routes and rules (as `az network`).
+    #[command(subcommand)]
+    Network(network::NetworkCmd),
+    /// Subscription settings (as `az account`).
+    #[command(subcommand)]
+    Account(az::AccountCmd),
     /// The lab's principals (as `az ad user`).
     #[command(subcommand)]
     Ad(az::AdCmd),
@@ -239,6 +250,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Role(cmd) => az::role(&g, cmd),
         Command::Provider(cmd) => az::provider(&g, cmd),
         Command::Ad(cmd) => az::ad(&g, cmd),
+        Command::Account(cmd) => az::account(&g, cmd),
+        Command::Network(cmd) => network::run(&g, cmd),
         Command::Down { purge } => down(&g, purge),
         Command::Lab(LabCmd::Status) => g.call("GET", "/lab/status", None),
         Command::Lab(LabCmd::Reconcile) => g.call("POST", "/lab/reconcile", None),

@@ -35,6 +35,7 @@ use tracing::Instrument;
 use crate::plan::{NamespacePlan, NetworkPlan};
 
 pub use netns::{in_netns, netns_path};
+pub use nft::read_counters;
 
 /// How many namespaces are worked on at once (RTNL serialises the kernel side).
 const CONCURRENCY: usize = 16;

@@ -230,6 +230,36 @@ pub(crate) async fn reconcile(
     }
 }
 
+/// Packet and byte counts of every named counter of the lab's table in a
+/// namespace (NSG rule hits, NIC crossings). A namespace without the table
+/// has no counters.
+pub async fn read_counters(netns: &str) -> Result<std::collections::BTreeMap<String, (u64, u64)>> {
+    use std::os::fd::AsRawFd;
+    let ns = super::netns::open(netns)?;
+    let out = run(
+        ns.as_raw_fd(),
+        &["-j", "list", "counters", "table", NFT_FAMILY, NFT_TABLE],
+        None,
+    )
+    .await?;
+    drop(ns);
+    let mut counters = std::collections::BTreeMap::new();
+    if !out.status.success() {
+        return Ok(counters);
+    }
+    let listing: Value = serde_json::from_slice(&out.stdout).context("parsing nft counters")?;
+    for item in listing["nftables"].as_array().into_iter().flatten() {
+        if let Some(c) = item.get("counter") {
+            if let Some(name) = c["name"].as_str() {
+                let packets = c["packets"].as_u64().unwrap_or(0);
+                let bytes = c["bytes"].as_u64().unwrap_or(0);
+                counters.insert(name.to_string(), (packets, bytes));
+            }
+        }
+    }
+    Ok(counters)
+}
+
 #[cfg(test)]
 mod unit {
     use super::*;

@@ -8,6 +8,7 @@
 //!   vnet-probe tcp IP PORT [MS]        connect (timeout MS, default 2000); print the server's line
 //!   vnet-probe udp IP PORT [MS]        send one datagram; print the answer
 //!   vnet-probe hold IP PORT COUNT MS   one connection: COUNT lines, one every MS, each echoed
+//!   vnet-probe many IP PORT N [MS]     N connections at once, all held open; prints connected=X failed=Y
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -26,7 +27,8 @@ fn main() -> ExitCode {
         "tcp" => tcp(a(1), a(2), ms(3, 2000)),
         "udp" => udp(a(1), a(2), ms(3, 2000)),
         "hold" => hold(a(1), a(2), a(3).parse().unwrap_or(10), ms(4, 100)),
-        _ => Err("usage: vnet-probe serve-tcp|serve-udp|tcp|udp|hold ...".into()),
+        "many" => many(a(1), a(2), a(3).parse().unwrap_or(10), ms(4, 1500)),
+        _ => Err("usage: vnet-probe serve-tcp|serve-udp|tcp|udp|hold|many ...".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -125,5 +127,24 @@ fn hold(ip: &str, port: &str, count: u32, every: Duration) -> R {
         std::thread::sleep(every);
     }
     println!("held {count}");
+    Ok(())
+}
+
+/// Opens `n` connections at once (one thread each, at most 1,000) and keeps
+/// every successful one open until all attempts are done, so they hold their
+/// source ports together: what exhausts a SNAT port range.
+fn many(ip: &str, port: &str, n: u32, timeout: Duration) -> R {
+    let target = addr(ip, port)?;
+    let n = n.min(1000);
+    let handles: Vec<_> = (0..n)
+        .map(|_| std::thread::spawn(move || TcpStream::connect_timeout(&target, timeout).ok()))
+        .collect();
+    let conns: Vec<Option<TcpStream>> = handles
+        .into_iter()
+        .map(|h| h.join().ok().flatten())
+        .collect();
+    let ok = conns.iter().filter(|c| c.is_some()).count();
+    println!("connected={ok} failed={}", n as usize - ok);
+    drop(conns);
     Ok(())
 }

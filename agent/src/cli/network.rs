@@ -1,0 +1,463 @@
+//! `az network ...`: subnets, NSGs and their rules, route tables and routes,
+//! and the effective routes and security rules of a NIC, a subnet or an app.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+use serde_json::{json, Map, Value};
+
+use super::Global;
+use crate::model::ResourceId;
+use crate::template::DEFAULT_SUBSCRIPTION;
+
+#[derive(Args, Debug, Clone)]
+pub struct Rg {
+    #[arg(short = 'g', long = "resource-group")]
+    resource_group: String,
+    #[arg(long, default_value = DEFAULT_SUBSCRIPTION)]
+    subscription: String,
+}
+
+impl Rg {
+    fn id(&self, namespace: &str, ty: &str, name: &str) -> ResourceId {
+        ResourceId::new(
+            &self.subscription,
+            &self.resource_group,
+            namespace,
+            ty,
+            name,
+        )
+    }
+    /// A name in this group, or a full id as given.
+    fn resolve(&self, namespace: &str, ty: &str, name_or_id: &str) -> String {
+        if name_or_id.starts_with("/subscriptions/") {
+            name_or_id.to_string()
+        } else {
+            self.id(namespace, ty, name_or_id).to_string()
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NetworkCmd {
+    /// Network interfaces.
+    #[command(subcommand)]
+    Nic(NicCmd),
+    /// Virtual networks and their subnets.
+    #[command(subcommand)]
+    Vnet(VnetCmd),
+    /// Network security groups and their rules.
+    #[command(subcommand)]
+    Nsg(NsgCmd),
+    /// Route tables and their routes.
+    #[command(subcommand, name = "route-table")]
+    RouteTable(RouteTableCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NicCmd {
+    /// The NIC's effective routes (Source, State, Address Prefix, Next Hop Type, Next Hop IP).
+    ShowEffectiveRouteTable {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(short = 'n', long)]
+        name: String,
+    },
+    /// The NIC's effective security rules (its NSG and its subnet's).
+    ListEffectiveNsg {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(short = 'n', long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VnetCmd {
+    #[command(subcommand)]
+    Subnet(SubnetCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SubnetCmd {
+    Show(SubnetArgs),
+    /// Associate (or with "" dissociate) an NSG, a route table or a NAT gateway.
+    Update {
+        #[command(flatten)]
+        subnet: SubnetArgs,
+        #[arg(long)]
+        network_security_group: Option<String>,
+        #[arg(long)]
+        route_table: Option<String>,
+        #[arg(long)]
+        nat_gateway: Option<String>,
+    },
+    /// Lab only: the subnet's effective routes.
+    ShowEffectiveRouteTable(SubnetArgs),
+    /// Lab only: the subnet's effective security rules.
+    ListEffectiveNsg(SubnetArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SubnetArgs {
+    #[command(flatten)]
+    rg: Rg,
+    #[arg(long)]
+    vnet_name: String,
+    #[arg(short = 'n', long)]
+    name: String,
+}
+
+impl SubnetArgs {
+    fn id(&self) -> ResourceId {
+        self.rg
+            .id("Microsoft.Network", "virtualNetworks", &self.vnet_name)
+            .child("subnets", &self.name)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NsgCmd {
+    /// An NSG, with each rule's hit counts from the kernel.
+    Show {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(short = 'n', long)]
+        name: String,
+    },
+    #[command(subcommand)]
+    Rule(NsgRuleCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NsgRuleCmd {
+    /// Create or replace a rule.
+    Create(Box<RuleArgs>),
+    /// Change fields of a rule.
+    Update(Box<RuleArgs>),
+    Delete {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(long)]
+        nsg_name: String,
+        #[arg(short = 'n', long)]
+        name: String,
+    },
+    Show {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(long)]
+        nsg_name: String,
+        #[arg(short = 'n', long)]
+        name: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct RuleArgs {
+    #[command(flatten)]
+    rg: Rg,
+    #[arg(long)]
+    nsg_name: String,
+    #[arg(short = 'n', long)]
+    name: String,
+    #[arg(long)]
+    priority: Option<u32>,
+    /// Inbound or Outbound.
+    #[arg(long)]
+    direction: Option<String>,
+    /// Allow or Deny.
+    #[arg(long)]
+    access: Option<String>,
+    /// Tcp, Udp, Icmp or *.
+    #[arg(long)]
+    protocol: Option<String>,
+    #[arg(long, num_args = 1..)]
+    source_address_prefixes: Vec<String>,
+    #[arg(long, num_args = 1..)]
+    destination_address_prefixes: Vec<String>,
+    #[arg(long, num_args = 1..)]
+    source_port_ranges: Vec<String>,
+    #[arg(long, num_args = 1..)]
+    destination_port_ranges: Vec<String>,
+}
+
+impl RuleArgs {
+    fn properties(&self, create: bool) -> Value {
+        let mut p = Map::new();
+        let mut put = |k: &str, v: Value| {
+            p.insert(k.to_string(), v);
+        };
+        if let Some(v) = self.priority {
+            put("priority", json!(v));
+        }
+        let text = |v: &Option<String>, default: &str| {
+            v.clone().or_else(|| create.then(|| default.to_string()))
+        };
+        if let Some(v) = text(&self.direction, "Inbound") {
+            put("direction", json!(v));
+        }
+        if let Some(v) = text(&self.access, "Allow") {
+            put("access", json!(v));
+        }
+        if let Some(v) = text(&self.protocol, "*") {
+            put("protocol", json!(v));
+        }
+        // az's list flags: one value becomes the singular property, as az writes it.
+        for (flag, one, many, default) in [
+            (
+                &self.source_address_prefixes,
+                "sourceAddressPrefix",
+                "sourceAddressPrefixes",
+                "*",
+            ),
+            (
+                &self.destination_address_prefixes,
+                "destinationAddressPrefix",
+                "destinationAddressPrefixes",
+                "*",
+            ),
+            (
+                &self.source_port_ranges,
+                "sourcePortRange",
+                "sourcePortRanges",
+                "*",
+            ),
+            (
+                &self.destination_port_ranges,
+                "destinationPortRange",
+                "destinationPortRanges",
+                "*",
+            ),
+        ] {
+            match flag.len() {
+                0 if create => {
+                    put(one, json!(default));
+                }
+                0 => {}
+                1 => {
+                    put(one, json!(flag[0]));
+                    put(many, json!([]));
+                }
+                _ => {
+                    put(one, Value::Null);
+                    put(many, json!(flag));
+                }
+            }
+        }
+        Value::Object(p)
+    }
+
+    fn id(&self) -> ResourceId {
+        self.rg
+            .id("Microsoft.Network", "networkSecurityGroups", &self.nsg_name)
+            .child("securityRules", &self.name)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RouteTableCmd {
+    Show {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(short = 'n', long)]
+        name: String,
+    },
+    #[command(subcommand)]
+    Route(RouteCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RouteCmd {
+    /// Create or replace a user-defined route.
+    Create {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(long)]
+        route_table_name: String,
+        #[arg(short = 'n', long)]
+        name: String,
+        #[arg(long)]
+        address_prefix: String,
+        /// VirtualAppliance, VirtualNetworkGateway, VnetLocal, Internet or None.
+        #[arg(long)]
+        next_hop_type: String,
+        #[arg(long)]
+        next_hop_ip_address: Option<String>,
+    },
+    Delete {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(long)]
+        route_table_name: String,
+        #[arg(short = 'n', long)]
+        name: String,
+    },
+}
+
+pub fn run(g: &Global, cmd: NetworkCmd) -> Result<ExitCode> {
+    match cmd {
+        NetworkCmd::Nic(NicCmd::ShowEffectiveRouteTable { rg, name }) => {
+            let id = rg.id("Microsoft.Network", "networkInterfaces", &name);
+            g.call("POST", &format!("{id}/effectiveRouteTable"), None)
+        }
+        NetworkCmd::Nic(NicCmd::ListEffectiveNsg { rg, name }) => {
+            let id = rg.id("Microsoft.Network", "networkInterfaces", &name);
+            g.call(
+                "POST",
+                &format!("{id}/effectiveNetworkSecurityGroups"),
+                None,
+            )
+        }
+        NetworkCmd::Vnet(VnetCmd::Subnet(SubnetCmd::Show(s))) => {
+            g.call("GET", &s.id().to_string(), None)
+        }
+        NetworkCmd::Vnet(VnetCmd::Subnet(SubnetCmd::ShowEffectiveRouteTable(s))) => {
+            g.call("POST", &format!("{}/effectiveRouteTable", s.id()), None)
+        }
+        NetworkCmd::Vnet(VnetCmd::Subnet(SubnetCmd::ListEffectiveNsg(s))) => g.call(
+            "POST",
+            &format!("{}/effectiveNetworkSecurityGroups", s.id()),
+            None,
+        ),
+        NetworkCmd::Vnet(VnetCmd::Subnet(SubnetCmd::Update {
+            subnet,
+            network_security_group,
+            route_table,
+            nat_gateway,
+        })) => {
+            let mut p = Map::new();
+            for (key, value, ty) in [
+                (
+                    "networkSecurityGroup",
+                    &network_security_group,
+                    "networkSecurityGroups",
+                ),
+                ("routeTable", &route_table, "routeTables"),
+                ("natGateway", &nat_gateway, "natGateways"),
+            ] {
+                if let Some(v) = value {
+                    let v = if v.is_empty() {
+                        Value::Null
+                    } else {
+                        json!({ "id": subnet.rg.resolve("Microsoft.Network", ty, v) })
+                    };
+                    p.insert(key.into(), v);
+                }
+            }
+            if p.is_empty() {
+                bail!("nothing to update: name --network-security-group, --route-table or --nat-gateway");
+            }
+            g.call(
+                "PATCH",
+                &subnet.id().to_string(),
+                Some(&json!({ "properties": p })),
+            )
+        }
+        NetworkCmd::Nsg(NsgCmd::Show { rg, name }) => g.call(
+            "GET",
+            &rg.id("Microsoft.Network", "networkSecurityGroups", &name)
+                .to_string(),
+            None,
+        ),
+        NetworkCmd::Nsg(NsgCmd::Rule(NsgRuleCmd::Create(r))) => {
+            if r.priority.is_none() {
+                bail!("--priority is required (100-4096)");
+            }
+            g.call(
+                "PUT",
+                &r.id().to_string(),
+                Some(&json!({ "properties": r.properties(true) })),
+            )
+        }
+        NetworkCmd::Nsg(NsgCmd::Rule(NsgRuleCmd::Update(r))) => g.call(
+            "PATCH",
+            &r.id().to_string(),
+            Some(&json!({ "properties": r.properties(false) })),
+        ),
+        NetworkCmd::Nsg(NsgCmd::Rule(NsgRuleCmd::Delete { rg, nsg_name, name })) => {
+            let id = rg
+                .id("Microsoft.Network", "networkSecurityGroups", &nsg_name)
+                .child("securityRules", &name);
+            g.call("DELETE", &id.to_string(), None)
+        }
+        NetworkCmd::Nsg(NsgCmd::Rule(NsgRuleCmd::Show { rg, nsg_name, name })) => {
+            let id = rg
+                .id("Microsoft.Network", "networkSecurityGroups", &nsg_name)
+                .child("securityRules", &name);
+            g.call("GET", &id.to_string(), None)
+        }
+        NetworkCmd::RouteTable(RouteTableCmd::Show { rg, name }) => g.call(
+            "GET",
+            &rg.id("Microsoft.Network", "routeTables", &name).to_string(),
+            None,
+        ),
+        NetworkCmd::RouteTable(RouteTableCmd::Route(RouteCmd::Create {
+            rg,
+            route_table_name,
+            name,
+            address_prefix,
+            next_hop_type,
+            next_hop_ip_address,
+        })) => {
+            let id = rg
+                .id("Microsoft.Network", "routeTables", &route_table_name)
+                .child("routes", &name);
+            let mut p = json!({ "addressPrefix": address_prefix, "nextHopType": next_hop_type });
+            if let Some(ip) = next_hop_ip_address {
+                p["nextHopIpAddress"] = json!(ip);
+            }
+            g.call("PUT", &id.to_string(), Some(&json!({ "properties": p })))
+        }
+        NetworkCmd::RouteTable(RouteTableCmd::Route(RouteCmd::Delete {
+            rg,
+            route_table_name,
+            name,
+        })) => {
+            let id = rg
+                .id("Microsoft.Network", "routeTables", &route_table_name)
+                .child("routes", &name);
+            g.call("DELETE", &id.to_string(), None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(create: bool, dst_ports: &[&str]) -> Value {
+        RuleArgs {
+            rg: Rg {
+                resource_group: "rg".into(),
+                subscription: "s".into(),
+            },
+            nsg_name: "n".into(),
+            name: "r".into(),
+            priority: Some(100),
+            direction: Some("Outbound".into()),
+            access: Some("Deny".into()),
+            protocol: Some("Tcp".into()),
+            source_address_prefixes: vec![],
+            destination_address_prefixes: vec!["10.0.2.4".into()],
+            source_port_ranges: vec![],
+            destination_port_ranges: dst_ports.iter().map(|s| s.to_string()).collect(),
+        }
+        .properties(create)
+    }
+
+    #[test]
+    fn rule_flags_become_azure_properties() {
+        let p = rule(true, &["80", "443"]);
+        assert_eq!(p["sourceAddressPrefix"], "*");
+        assert_eq!(p["destinationAddressPrefix"], "10.0.2.4");
+        assert_eq!(p["destinationPortRanges"], json!(["80", "443"]));
+        assert_eq!(p["destinationPortRange"], Value::Null);
+        let u = rule(false, &[]);
+        assert!(
+            u.get("sourceAddressPrefix").is_none(),
+            "an update leaves unnamed fields alone: {u}"
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! `-o table`: rows of an answer as aligned columns, with `az`'s headers for
+//! the shapes it knows (effective routes and security rules), and the scalar
+//! fields of each row otherwise.
+
+use serde_json::Value;
+
+/// Known shapes: (a field that identifies the shape, the columns as (header, field)).
+const SHAPES: &[(&str, &[(&str, &str)])] = &[
+    (
+        "nextHopType",
+        &[
+            ("Source", "source"),
+            ("State", "state"),
+            ("Address Prefix", "addressPrefix"),
+            ("Next Hop Type", "nextHopType"),
+            ("Next Hop IP", "nextHopIpAddress"),
+        ],
+    ),
+    (
+        "direction",
+        &[
+            ("Name", "name"),
+            ("Direction", "direction"),
+            ("Priority", "priority"),
+            ("Access", "access"),
+            ("Protocol", "protocol"),
+            ("Source", "sourceAddressPrefix"),
+            ("Source Ports", "sourcePortRange"),
+            ("Destination", "destinationAddressPrefix"),
+            ("Destination Ports", "destinationPortRange"),
+        ],
+    ),
+];
+
+fn cell(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| cell(Some(x)))
+            .collect::<Vec<_>>()
+            .join(","),
+        Some(Value::Object(_)) => "{...}".into(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The rows of an answer: `value[]`, each group's `effectiveSecurityRules[]`, an array, or the object itself.
+fn rows(v: &Value) -> Vec<&Value> {
+    let list = v.get("value").unwrap_or(v);
+    match list {
+        Value::Array(items) => {
+            if items
+                .iter()
+                .any(|i| i.get("effectiveSecurityRules").is_some())
+            {
+                items
+                    .iter()
+                    .flat_map(|i| i["effectiveSecurityRules"].as_array().into_iter().flatten())
+                    .collect()
+            } else {
+                items.iter().collect()
+            }
+        }
+        other => vec![other],
+    }
+}
+
+/// Renders an answer as a table.
+pub fn render(v: &Value) -> String {
+    let rows = rows(v);
+    let Some(first) = rows.first() else {
+        return String::new();
+    };
+    let columns: Vec<(String, String)> =
+        match SHAPES.iter().find(|(key, _)| first.get(*key).is_some()) {
+            Some((_, cols)) => cols
+                .iter()
+                .map(|(h, f)| (h.to_string(), f.to_string()))
+                .collect(),
+            None => first
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter(|(_, v)| !v.is_object() && !v.is_array())
+                        .map(|(k, _)| (k.clone(), k.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| columns.iter().map(|(_, f)| cell(r.get(f))).collect())
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (h, _))| {
+            table
+                .iter()
+                .map(|r| r[i].len())
+                .chain([h.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = vec![
+        line(columns.iter().map(|(h, _)| h.as_str()).collect()),
+        line(
+            widths
+                .iter()
+                .map(|w| "-".repeat(*w))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str)
+                .collect(),
+        ),
+    ];
+    for r in &table {
+        out.push(line(r.iter().map(String::as_str).collect()));
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn effective_routes_in_azures_columns() {
+        let v = json!({"value": [
+            {"source": "Default", "state": "Active", "addressPrefix": ["10.0.0.0/16"], "nextHopType": "VnetLocal", "nextHopIpAddress": []},
+            {"source": "User", "state": "Active", "addressPrefix": ["0.0.0.0/0"], "nextHopType": "VirtualAppliance", "nextHopIpAddress": ["10.0.3.4"]}
+        ]});
+        let t = render(&v);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(
+            lines[0].starts_with("Source   State   Address Prefix  Next Hop Type     Next Hop IP"),
+            "{t}"
+        );
+        assert!(lines[3].contains("VirtualAppliance  10.0.3.4"), "{t}");
+    }
+}
