@@ -376,6 +376,7 @@ fn serve(g: &Global, args: ServeArgs) -> Result<()> {
             public_pool: args.public_pool,
             outbound_ips_per_plan: args.outbound_ips_per_plan,
             address_cooldown_secs: args.address_cooldown_secs,
+            ..LabConfig::default()
         },
         state_dir: g.state_dir(),
         socket: g.socket(),

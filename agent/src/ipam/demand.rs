@@ -74,6 +74,10 @@ pub struct Demand {
     pub vnets: Vec<String>,
     /// `(host key, host label, explicit address)`.
     pub hosts: Vec<(String, String, Option<Ipv4Addr>)>,
+    /// `(public IP key, label)`: one address each from the pool.
+    pub public_ips: Vec<(String, String)>,
+    /// `(public IP prefix key, label, prefix length)`: an aligned block each.
+    pub public_ip_prefixes: Vec<(String, String, u8)>,
 }
 
 /// A Windows container app: a site on a Windows plan that either runs a
@@ -171,6 +175,22 @@ impl Demand {
                         h.id.key(),
                         format!("internet host '{}'", h.name),
                         h.ip_address,
+                    )
+                })
+                .collect(),
+            public_ips: inv
+                .public_ips
+                .iter()
+                .map(|p| (p.id.key(), format!("public IP address '{}'", p.name)))
+                .collect(),
+            public_ip_prefixes: inv
+                .public_ip_prefixes
+                .iter()
+                .map(|p| {
+                    (
+                        p.id.key(),
+                        format!("public IP prefix '{}'", p.name),
+                        p.prefix_length,
                     )
                 })
                 .collect(),

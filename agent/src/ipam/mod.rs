@@ -61,6 +61,13 @@ pub struct Allocations {
     /// Internet host id -> its address (explicit or from the pool).
     #[serde(default)]
     pub host_addresses: BTreeMap<String, Ipv4Addr>,
+    /// `Microsoft.Network/publicIPAddresses` id -> its address (`properties.ipAddress`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub public_ips: BTreeMap<String, Ipv4Addr>,
+    /// `Microsoft.Network/publicIPPrefixes` id -> its block (`properties.ipPrefix`),
+    /// aligned to its length inside the lab's pool.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub public_ip_prefixes: BTreeMap<String, Ipv4Net>,
     /// Plan id -> the size its instances were placed for; a different size
     /// next time is a scale.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -148,6 +155,36 @@ impl ReleasedAddress {
     /// First second at which the address may be handed out again.
     pub fn reusable_at(&self, cooldown_secs: u64) -> u64 {
         self.released_at.saturating_add(cooldown_secs)
+    }
+}
+
+/// Every public address of a NAT gateway: its public IPs, then every address
+/// of its prefixes, in the order written (AZURE-FACTS §4: "all its addresses count").
+pub fn nat_gateway_addresses(a: &Allocations, g: &crate::model::NatGateway) -> Vec<Ipv4Addr> {
+    let mut out: Vec<Ipv4Addr> = g
+        .public_ip_ids
+        .iter()
+        .filter_map(|id| a.public_ips.get(&id.key()).copied())
+        .collect();
+    for id in &g.public_ip_prefix_ids {
+        if let Some(block) = a.public_ip_prefixes.get(&id.key()) {
+            out.extend(block.hosts_all());
+        }
+    }
+    out
+}
+
+/// All addresses of a block, network and broadcast included (a public IP
+/// prefix hands out every address).
+trait HostsAll {
+    fn hosts_all(&self) -> Vec<Ipv4Addr>;
+}
+
+impl HostsAll for Ipv4Net {
+    fn hosts_all(&self) -> Vec<Ipv4Addr> {
+        (u32::from(self.network())..=u32::from(self.broadcast()))
+            .map(Ipv4Addr::from)
+            .collect()
     }
 }
 

@@ -1,7 +1,9 @@
 //! Public addresses from the lab's pool: plans' outbound IPs, VNets' default
-//! outbound IPs, internet hosts.
+//! outbound IPs, internet hosts, public IP addresses and public IP prefixes.
 
 use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
 
 use super::{lowest_free, Allocations, Demand, Holders};
 use crate::model::{AzureError, LabConfig};
@@ -51,6 +53,25 @@ pub(super) fn allocate(
                 if in_range(*a) && holders.take(*a, host, label).is_ok() {
                     out.host_addresses.insert(host.clone(), *a);
                 }
+            }
+        }
+    }
+    for (pip, label) in &demand.public_ips {
+        if let Some(a) = previous.public_ips.get(pip) {
+            if in_range(*a) && holders.take(*a, pip, label).is_ok() {
+                out.public_ips.insert(pip.clone(), *a);
+            }
+        }
+    }
+    for (prefix, label, len) in &demand.public_ip_prefixes {
+        if let Some(block) = previous.public_ip_prefixes.get(prefix) {
+            let fits = block.prefix_len() == *len
+                && in_range(block.network())
+                && in_range(block.broadcast())
+                && block_free(&holders, *block);
+            if fits {
+                take_block(&mut holders, *block, prefix, label);
+                out.public_ip_prefixes.insert(prefix.clone(), *block);
             }
         }
     }
@@ -109,5 +130,44 @@ pub(super) fn allocate(
             out.host_addresses.insert(host.clone(), a);
         }
     }
+    for (pip, label) in &demand.public_ips {
+        if !out.public_ips.contains_key(pip) {
+            let a = lowest_free(&holders, &mut cursor, last).ok_or_else(exhausted)?;
+            holders.take(a, pip, label).expect("free address");
+            out.public_ips.insert(pip.clone(), a);
+        }
+    }
+    for (prefix, label, len) in &demand.public_ip_prefixes {
+        if out.public_ip_prefixes.contains_key(prefix) {
+            continue;
+        }
+        let size = 1u64 << (32 - u32::from(*len));
+        let mut start = u64::from(first).div_ceil(size) * size;
+        let block = loop {
+            if start + size - 1 > u64::from(u32::from(last)) {
+                return Err(exhausted());
+            }
+            let block = Ipv4Net::new(Ipv4Addr::from(start as u32), *len).expect("length <= 32");
+            if block_free(&holders, block) {
+                break block;
+            }
+            start += size;
+        };
+        take_block(&mut holders, block, prefix, label);
+        out.public_ip_prefixes.insert(prefix.clone(), block);
+    }
     Ok(())
+}
+
+fn block_free(holders: &Holders, block: Ipv4Net) -> bool {
+    (u32::from(block.network())..=u32::from(block.broadcast()))
+        .all(|a| holders.is_free(Ipv4Addr::from(a)))
+}
+
+fn take_block(holders: &mut Holders, block: Ipv4Net, key: &str, label: &str) {
+    for a in u32::from(block.network())..=u32::from(block.broadcast()) {
+        holders
+            .take(Ipv4Addr::from(a), key, label)
+            .expect("checked free");
+    }
 }

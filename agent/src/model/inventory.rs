@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 
 use super::{
-    AzureError, GenericResource, InternetHost, NetworkInterface, ResourceId, ResourceKind,
-    ServerFarm, Site, Subnet, VirtualMachine, VirtualNetwork, CLASSIC_VNET_TYPE,
+    ApplicationSecurityGroup, AzureError, GenericResource, InternetHost, NatGateway, NetworkInterface,
+    NetworkSecurityGroup, PublicIpAddress, PublicIpPrefix, ResourceId, ResourceKind, RouteTable, ServerFarm, Site,
+    Subnet, VirtualMachine,
+    VirtualNetwork, CLASSIC_VNET_TYPE,
 };
 
 /// Every resource of a lab, typed. Each list is sorted by lower-cased id, so
@@ -21,6 +23,14 @@ pub struct Inventory {
     /// `Microsoft.ClassicNetwork/virtualNetworks`: validated like VNets, never
     /// part of the fabric, never usable for integration.
     pub classic_vnets: Vec<VirtualNetwork>,
+    /// `Microsoft.Network/networkSecurityGroups`.
+    pub nsgs: Vec<NetworkSecurityGroup>,
+    /// `Microsoft.Network/applicationSecurityGroups`.
+    pub asgs: Vec<ApplicationSecurityGroup>,
+    pub route_tables: Vec<RouteTable>,
+    pub nat_gateways: Vec<NatGateway>,
+    pub public_ips: Vec<PublicIpAddress>,
+    pub public_ip_prefixes: Vec<PublicIpPrefix>,
 }
 
 impl Inventory {
@@ -54,6 +64,20 @@ impl Inventory {
             ResourceKind::NetworkInterface => self.nics.push(NetworkInterface::from_resource(res)?),
             ResourceKind::VirtualMachine => self.vms.push(VirtualMachine::from_resource(res)?),
             ResourceKind::InternetHost => self.hosts.push(InternetHost::from_resource(res)?),
+            ResourceKind::NetworkSecurityGroup => {
+                self.nsgs.push(NetworkSecurityGroup::from_resource(res)?)
+            }
+            ResourceKind::ApplicationSecurityGroup => self
+                .asgs
+                .push(ApplicationSecurityGroup::from_resource(res)?),
+            ResourceKind::RouteTable => self.route_tables.push(RouteTable::from_resource(res)?),
+            ResourceKind::NatGateway => self.nat_gateways.push(NatGateway::from_resource(res)?),
+            ResourceKind::PublicIpAddress => {
+                self.public_ips.push(PublicIpAddress::from_resource(res)?)
+            }
+            ResourceKind::PublicIpPrefix => self
+                .public_ip_prefixes
+                .push(PublicIpPrefix::from_resource(res)?),
         }
         Ok(())
     }
@@ -94,8 +118,81 @@ impl Inventory {
         self.vms.iter().find(|v| &v.id == id)
     }
 
+    pub fn nsg(&self, id: &ResourceId) -> Option<&NetworkSecurityGroup> {
+        self.nsgs.iter().find(|n| &n.id == id)
+    }
+
+    pub fn asg(&self, id: &ResourceId) -> Option<&ApplicationSecurityGroup> {
+        self.asgs.iter().find(|a| &a.id == id)
+    }
+
     pub fn host(&self, id: &ResourceId) -> Option<&InternetHost> {
         self.hosts.iter().find(|h| &h.id == id)
+    }
+
+    pub fn route_table(&self, id: &ResourceId) -> Option<&RouteTable> {
+        self.route_tables.iter().find(|t| &t.id == id)
+    }
+
+    pub fn nat_gateway(&self, id: &ResourceId) -> Option<&NatGateway> {
+        self.nat_gateways.iter().find(|n| &n.id == id)
+    }
+
+    pub fn public_ip(&self, id: &ResourceId) -> Option<&PublicIpAddress> {
+        self.public_ips.iter().find(|p| &p.id == id)
+    }
+
+    pub fn public_ip_prefix(&self, id: &ResourceId) -> Option<&PublicIpPrefix> {
+        self.public_ip_prefixes.iter().find(|p| &p.id == id)
+    }
+
+    /// Subnets (with their VNet) associated with this route table.
+    pub fn subnets_with_route_table<'a>(
+        &'a self,
+        table: &'a ResourceId,
+    ) -> impl Iterator<Item = (&'a VirtualNetwork, &'a Subnet)> + 'a {
+        self.vnets.iter().flat_map(move |v| {
+            v.subnets
+                .iter()
+                .filter(move |s| s.route_table_id.as_ref() == Some(table))
+                .map(move |s| (v, s))
+        })
+    }
+
+    /// Subnets (with their VNet) served by this NAT gateway.
+    pub fn subnets_with_nat_gateway<'a>(
+        &'a self,
+        nat: &'a ResourceId,
+    ) -> impl Iterator<Item = (&'a VirtualNetwork, &'a Subnet)> + 'a {
+        self.vnets.iter().flat_map(move |v| {
+            v.subnets
+                .iter()
+                .filter(move |s| s.nat_gateway_id.as_ref() == Some(nat))
+                .map(move |s| (v, s))
+        })
+    }
+
+    /// Who uses a public IP: `(NIC, ipConfiguration name)` pairs and NAT gateways.
+    pub fn public_ip_users<'a>(
+        &'a self,
+        pip: &'a ResourceId,
+    ) -> (Vec<(&'a NetworkInterface, &'a str)>, Vec<&'a NatGateway>) {
+        let nics = self
+            .nics
+            .iter()
+            .flat_map(|n| {
+                n.ip_configurations
+                    .iter()
+                    .filter(|c| c.public_ip_id.as_ref() == Some(pip))
+                    .map(move |c| (n, c.name.as_str()))
+            })
+            .collect();
+        let nats = self
+            .nat_gateways
+            .iter()
+            .filter(|g| g.public_ip_ids.contains(pip))
+            .collect();
+        (nics, nats)
     }
 
     /// Sites hosted on this plan, sorted by id (the `k` of their sandboxes).

@@ -18,17 +18,35 @@ pub enum ResourceKind {
     VirtualMachine,
     /// `Lab.Emulator/internetHosts`: a public test host of the lab (no Azure twin).
     InternetHost,
+    /// `Microsoft.Network/networkSecurityGroups`.
+    NetworkSecurityGroup,
+    /// `Microsoft.Network/applicationSecurityGroups`.
+    ApplicationSecurityGroup,
+    /// `Microsoft.Network/routeTables`: user-defined routes for subnets.
+    RouteTable,
+    /// `Microsoft.Network/natGateways`.
+    NatGateway,
+    /// `Microsoft.Network/publicIPAddresses`.
+    PublicIpAddress,
+    /// `Microsoft.Network/publicIPPrefixes`.
+    PublicIpPrefix,
 }
 
 impl ResourceKind {
     /// Every kind, in the order validation reports them.
-    pub const ALL: [ResourceKind; 6] = [
+    pub const ALL: [ResourceKind; 12] = [
         ResourceKind::VirtualNetwork,
         ResourceKind::ServerFarm,
         ResourceKind::Site,
         ResourceKind::NetworkInterface,
         ResourceKind::VirtualMachine,
         ResourceKind::InternetHost,
+        ResourceKind::NetworkSecurityGroup,
+        ResourceKind::ApplicationSecurityGroup,
+        ResourceKind::RouteTable,
+        ResourceKind::NatGateway,
+        ResourceKind::PublicIpAddress,
+        ResourceKind::PublicIpPrefix,
     ];
 
     /// ARM's spelling of the type, e.g. `Microsoft.Web/serverfarms`.
@@ -40,6 +58,12 @@ impl ResourceKind {
             ResourceKind::NetworkInterface => "Microsoft.Network/networkInterfaces",
             ResourceKind::VirtualMachine => "Microsoft.Compute/virtualMachines",
             ResourceKind::InternetHost => "Lab.Emulator/internetHosts",
+            ResourceKind::NetworkSecurityGroup => "Microsoft.Network/networkSecurityGroups",
+            ResourceKind::ApplicationSecurityGroup => "Microsoft.Network/applicationSecurityGroups",
+            ResourceKind::RouteTable => "Microsoft.Network/routeTables",
+            ResourceKind::NatGateway => "Microsoft.Network/natGateways",
+            ResourceKind::PublicIpAddress => "Microsoft.Network/publicIPAddresses",
+            ResourceKind::PublicIpPrefix => "Microsoft.Network/publicIPPrefixes",
         }
     }
 

@@ -8,7 +8,9 @@ mod id;
 mod inventory;
 mod kind;
 mod network;
+mod nsg;
 mod props;
+mod routing;
 mod web;
 
 pub use authz::{Authorization, RoleAssignment, RoleDefinition};
@@ -21,7 +23,17 @@ pub(crate) use kind::unsupported_type as kind_unsupported;
 pub use kind::ResourceKind;
 pub use network::{
     Delegation, IpAllocationMethod, IpConfiguration, NetworkInterface, ServiceAssociationLink,
-    Subnet, VirtualNetwork, APP_SERVICE_LINK, CLASSIC_VNET_TYPE, SERVER_FARMS_DELEGATION,
+    Subnet, VirtualNetwork, APP_SERVICE_LINK, CLASSIC_VNET_TYPE, GATEWAY_SUBNET,
+    SERVER_FARMS_DELEGATION,
+};
+pub use routing::{
+    NatGateway, NextHopType, PublicIpAddress, PublicIpPrefix, PublicSku, Route, RouteTable,
+    SubscriptionSettings, DEFAULT_IDLE_TIMEOUT_MINUTES,
+};
+pub use nsg::{
+    default_rules, Access, AddressMatch, ApplicationSecurityGroup, Direction, NetworkSecurityGroup,
+    PortMatch, RuleProtocol, SecurityRule, ServiceTag, TypedRule, AZURE_PLATFORM_IP,
+    MAX_RULE_NAME_LEN, MAX_RULE_PRIORITY, MIN_RULE_PRIORITY, SERVICE_TAG_PREFIXES,
 };
 pub use web::{DeploymentGeneration, ServerFarm, Site, TierClass, DEPLOYMENT_GENERATION_PROPERTY};
 
@@ -86,12 +98,25 @@ pub struct LabState {
     /// subscription -> namespaces (e.g. `Microsoft.Web`), lower-cased keys.
     #[serde(default)]
     pub registered_providers: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// Per-subscription settings (lower-cased subscription id), e.g. whether
+    /// outbound SMTP may leave its virtual networks. Absent = the default
+    /// (pay-as-you-go: SMTP blocked).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub subscription_settings: BTreeMap<String, SubscriptionSettings>,
 }
 
 impl LabState {
     /// The stored resource with this id, if any.
     pub fn get(&self, id: &ResourceId) -> Option<&GenericResource> {
         self.resources.get(&id.key())
+    }
+
+    /// The settings of `subscription` (case-insensitive), default if none were set.
+    pub fn subscription(&self, subscription: &str) -> SubscriptionSettings {
+        self.subscription_settings
+            .get(&subscription.to_ascii_lowercase())
+            .copied()
+            .unwrap_or_default()
     }
 }
 
@@ -112,6 +137,21 @@ pub struct LabConfig {
     /// addresses are released").
     #[serde(default = "default_address_cooldown_secs")]
     pub address_cooldown_secs: u64,
+    /// SNAT ports the stamp gives each plan instance on its outbound IP (a
+    /// distinct range per instance sharing an IP). Azure preallocates 128
+    /// SNAT ports per App Service instance: more than that many concurrent
+    /// connections from one instance to one destination IP and port fail on
+    /// the stamp path (not through a NAT gateway, 64,512 ports per IP).
+    #[serde(default = "default_snat_ports_per_instance")]
+    pub snat_ports_per_instance: u32,
+}
+
+/// Default of [`LabConfig::snat_ports_per_instance`]: Azure's preallocation
+/// of 128 SNAT ports per App Service instance.
+pub const DEFAULT_SNAT_PORTS_PER_INSTANCE: u32 = 128;
+
+fn default_snat_ports_per_instance() -> u32 {
+    DEFAULT_SNAT_PORTS_PER_INSTANCE
 }
 
 /// Default of [`LabConfig::address_cooldown_secs`]: five minutes.
@@ -128,6 +168,7 @@ impl Default for LabConfig {
             public_pool: "198.18.0.0/15".parse().expect("valid constant"),
             outbound_ips_per_plan: 2,
             address_cooldown_secs: DEFAULT_ADDRESS_COOLDOWN_SECS,
+            snat_ports_per_instance: DEFAULT_SNAT_PORTS_PER_INSTANCE,
         }
     }
 }

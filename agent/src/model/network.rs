@@ -56,7 +56,16 @@ pub struct Subnet {
     /// `properties.serviceAssociationLinks[]`, kept by the platform: App
     /// Service's `AppServiceLink` while (or after) a plan integrates here.
     pub service_association_links: Vec<ServiceAssociationLink>,
+    /// `properties.networkSecurityGroup.id` (AZURE-FACTS §3).
+    pub network_security_group: Option<ResourceId>,
+    /// `properties.routeTable.id`: the subnet's route table (UDRs), if any.
+    pub route_table_id: Option<ResourceId>,
+    /// `properties.natGateway.id`: the subnet's NAT gateway, if any.
+    pub nat_gateway_id: Option<ResourceId>,
 }
+
+/// The name Azure reserves for the subnet of VPN / ExpressRoute gateways.
+pub const GATEWAY_SUBNET: &str = "GatewaySubnet";
 
 /// `subnets[].properties.serviceAssociationLinks[]` (AZURE-FACTS §1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,8 +278,26 @@ fn parse_subnet(res: &GenericResource, i: usize, v: &Value) -> Result<Subnet, Az
             link,
         });
     }
+    let network_security_group = props::id_in(
+        res,
+        props::at(v, "properties.networkSecurityGroup.id"),
+        &format!("{base}.properties.networkSecurityGroup.id"),
+    )?;
+    let route_table_id = props::id_in(
+        res,
+        props::at(v, "properties.routeTable.id"),
+        &format!("{base}.properties.routeTable.id"),
+    )?;
+    let nat_gateway_id = props::id_in(
+        res,
+        props::at(v, "properties.natGateway.id"),
+        &format!("{base}.properties.natGateway.id"),
+    )?;
     Ok(Subnet {
+        route_table_id,
+        nat_gateway_id,
         id: res.id.child("subnets", &name),
+        network_security_group,
         name,
         address_prefix,
         ipv6_prefixes,
@@ -296,6 +323,12 @@ pub struct NetworkInterface {
     pub name: String,
     pub location: String,
     pub ip_configurations: Vec<IpConfiguration>,
+    /// `properties.networkSecurityGroup.id` (AZURE-FACTS §3).
+    pub network_security_group: Option<ResourceId>,
+    /// `properties.enableIPForwarding` (default false): without it the fabric
+    /// drops packets from this NIC whose source is not one of its addresses,
+    /// and packets to it whose destination is not one of its addresses.
+    pub enable_ip_forwarding: bool,
 }
 
 /// `properties.ipConfigurations[]` of a NIC.
@@ -307,6 +340,10 @@ pub struct IpConfiguration {
     /// Set for `Static` (a `Dynamic` configuration ignores a written address).
     pub static_address: Option<Ipv4Addr>,
     pub primary: bool,
+    /// `properties.applicationSecurityGroups[].id`.
+    pub application_security_groups: Vec<ResourceId>,
+    /// `properties.publicIPAddress.id`: an instance-level public IP (1:1 NAT).
+    pub public_ip_id: Option<ResourceId>,
 }
 
 impl IpConfiguration {
@@ -376,7 +413,19 @@ impl NetworkInterface {
                 &format!("{base}.properties.primary"),
             )?
             .unwrap_or(configs.len() == 1 || i == 0);
+            let application_security_groups = super::nsg::ids_in(
+                res,
+                props::at(v, "properties.applicationSecurityGroups"),
+                &format!("{base}.properties.applicationSecurityGroups"),
+            )?;
+            let public_ip_id = props::id_in(
+                res,
+                props::at(v, "properties.publicIPAddress.id"),
+                &format!("{base}.properties.publicIPAddress.id"),
+            )?;
             ip_configurations.push(IpConfiguration {
+                application_security_groups,
+                public_ip_id,
                 name,
                 subnet_id,
                 method,
@@ -396,10 +445,14 @@ impl NetworkInterface {
             ));
         }
         Ok(NetworkInterface {
+            network_security_group: p.opt_id("properties.networkSecurityGroup.id")?,
             id: res.id.clone(),
             name: res.name.clone(),
             location: res.location.clone().unwrap_or_default(),
             ip_configurations,
+            enable_ip_forwarding: p
+                .opt_bool("properties.enableIPForwarding")?
+                .unwrap_or(false),
         })
     }
 

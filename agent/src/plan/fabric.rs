@@ -1,16 +1,70 @@
 //! The SDN host of a virtual network (docs/datapath.md, "Fabric"): one
 //! routing table per subnet holding its effective routes, every NIC behind a
-//! proxy-ARP veth, named counters per NIC.
+//! proxy-ARP veth, spoofing checks for NICs without IP forwarding, NAT
+//! gateways, instance-level public IPs (1:1 NAT) and default outbound access,
+//! SMTP per the VNet's subscription, named counters per NIC.
+
+use std::net::Ipv4Addr;
 
 use super::builder::{host, Builder, NsExt};
-use super::layout::{FabricL, Layout, INET_GW, RULE_PRIORITY, STAMP_GW};
+use super::effective_routes::appliance_link;
+use super::layout::{FabricL, Layout, SubnetL, INET_GW, RULE_PRIORITY, STAMP_GW};
 use super::names;
 use super::nft::{self, Batch, ChainType};
-use super::routes::{system_routes, NextHopType};
+use super::routes::NextHopType;
 use super::types::{NamespaceRole, RouteKind, RulePlan};
 
+/// The port range NAT gateways and public IPs SNAT to (AZURE-FACTS §0: 64,512 per IP).
+pub(crate) const SNAT_PORTS: (u16, u16) = (1024, 65535);
+
+/// TCP port of SMTP.
+pub(crate) const SMTP_PORT: u16 = 25;
+
+/// The kernel route of one Active effective route of subnet `s`:
+/// VnetLocal -> throw (to main, which has the NIC /32s); Internet -> inet0,
+/// or stamp0 for an App Service subnet without a NAT gateway; None ->
+/// blackhole; VirtualAppliance -> via the NVA's NIC link (blackhole when no NIC
+/// of the VNet has the address: Azure drops it too). VirtualNetworkGateway,
+/// VNetPeering and service endpoints -> blackhole: the lab has no gateways,
+/// peerings or service endpoints yet.
+pub(crate) fn kernel_route(
+    l: &Layout,
+    fi: usize,
+    s: &SubnetL,
+    t: NextHopType,
+    ips: &[Ipv4Addr],
+) -> RouteKind {
+    let to_stamp = s.delegated_to_web && s.nat.is_none() && l.fabrics[fi].stamp.is_some();
+    match t {
+        NextHopType::VnetLocal => RouteKind::Throw,
+        NextHopType::Internet if to_stamp => RouteKind::Via {
+            gateway: STAMP_GW,
+            ifname: "stamp0".into(),
+            onlink: true,
+        },
+        NextHopType::Internet => RouteKind::Via {
+            gateway: INET_GW,
+            ifname: "inet0".into(),
+            onlink: true,
+        },
+        NextHopType::VirtualAppliance => ips
+            .first()
+            .and_then(|ip| {
+                Some(RouteKind::Via {
+                    gateway: *ip,
+                    ifname: appliance_link(l, fi, *ip)?,
+                    onlink: true,
+                })
+            })
+            .unwrap_or(RouteKind::Blackhole),
+        NextHopType::None
+        | NextHopType::VirtualNetworkGateway
+        | NextHopType::VNetPeering
+        | NextHopType::VirtualNetworkServiceEndpoint => RouteKind::Blackhole,
+    }
+}
+
 pub(crate) fn build(l: &Layout, b: &mut Builder) {
-    let routes_by_vnet: Vec<_> = l.fabrics.iter().map(|f| system_routes(&f.vnet)).collect();
     for (fi, f) in l.fabrics.iter().enumerate() {
         let fab = f.netns.as_str();
         let ns = b.namespace(
@@ -23,10 +77,9 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
         for s in &f.subnets {
             ns.addr("lo", host(s.gateway));
         }
-        if let Some(ip) = f.default_outbound {
+        for ip in owned_public(l, fi) {
             ns.addr("lo", host(ip));
         }
-        let stamp = f.stamp.map(|si| &l.stamps[si]);
         for s in &f.subnets {
             ns.rules.push(RulePlan {
                 priority: RULE_PRIORITY,
@@ -34,33 +87,20 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
                 iif: None,
                 table: s.table,
             });
-            for r in &routes_by_vnet[fi] {
-                let kind = match r.next_hop_type {
-                    NextHopType::VnetLocal => RouteKind::Throw,
-                    NextHopType::None => RouteKind::Blackhole,
-                    NextHopType::Internet if s.delegated_to_web && stamp.is_some() => {
-                        RouteKind::Via {
-                            gateway: STAMP_GW,
-                            ifname: "stamp0".into(),
-                            onlink: true,
-                        }
-                    }
-                    _ => RouteKind::Via {
-                        gateway: INET_GW,
-                        ifname: "inet0".into(),
-                        onlink: true,
-                    },
-                };
+            for r in s.routes.iter().filter(|r| r.is_active()) {
+                let kind = kernel_route(l, fi, s, r.next_hop_type, &r.next_hop_ips);
                 ns.route(s.table, r.prefix, kind);
             }
         }
         ns.nft = Some(nft_batch(l, fi, f));
         let uplink = names::link('f', fab, "inet0");
         b.veth(&l.inet, &uplink, fab, "inet0");
-        if let Some(ip) = f.default_outbound {
-            b.get(&l.inet).dev_route(host(ip), &uplink);
+        let inet = b.get(&l.inet);
+        for ip in owned_public(l, fi) {
+            inet.dev_route(host(ip), &uplink);
         }
-        if let Some(stamp) = stamp {
+        if let Some(si) = f.stamp {
+            let stamp = &l.stamps[si];
             b.veth(
                 &stamp.netns,
                 &names::link('f', fab, "stamp0"),
@@ -72,38 +112,147 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
     }
 }
 
-/// `(fabric-side link name, subnet table)` of every NIC in fabric `fi`.
-pub(crate) fn nic_links(l: &Layout, fi: usize) -> Vec<(String, u32)> {
-    let mut links: Vec<(String, u32)> = l
+/// Public addresses fabric `fi` owns (on `lo`, routed to it by inet): the
+/// VNet's default outbound IP, its NAT gateways' IPs, its NICs' public IPs.
+pub(crate) fn owned_public(l: &Layout, fi: usize) -> Vec<Ipv4Addr> {
+    let mut ips: Vec<Ipv4Addr> = l.fabrics[fi].default_outbound.into_iter().collect();
+    ips.extend(
+        l.nats
+            .iter()
+            .filter(|n| n.fabric == fi)
+            .flat_map(|n| n.addresses.iter().copied()),
+    );
+    ips.extend(
+        public_ip_pairs(l, fi)
+            .into_iter()
+            .map(|(_, _, public)| public),
+    );
+    ips.sort();
+    ips.dedup();
+    ips
+}
+
+/// `(NIC link, private, public)` of every instance-level public IP in fabric `fi`.
+fn public_ip_pairs(l: &Layout, fi: usize) -> Vec<(String, Ipv4Addr, Ipv4Addr)> {
+    let mut out: Vec<_> = l
+        .vms
+        .iter()
+        .flat_map(|vm| {
+            vm.nics.iter().filter(|n| n.fabric == fi).flat_map(|n| {
+                let link = names::link('n', &vm.netns, &n.ifname);
+                n.public
+                    .iter()
+                    .map(move |(private, public)| (link.clone(), *private, *public))
+            })
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A NIC as the fabric sees it.
+pub(crate) struct FabricNic {
+    pub link: String,
+    pub table: u32,
+    /// Addresses the NIC holds (instance + Windows container addresses for a worker vNIC).
+    pub addresses: Vec<Ipv4Addr>,
+    pub forwarding: bool,
+}
+
+fn nic_addresses(l: &Layout, fi: usize) -> Vec<FabricNic> {
+    let mut out: Vec<FabricNic> = l
         .workers
         .iter()
         .flat_map(|w| {
             w.vnics
                 .iter()
-                .filter(|v| v.fabric == fi)
-                .map(|v| (names::link('n', &w.netns, &v.ifname), v.subnet_table))
+                .enumerate()
+                .filter(|(_, v)| v.fabric == fi)
+                .map(|(vi, v)| {
+                    let mut addresses = vec![v.ip];
+                    addresses.extend(
+                        w.sandboxes
+                            .iter()
+                            .filter(|sb| sb.vnic == Some(vi))
+                            .filter_map(|sb| sb.container_ip),
+                    );
+                    FabricNic {
+                        link: names::link('n', &w.netns, &v.ifname),
+                        table: v.subnet_table,
+                        addresses,
+                        forwarding: false,
+                    }
+                })
         })
         .chain(l.vms.iter().flat_map(|vm| {
             vm.nics
                 .iter()
                 .filter(|n| n.fabric == fi)
-                .map(|n| (names::link('n', &vm.netns, &n.ifname), n.subnet_table))
+                .map(|n| FabricNic {
+                    link: names::link('n', &vm.netns, &n.ifname),
+                    table: n.subnet_table,
+                    addresses: n.addresses.clone(),
+                    forwarding: n.forwarding,
+                })
         }))
         .collect();
-    links.sort();
-    links
+    out.sort_by(|a, b| a.link.cmp(&b.link));
+    out
 }
 
+/// Name of the set of NIC links without IP forwarding.
+pub(crate) const SET_NO_FORWARDING: &str = "no_forwarding";
+/// Name of the set of `link . address` pairs those NICs hold.
+pub(crate) const SET_NIC_ADDRESSES: &str = "nic_addresses";
+
 fn nft_batch(l: &Layout, fi: usize, f: &FabricL) -> serde_json::Value {
-    let links = nic_links(l, fi);
+    let nics = nic_addresses(l, fi);
+    let links: Vec<(String, u32)> = nics.iter().map(|n| (n.link.clone(), n.table)).collect();
     let mut batch = Batch::default();
     batch.chain("prerouting", ChainType::Filter, "prerouting", -150);
+    batch.chain("dnat", ChainType::Nat, "prerouting", -100);
     batch.chain("forward", ChainType::Filter, "forward", 0);
     batch.chain("postrouting", ChainType::Nat, "postrouting", 100);
     if !links.is_empty() {
         // The subnet of the ingress NIC picks the routing table.
         batch.rule("prerouting", vec![nft::mark_by_iifname(&links)]);
     }
+    // Spoofing: a NIC without IP forwarding sends only from, and receives
+    // only for, its own addresses.
+    let guarded: Vec<&FabricNic> = nics.iter().filter(|n| !n.forwarding).collect();
+    batch.set(
+        SET_NO_FORWARDING,
+        &["ifname"],
+        guarded.iter().map(|n| serde_json::json!(n.link)).collect(),
+    );
+    batch.set(
+        SET_NIC_ADDRESSES,
+        &["ifname", "ipv4_addr"],
+        guarded
+            .iter()
+            .flat_map(|n| n.addresses.iter().map(|a| nft::concat(&n.link, *a)))
+            .collect(),
+    );
+    batch.counter("spoofed-source");
+    batch.counter("spoofed-destination");
+    batch.rule(
+        "prerouting",
+        vec![
+            nft::iifname_in_set(SET_NO_FORWARDING),
+            nft::iifname_saddr_not_in_set(SET_NIC_ADDRESSES),
+            nft::named_counter("spoofed-source"),
+            nft::drop(),
+        ],
+    );
+    batch.rule(
+        "forward",
+        vec![
+            nft::oifname_in_set(SET_NO_FORWARDING),
+            nft::oifname_daddr_not_in_set(SET_NIC_ADDRESSES),
+            nft::named_counter("spoofed-destination"),
+            nft::drop(),
+        ],
+    );
     for (link, _) in &links {
         let (cin, cout) = (format!("in-{link}"), format!("out-{link}"));
         batch.counter(&cin);
@@ -117,8 +266,85 @@ fn nft_batch(l: &Layout, fi: usize, f: &FabricL) -> serde_json::Value {
             vec![nft::oifname(link), nft::named_counter(&cout)],
         );
     }
+    // SMTP leaves the VNet only when its subscription allows it.
+    if !f.allow_smtp {
+        batch.counter("smtp-blocked");
+        batch.rule(
+            "forward",
+            vec![
+                nft::oifname("inet0"),
+                nft::tcp_dport(SMTP_PORT),
+                nft::named_counter("smtp-blocked"),
+                nft::drop(),
+            ],
+        );
+    }
+    // NAT gateways: their subnets' internet flows (TCP/UDP) leave with the
+    // gateway's IPs, spread over them, with the gateway's idle timeout.
+    let mut by_mark: Vec<(u32, String)> = Vec::new();
+    for (ni, nat) in l.nats.iter().enumerate().filter(|(_, n)| n.fabric == fi) {
+        if nat.addresses.is_empty() {
+            continue;
+        }
+        let marks: Vec<u32> = f
+            .subnets
+            .iter()
+            .filter(|s| s.nat == Some(ni))
+            .map(|s| s.table)
+            .collect();
+        let chain = format!("natgw-{ni}");
+        let timeout = format!("natgw-{ni}-tcp");
+        batch.ct_timeout_tcp_established(&timeout, nat.idle_timeout_minutes * 60);
+        batch.rule(
+            "forward",
+            vec![
+                nft::oifname("inet0"),
+                nft::mark_in(&marks),
+                nft::l4proto("tcp"),
+                nft::ct_timeout(&timeout),
+            ],
+        );
+        batch.regular_chain(&chain);
+        let n = nat.addresses.len();
+        for (k, ip) in nat.addresses.iter().enumerate() {
+            let mut expr = vec![nft::l4proto_tcp_udp()];
+            if k + 1 < n {
+                // Flow k of every (n - k) still here takes this address.
+                expr.push(nft::numgen_inc_is_zero((n - k) as u32));
+            }
+            expr.push(nft::snat_ports(*ip, SNAT_PORTS));
+            batch.rule(&chain, expr);
+        }
+        by_mark.extend(marks.into_iter().map(|m| (m, chain.clone())));
+    }
+    if !by_mark.is_empty() {
+        by_mark.sort();
+        batch.rule(
+            "postrouting",
+            vec![
+                nft::oifname("inet0"),
+                nft::l4proto_tcp_udp(),
+                nft::jump_by_mark(&by_mark),
+            ],
+        );
+    }
+    // Instance-level public IPs: 1:1 NAT.
+    let pairs = public_ip_pairs(l, fi);
+    if !pairs.is_empty() {
+        let inbound: Vec<(Ipv4Addr, Ipv4Addr)> = pairs.iter().map(|(_, p, q)| (*q, *p)).collect();
+        batch.rule(
+            "dnat",
+            vec![nft::iifname("inet0"), nft::dnat_by_daddr(&inbound)],
+        );
+        let outbound: Vec<(String, Ipv4Addr, Ipv4Addr)> = pairs;
+        batch.rule(
+            "postrouting",
+            vec![nft::oifname("inet0"), nft::snat_by_iifname_saddr(&outbound)],
+        );
+    }
     if let Some(ip) = f.default_outbound {
         batch.rule("postrouting", vec![nft::oifname("inet0"), nft::snat(ip)]);
     }
+    super::nsg::append_to_fabric_batch(l, fi, &mut batch);
     batch.finish()
 }

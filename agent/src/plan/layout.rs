@@ -6,7 +6,9 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
+use super::effective_routes::lab_route_inputs;
 use super::names;
+use super::routes::{effective_routes, EffectiveRoute};
 use crate::model::{Inventory, LabConfig, LabState, ResourceId, Site, VirtualNetwork};
 
 /// The internet's gateway address (on `lo` of `<lab>-inet`).
@@ -51,10 +53,27 @@ pub(crate) struct StampL {
 
 #[derive(Debug, Clone)]
 pub(crate) struct SubnetL {
+    pub id: ResourceId,
     pub prefix: Ipv4Net,
     pub gateway: Ipv4Addr,
     pub table: u32,
     pub delegated_to_web: bool,
+    /// Every candidate route with its State (Active ones make the table).
+    pub routes: Vec<EffectiveRoute>,
+    /// `disableBgpRoutePropagation` of its route table.
+    pub disable_bgp: bool,
+    /// Index into `Layout::nats` of its NAT gateway.
+    pub nat: Option<usize>,
+}
+
+/// A NAT gateway attached to subnets of one fabric.
+#[derive(Debug, Clone)]
+pub(crate) struct NatL {
+    pub id: ResourceId,
+    pub fabric: usize,
+    /// Its public IPs, then every address of its prefixes.
+    pub addresses: Vec<Ipv4Addr>,
+    pub idle_timeout_minutes: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +84,8 @@ pub(crate) struct FabricL {
     pub subnets: Vec<SubnetL>,
     /// The stamp this fabric hands App Service internet traffic to.
     pub stamp: Option<usize>,
+    /// The VNet's subscription allows outbound SMTP (TCP 25).
+    pub allow_smtp: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +136,10 @@ pub(crate) struct VmNicL {
     pub prefix_len: u8,
     pub gateway: Ipv4Addr,
     pub primary: bool,
+    /// `enableIPForwarding`: no spoofing checks on this NIC.
+    pub forwarding: bool,
+    /// `(private, public)` of each configuration with an instance-level public IP.
+    pub public: Vec<(Ipv4Addr, Ipv4Addr)>,
 }
 
 #[derive(Debug, Clone)]
@@ -134,6 +159,10 @@ pub(crate) struct Layout {
     pub fabrics: Vec<FabricL>,
     pub workers: Vec<WorkerL>,
     pub vms: Vec<VmL>,
+    /// NAT gateways attached to at least one subnet.
+    pub nats: Vec<NatL>,
+    /// `LabConfig::snat_ports_per_instance`.
+    pub snat_ports: u32,
     /// `LabConfig::address_cooldown_secs`, for views of released addresses.
     pub cooldown_secs: u64,
 }
@@ -189,27 +218,49 @@ impl Layout {
             })
             .collect();
 
-        let mut fabrics: Vec<FabricL> = inv
-            .vnets
-            .iter()
-            .map(|v| FabricL {
-                vnet: v.clone(),
-                netns: names::netns(l, "vnet", &v.name, &v.id.key()),
-                default_outbound: alloc.vnet_outbound.get(&v.id.key()).copied(),
-                subnets: v
-                    .subnets
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| SubnetL {
+        let mut nats: Vec<NatL> = Vec::new();
+        let mut fabrics: Vec<FabricL> = Vec::new();
+        for (fi, v) in inv.vnets.iter().enumerate() {
+            let subnets = v
+                .subnets
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let inputs = lab_route_inputs(&inv, v, s);
+                    let nat = s.nat_gateway_id.as_ref().and_then(|id| {
+                        if let Some(n) = nats.iter().position(|n| &n.id == id) {
+                            return Some(n);
+                        }
+                        let g = inv.nat_gateway(id)?;
+                        nats.push(NatL {
+                            id: g.id.clone(),
+                            fabric: fi,
+                            addresses: crate::ipam::nat_gateway_addresses(alloc, g),
+                            idle_timeout_minutes: g.idle_timeout_minutes,
+                        });
+                        Some(nats.len() - 1)
+                    });
+                    SubnetL {
+                        id: s.id.clone(),
                         prefix: s.address_prefix,
                         gateway: s.gateway(),
                         table: SUBNET_TABLE_BASE + i as u32,
                         delegated_to_web: s.is_delegated_to_server_farms(),
-                    })
-                    .collect(),
+                        routes: effective_routes(&inputs),
+                        disable_bgp: inputs.disable_bgp_route_propagation,
+                        nat,
+                    }
+                })
+                .collect();
+            fabrics.push(FabricL {
+                vnet: v.clone(),
+                netns: names::netns(l, "vnet", &v.name, &v.id.key()),
+                default_outbound: alloc.vnet_outbound.get(&v.id.key()).copied(),
+                subnets,
                 stamp: None,
-            })
-            .collect();
+                allow_smtp: state.subscription(&v.id.subscription).allow_outbound_smtp,
+            });
+        }
         let fabric_of = |vnet: &ResourceId| fabrics.iter().position(|f| &f.vnet.id == vnet);
         let fabric_index: BTreeMap<String, usize> = inv
             .vnets
@@ -329,6 +380,16 @@ impl Layout {
                             .iter()
                             .filter_map(|c| alloc.nic_addresses.get(&c.key(&nic.id)).copied())
                             .collect();
+                        let public = nic
+                            .ip_configurations
+                            .iter()
+                            .filter_map(|c| {
+                                let private = alloc.nic_addresses.get(&c.key(&nic.id))?;
+                                let public =
+                                    alloc.public_ips.get(&c.public_ip_id.as_ref()?.key())?;
+                                Some((*private, *public))
+                            })
+                            .collect();
                         Some(VmNicL {
                             ifname: format!("eth{n}"),
                             nic: nic.id.clone(),
@@ -338,6 +399,8 @@ impl Layout {
                             prefix_len: subnet.address_prefix.prefix_len(),
                             gateway: subnet.gateway(),
                             primary: n == vm.primary_nic,
+                            forwarding: nic.enable_ip_forwarding,
+                            public,
                         })
                     })
                     .collect(),
@@ -351,7 +414,9 @@ impl Layout {
             fabrics,
             workers,
             vms,
+            nats,
             inv,
+            snat_ports: lab.snat_ports_per_instance,
             cooldown_secs: lab.address_cooldown_secs,
         }
     }

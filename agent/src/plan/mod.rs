@@ -2,12 +2,14 @@
 //! state and lab always give the same plan (docs/datapath.md describes it).
 
 mod builder;
+mod effective_routes;
 mod env;
 mod fabric;
 mod internet;
 mod layout;
 pub mod names;
 mod nft;
+pub mod nsg;
 pub mod routes;
 mod stamp;
 mod types;
@@ -20,10 +22,16 @@ mod address_tests;
 #[cfg(test)]
 mod nft_check;
 #[cfg(test)]
+mod routing_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
 
+pub use effective_routes::{
+    effective_routes_for_app, effective_routes_for_nic, effective_routes_for_subnet,
+    APP_SERVICE_DIRECT, VNET_INTEGRATION,
+};
 pub use types::*;
 
 use crate::model::{AzureError, LabConfig, LabState, ResourceId};

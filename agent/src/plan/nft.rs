@@ -13,7 +13,8 @@ use super::types::{NFT_FAMILY, NFT_TABLE};
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     chains: Vec<Value>,
-    counters: Vec<Value>,
+    /// Named sets, counters and ct timeout objects (before the rules using them).
+    objects: Vec<Value>,
     rules: Vec<Value>,
 }
 
@@ -37,11 +38,51 @@ impl Batch {
         }}}));
     }
 
+    /// A regular chain (a jump target).
+    pub fn regular_chain(&mut self, name: &str) {
+        self.chains.push(json!({"add": {"chain": {
+            "family": NFT_FAMILY, "table": NFT_TABLE, "name": name
+        }}}));
+    }
+
     /// A named counter object (tests read it to see what crossed).
     pub fn counter(&mut self, name: &str) {
-        self.counters.push(
+        self.objects.push(
             json!({"add": {"counter": {"family": NFT_FAMILY, "table": NFT_TABLE, "name": name}}}),
         );
+    }
+
+    /// Another object of the table (a named set), given as its inner JSON
+    /// (`{"set": {...}}` without family/table, which are filled in); added
+    /// after chains and counters, before rules.
+    pub fn object(&mut self, mut obj: Value) {
+        if let Some(inner) = obj.as_object_mut().and_then(|o| o.values_mut().next()) {
+            inner["family"] = json!(NFT_FAMILY);
+            inner["table"] = json!(NFT_TABLE);
+        }
+        self.objects.push(json!({ "add": obj }));
+    }
+
+    /// A named set of `types` (one type, or a concatenation) with `elements`.
+    pub fn set(&mut self, name: &str, types: &[&str], elements: Vec<Value>) {
+        let ty = match types {
+            [one] => json!(one),
+            many => json!(many),
+        };
+        let mut set = json!({"family": NFT_FAMILY, "table": NFT_TABLE, "name": name, "type": ty});
+        if !elements.is_empty() {
+            set["elem"] = Value::Array(elements);
+        }
+        self.objects.push(json!({"add": {"set": set}}));
+    }
+
+    /// A `ct timeout` object for TCP over IPv4 whose `established` timeout is
+    /// `secs` (a NAT gateway's idle timeout).
+    pub fn ct_timeout_tcp_established(&mut self, name: &str, secs: u32) {
+        self.objects.push(json!({"add": {"ct timeout": {
+            "family": NFT_FAMILY, "table": NFT_TABLE, "name": name,
+            "protocol": "tcp", "l3proto": "ip", "policy": {"established": secs}
+        }}}));
     }
 
     pub fn rule(&mut self, chain: &str, expr: Vec<Value>) {
@@ -58,7 +99,7 @@ impl Batch {
             json!({"add": table}),
         ];
         all.extend(self.chains);
-        all.extend(self.counters);
+        all.extend(self.objects);
         all.extend(self.rules);
         json!({ "nftables": all })
     }
@@ -145,4 +186,95 @@ fn mangle(key: Value, pairs: &[(String, u32)]) -> Value {
 /// `meta mark set ct mark`.
 pub(crate) fn mark_from_ct_mark() -> Value {
     json!({"mangle": {"key": meta("mark"), "value": {"ct": {"key": "mark"}}}})
+}
+
+fn saddr() -> Value {
+    json!({"payload": {"protocol": "ip", "field": "saddr"}})
+}
+
+fn daddr() -> Value {
+    json!({"payload": {"protocol": "ip", "field": "daddr"}})
+}
+
+/// A `"<if>" . <addr>` element.
+pub(crate) fn concat(ifname: &str, addr: Ipv4Addr) -> Value {
+    json!({"concat": [ifname, addr.to_string()]})
+}
+
+/// `iifname @<set>`.
+pub(crate) fn iifname_in_set(set: &str) -> Value {
+    json!({"match": {"op": "==", "left": meta("iifname"), "right": format!("@{set}")}})
+}
+
+/// `oifname @<set>`.
+pub(crate) fn oifname_in_set(set: &str) -> Value {
+    json!({"match": {"op": "==", "left": meta("oifname"), "right": format!("@{set}")}})
+}
+
+/// `iifname . ip saddr != @<set>`.
+pub(crate) fn iifname_saddr_not_in_set(set: &str) -> Value {
+    json!({"match": {"op": "!=", "left": {"concat": [meta("iifname"), saddr()]}, "right": format!("@{set}")}})
+}
+
+/// `oifname . ip daddr != @<set>`.
+pub(crate) fn oifname_daddr_not_in_set(set: &str) -> Value {
+    json!({"match": {"op": "!=", "left": {"concat": [meta("oifname"), daddr()]}, "right": format!("@{set}")}})
+}
+
+/// `iifname { "<a>", "<b>" }`.
+pub(crate) fn iifname_in(names: &[String]) -> Value {
+    json!({"match": {"op": "==", "left": meta("iifname"), "right": {"set": names}}})
+}
+
+/// `tcp dport <port>`.
+pub(crate) fn tcp_dport(port: u16) -> Value {
+    json!({"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": port}})
+}
+
+/// `meta mark { <m>, ... }`.
+pub(crate) fn mark_in(marks: &[u32]) -> Value {
+    json!({"match": {"op": "==", "left": meta("mark"), "right": {"set": marks}}})
+}
+
+/// `meta l4proto <proto>`.
+pub(crate) fn l4proto(proto: &str) -> Value {
+    json!({"match": {"op": "==", "left": meta("l4proto"), "right": proto}})
+}
+
+/// `meta l4proto { tcp, udp }`: needed before a SNAT with a port range.
+pub(crate) fn l4proto_tcp_udp() -> Value {
+    json!({"match": {"op": "==", "left": meta("l4proto"), "right": {"set": ["tcp", "udp"]}}})
+}
+
+/// `ct timeout set "<name>"`.
+pub(crate) fn ct_timeout(name: &str) -> Value {
+    json!({ "ct timeout": name })
+}
+
+/// `numgen inc mod <m> 0`: true for one flow in `m`.
+pub(crate) fn numgen_inc_is_zero(m: u32) -> Value {
+    json!({"match": {"op": "==", "left": {"numgen": {"mode": "inc", "mod": m, "offset": 0}}, "right": 0}})
+}
+
+/// `snat ip to <addr>:<lo>-<hi>` (after an l4proto match).
+pub(crate) fn snat_ports(addr: Ipv4Addr, ports: (u16, u16)) -> Value {
+    json!({"snat": {"family": "ip", "addr": addr.to_string(), "port": {"range": [ports.0, ports.1]}}})
+}
+
+/// `meta mark vmap { <m> : jump <chain>, ... }`.
+pub(crate) fn jump_by_mark(pairs: &[(u32, String)]) -> Value {
+    let set: Vec<Value> = pairs
+        .iter()
+        .map(|(m, c)| json!([m, {"jump": {"target": c}}]))
+        .collect();
+    json!({"vmap": {"key": meta("mark"), "data": {"set": set}}})
+}
+
+/// `dnat ip to ip daddr map { <public> : <private>, ... }`.
+pub(crate) fn dnat_by_daddr(pairs: &[(Ipv4Addr, Ipv4Addr)]) -> Value {
+    let set: Vec<Value> = pairs
+        .iter()
+        .map(|(a, b)| json!([a.to_string(), b.to_string()]))
+        .collect();
+    json!({"dnat": {"family": "ip", "addr": {"map": {"key": daddr(), "data": {"set": set}}}}})
 }

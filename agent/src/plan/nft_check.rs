@@ -1,4 +1,7 @@
-//! Every namespace's nft batch of the example lab is accepted by the real
+//! Every namespace's nft batch of the example lab, and of the routing lab
+//! (route tables with a firewall NVA, a NAT gateway with a prefix, public
+//! IPs, spoofing sets, SNAT port ranges, SMTP drops, with SMTP blocked and
+//! allowed), is accepted by the real
 //! `nft`, inside a throwaway network namespace (`unshare -n`), so nothing on
 //! the host is touched: first in check mode (`-c`), then applied for real
 //! twice in that namespace, because some kernel checks (a `snat` in a filter
@@ -61,4 +64,48 @@ fn every_batch_of_the_example_passes_nft_check() {
     }
     // inet, stamp, fabric and two workers.
     assert_eq!(checked, 5);
+}
+
+#[test]
+fn every_batch_of_the_routing_lab_passes_nft_check() {
+    use crate::model::SubscriptionSettings;
+    use crate::validate::fixtures::rid;
+    if !unshare_works() {
+        eprintln!("skipped: `unshare -n nft` does not work here (needs root and nftables)");
+        return;
+    }
+    let s = super::routing_tests::routing_state();
+    let allowed = crate::validate::set_subscription_settings(
+        &s,
+        &rid("Microsoft.Network/virtualNetworks/hub").subscription,
+        SubscriptionSettings {
+            allow_outbound_smtp: true,
+        },
+    );
+    let small_ranges = LabConfig {
+        snat_ports_per_instance: 16,
+        ..LabConfig::default()
+    };
+    for (state, lab) in [
+        (&s, LabConfig::default()),
+        (&allowed, LabConfig::default()),
+        (&s, small_ranges),
+    ] {
+        let plan = build(state, &lab);
+        let mut checked = 0;
+        for ns in plan.namespaces.values() {
+            if let Some(batch) = &ns.nft {
+                if let Err(e) = nft_check(batch) {
+                    panic!(
+                        "nft rejected the batch of {}:\n{e}\n{}",
+                        ns.name,
+                        serde_json::to_string_pretty(batch).unwrap()
+                    );
+                }
+                checked += 1;
+            }
+        }
+        // inet, stamp, fabric and four workers.
+        assert_eq!(checked, 7);
+    }
 }

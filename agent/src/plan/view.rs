@@ -6,7 +6,6 @@ use serde_json::{json, Map, Value};
 
 use super::layout::{Layout, SandboxL};
 use super::names;
-use super::routes::system_routes;
 use crate::model::{
     AzureError, GenericResource, LabConfig, LabState, ResourceId, ResourceKind, Subnet,
 };
@@ -126,6 +125,12 @@ fn view_of(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
         Some(ResourceKind::NetworkInterface) => nic_view(l, state, res),
         Some(ResourceKind::VirtualMachine) => vm_view(l, res),
         Some(ResourceKind::InternetHost) => host_view(l, res),
+        Some(ResourceKind::NetworkSecurityGroup) => super::nsg::nsg_view(l, base(res)),
+        Some(ResourceKind::ApplicationSecurityGroup) => base(res),
+        Some(ResourceKind::RouteTable) => route_table_view(l, res),
+        Some(ResourceKind::NatGateway) => nat_gateway_view(l, state, res),
+        Some(ResourceKind::PublicIpAddress) => public_ip_view(l, state, res),
+        Some(ResourceKind::PublicIpPrefix) => public_ip_prefix_view(l, state, res),
         None => base(res),
     }
 }
@@ -178,6 +183,17 @@ fn site_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
         })
         .collect();
     v["emulator"] = json!({ "instances": instances });
+    // Azure's portal lists a NAT gateway's addresses next to the app's own
+    // outbound IPs (which stay the stamp's).
+    let nat_ips = site.subnet_id.as_ref().and_then(|sid| {
+        let (_, subnet, _) = l.inv.subnet(sid)?;
+        let g = l.inv.nat_gateway(subnet.nat_gateway_id.as_ref()?)?;
+        Some(crate::ipam::nat_gateway_addresses(&state.allocations, g))
+    });
+    if let Some(ips) = nat_ips {
+        v["emulator"]["natGatewayIpAddresses"] =
+            json!(ips.iter().map(ToString::to_string).collect::<Vec<_>>());
+    }
     v
 }
 
@@ -298,7 +314,6 @@ fn vnet_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
         return v;
     };
     let f = &l.fabrics[fi];
-    let routes = system_routes(&f.vnet);
     if let Some(list) = props(&mut v)
         .get_mut("subnets")
         .and_then(Value::as_array_mut)
@@ -314,6 +329,12 @@ fn vnet_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
             };
             sp.insert("provisioningState".into(), json!("Succeeded"));
             sp.entry("delegations").or_insert_with(|| json!([]));
+            if let Some(id) = &subnet.route_table_id {
+                sp.insert("routeTable".into(), json!({"id": id.to_string()}));
+            }
+            if let Some(id) = &subnet.nat_gateway_id {
+                sp.insert("natGateway".into(), json!({"id": id.to_string()}));
+            }
             let plans: Vec<&ResourceId> = l
                 .inv
                 .sites
@@ -362,8 +383,13 @@ fn vnet_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
                 "usedAddresses": usage["used"],
                 "coolingDownAddresses": usage["coolingDown"],
                 "freeAddresses": usage["free"],
-                "effectiveRoutes": routes.iter().map(|r| json!({
-                    "source": r.source, "addressPrefix": r.prefix.to_string(), "nextHopType": r.next_hop_type,
+                "routeTableId": s.route_table_id.as_ref().map(ToString::to_string),
+                "natGatewayId": s.nat_gateway_id.as_ref().map(ToString::to_string),
+                "effectiveRoutes": sl.routes.iter().map(|r| json!({
+                    "source": r.source, "state": r.state, "addressPrefix": r.prefix.to_string(),
+                    "nextHopType": r.next_hop_type,
+                    "nextHopIpAddress": r.next_hop_ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "name": r.name,
                 })).collect::<Vec<_>>(),
             })
         })
@@ -445,6 +471,129 @@ fn host_view(l: &Layout, res: &GenericResource) -> Value {
     if let Some(h) = l.hosts.iter().find(|h| h.id == res.id) {
         props(&mut v).insert("ipAddress".into(), json!(h.ip.to_string()));
         v["emulator"] = json!({"namespace": h.netns});
+    }
+    v
+}
+
+fn id_list<'a>(ids: impl Iterator<Item = &'a ResourceId>) -> Vec<Value> {
+    ids.map(|id| json!({"id": id.to_string()})).collect()
+}
+
+fn route_table_view(l: &Layout, res: &GenericResource) -> Value {
+    let mut v = base(res);
+    let subnets = id_list(l.inv.subnets_with_route_table(&res.id).map(|(_, s)| &s.id));
+    let p = props(&mut v);
+    p.insert("subnets".into(), Value::Array(subnets));
+    p.entry("disableBgpRoutePropagation")
+        .or_insert(json!(false));
+    if let Some(routes) = p.get_mut("routes").and_then(Value::as_array_mut) {
+        for r in routes {
+            let Some(name) = r.get("name").and_then(Value::as_str).map(str::to_string) else {
+                continue;
+            };
+            if let Some(obj) = r.as_object_mut() {
+                obj.insert(
+                    "id".into(),
+                    json!(res.id.child("routes", &name).to_string()),
+                );
+                if let Some(rp) = obj.get_mut("properties").and_then(Value::as_object_mut) {
+                    rp.insert("provisioningState".into(), json!("Succeeded"));
+                }
+            }
+        }
+    }
+    v
+}
+
+fn nat_gateway_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
+    let mut v = base(res);
+    let Some(g) = l.inv.nat_gateway(&res.id) else {
+        return v;
+    };
+    let subnets = id_list(l.inv.subnets_with_nat_gateway(&g.id).map(|(_, s)| &s.id));
+    let addresses: Vec<String> = crate::ipam::nat_gateway_addresses(&state.allocations, g)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if v.get("sku").is_none() {
+        v["sku"] = json!({"name": g.sku.as_str()});
+    }
+    let p = props(&mut v);
+    p.insert("subnets".into(), Value::Array(subnets));
+    p.insert("idleTimeoutInMinutes".into(), json!(g.idle_timeout_minutes));
+    p.insert(
+        "publicIpAddresses".into(),
+        Value::Array(id_list(g.public_ip_ids.iter())),
+    );
+    p.insert(
+        "publicIpPrefixes".into(),
+        Value::Array(id_list(g.public_ip_prefix_ids.iter())),
+    );
+    let fabric = l
+        .inv
+        .subnets_with_nat_gateway(&g.id)
+        .next()
+        .and_then(|(vnet, _)| l.fabrics.iter().find(|f| f.vnet.id == vnet.id))
+        .map(|f| f.netns.clone());
+    v["emulator"] = json!({"ipAddresses": addresses, "fabricNamespace": fabric});
+    v
+}
+
+fn public_ip_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
+    let mut v = base(res);
+    let Some(pip) = l.inv.public_ip(&res.id) else {
+        return v;
+    };
+    let addr = state.allocations.public_ips.get(&pip.id.key());
+    let (nics, nats) = l.inv.public_ip_users(&pip.id);
+    if v.get("sku").is_none() {
+        v["sku"] = json!({"name": pip.sku.as_str()});
+    }
+    let p = props(&mut v);
+    p.insert("ipAddress".into(), json!(addr.map(ToString::to_string)));
+    p.insert("publicIPAddressVersion".into(), json!("IPv4"));
+    p.insert(
+        "publicIPAllocationMethod".into(),
+        json!(if pip.static_allocation {
+            "Static"
+        } else {
+            "Dynamic"
+        }),
+    );
+    p.insert(
+        "idleTimeoutInMinutes".into(),
+        json!(pip.idle_timeout_minutes),
+    );
+    if let Some((nic, cfg)) = nics.first() {
+        p.insert(
+            "ipConfiguration".into(),
+            json!({"id": nic.id.child("ipConfigurations", cfg).to_string()}),
+        );
+    }
+    if let Some(g) = nats.first() {
+        p.insert("natGateway".into(), json!({"id": g.id.to_string()}));
+    }
+    v
+}
+
+fn public_ip_prefix_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
+    let mut v = base(res);
+    let Some(prefix) = l.inv.public_ip_prefix(&res.id) else {
+        return v;
+    };
+    let block = state.allocations.public_ip_prefixes.get(&prefix.id.key());
+    let users: Vec<Value> = l
+        .inv
+        .nat_gateways
+        .iter()
+        .filter(|g| g.public_ip_prefix_ids.contains(&prefix.id))
+        .map(|g| json!({"id": g.id.to_string()}))
+        .collect();
+    let p = props(&mut v);
+    p.insert("ipPrefix".into(), json!(block.map(ToString::to_string)));
+    p.insert("prefixLength".into(), json!(prefix.prefix_length));
+    if let Some(g) = users.into_iter().next() {
+        p.insert("natGateway".into(), g);
     }
     v
 }

@@ -65,6 +65,12 @@ pub(crate) fn remove(state: &LabState, id: &ResourceId) -> Result<LabState, Azur
                 ));
             }
         }
+        Some(
+            ResourceKind::RouteTable
+            | ResourceKind::NatGateway
+            | ResourceKind::PublicIpAddress
+            | ResourceKind::PublicIpPrefix,
+        ) => super::routing::in_use(&inv, id)?,
         _ => {}
     }
     next.resources.remove(&id.key());

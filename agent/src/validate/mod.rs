@@ -8,7 +8,9 @@ mod integration;
 mod moves;
 mod network;
 mod normalize;
+mod nsg;
 mod providers;
+mod routing;
 mod sal;
 mod tier;
 mod web;
@@ -29,6 +31,7 @@ use crate::model::{
 pub use moves::move_resources;
 use normalize::ChildKind;
 pub use providers::{is_registered, register_provider, WEB_NAMESPACE};
+pub use routing::set_subscription_settings;
 
 /// Who asks, and when: every entry point takes one. `principal` is checked
 /// against the lab's role assignments (seed, "Permissions"); `now` (seconds) is
@@ -184,8 +187,10 @@ fn finish(
     web::add_delegations(&mut next, &inv);
     let inv = Inventory::parse(&next.resources)?;
     network::check(&inv)?;
+    routing::check(&inv)?;
     web::check(&inv, &old_inv)?;
     compute::check(&inv, &old_inv)?;
+    nsg::check(&inv, &old_inv)?;
     sal::sync(&old_inv, &inv, &mut next)?;
     integration::check_permissions(old, &old_inv, &inv, ctx)?;
     providers::sync(&inv, &mut next)?;
