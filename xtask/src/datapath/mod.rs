@@ -717,13 +717,14 @@ mod tests {
         assert_eq!(j["goal"]["rulesMet"], Value::Null);
     }
 
-    /// Without root: the agent accepts the lab without NSGs, and with NSGs
-    /// either accepts it or (before the `nsg` branch) does not know the type.
+    /// Without root: the agent's own validation accepts the lab without
+    /// NSGs and with NSGs of 10 and 1,000 rules.
     #[test]
     fn the_agent_accepts_the_datapath_template() {
         validate(&template::lab_template(None)).expect("the lab without NSGs");
-        if agent_knows_nsgs().expect("refused only as an unknown type") {
-            validate(&template::lab_template(Some(RULES[1]))).expect("1,000 rules");
+        assert!(agent_knows_nsgs().expect("the lab with NSGs"));
+        for n in RULES {
+            validate(&template::lab_template(Some(n))).unwrap_or_else(|e| panic!("{n} rules: {e}"));
         }
     }
 }
