@@ -25,6 +25,9 @@ tasks:
                     --quick: 1 and 10 instances, one round of each, shorter
                     runs. --datapath-only: only 2. --no-nsg: the lab of 2
                     without NSGs (automatic when the agent does not know them)
+  datapath-template [RULES]
+                    prints the datapath lab's ARM template (NSGs of RULES rules
+                    on both subnets; none without RULES)
   rr-server PORT [LIFETIME_S]
                     echo server for the latency measurement
   rr-client IP PORT COUNT [CONNECTS]
@@ -40,6 +43,9 @@ fn main() -> ExitCode {
             Some(opts) => bench::run(&opts),
             None => return usage(),
         },
+        ["datapath-template", rest @ ..] => {
+            datapath::print_template(rest).map(|()| ExitCode::SUCCESS)
+        }
         ["rr-server", rest @ ..] => rr::server(rest).map(|()| ExitCode::SUCCESS),
         ["rr-client", rest @ ..] => rr::client(rest).map(|()| ExitCode::SUCCESS),
         ["help" | "-h" | "--help"] => {
