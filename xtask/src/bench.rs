@@ -3,6 +3,9 @@
 //! with `ip` and `nft`, for 1, 10 and 100 plan instances, run alternately in
 //! one run; plus the daemon's peak memory.
 //!
+//! Then the datapath section (`datapath.rs`): throughput and latency from an
+//! app to a VM against a direct veth pair.
+//!
 //! Everything runs inside `scripts/sandbox.sh` (fresh net and mount
 //! namespaces): the machine's own network is never touched.
 
@@ -19,7 +22,9 @@ use vnet_agent::plan::NetworkPlan;
 use vnet_agent::template::{DeploymentRequest, DEFAULT_SUBSCRIPTION};
 
 use crate::baseline;
+use crate::datapath;
 use crate::run::{output, tail, timed_ok};
+use crate::stats::median;
 
 /// `PROC_NET_INIT_INO`: the machine's own network namespace on this kernel.
 const INIT_NET_INODE: u64 = 4026531833;
@@ -30,12 +35,16 @@ const GOAL_INSTANCES: u32 = 100;
 const GOAL_SPEEDUP: f64 = 5.0;
 const RESOURCE_GROUP: &str = "bench";
 /// Time limits: any one build (script or deploy), a teardown, the daemon's start.
-const BUILD_LIMIT: Duration = Duration::from_secs(120);
-const TEARDOWN_LIMIT: Duration = Duration::from_secs(60);
-const START_LIMIT: Duration = Duration::from_secs(30);
+pub(crate) const BUILD_LIMIT: Duration = Duration::from_secs(120);
+pub(crate) const TEARDOWN_LIMIT: Duration = Duration::from_secs(60);
+pub(crate) const START_LIMIT: Duration = Duration::from_secs(30);
 
 pub struct Options {
     pub quick: bool,
+    /// Only the datapath section.
+    pub datapath_only: bool,
+    /// The datapath section's lab without NSGs.
+    pub no_nsg: bool,
     /// Set on the re-run inside the sandbox.
     pub in_sandbox: bool,
 }
@@ -44,13 +53,23 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
     let root = workspace_root();
     let sandboxed = std::env::var("VNET_SANDBOX").as_deref() == Ok("1");
     if !opts.in_sandbox {
+        datapath::preflight()?;
         build_release(&root, sandboxed)?;
         if !sandboxed {
             return rerun_in_sandbox(&root, opts);
         }
     }
     ensure_sandbox()?;
-    measure(&root, opts.quick)?;
+    if !opts.datapath_only {
+        measure(&root, opts.quick)?;
+    }
+    datapath::run(
+        &root,
+        &datapath::Options {
+            quick: opts.quick,
+            no_nsg: opts.no_nsg,
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -61,7 +80,7 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
@@ -70,13 +89,14 @@ fn target_dir(root: &Path) -> PathBuf {
 fn build_release(root: &Path, offline: bool) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "-p", "vnet-agent"])
+    // xtask too: the datapath section runs its latency tester in the lab.
+    cmd.args(["build", "--release", "-p", "vnet-agent", "-p", "xtask"])
         .current_dir(root);
     if offline {
         // A sandbox has no network.
         cmd.arg("--offline");
     }
-    eprintln!("bench: cargo build --release -p vnet-agent");
+    eprintln!("bench: cargo build --release -p vnet-agent -p xtask");
     let status = cmd.status().context("running cargo")?;
     ensure!(status.success(), "cargo build --release failed ({status})");
     Ok(())
@@ -86,8 +106,14 @@ fn rerun_in_sandbox(root: &Path, opts: &Options) -> Result<ExitCode> {
     let me = std::env::current_exe().context("locating the xtask binary")?;
     let mut cmd = Command::new(root.join("scripts/sandbox.sh"));
     cmd.arg(me).args(["bench", "--in-sandbox"]);
-    if opts.quick {
-        cmd.arg("--quick");
+    for (set, flag) in [
+        (opts.quick, "--quick"),
+        (opts.datapath_only, "--datapath-only"),
+        (opts.no_nsg, "--no-nsg"),
+    ] {
+        if set {
+            cmd.arg(flag);
+        }
     }
     let status = cmd.status().context("running scripts/sandbox.sh")?;
     match status.code() {
@@ -259,7 +285,7 @@ impl Census {
 }
 
 /// Namespaces under /run/netns whose name starts with `<lab>-`.
-fn lab_namespaces(lab: &str) -> Vec<String> {
+pub(crate) fn lab_namespaces(lab: &str) -> Vec<String> {
     let prefix = format!("{lab}-");
     let mut v: Vec<String> = std::fs::read_dir("/run/netns")
         .map(|d| {
@@ -296,16 +322,6 @@ impl SizeResult {
     }
     fn peak_rss_mib(&self) -> f64 {
         self.agent_peak_rss_kib.iter().copied().max().unwrap_or(0) as f64 / 1024.0
-    }
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
 }
 
@@ -598,13 +614,13 @@ fn duration_ms(s: &str) -> Option<f64> {
 }
 
 /// A running `vnet-agent serve`; killed on drop if it is still running.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Option<Child>,
     log: PathBuf,
 }
 
 impl Daemon {
-    fn start(mut cmd: Command, socket: &Path, log: &Path) -> Result<Daemon> {
+    pub(crate) fn start(mut cmd: Command, socket: &Path, log: &Path) -> Result<Daemon> {
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -646,12 +662,12 @@ impl Daemon {
             .context("no VmHWM in /proc/PID/status")
     }
 
-    fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         tail(&std::fs::read_to_string(&self.log).unwrap_or_default(), 30)
     }
 
     /// Waits for the daemon to exit by itself (after `down`).
-    fn wait_exit(mut self, limit: Duration) -> Result<()> {
+    pub(crate) fn wait_exit(mut self, limit: Duration) -> Result<()> {
         let mut child = self.child.take().expect("running");
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
@@ -785,13 +801,6 @@ x DEBUG reconcile{generation=1}: vnet_agent::dataplane: phase done phase=\"per-n
         assert_eq!(duration_ms("7ns"), Some(7e-6));
         assert_eq!(duration_ms("2s"), Some(2000.0));
         assert_eq!(duration_ms("fast"), None);
-    }
-
-    #[test]
-    fn medians() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0]), 2.5);
-        assert!(median(&[]).is_nan());
     }
 
     #[test]

@@ -2,7 +2,10 @@
 
 mod baseline;
 mod bench;
+mod datapath;
+mod rr;
 mod run;
+mod stats;
 
 use std::process::ExitCode;
 
@@ -10,10 +13,26 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  bench [--quick]   deploy time of the agent against an ip/nft shell script for
-                    1, 10 and 100 plan instances, and the daemon's peak memory
-                    (root; runs inside scripts/sandbox.sh). --quick: 1 and 10
-                    instances, one round. Results: target/bench/deploy.json
+  bench [--quick] [--datapath-only] [--no-nsg]
+                    (root; runs inside scripts/sandbox.sh)
+                    1. deploy time of the agent against an ip/nft shell script
+                    for 1, 10 and 100 plan instances, and the daemon's peak
+                    memory. Results: target/bench/deploy.json
+                    2. datapath: iperf3 throughput, TCP request/response and
+                    connect latency from an app to a VM (through worker and
+                    fabric) with 10 and 1,000 NSG rules, against a direct veth
+                    pair. Results: target/bench/datapath.json
+                    --quick: 1 and 10 instances, one round of each, shorter
+                    runs. --datapath-only: only 2. --no-nsg: the lab of 2
+                    without NSGs (automatic when the agent does not know them)
+  datapath-template [RULES]
+                    prints the datapath lab's ARM template (NSGs of RULES rules
+                    on both subnets; none without RULES)
+  rr-server PORT [LIFETIME_S]
+                    echo server for the latency measurement
+  rr-client IP PORT COUNT [CONNECTS]
+                    COUNT 1-byte round trips, then CONNECTS new connections;
+                    prints p50/p99 in microseconds as JSON
   help              this text";
 
 fn main() -> ExitCode {
@@ -24,6 +43,11 @@ fn main() -> ExitCode {
             Some(opts) => bench::run(&opts),
             None => return usage(),
         },
+        ["datapath-template", rest @ ..] => {
+            datapath::print_template(rest).map(|()| ExitCode::SUCCESS)
+        }
+        ["rr-server", rest @ ..] => rr::server(rest).map(|()| ExitCode::SUCCESS),
+        ["rr-client", rest @ ..] => rr::client(rest).map(|()| ExitCode::SUCCESS),
         ["help" | "-h" | "--help"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -42,11 +66,15 @@ fn main() -> ExitCode {
 fn bench_options(flags: &[&str]) -> Option<bench::Options> {
     let mut opts = bench::Options {
         quick: false,
+        datapath_only: false,
+        no_nsg: false,
         in_sandbox: false,
     };
     for f in flags {
         match *f {
             "--quick" => opts.quick = true,
+            "--datapath-only" => opts.datapath_only = true,
+            "--no-nsg" => opts.no_nsg = true,
             // Internal: the re-run inside scripts/sandbox.sh.
             "--in-sandbox" => opts.in_sandbox = true,
             _ => return None,
