@@ -17,7 +17,7 @@ cargo build --workspace --all-targets --locked 2>&1 | tail -n 3
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-scripts/sandbox.sh cargo test --workspace --offline --locked "$@" 2>&1 | tee "$log"
+scripts/sandbox.sh cargo test --workspace --offline --locked --no-fail-fast "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 # One closing line for the whole run (cargo prints one per test binary).

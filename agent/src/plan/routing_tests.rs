@@ -227,7 +227,13 @@ fn fabric_owns_nat_and_public_ips_and_translates_them() {
             "{a}"
         );
     }
-    assert!(text.contains(r#""policy":{"established":600}"#));
+    assert_eq!(
+        fab.sysctls
+            .get("net/netfilter/nf_conntrack_tcp_timeout_established")
+            .map(String::as_str),
+        Some("600"),
+        "the NAT gateway's idle timeout is the fabric's established TCP timeout"
+    );
     assert!(text.contains(r#"{"numgen":{"mod":3,"mode":"inc","offset":0}}"#));
     assert!(text.contains(r#"[1002,{"jump":{"target":"natgw-0"}}]"#));
     // 1:1 NAT of the firewall's public IP.
