@@ -29,8 +29,10 @@ echo "== deploying examples/lab.json into resource group $RG"
 
 ex() { "$agent" exec "$@"; }
 echo "== servers: vm1 (10.0.2.4) and the internet host host1 (198.18.100.10) say which source they saw"
-ex --vm vm1 -- "$probe" serve-tcp 9000 >/dev/null & vm_srv=$!
-ex --host host1 -- "$probe" serve-tcp 8080 >/dev/null & host_srv=$!
+# Started directly (not through a shell function) so that $! is the server
+# itself: `exec` becomes the program, and the trap ends exactly these PIDs.
+"$agent" exec --vm vm1 -- "$probe" serve-tcp 9000 >/dev/null & vm_srv=$!
+"$agent" exec --host host1 -- "$probe" serve-tcp 8080 >/dev/null & host_srv=$!
 trap 'kill $vm_srv $host_srv 2>/dev/null || true' EXIT
 sleep 0.5
 
