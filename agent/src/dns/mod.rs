@@ -100,6 +100,55 @@ pub fn zone_records(zone: &PrivateDnsZone) -> Vec<Record> {
         .collect()
 }
 
+/// TTL of the A records Azure registers for VMs (auto-registration).
+pub const AUTO_REGISTERED_TTL: u32 = 10;
+
+/// The A records Azure auto-registers in `zone`: for every link with
+/// `registrationEnabled`, each VM whose primary NIC's primary IP
+/// configuration is in that VNet gets `<vm name>.<zone>` -> that address
+/// (AZURE-FACTS §6; the QS sonarqube template links with registration).
+pub fn registered_records(inv: &Inventory, state: &LabState, zone: &PrivateDnsZone) -> Vec<Record> {
+    let vnets: Vec<&ResourceId> = zone
+        .links
+        .iter()
+        .filter(|l| l.registration_enabled)
+        .filter_map(|l| l.vnet_id.as_ref())
+        .collect();
+    if vnets.is_empty() {
+        return Vec::new();
+    }
+    let mut records: Vec<Record> = inv
+        .vms
+        .iter()
+        .filter_map(|vm| {
+            let nic = inv.nic(vm.nic_ids.get(vm.primary_nic)?)?;
+            let cfg = nic
+                .ip_configurations
+                .iter()
+                .find(|c| c.primary)
+                .or(nic.ip_configurations.first())?;
+            let vnet = cfg.subnet_id.parent()?;
+            if !vnets.contains(&&vnet) {
+                return None;
+            }
+            let ip = state
+                .allocations
+                .nic_addresses
+                .get(&cfg.key(&nic.id))
+                .copied()
+                .or(cfg.static_address)?;
+            Some(Record {
+                name: format!("{}.{}", vm.name.to_ascii_lowercase(), zone.zone),
+                rtype: RecordType::A,
+                ttl: AUTO_REGISTERED_TTL,
+                data: RecordData::A(ip),
+            })
+        })
+        .collect();
+    records.sort_by(|a, b| a.name.cmp(&b.name));
+    records
+}
+
 /// Is `name` inside `zone` (the apex or below it)?
 fn in_zone(name: &str, zone: &str) -> bool {
     name == zone
@@ -210,7 +259,17 @@ pub fn resolve(
     let spaces = Namespaces {
         private: inv
             .zones_linked_to(vnet)
-            .map(|z| (z, zone_records(z)))
+            .map(|z| {
+                let mut records = zone_records(z);
+                let manual: BTreeSet<String> = records.iter().map(|r| r.name.clone()).collect();
+                // A record set written by hand wins over the registration.
+                records.extend(
+                    registered_records(&inv, state, z)
+                        .into_iter()
+                        .filter(|r| !manual.contains(&r.name)),
+                );
+                (z, records)
+            })
             .collect(),
         public: public_records(&inv, state),
     };

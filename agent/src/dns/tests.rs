@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::model::LabConfig;
-use crate::validate::fixtures::{code, deploy, fresh, id_str, rid, subnet, vnet};
+use crate::validate::fixtures::{code, deploy, fresh, id_str, nic, rid, subnet, vm, vnet};
 
 const BLOB: &str = "privatelink.blob.core.windows.net";
 
@@ -308,6 +308,30 @@ fn wildcard_and_empty_non_terminal() {
     );
     let ent = ask(&s, "v1", "y.corp.internal", RecordType::A);
     assert_eq!((ent.rcode, ent.records.len()), (Rcode::NoError, 0));
+}
+
+#[test]
+fn registration_enabled_links_register_vms() {
+    let mut reg = link("corp.internal", "l1", "v1");
+    reg["properties"]["registrationEnabled"] = json!(true);
+    let s = with(vec![
+        zone("corp.internal"),
+        reg,
+        link("corp.internal", "l2", "v2"),
+        nic("n1", "v1/subnets/pe", Some("10.0.1.20")),
+        vm("VM1", &["n1"]),
+        nic("n2", "v2/subnets/pe", Some("10.1.1.20")),
+        vm("vm2", &["n2"]),
+    ])
+    .unwrap();
+    let ans = ask(&s, "v2", "vm1.corp.internal", RecordType::A);
+    assert_eq!(ips(&ans), ["10.0.1.20"]);
+    assert_eq!(ans.records[0].ttl, AUTO_REGISTERED_TTL);
+    // vm2's VNet is linked without registration: no record.
+    assert_eq!(
+        ask(&s, "v1", "vm2.corp.internal", RecordType::A).rcode,
+        Rcode::NxDomain
+    );
 }
 
 // ---- validation ----
