@@ -8,6 +8,7 @@ pub mod api;
 pub mod authz;
 pub mod cli;
 pub mod dataplane;
+pub mod dns;
 pub mod ipam;
 pub mod model;
 pub mod plan;

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use super::{
     ApplicationSecurityGroup, AzureError, GenericResource, InternetHost, NatGateway,
-    NetworkInterface, NetworkSecurityGroup, PublicIpAddress, PublicIpPrefix, ResourceId,
-    ResourceKind, RouteTable, ServerFarm, Site, Subnet, VirtualMachine, VirtualNetwork,
+    NetworkInterface, NetworkSecurityGroup, PrivateDnsZone, PublicIpAddress, PublicIpPrefix,
+    ResourceId, ResourceKind, RouteTable, ServerFarm, Site, Subnet, VirtualMachine, VirtualNetwork,
     CLASSIC_VNET_TYPE,
 };
 
@@ -31,6 +31,8 @@ pub struct Inventory {
     pub nat_gateways: Vec<NatGateway>,
     pub public_ips: Vec<PublicIpAddress>,
     pub public_ip_prefixes: Vec<PublicIpPrefix>,
+    /// `Microsoft.Network/privateDnsZones`, with their record sets and links.
+    pub dns_zones: Vec<PrivateDnsZone>,
 }
 
 impl Inventory {
@@ -78,6 +80,9 @@ impl Inventory {
             ResourceKind::PublicIpPrefix => self
                 .public_ip_prefixes
                 .push(PublicIpPrefix::from_resource(res)?),
+            ResourceKind::PrivateDnsZone => {
+                self.dns_zones.push(PrivateDnsZone::from_resource(res)?)
+            }
         }
         Ok(())
     }
@@ -144,6 +149,19 @@ impl Inventory {
 
     pub fn public_ip_prefix(&self, id: &ResourceId) -> Option<&PublicIpPrefix> {
         self.public_ip_prefixes.iter().find(|p| &p.id == id)
+    }
+
+    pub fn dns_zone(&self, id: &ResourceId) -> Option<&PrivateDnsZone> {
+        self.dns_zones.iter().find(|z| &z.id == id)
+    }
+
+    /// Private DNS zones linked to this VNet (AZURE-FACTS §6: only linked
+    /// VNets resolve a zone).
+    pub fn zones_linked_to<'a>(
+        &'a self,
+        vnet: &'a ResourceId,
+    ) -> impl Iterator<Item = &'a PrivateDnsZone> + 'a {
+        self.dns_zones.iter().filter(move |z| z.linked_to(vnet))
     }
 
     /// Subnets (with their VNet) associated with this route table.

@@ -30,11 +30,14 @@ pub enum ResourceKind {
     PublicIpAddress,
     /// `Microsoft.Network/publicIPPrefixes`.
     PublicIpPrefix,
+    /// `Microsoft.Network/privateDnsZones` (record sets and virtual network
+    /// links live in its properties).
+    PrivateDnsZone,
 }
 
 impl ResourceKind {
     /// Every kind, in the order validation reports them.
-    pub const ALL: [ResourceKind; 12] = [
+    pub const ALL: [ResourceKind; 13] = [
         ResourceKind::VirtualNetwork,
         ResourceKind::ServerFarm,
         ResourceKind::Site,
@@ -47,6 +50,7 @@ impl ResourceKind {
         ResourceKind::NatGateway,
         ResourceKind::PublicIpAddress,
         ResourceKind::PublicIpPrefix,
+        ResourceKind::PrivateDnsZone,
     ];
 
     /// ARM's spelling of the type, e.g. `Microsoft.Web/serverfarms`.
@@ -64,6 +68,7 @@ impl ResourceKind {
             ResourceKind::NatGateway => "Microsoft.Network/natGateways",
             ResourceKind::PublicIpAddress => "Microsoft.Network/publicIPAddresses",
             ResourceKind::PublicIpPrefix => "Microsoft.Network/publicIPPrefixes",
+            ResourceKind::PrivateDnsZone => "Microsoft.Network/privateDnsZones",
         }
     }
 
@@ -89,8 +94,9 @@ pub(crate) fn unsupported_type(type_: &str, name: &str) -> AzureError {
         format!(
             "Resource '{name}' has type '{type_}', which the lab emulator does not support. \
              Supported types: {}, and the child types Microsoft.Network/virtualNetworks/subnets, \
-             Microsoft.Web/sites/config (web, appsettings) and Microsoft.Web/sites/networkConfig \
-             (virtualNetwork). Remove the resource or deploy it to real Azure.",
+             Microsoft.Web/sites/config (web, appsettings), Microsoft.Web/sites/networkConfig \
+             (virtualNetwork), Microsoft.Network/privateDnsZones/{{A,AAAA,CNAME,TXT}} and \
+             Microsoft.Network/privateDnsZones/virtualNetworkLinks. Remove the resource or deploy it to real Azure.",
             known.join(", ")
         ),
     )

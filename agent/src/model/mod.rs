@@ -2,6 +2,7 @@
 
 mod authz;
 mod compute;
+mod dns;
 mod error;
 mod host;
 mod id;
@@ -15,8 +16,12 @@ mod web;
 
 pub use authz::{Authorization, RoleAssignment, RoleDefinition};
 pub use compute::VirtualMachine;
+pub use dns::{
+    canonical_name, valid_dns_name, valid_label, PrivateDnsZone, RecordData, RecordSet, RecordType,
+    VirtualNetworkLink, DEFAULT_RECORD_TTL, GLOBAL_LOCATION,
+};
 pub use error::AzureError;
-pub use host::InternetHost;
+pub use host::{InternetHost, INTERNET_HOST_DOMAIN};
 pub use id::ResourceId;
 pub use inventory::Inventory;
 pub(crate) use kind::unsupported_type as kind_unsupported;

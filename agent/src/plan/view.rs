@@ -57,6 +57,13 @@ pub fn resource_view(
             .cloned()
             .ok_or_else(|| not_found(id));
     }
+    if id.segments.len() == 2 && id.segments[0].0.eq_ignore_ascii_case("privateDnsZones") {
+        let zone = state
+            .get(&id.parent().expect("two segments"))
+            .ok_or_else(|| not_found(id))?;
+        return crate::dns::view::child_view(&view_of(&l, state, zone), id)
+            .ok_or_else(|| not_found(id));
+    }
     let res = state.get(id).ok_or_else(|| not_found(id))?;
     Ok(view_of(&l, state, res))
 }
@@ -131,6 +138,7 @@ fn view_of(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
         Some(ResourceKind::NatGateway) => nat_gateway_view(l, state, res),
         Some(ResourceKind::PublicIpAddress) => public_ip_view(l, state, res),
         Some(ResourceKind::PublicIpPrefix) => public_ip_prefix_view(l, state, res),
+        Some(ResourceKind::PrivateDnsZone) => crate::dns::view::zone_view(base(res), res),
         None => base(res),
     }
 }
@@ -398,6 +406,7 @@ fn vnet_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
         "fabricNamespace": f.netns,
         "defaultOutboundIp": state.allocations.vnet_outbound.get(&res.id.key()).map(|a| a.to_string()),
         "subnets": subnets,
+        "privateDnsZones": crate::dns::view::linked_zone_names(&l.inv, &res.id),
     });
     v
 }

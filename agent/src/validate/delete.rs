@@ -31,9 +31,25 @@ pub(crate) fn remove(state: &LabState, id: &ResourceId) -> Result<LabState, Azur
         }
         return Ok(next);
     }
+    if id.segments.len() == 2
+        && id.segments[0].0.eq_ignore_ascii_case("privateDnsZones")
+        && id.namespace.eq_ignore_ascii_case("Microsoft.Network")
+    {
+        return remove_zone_child(state, id);
+    }
     let res = state.get(id).ok_or_else(|| not_found(id))?;
     match ResourceKind::from_type(&res.type_) {
         Some(ResourceKind::VirtualNetwork) => {
+            if let Some(z) = inv.zones_linked_to(id).next() {
+                return Err(AzureError::bad_request(
+                    "InUseVirtualNetworkCannotBeDeleted",
+                    format!(
+                        "Virtual network '{}' is linked to private DNS zone '{}'. Delete the virtual network link \
+                         first.",
+                        res.name, z.zone
+                    ),
+                ));
+            }
             if let Some(vnet) = inv.vnet(id) {
                 for s in &vnet.subnets {
                     integration_in_vnet(&inv, vnet, s)?;
@@ -147,4 +163,37 @@ fn subnet_in_use(
         }
     }
     Ok(())
+}
+
+/// A record set (`privateDnsZones/A/www`) or a virtual network link
+/// (`privateDnsZones/virtualNetworkLinks/l1`), removed from its zone.
+fn remove_zone_child(state: &LabState, id: &ResourceId) -> Result<LabState, AzureError> {
+    let mut next = state.clone();
+    let zone = next
+        .resources
+        .get_mut(&id.parent().expect("two segments").key())
+        .ok_or_else(|| not_found(id))?;
+    let (type_, name) = &id.segments[1];
+    let is_link = type_.eq_ignore_ascii_case("virtualNetworkLinks");
+    let key = if is_link {
+        "virtualNetworkLinks"
+    } else {
+        "recordSets"
+    };
+    let same = |e: &Value| {
+        let field = |f: &str, want: &str| {
+            e.get(f)
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.eq_ignore_ascii_case(want))
+        };
+        field("name", name) && (is_link || field("type", type_))
+    };
+    let list = zone
+        .properties
+        .get_mut(key)
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| not_found(id))?;
+    let index = list.iter().position(same).ok_or_else(|| not_found(id))?;
+    list.remove(index);
+    Ok(next)
 }

@@ -4,6 +4,7 @@
 
 mod compute;
 mod delete;
+mod dns;
 mod integration;
 mod moves;
 mod network;
@@ -188,6 +189,7 @@ fn finish(
     let inv = Inventory::parse(&next.resources)?;
     network::check(&inv)?;
     routing::check(&inv)?;
+    dns::check(&inv)?;
     web::check(&inv, &old_inv)?;
     compute::check(&inv, &old_inv)?;
     nsg::check(&inv, &old_inv)?;

@@ -3,7 +3,10 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::model::{normalize_location, AzureError, GenericResource, LabState, DEFAULT_LOCATION};
+use crate::model::{
+    normalize_location, AzureError, GenericResource, LabState, RecordType, ResourceKind,
+    DEFAULT_LOCATION, GLOBAL_LOCATION,
+};
 
 /// Child types the lab folds into their parent resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +17,12 @@ pub(crate) enum ChildKind {
     SiteConfig,
     /// `Microsoft.Web/sites/networkConfig` `virtualNetwork` (-> `virtualNetworkSubnetId`).
     SiteNetworkConfig,
+    /// `Microsoft.Network/privateDnsZones/{A,AAAA,CNAME,TXT}`: an entry of
+    /// `properties.recordSets` (`name`, `type`, `properties`).
+    DnsRecordSet(RecordType),
+    /// `Microsoft.Network/privateDnsZones/virtualNetworkLinks`: an entry of
+    /// `properties.virtualNetworkLinks`.
+    DnsZoneLink,
 }
 
 impl ChildKind {
@@ -23,7 +32,11 @@ impl ChildKind {
             "microsoft.network/virtualnetworks/subnets" => Some(ChildKind::Subnet),
             "microsoft.web/sites/config" => Some(ChildKind::SiteConfig),
             "microsoft.web/sites/networkconfig" => Some(ChildKind::SiteNetworkConfig),
-            _ => None,
+            "microsoft.network/privatednszones/virtualnetworklinks" => Some(ChildKind::DnsZoneLink),
+            _ => t
+                .strip_prefix("microsoft.network/privatednszones/")
+                .and_then(RecordType::parse)
+                .map(ChildKind::DnsRecordSet),
         }
     }
 }
@@ -52,12 +65,27 @@ pub(crate) fn top_level(
     res.id.segments[0].0 = type_.to_string();
     res.type_ = canonical.to_string();
     res.name = res.id.name().to_string();
+    let global = canonical == ResourceKind::PrivateDnsZone.canonical();
     res.location = Some(normalize_location(
         res.location
             .as_deref()
             .filter(|l| !l.trim().is_empty())
-            .unwrap_or(DEFAULT_LOCATION),
+            .unwrap_or(if global {
+                GLOBAL_LOCATION
+            } else {
+                DEFAULT_LOCATION
+            }),
     ));
+    if global && res.location.as_deref() != Some(GLOBAL_LOCATION) {
+        return Err(AzureError::bad_request(
+            "LocationNotAvailableForResourceType",
+            format!(
+                "The provided location '{}' is not available for resource type '{canonical}'. List of available \
+                 regions for the resource type is 'global'.",
+                res.location.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
     if res.properties.is_null() {
         res.properties = Value::Object(Map::new());
     }
@@ -161,6 +189,44 @@ pub(crate) fn merge_child(
             }
             props.insert("virtualNetworkSubnetId".into(), subnet);
         }
+        ChildKind::DnsRecordSet(rtype) => {
+            let entry = json!({ "name": name.to_ascii_lowercase(), "type": rtype.as_str(), "properties": child.properties });
+            upsert(props, "recordSets", entry, |e| {
+                e.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name))
+                    && e.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case(rtype.as_str()))
+            }, parent_id.name())?;
+        }
+        ChildKind::DnsZoneLink => {
+            let entry = json!({ "name": name, "properties": child.properties });
+            upsert(props, "virtualNetworkLinks", entry, |e| {
+                e.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name))
+            }, parent_id.name())?;
+        }
+    }
+    Ok(())
+}
+
+/// Replace the entry of `props[key]` that `same` picks, or append `entry`.
+fn upsert(
+    props: &mut Map<String, Value>,
+    key: &str,
+    entry: Value,
+    same: impl Fn(&Value) -> bool,
+    parent: &str,
+) -> Result<(), AzureError> {
+    let list = props
+        .entry(key)
+        .or_insert_with(|| json!([]))
+        .as_array_mut()
+        .ok_or_else(|| {
+            AzureError::bad_request(
+                "InvalidRequestFormat",
+                format!("Resource '{parent}': properties.{key} must be an array."),
+            )
+        })?;
+    match list.iter_mut().find(|e| same(e)) {
+        Some(existing) => *existing = entry,
+        None => list.push(entry),
     }
     Ok(())
 }
