@@ -140,3 +140,44 @@ impl Daemon {
         Ok(json!({ "subscriptionId": subscription, "allowOutboundSmtp": s.allow_outbound_smtp }))
     }
 }
+
+impl Daemon {
+    /// Lab only: `POST {vnet}/resolve {name, type}` — what Azure-provided DNS
+    /// (168.63.129.16) answers inside that VNet: linked private zones first,
+    /// then the lab's public names.
+    pub async fn resolve(&self, vnet: &ResourceId, body: &Value) -> Result<Value, ApiError> {
+        if !vnet
+            .full_type()
+            .eq_ignore_ascii_case("Microsoft.Network/virtualNetworks")
+        {
+            return Err(AzureError::bad_request(
+                "InvalidResourceType",
+                "resolve is an action of a virtual network",
+            )
+            .into());
+        }
+        let name = body
+            .get("name")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        let ty = body.get("type").and_then(|v| v.as_str()).unwrap_or("A");
+        let rtype = crate::model::RecordType::parse(ty).ok_or_else(|| {
+            AzureError::bad_request(
+                "InvalidRecordType",
+                format!("record type '{ty}' is not one of A, AAAA, CNAME, TXT"),
+            )
+        })?;
+        let state = self.state.lock().await;
+        if state.get(vnet).is_none() {
+            return Err(AzureError::not_found(
+                "ResourceNotFound",
+                format!("The virtual network '{vnet}' was not found."),
+            )
+            .into());
+        }
+        let answer = crate::dns::resolve(&state, &self.config.lab, vnet, name, rtype);
+        let mut v = answer.to_json();
+        v["question"] = json!({ "name": name, "type": rtype.as_str(), "server": "168.63.129.16" });
+        Ok(v)
+    }
+}

@@ -211,6 +211,7 @@ async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> 
                 | "platformupgrade"
                 | "effectivenetworksecuritygroups"
                 | "effectiveroutetable"
+                | "resolve"
         )
     {
         let owner: ResourceId = format!("/{}", parts[..n - 1].join("/")).parse()?;
@@ -218,6 +219,7 @@ async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> 
             ("virtualnetworkconnections", &Method::GET) => Ok(Json(d.connections(&owner).await?)),
             ("restart", &Method::POST) => Ok(Json(d.restart(&owner).await?)),
             ("platformupgrade", &Method::POST) => Ok(Json(d.platform_upgrade(owner).await?)),
+            ("resolve", &Method::POST) => Ok(Json(d.resolve(&owner, &body).await?)),
             ("effectiveroutetable", &Method::POST) => {
                 Ok(Json(d.effective_routes(&owner, &body).await?))
             }

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 
 use super::Global;
+use crate::api::client::request;
 use crate::model::ResourceId;
 use crate::template::DEFAULT_SUBSCRIPTION;
 
@@ -53,6 +54,82 @@ pub enum NetworkCmd {
     /// Route tables and their routes.
     #[command(subcommand, name = "route-table")]
     RouteTable(RouteTableCmd),
+    /// Private DNS zones, their record sets and virtual network links.
+    #[command(subcommand, name = "private-dns")]
+    PrivateDns(PrivateDnsCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PrivateDnsCmd {
+    #[command(subcommand)]
+    Zone(ZoneCmd),
+    #[command(subcommand, name = "record-set")]
+    RecordSet(RecordSetCmd),
+    #[command(subcommand)]
+    Link(LinkCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ZoneCmd {
+    /// Create a private DNS zone (location global).
+    Create {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(short = 'n', long)]
+        name: String,
+    },
+    Show {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(short = 'n', long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RecordSetCmd {
+    #[command(subcommand)]
+    A(ARecordCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ARecordCmd {
+    /// Add an IPv4 address to an A record set (creating the set).
+    AddRecord {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(short = 'z', long)]
+        zone_name: String,
+        /// The record set's name relative to the zone (`@` for the apex).
+        #[arg(short = 'n', long)]
+        record_set_name: String,
+        #[arg(short = 'a', long)]
+        ipv4_address: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LinkCmd {
+    #[command(subcommand)]
+    Vnet(LinkVnetCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LinkVnetCmd {
+    /// Link the zone to a virtual network (its VMs and apps resolve the zone).
+    Create {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(short = 'z', long)]
+        zone_name: String,
+        #[arg(short = 'n', long)]
+        name: String,
+        /// VNet name (in the group) or id.
+        #[arg(short = 'v', long)]
+        virtual_network: String,
+        #[arg(short = 'e', long, action = clap::ArgAction::Set, default_value_t = false)]
+        registration_enabled: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -77,6 +154,19 @@ pub enum NicCmd {
 pub enum VnetCmd {
     #[command(subcommand)]
     Subnet(SubnetCmd),
+    /// Lab only: what Azure-provided DNS (168.63.129.16) answers inside this VNet.
+    Resolve {
+        #[command(flatten)]
+        rg: Rg,
+        /// The VNet.
+        #[arg(short = 'n', long = "vnet-name")]
+        vnet_name: String,
+        /// The name to look up.
+        name: String,
+        /// A, AAAA, CNAME or TXT.
+        #[arg(long = "type", default_value = "A")]
+        record_type: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -298,6 +388,20 @@ pub enum RouteCmd {
 
 pub fn run(g: &Global, cmd: NetworkCmd) -> Result<ExitCode> {
     match cmd {
+        NetworkCmd::Vnet(VnetCmd::Resolve {
+            rg,
+            vnet_name,
+            name,
+            record_type,
+        }) => {
+            let id = rg.id("Microsoft.Network", "virtualNetworks", &vnet_name);
+            g.call(
+                "POST",
+                &format!("{id}/resolve"),
+                Some(&json!({ "name": name, "type": record_type })),
+            )
+        }
+        NetworkCmd::PrivateDns(cmd) => private_dns(g, cmd),
         NetworkCmd::Nic(NicCmd::ShowEffectiveRouteTable { rg, name }) => {
             let id = rg.id("Microsoft.Network", "networkInterfaces", &name);
             g.call("POST", &format!("{id}/effectiveRouteTable"), None)
@@ -419,6 +523,68 @@ pub fn run(g: &Global, cmd: NetworkCmd) -> Result<ExitCode> {
                 .id("Microsoft.Network", "routeTables", &route_table_name)
                 .child("routes", &name);
             g.call("DELETE", &id.to_string(), None)
+        }
+    }
+}
+
+fn private_dns(g: &Global, cmd: PrivateDnsCmd) -> Result<ExitCode> {
+    let zone = |rg: &Rg, name: &str| rg.id("Microsoft.Network", "privateDnsZones", name);
+    match cmd {
+        PrivateDnsCmd::Zone(ZoneCmd::Create { rg, name }) => g.call(
+            "PUT",
+            &zone(&rg, &name).to_string(),
+            Some(&json!({ "location": "global", "properties": {} })),
+        ),
+        PrivateDnsCmd::Zone(ZoneCmd::Show { rg, name }) => {
+            g.call("GET", &zone(&rg, &name).to_string(), None)
+        }
+        PrivateDnsCmd::RecordSet(RecordSetCmd::A(ARecordCmd::AddRecord {
+            rg,
+            zone_name,
+            record_set_name,
+            ipv4_address,
+        })) => {
+            let id = zone(&rg, &zone_name).child("A", &record_set_name);
+            // az reads the set, appends the address and writes it back.
+            let (status, current) =
+                request(&g.socket(), &g.principal, "GET", &id.to_string(), None)?;
+            let mut records: Vec<Value> = if status == 200 {
+                current
+                    .pointer("/properties/aRecords")
+                    .and_then(|v| v.as_array())
+                    .cloned()
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            if !records
+                .iter()
+                .any(|r| r["ipv4Address"] == ipv4_address.as_str())
+            {
+                records.push(json!({ "ipv4Address": ipv4_address }));
+            }
+            let ttl = current
+                .pointer("/properties/ttl")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(3600);
+            g.call(
+                "PUT",
+                &id.to_string(),
+                Some(&json!({ "properties": { "ttl": ttl, "aRecords": records } })),
+            )
+        }
+        PrivateDnsCmd::Link(LinkCmd::Vnet(LinkVnetCmd::Create {
+            rg,
+            zone_name,
+            name,
+            virtual_network,
+            registration_enabled,
+        })) => {
+            let id = zone(&rg, &zone_name).child("virtualNetworkLinks", &name);
+            let vnet = rg.resolve("Microsoft.Network", "virtualNetworks", &virtual_network);
+            let body = json!({ "location": "global", "properties": {
+                "virtualNetwork": { "id": vnet }, "registrationEnabled": registration_enabled } });
+            g.call("PUT", &id.to_string(), Some(&body))
         }
     }
 }

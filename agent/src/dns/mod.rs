@@ -286,3 +286,28 @@ pub fn public_resolve(state: &LabState, _lab: &LabConfig, name: &str, rtype: Rec
     };
     follow(&spaces, name, rtype)
 }
+
+impl Answer {
+    /// The answer as `dig` would summarise it: status and answer section.
+    pub fn to_json(&self) -> serde_json::Value {
+        let status = match self.rcode {
+            Rcode::NoError => "NOERROR",
+            Rcode::NxDomain => "NXDOMAIN",
+            Rcode::ServFail => "SERVFAIL",
+        };
+        let answers: Vec<serde_json::Value> = self
+            .records
+            .iter()
+            .map(|r| {
+                let data = match &r.data {
+                    RecordData::A(a) => serde_json::json!(a.to_string()),
+                    RecordData::Aaaa(a) => serde_json::json!(a.to_string()),
+                    RecordData::Cname(c) => serde_json::json!(c),
+                    RecordData::Txt(t) => serde_json::json!(t),
+                };
+                serde_json::json!({ "name": r.name, "type": r.rtype.as_str(), "ttl": r.ttl, "data": data })
+            })
+            .collect();
+        serde_json::json!({ "status": status, "answers": answers })
+    }
+}

@@ -1,0 +1,92 @@
+//! Issue 5 (started): private DNS zones through the CLI and the daemon, and
+//! what Azure-provided DNS answers inside a VNet (`network vnet resolve`, the
+//! lab's diagnostic over the same resolver the DNS server will use).
+
+use vnet_e2e::*;
+
+const RG: &str = "rg1";
+
+#[test]
+fn a_private_zone_answers_only_in_linked_vnets() {
+    let Some(lab) = Lab::start() else { return };
+    lab.deploy(RG, &basic_template(RG, 1));
+    let resolve = |name: &str| {
+        lab.cli_json(&[
+            "network",
+            "vnet",
+            "resolve",
+            "-g",
+            RG,
+            "--vnet-name",
+            "vnet1",
+            name,
+        ])
+    };
+
+    let host = resolve("host1.internet.lab");
+    assert_eq!(host["status"], "NOERROR", "{host}");
+    assert_eq!(host["answers"][0]["data"], "198.18.100.10", "{host}");
+
+    let zone = "privatelink.blob.core.windows.net";
+    lab.cli_ok(&[
+        "network",
+        "private-dns",
+        "zone",
+        "create",
+        "-g",
+        RG,
+        "-n",
+        zone,
+    ]);
+    lab.cli_ok(&[
+        "network",
+        "private-dns",
+        "record-set",
+        "a",
+        "add-record",
+        "-g",
+        RG,
+        "-z",
+        zone,
+        "-n",
+        "store1",
+        "-a",
+        "10.0.2.10",
+    ]);
+    let before = resolve("store1.privatelink.blob.core.windows.net");
+    assert_eq!(
+        before["status"], "NXDOMAIN",
+        "an unlinked zone is invisible: {before}"
+    );
+
+    lab.cli_ok(&[
+        "network",
+        "private-dns",
+        "link",
+        "vnet",
+        "create",
+        "-g",
+        RG,
+        "-z",
+        zone,
+        "-n",
+        "link1",
+        "-v",
+        "vnet1",
+    ]);
+    let after = resolve("store1.privatelink.blob.core.windows.net");
+    assert_eq!(after["status"], "NOERROR", "{after}");
+    assert_eq!(after["answers"][0]["data"], "10.0.2.10", "{after}");
+    let missing = resolve("nothere.privatelink.blob.core.windows.net");
+    assert_eq!(
+        missing["status"], "NXDOMAIN",
+        "a linked zone answers NXDOMAIN for its missing names: {missing}"
+    );
+    let vnet = lab.show(&id(RG, "Microsoft.Network/virtualNetworks", "vnet1"));
+    assert!(
+        vnet["emulator"]["privateDnsZones"]
+            .to_string()
+            .contains(zone),
+        "{vnet}"
+    );
+}
