@@ -351,6 +351,35 @@ fn rule_err(code: &str, nsg: &str, rule: &str, what: String) -> AzureError {
     .with_target(format!("properties.securityRules[{rule}]"))
 }
 
+/// A rule field Azure accepts either singular (`destinationPortRange`) or as a
+/// list (`destinationPortRanges`), never both; one of them is required.
+fn one_or_list<'a>(
+    nsg: &str,
+    rule: &str,
+    both_code: &str,
+    (one, many): (&str, &str),
+    single: Option<&'a str>,
+    list: &'a [String],
+    required: &str,
+) -> Result<Vec<&'a str>, AzureError> {
+    match (single, list) {
+        (Some(_), [_, ..]) => Err(rule_err(
+            both_code,
+            nsg,
+            rule,
+            format!("gives both {one} and {many}; give one of them."),
+        )),
+        (Some(s), []) => Ok(vec![s]),
+        (None, []) => Err(rule_err(
+            "SecurityRuleParameterNullOrEmpty",
+            nsg,
+            rule,
+            required.to_string(),
+        )),
+        (None, l) => Ok(l.iter().map(String::as_str).collect()),
+    }
+}
+
 fn enum_value<T: Copy>(
     nsg: &str,
     rule: &str,
@@ -462,29 +491,18 @@ fn address_side(
         }
         return Ok(AddressMatch::Asg(asgs[0].clone()));
     }
-    let written: Vec<&str> = match (single, list) {
-        (Some(_), [_, ..]) => {
-            return Err(rule_err(
-                "SecurityRuleInvalidAddressPrefix",
-                nsg,
-                rule,
-                format!("gives both {field} and {field}es; give one of them."),
-            ))
-        }
-        (Some(s), []) => vec![s],
-        (None, []) => {
-            return Err(rule_err(
-                "SecurityRuleParameterNullOrEmpty",
-                nsg,
-                rule,
-                format!(
-                    "{field} is required ('*', an IP, a CIDR or a service tag), or {field}es, or \
-                     {side}ApplicationSecurityGroups."
-                ),
-            ))
-        }
-        (None, l) => l.iter().map(String::as_str).collect(),
-    };
+    let written = one_or_list(
+        nsg,
+        rule,
+        "SecurityRuleInvalidAddressPrefix",
+        (&field, &format!("{field}es")),
+        single,
+        list,
+        &format!(
+            "{field} is required ('*', an IP, a CIDR or a service tag), or {field}es, or \
+             {side}ApplicationSecurityGroups."
+        ),
+    )?;
     let items = written
         .iter()
         .map(|s| parse_addr_item(nsg, rule, &field, s))
@@ -527,28 +545,17 @@ fn port_side(
     list: &[String],
 ) -> Result<PortMatch, AzureError> {
     let field = format!("{side}PortRange");
-    let written: Vec<&str> = match (single, list) {
-        (Some(_), [_, ..]) => {
-            return Err(rule_err(
-                "SecurityRuleInvalidPortRange",
-                nsg,
-                rule,
-                format!("gives both {field} and {field}s; give one of them."),
-            ))
-        }
-        (Some(s), []) => vec![s],
-        (None, []) => {
-            return Err(rule_err(
-                "SecurityRuleParameterNullOrEmpty",
-                nsg,
-                rule,
-                format!(
-                "{field} is required ('*', a port like 80 or a range like 1000-2000), or {field}s."
-            ),
-            ))
-        }
-        (None, l) => l.iter().map(String::as_str).collect(),
-    };
+    let written = one_or_list(
+        nsg,
+        rule,
+        "SecurityRuleInvalidPortRange",
+        (&field, &format!("{field}s")),
+        single,
+        list,
+        &format!(
+            "{field} is required ('*', a port like 80 or a range like 1000-2000), or {field}s."
+        ),
+    )?;
     let mut ranges = Vec::new();
     for w in written {
         let w = w.trim();
