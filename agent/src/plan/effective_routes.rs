@@ -9,6 +9,7 @@ use ipnet::Ipv4Net;
 use serde_json::{json, Value};
 
 use super::layout::{Layout, SubnetL};
+use super::not_found;
 use super::routes::{EffectiveRoute, RouteInputs, RFC1918};
 use super::worker::AZURE_PLATFORM_IP;
 use crate::model::{
@@ -33,13 +34,6 @@ pub(crate) fn lab_route_inputs(
         disable_bgp_route_propagation: table.is_some_and(|t| t.disable_bgp_route_propagation),
         ..Default::default()
     }
-}
-
-fn not_found(id: &ResourceId, what: &str) -> AzureError {
-    AzureError::not_found(
-        "ResourceNotFound",
-        format!("The {what} '{id}' was not found."),
-    )
 }
 
 /// `(fabric index, subnet)` of a subnet id.
@@ -72,7 +66,7 @@ pub fn effective_routes_for_subnet(
     subnet_id: &ResourceId,
 ) -> Result<Value, AzureError> {
     let l = Layout::new(state, lab);
-    let (fi, s) = find_subnet(&l, subnet_id).ok_or_else(|| not_found(subnet_id, "subnet"))?;
+    let (fi, s) = find_subnet(&l, subnet_id).ok_or_else(|| not_found("subnet", subnet_id))?;
     Ok(subnet_json(&l, fi, s))
 }
 
@@ -86,9 +80,9 @@ pub fn effective_routes_for_nic(
     let nic = l
         .inv
         .nic(nic_id)
-        .ok_or_else(|| not_found(nic_id, "network interface"))?;
+        .ok_or_else(|| not_found("network interface", nic_id))?;
     let (fi, s) =
-        find_subnet(&l, nic.subnet_id()).ok_or_else(|| not_found(nic.subnet_id(), "subnet"))?;
+        find_subnet(&l, nic.subnet_id()).ok_or_else(|| not_found("subnet", nic.subnet_id()))?;
     Ok(subnet_json(&l, fi, s))
 }
 
@@ -114,21 +108,8 @@ pub fn effective_routes_for_app(
     let site = l
         .inv
         .site(site_id)
-        .ok_or_else(|| not_found(site_id, "site"))?;
-    let count = l.workers_of(&site.server_farm_id).count();
-    let w = l
-        .workers_of(&site.server_farm_id)
-        .find(|w| w.instance == instance)
-        .ok_or_else(|| {
-            AzureError::bad_request(
-                "InstanceOutOfRange",
-                format!(
-                    "Site '{}' has {count} instance(s) (0 to {}); there is no instance {instance}.",
-                    site.name,
-                    count.saturating_sub(1)
-                ),
-            )
-        })?;
+        .ok_or_else(|| not_found("site", site_id))?;
+    let w = l.site_worker(site, instance)?;
     let outbound: Vec<String> = w.outbound.iter().map(ToString::to_string).collect();
     let direct = |prefix: &str, note: &str| {
         json!({

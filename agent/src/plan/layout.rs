@@ -9,7 +9,7 @@ use ipnet::Ipv4Net;
 use super::effective_routes::lab_route_inputs;
 use super::names;
 use super::routes::{effective_routes, EffectiveRoute};
-use crate::model::{Inventory, LabConfig, LabState, ResourceId, Site, VirtualNetwork};
+use crate::model::{AzureError, Inventory, LabConfig, LabState, ResourceId, Site, VirtualNetwork};
 
 /// The internet's gateway address (on `lo` of `<lab>-inet`).
 pub const INET_GW: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
@@ -427,5 +427,29 @@ impl Layout {
         plan: &'a ResourceId,
     ) -> impl Iterator<Item = &'a WorkerL> + 'a {
         self.workers.iter().filter(move |w| &w.plan == plan)
+    }
+
+    /// The worker of instance `instance` of `site`'s plan, or Azure-style
+    /// `InstanceOutOfRange` naming how many instances there are.
+    pub fn site_worker<'a>(
+        &'a self,
+        site: &Site,
+        instance: u32,
+    ) -> Result<&'a WorkerL, AzureError> {
+        let mut of_plan = self
+            .workers
+            .iter()
+            .filter(|w| w.plan == site.server_farm_id);
+        let count = of_plan.clone().count();
+        of_plan.find(|w| w.instance == instance).ok_or_else(|| {
+            AzureError::bad_request(
+                "InstanceOutOfRange",
+                format!(
+                    "Site '{}' has {count} instance(s) (0 to {}); there is no instance {instance}.",
+                    site.name,
+                    count.saturating_sub(1)
+                ),
+            )
+        })
     }
 }

@@ -34,6 +34,14 @@ pub use effective_routes::{
 };
 pub use types::*;
 
+/// A resource the lab does not have (`what` names its kind in the message).
+pub(crate) fn not_found(what: &str, id: &ResourceId) -> AzureError {
+    AzureError::not_found(
+        "ResourceNotFound",
+        format!("The {what} '{id}' was not found."),
+    )
+}
+
 use crate::model::{AzureError, LabConfig, LabState, ResourceId};
 use layout::Layout;
 
@@ -91,17 +99,7 @@ pub fn exec_target(
                 .map(|s| (&s.id, s.name.as_str()))
                 .collect();
             let id = resolve(&sites, site, "Microsoft.Web/sites")?;
-            let plan = &l.inv.site(&id).expect("resolved").server_farm_id;
-            let count = l.workers_of(plan).count();
-            let w = l.workers_of(plan).find(|w| w.instance == *instance).ok_or_else(|| {
-                AzureError::bad_request(
-                    "InstanceOutOfRange",
-                    format!(
-                        "Site '{site}' has {count} instance(s) (0 to {}); there is no instance {instance}.",
-                        count.saturating_sub(1)
-                    ),
-                )
-            })?;
+            let w = l.site_worker(l.inv.site(&id).expect("resolved"), *instance)?;
             let sb = w
                 .sandboxes
                 .iter()

@@ -96,12 +96,7 @@ impl Verdict {
     }
 }
 
-fn not_found(what: &str, id: &str) -> AzureError {
-    AzureError::not_found(
-        "ResourceNotFound",
-        format!("The {what} '{id}' was not found."),
-    )
-}
+use super::not_found;
 
 fn fabric_of_vnet(l: &Layout, vnet: &ResourceId) -> Option<usize> {
     l.fabrics.iter().position(|f| &f.vnet.id == vnet)
@@ -173,11 +168,11 @@ pub fn evaluate(state: &LabState, lab: &LabConfig, flow: &Flow) -> Result<Verdic
             let nic = l
                 .inv
                 .nic(id)
-                .ok_or_else(|| not_found("network interface", &id.to_string()))?;
+                .ok_or_else(|| not_found("network interface", id))?;
             let (vnet, subnet, _) = l
                 .inv
                 .subnet(nic.subnet_id())
-                .ok_or_else(|| not_found("subnet", &nic.subnet_id().to_string()))?;
+                .ok_or_else(|| not_found("subnet", nic.subnet_id()))?;
             let fi = fabric_of_vnet(&l, &vnet.id).expect("every VNet has a fabric");
             (
                 fi,
@@ -196,19 +191,8 @@ pub fn evaluate(state: &LabState, lab: &LabConfig, flow: &Flow) -> Result<Verdic
             )
         }
         FlowOrigin::App { site, instance } => {
-            let s = l
-                .inv
-                .site(site)
-                .ok_or_else(|| not_found("site", &site.to_string()))?;
-            if !l
-                .workers_of(&s.server_farm_id)
-                .any(|w| w.instance == *instance)
-            {
-                return Err(AzureError::bad_request(
-                    "InstanceOutOfRange",
-                    format!("Site '{}' has no instance {instance}.", s.name),
-                ));
-            }
+            let s = l.inv.site(site).ok_or_else(|| not_found("site", site))?;
+            l.site_worker(s, *instance)?;
             let Some(subnet_id) = &s.subnet_id else {
                 return Ok(none("the app is not integrated with a virtual network"));
             };
@@ -220,7 +204,7 @@ pub fn evaluate(state: &LabState, lab: &LabConfig, flow: &Flow) -> Result<Verdic
             let (vnet, subnet, _) = l
                 .inv
                 .subnet(subnet_id)
-                .ok_or_else(|| not_found("subnet", &subnet_id.to_string()))?;
+                .ok_or_else(|| not_found("subnet", subnet_id))?;
             let fi = fabric_of_vnet(&l, &vnet.id).expect("every VNet has a fabric");
             (
                 fi,
@@ -232,8 +216,7 @@ pub fn evaluate(state: &LabState, lab: &LabConfig, flow: &Flow) -> Result<Verdic
             )
         }
         FlowOrigin::Internet { vnet } => {
-            let fi = fabric_of_vnet(&l, vnet)
-                .ok_or_else(|| not_found("virtual network", &vnet.to_string()))?;
+            let fi = fabric_of_vnet(&l, vnet).ok_or_else(|| not_found("virtual network", vnet))?;
             (fi, Vec::new())
         }
     };
@@ -377,11 +360,11 @@ pub fn effective_security_rules_for_nic(
     let nic = l
         .inv
         .nic(nic_id)
-        .ok_or_else(|| not_found("network interface", &nic_id.to_string()))?;
+        .ok_or_else(|| not_found("network interface", nic_id))?;
     let (vnet, subnet, _) = l
         .inv
         .subnet(nic.subnet_id())
-        .ok_or_else(|| not_found("subnet", &nic.subnet_id().to_string()))?;
+        .ok_or_else(|| not_found("subnet", nic.subnet_id()))?;
     let fab = compile::fabric_for_effective(&l, &vnet.id);
     let mut value = Vec::new();
     if let Some(n) = &nic.network_security_group {
@@ -403,7 +386,7 @@ pub fn effective_security_rules_for_subnet(
     let (vnet, subnet, _) = l
         .inv
         .subnet(subnet_id)
-        .ok_or_else(|| not_found("subnet", &subnet_id.to_string()))?;
+        .ok_or_else(|| not_found("subnet", subnet_id))?;
     let fab = compile::fabric_for_effective(&l, &vnet.id);
     let value: Vec<Value> = subnet
         .network_security_group
@@ -426,17 +409,8 @@ pub fn effective_security_rules_for_app(
     let site = l
         .inv
         .site(site_id)
-        .ok_or_else(|| not_found("site", &site_id.to_string()))?;
-    let count = l.workers_of(&site.server_farm_id).count() as u32;
-    if instance >= count {
-        return Err(AzureError::bad_request(
-            "InstanceOutOfRange",
-            format!(
-                "Site '{}' has {count} instance(s); there is no instance {instance}.",
-                site.name
-            ),
-        ));
-    }
+        .ok_or_else(|| not_found("site", site_id))?;
+    l.site_worker(site, instance)?;
     let mut value = Vec::new();
     if let Some((vnet, subnet, _)) = site.subnet_id.as_ref().and_then(|s| l.inv.subnet(s)) {
         let fab = compile::fabric_for_effective(&l, &vnet.id);
