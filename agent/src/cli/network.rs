@@ -226,32 +226,33 @@ pub enum NsgRuleCmd {
     Create(Box<RuleArgs>),
     /// Change fields of a rule.
     Update(Box<RuleArgs>),
-    Delete {
-        #[command(flatten)]
-        rg: Rg,
-        #[arg(long)]
-        nsg_name: String,
-        #[arg(short = 'n', long)]
-        name: String,
-    },
-    Show {
-        #[command(flatten)]
-        rg: Rg,
-        #[arg(long)]
-        nsg_name: String,
-        #[arg(short = 'n', long)]
-        name: String,
-    },
+    Delete(RuleRef),
+    Show(RuleRef),
 }
 
+/// Which rule: `-g RG --nsg-name NSG -n RULE`.
 #[derive(Args, Debug)]
-pub struct RuleArgs {
+pub struct RuleRef {
     #[command(flatten)]
     rg: Rg,
     #[arg(long)]
     nsg_name: String,
     #[arg(short = 'n', long)]
     name: String,
+}
+
+impl RuleRef {
+    fn id(&self) -> ResourceId {
+        self.rg
+            .id("Microsoft.Network", "networkSecurityGroups", &self.nsg_name)
+            .child("securityRules", &self.name)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct RuleArgs {
+    #[command(flatten)]
+    rule: RuleRef,
     #[arg(long)]
     priority: Option<u32>,
     /// Inbound or Outbound.
@@ -340,9 +341,7 @@ impl RuleArgs {
     }
 
     fn id(&self) -> ResourceId {
-        self.rg
-            .id("Microsoft.Network", "networkSecurityGroups", &self.nsg_name)
-            .child("securityRules", &self.name)
+        self.rule.id()
     }
 }
 
@@ -480,17 +479,11 @@ pub fn run(g: &Global, cmd: NetworkCmd) -> Result<ExitCode> {
             &r.id().to_string(),
             Some(&json!({ "properties": r.properties(false) })),
         ),
-        NetworkCmd::Nsg(NsgCmd::Rule(NsgRuleCmd::Delete { rg, nsg_name, name })) => {
-            let id = rg
-                .id("Microsoft.Network", "networkSecurityGroups", &nsg_name)
-                .child("securityRules", &name);
-            g.call("DELETE", &id.to_string(), None)
+        NetworkCmd::Nsg(NsgCmd::Rule(NsgRuleCmd::Delete(r))) => {
+            g.call("DELETE", &r.id().to_string(), None)
         }
-        NetworkCmd::Nsg(NsgCmd::Rule(NsgRuleCmd::Show { rg, nsg_name, name })) => {
-            let id = rg
-                .id("Microsoft.Network", "networkSecurityGroups", &nsg_name)
-                .child("securityRules", &name);
-            g.call("GET", &id.to_string(), None)
+        NetworkCmd::Nsg(NsgCmd::Rule(NsgRuleCmd::Show(r))) => {
+            g.call("GET", &r.id().to_string(), None)
         }
         NetworkCmd::RouteTable(RouteTableCmd::Show { rg, name }) => g.call(
             "GET",
@@ -595,12 +588,14 @@ mod tests {
 
     fn rule(create: bool, dst_ports: &[&str]) -> Value {
         RuleArgs {
-            rg: Rg {
-                resource_group: "rg".into(),
-                subscription: "s".into(),
+            rule: RuleRef {
+                rg: Rg {
+                    resource_group: "rg".into(),
+                    subscription: "s".into(),
+                },
+                nsg_name: "n".into(),
+                name: "r".into(),
             },
-            nsg_name: "n".into(),
-            name: "r".into(),
             priority: Some(100),
             direction: Some("Outbound".into()),
             access: Some("Deny".into()),
