@@ -205,16 +205,8 @@ fn website_private_ip_moves_on_scale_and_upgrade_but_stays_in_the_subnet() {
 
 #[test]
 fn the_container_lab_passes_nft_check() {
-    if !super::nft_check::unshare_works() {
-        eprintln!("skipped: `unshare -n nft` does not work here (needs root and nftables)");
+    if !super::nft_check::nft_available() {
         return;
     }
-    let p = build(&container_state(), &lab());
-    for n in p.namespaces.values() {
-        if let Some(batch) = &n.nft {
-            if let Err(e) = super::nft_check::nft_check(batch) {
-                panic!("nft rejected the batch of {}:\n{e}", n.name);
-            }
-        }
-    }
+    assert!(super::nft_check::check_plan(&build(&container_state(), &lab())) > 0);
 }

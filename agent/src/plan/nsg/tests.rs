@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::super::nft_check::{nft_check, unshare_works};
+use super::super::nft_check::{check_plan, nft_available, nft_check};
 use super::*;
 use crate::model::LabState;
 use crate::plan::{build, NamespaceRole};
@@ -777,10 +777,7 @@ fn thousand_rules_one_chain_deterministic_and_accepted_by_nft() {
     assert!(names
         .iter()
         .any(|(r, _, _)| r == "defaultSecurityRules/DenyAllInBound"));
-    if !unshare_works() {
-        eprintln!(
-            "skipped the nft part: `unshare -n nft` does not work here (needs root and nftables)"
-        );
+    if !nft_available() {
         return;
     }
     if let Err(e) = nft_check(&batch) {
@@ -832,20 +829,8 @@ fn every_batch_of_an_nsg_lab_passes_nft_check() {
             "443",
         )],
     );
-    if !unshare_works() {
-        eprintln!("skipped: `unshare -n nft` does not work here (needs root and nftables)");
+    if !nft_available() {
         return;
     }
-    let plan = build(&s, &lab());
-    for ns in plan.namespaces.values() {
-        if let Some(batch) = &ns.nft {
-            if let Err(e) = nft_check(batch) {
-                panic!(
-                    "nft rejected the batch of {}:\n{e}\n{}",
-                    ns.name,
-                    serde_json::to_string_pretty(batch).unwrap()
-                );
-            }
-        }
-    }
+    assert!(check_plan(&build(&s, &lab())) > 0);
 }
