@@ -477,6 +477,23 @@ impl Lab {
             .expect("no such background program")
     }
 
+    /// Waits (at most `secs`) for a background program to finish; returns its
+    /// exit status and everything it printed. Fails the test on time-out.
+    pub fn wait_background(&mut self, pid: u32, secs: u64) -> (std::process::ExitStatus, String) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let status = loop {
+            if let Ok(Some(s)) = self.background_child(pid).try_wait() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "background program {pid} did not finish in {secs} s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        (status, self.background_output(pid))
+    }
+
     /// Everything a finished background program printed (stdout and stderr).
     pub fn background_output(&mut self, pid: u32) -> String {
         use std::io::Read;

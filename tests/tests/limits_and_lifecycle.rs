@@ -518,3 +518,69 @@ fn deleting_the_app_before_disconnecting_orphans_the_subnet_until_the_recovery()
 }
 
 const ORPHAN_CODE: &str = "InUseSubnetCannotBeDeleted";
+
+/// A Windows plan holds two integrations (two vNICs per worker): each app
+/// reaches its own VNet from an address of its own integration subnet.
+#[test]
+fn a_windows_plan_integrates_two_subnets_with_two_vnics() {
+    let Some(mut lab) = Lab::start() else { return };
+    let vnet_id = |v: &str| id(RG, "Microsoft.Network/virtualNetworks", v);
+    let mut resources = Vec::new();
+    for (v, prefix) in [("va", "10.1"), ("vb", "10.2")] {
+        resources.push(vnet(
+            v,
+            "westeurope",
+            &[&format!("{prefix}.0.0/16")],
+            json!([
+                { "name": "int", "properties": { "addressPrefix": format!("{prefix}.1.0/24") } },
+                { "name": "vms", "properties": { "addressPrefix": format!("{prefix}.2.0/24") } }
+            ]),
+        ));
+        resources.push(json!({ "type": "Microsoft.Network/networkInterfaces", "name": format!("{v}-nic"), "location": "westeurope",
+            "properties": { "ipConfigurations": [{ "name": "ipconfig1", "properties": {
+                "subnet": { "id": format!("{}/subnets/vms", vnet_id(v)) },
+                "privateIPAllocationMethod": "Static", "privateIPAddress": format!("{prefix}.2.4") } }] } }));
+        resources.push(json!({ "type": "Microsoft.Compute/virtualMachines", "name": format!("{v}-vm"), "location": "westeurope",
+            "properties": { "networkProfile": { "networkInterfaces": [{ "id": id(RG, "Microsoft.Network/networkInterfaces", &format!("{v}-nic")) }] } } }));
+    }
+    resources.push(json!({ "type": "Microsoft.Web/serverfarms", "name": "winplan", "location": "westeurope", "kind": "windows",
+                           "sku": { "name": "P1v3", "capacity": 1 } }));
+    for (site, v) in [("wa", "va"), ("wb", "vb")] {
+        resources.push(json!({ "type": "Microsoft.Web/sites", "name": site, "location": "westeurope", "kind": "app",
+            "properties": { "serverFarmId": id(RG, "Microsoft.Web/serverfarms", "winplan"),
+                            "virtualNetworkSubnetId": format!("{}/subnets/int", vnet_id(v)) } }));
+    }
+    lab.deploy(RG, &template(resources));
+    let probe = probe_bin();
+    lab.spawn(&["--vm", "va-vm"], &[&probe, "serve-tcp", "9000"]);
+    lab.spawn(&["--vm", "vb-vm"], &[&probe, "serve-tcp", "9000"]);
+    let a = peer_ip(&lab.exec_ok(&["--app", "wa"], &[&probe, "tcp", "10.1.2.4", "9000"]));
+    let b = peer_ip(&lab.exec_ok(&["--app", "wb"], &[&probe, "tcp", "10.2.2.4", "9000"]));
+    assert!(
+        a.starts_with("10.1.1."),
+        "wa reaches va from its integration subnet: {a}"
+    );
+    assert!(
+        b.starts_with("10.2.1."),
+        "wb reaches vb from its integration subnet: {b}"
+    );
+    assert_eq!(
+        lab.exec_ok(&["--app", "wa"], &["printenv", "WEBSITE_PRIVATE_IP"])
+            .trim(),
+        a
+    );
+    assert_eq!(
+        lab.exec_ok(&["--app", "wb"], &["printenv", "WEBSITE_PRIVATE_IP"])
+            .trim(),
+        b
+    );
+    // Each app's integration is its own: wa does not reach vb's VNet.
+    let out = lab.exec(
+        &["--app", "wa"],
+        &[&probe, "tcp", "10.2.2.4", "9000", "1000"],
+    );
+    assert!(
+        !out.status.success(),
+        "wa must not reach the other integration's VNet"
+    );
+}

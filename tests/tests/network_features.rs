@@ -398,18 +398,7 @@ fn changing_one_rule_of_1000_reprograms_one_table_and_keeps_flows() {
     ]);
     assert_eq!(shown["properties"]["destinationPortRange"], "22", "{shown}");
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let status = loop {
-        if let Ok(Some(s)) = lab.background_child(hold_pid).try_wait() {
-            break s;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the held flow did not finish"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
-    let out = lab.background_output(hold_pid);
+    let (status, out) = lab.wait_background(hold_pid, 30);
     assert!(
         status.success() && out.contains("held 40"),
         "the established flow broke across the change: {out}"
@@ -626,11 +615,10 @@ fn nat_gateway_gives_route_all_traffic_its_ip_and_idle_timeout() {
     // The idle timeout (10 minutes) is the conntrack timeout of the NATed
     // flow, sampled while it is idle (with unacknowledged data in flight
     // conntrack caps any TCP timeout at 300 s).
-    let hold = lab.spawn_quiet(
+    lab.spawn_quiet(
         &["--app", "web2"],
         &[&probe, "hold", "198.18.100.10", "8080", "2", "4000"],
     );
-    let _ = hold.id();
     std::thread::sleep(std::time::Duration::from_millis(800));
     let vnet = lab.show(&net("virtualNetworks", "vnet1"));
     let fabric = vnet["emulator"]["fabricNamespace"]

@@ -297,18 +297,7 @@ fn a_daemon_restart_leaves_an_established_flow_untouched() {
     );
 
     // Wait for the flow to finish on its own and check it never broke.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let mut child = None;
-    while std::time::Instant::now() < deadline {
-        let c = lab.background_child(hold_pid);
-        if let Ok(Some(status)) = c.try_wait() {
-            child = Some(status);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let status = child.expect("the held flow did not finish");
-    let out = lab.background_output(hold_pid);
+    let (status, out) = lab.wait_background(hold_pid, 30);
     assert!(
         status.success(),
         "the established flow broke across the restart: {out}"
