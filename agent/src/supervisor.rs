@@ -88,6 +88,8 @@ impl Supervisor {
     /// restarts what changed (command, environment or namespace), ends what is gone.
     pub fn sync(&self, desired: &[ProcessPlan]) -> Result<()> {
         let mut inner = self.inner.lock().unwrap();
+        // Called every second by the daemon: write the records only when they change.
+        let before = inner.records.clone();
         let want: BTreeMap<&str, &ProcessPlan> =
             desired.iter().map(|p| (p.key.as_str(), p)).collect();
         let gone: Vec<String> = inner
@@ -136,7 +138,9 @@ impl Supervisor {
             }
         }
         reap(&mut inner);
-        self.persist(&inner)?;
+        if inner.records != before {
+            self.persist(&inner)?;
+        }
         if !errors.is_empty() {
             anyhow::bail!("could not start app processes: {}", errors.join("; "));
         }

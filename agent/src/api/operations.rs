@@ -104,12 +104,20 @@ impl Daemon {
     /// app restarts (seed: "Your app is restarted when you disconnect"); the
     /// VNet and subnet stay as they are.
     pub async fn disconnect(&self, site: ResourceId) -> Result<Value, ApiError> {
+        let before = self.site_pids(&site);
         self.patch(
             site.clone(),
             json!({"properties": {"virtualNetworkSubnetId": null}}),
         )
         .await?;
-        self.restart(&site).await?;
+        // The new plan already restarted every process whose environment
+        // changed (WEBSITE_PRIVATE_IP is gone); restart only the others.
+        let after = self.site_pids(&site);
+        for (key, pid) in &before {
+            if after.get(key) == Some(pid) {
+                self.supervisor.restart(key)?;
+            }
+        }
         Ok(
             json!({ "id": format!("{site}/networkConfig/virtualNetwork"), "properties": { "subnetResourceId": null } }),
         )
@@ -191,16 +199,20 @@ impl Daemon {
         Ok(Value::Array(out))
     }
 
-    /// Restarts every instance of a site's app process.
-    pub async fn restart(&self, site: &ResourceId) -> Result<Value, ApiError> {
+    /// The supervised processes of a site, by key, with their PIDs.
+    fn site_pids(&self, site: &ResourceId) -> std::collections::BTreeMap<String, i32> {
         let prefix = format!("{}/", site.key());
-        let keys: Vec<String> = self
-            .supervisor
+        self.supervisor
             .status()
             .into_iter()
-            .map(|p| p.key)
-            .filter(|k| k.to_ascii_lowercase().starts_with(&prefix))
-            .collect();
+            .filter(|p| p.key.to_ascii_lowercase().starts_with(&prefix))
+            .map(|p| (p.key, p.pid))
+            .collect()
+    }
+
+    /// Restarts every instance of a site's app process.
+    pub async fn restart(&self, site: &ResourceId) -> Result<Value, ApiError> {
+        let keys: Vec<String> = self.site_pids(site).into_keys().collect();
         for key in &keys {
             self.supervisor.restart(key)?;
         }
