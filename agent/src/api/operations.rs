@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::daemon::{ApiError, Daemon};
 use crate::model::{AzureError, GenericResource, LabState, ResourceId};
 use crate::plan;
+use crate::plan::view::not_found;
 use crate::validate;
 
 /// RFC 7396 JSON merge patch: objects merge, `null` removes, anything else replaces.
@@ -27,17 +28,6 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
         }
         other => *target = other.clone(),
     }
-}
-
-fn not_found(id: &ResourceId) -> AzureError {
-    AzureError::not_found(
-        "ResourceNotFound",
-        format!(
-            "The Resource '{}' under resource group '{}' was not found.",
-            id.full_type(),
-            id.resource_group
-        ),
-    )
 }
 
 /// The stored resource with `patch` merged into its ARM body.

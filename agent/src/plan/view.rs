@@ -10,7 +10,8 @@ use crate::model::{
     AzureError, GenericResource, LabConfig, LabState, ResourceId, ResourceKind, Subnet,
 };
 
-fn not_found(id: &ResourceId) -> AzureError {
+/// ARM's 404 for a resource id the lab does not hold.
+pub fn not_found(id: &ResourceId) -> AzureError {
     AzureError::not_found(
         "ResourceNotFound",
         format!(
