@@ -70,6 +70,8 @@ pub struct Daemon {
     pub(super) dataplane: Dataplane,
     pub(super) supervisor: Supervisor,
     pub(super) processes: std::sync::Mutex<Vec<ProcessPlan>>,
+    /// What the platform did when each app instance started.
+    pub(super) startups: std::sync::Mutex<super::platform::Startups>,
     totals: std::sync::Mutex<Totals>,
     /// Set by `down`: nothing may rebuild the lab any more.
     stopping: std::sync::atomic::AtomicBool,
@@ -84,6 +86,7 @@ impl Daemon {
         let state = store.load()?;
         let supervisor = Supervisor::open(&config.state_dir)?;
         let dataplane = Dataplane::new(&config.lab.name, &config.state_dir);
+        let startups = super::platform::Startups::open(&config.state_dir);
         let daemon = Arc::new(Daemon {
             config,
             store,
@@ -91,6 +94,7 @@ impl Daemon {
             dataplane,
             supervisor,
             processes: std::sync::Mutex::new(Vec::new()),
+            startups: std::sync::Mutex::new(startups),
             totals: Default::default(),
             stopping: Default::default(),
             shutdown: Notify::new(),
@@ -138,8 +142,12 @@ impl Daemon {
             }
         }
         let report = result?;
-        *self.processes.lock().unwrap() = plan.processes.clone();
-        self.supervisor.sync(&plan.processes)?;
+        // The platform's startup work (configuration routing) needs the
+        // network in place, and decides which app processes may start.
+        self.run_startups(state).await;
+        let processes = self.started_processes(&plan.processes);
+        *self.processes.lock().unwrap() = processes.clone();
+        self.supervisor.sync(&processes)?;
         Ok(report)
     }
 
@@ -208,6 +216,7 @@ impl Daemon {
             sku: body.get("sku").cloned(),
             properties: body.get("properties").cloned().unwrap_or_else(|| json!({})),
             tags: body.get("tags").cloned(),
+            identity: body.get("identity").filter(|v| !v.is_null()).cloned(),
             id: id.clone(),
         };
         let lab = self.config.lab.clone();
@@ -256,11 +265,18 @@ impl Daemon {
             .into_iter()
             .filter(|p| p.key.to_ascii_lowercase().starts_with(&format!("{id}/")))
             .collect();
-        if !procs.is_empty() {
-            if let Some(obj) = view.as_object_mut() {
-                let em = obj.entry("emulator").or_insert_with(|| json!({}));
-                if let Some(em) = em.as_object_mut() {
+        let startups = self.site_startups(&id);
+        if procs.is_empty() && startups.is_empty() {
+            return;
+        }
+        if let Some(obj) = view.as_object_mut() {
+            let em = obj.entry("emulator").or_insert_with(|| json!({}));
+            if let Some(em) = em.as_object_mut() {
+                if !procs.is_empty() {
                     em.insert("processes".into(), json!(procs));
+                }
+                if !startups.is_empty() {
+                    em.insert("startup".into(), json!(startups));
                 }
             }
         }
@@ -273,7 +289,10 @@ impl Daemon {
 
     pub async fn exec_target(&self, target: &ExecTarget) -> Result<Value, ApiError> {
         let state = self.state.lock().await;
-        let spec = plan::exec_target(&state, &self.config.lab, target)?;
+        let mut spec = plan::exec_target(&state, &self.config.lab, target)?;
+        if let Some(key) = &spec.process_key {
+            self.startup_env(key, &mut spec.env);
+        }
         Ok(json!({ "netns": spec.netns, "env": spec.env }))
     }
 

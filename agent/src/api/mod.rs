@@ -14,6 +14,7 @@ pub mod client;
 mod daemon;
 mod network;
 mod operations;
+mod platform;
 mod routes;
 pub use routes::serve;
 

@@ -201,6 +201,14 @@ async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> 
             other => Err(not_allowed(&other, &path)),
         };
     }
+    // {site}/config/configreferences/appsettings: Key Vault reference statuses.
+    if n == 11 && lower[n - 3..] == ["config", "configreferences", "appsettings"] {
+        let site: ResourceId = format!("/{}", parts[..n - 3].join("/")).parse()?;
+        return match method {
+            Method::GET => Ok(Json(d.config_references(&site).await?)),
+            other => Err(not_allowed(&other, &path)),
+        };
+    }
     // Actions and collections named by a last word after a resource id.
     let last = lower[n - 1].as_str();
     if n % 2 == 1
@@ -212,6 +220,8 @@ async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> 
                 | "effectivenetworksecuritygroups"
                 | "effectiveroutetable"
                 | "resolve"
+                | "backup"
+                | "restore"
         )
     {
         let owner: ResourceId = format!("/{}", parts[..n - 1].join("/")).parse()?;
@@ -220,6 +230,8 @@ async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> 
             ("restart", &Method::POST) => Ok(Json(d.restart(&owner).await?)),
             ("platformupgrade", &Method::POST) => Ok(Json(d.platform_upgrade(owner).await?)),
             ("resolve", &Method::POST) => Ok(Json(d.resolve(&owner, &body).await?)),
+            ("backup", &Method::POST) => Ok(Json(d.backup_restore(&owner, &body, false).await?)),
+            ("restore", &Method::POST) => Ok(Json(d.backup_restore(&owner, &body, true).await?)),
             ("effectiveroutetable", &Method::POST) => {
                 Ok(Json(d.effective_routes(&owner, &body).await?))
             }

@@ -86,6 +86,10 @@ pub struct GenericResource {
     pub properties: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<serde_json::Value>,
+    /// `identity` (managed identity, e.g. `{"type": "SystemAssigned"}`): a
+    /// site needs one to resolve Key Vault references.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<serde_json::Value>,
 }
 
 /// Everything the lab holds: resources by lower-cased id, plus the addresses

@@ -27,6 +27,13 @@ pub const FABRIC_MARK_BASE: u32 = 0x100;
 pub const SUBNET_TABLE_BASE: u32 = 1000;
 /// Sandbox table of a worker = this + k.
 pub const SANDBOX_TABLE_BASE: u32 = 2000;
+/// Socket mark of the platform's configuration traffic (content share, image
+/// pull, backup/restore, Key Vault references) that a worker sends through
+/// its vNIC `i`: this + i (DESIGN.md, "Configuration routing"). Unmarked
+/// platform traffic takes the worker's main table: the public route via `pub0`.
+pub const PLATFORM_MARK_BASE: u32 = 0x200;
+/// The worker table for platform traffic through vNIC `i` = this + i.
+pub const PLATFORM_TABLE_BASE: u32 = 3000;
 /// Priority of every `ip rule` the lab adds.
 pub const RULE_PRIORITY: u32 = 100;
 

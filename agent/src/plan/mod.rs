@@ -12,6 +12,7 @@ mod nft;
 pub mod nsg;
 pub mod routes;
 mod stamp;
+pub mod startup;
 mod types;
 pub mod view;
 mod vm;
@@ -80,6 +81,8 @@ pub enum ExecTarget {
 pub struct ExecSpec {
     pub netns: String,
     pub env: BTreeMap<String, String>,
+    /// An app instance's process key (its startup results attach there).
+    pub process_key: Option<String>,
 }
 
 /// Where `exec` runs: an app's sandbox with the app's environment
@@ -108,6 +111,7 @@ pub fn exec_target(
             Ok(ExecSpec {
                 netns: sb.netns.clone(),
                 env: env::site_env(&l, w, sb),
+                process_key: Some(names::instance_key(&id.key(), w.instance)),
             })
         }
         ExecTarget::Vm { name } => {
@@ -118,6 +122,7 @@ pub fn exec_target(
             Ok(ExecSpec {
                 netns: vm.netns.clone(),
                 env: BTreeMap::new(),
+                process_key: None,
             })
         }
         ExecTarget::Host { name } => {
@@ -128,6 +133,7 @@ pub fn exec_target(
             Ok(ExecSpec {
                 netns: h.netns.clone(),
                 env: BTreeMap::new(),
+                process_key: None,
             })
         }
     }

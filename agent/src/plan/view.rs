@@ -176,6 +176,21 @@ fn site_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
         json!(site.subnet_id.as_ref().map(ToString::to_string)),
     );
     p.insert("vnetRouteAllEnabled".into(), json!(site.route_all));
+    // The effective configuration routing, whichever spelling set it.
+    let cr = &site.config_routing;
+    p.insert("vnetContentShareEnabled".into(), json!(cr.content_share));
+    p.insert("vnetImagePullEnabled".into(), json!(cr.image_pull));
+    p.insert("vnetBackupRestoreEnabled".into(), json!(cr.backup_restore));
+    p.insert(
+        "outboundVnetRouting".into(),
+        json!({
+            "allTraffic": site.route_all && cr.content_share && cr.image_pull && cr.backup_restore,
+            "applicationTraffic": site.route_all,
+            "contentShareTraffic": cr.content_share,
+            "imagePullTraffic": cr.image_pull,
+            "backupRestoreTraffic": cr.backup_restore,
+        }),
+    );
     let instances: Vec<Value> = l
         .workers_of(&site.server_farm_id)
         .filter_map(|w| {

@@ -6,7 +6,10 @@
 
 use super::builder::{default_route, host, net, Builder, NsExt, MAIN};
 use super::env::site_env;
-use super::layout::{Layout, WorkerL, RULE_PRIORITY, SANDBOX_TABLE_BASE, STAMP_GW, WORKER_GW};
+use super::layout::{
+    Layout, WorkerL, PLATFORM_MARK_BASE, PLATFORM_TABLE_BASE, RULE_PRIORITY, SANDBOX_TABLE_BASE,
+    STAMP_GW, WORKER_GW,
+};
 use super::names;
 use super::nft::{self, Batch, ChainType};
 use super::routes::RFC1918;
@@ -29,8 +32,19 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
         ns.addr("lo", host(WORKER_GW));
         ns.addr("pub0", host(w.pub0));
         ns.via(MAIN, default_route(), STAMP_GW, "pub0");
-        for v in &w.vnics {
+        for (i, v) in w.vnics.iter().enumerate() {
             ns.addr(&v.ifname, net(v.ip, v.prefix_len));
+            // Configuration routing: platform sockets marked for this vNIC
+            // leave through it (source = the instance address); everything
+            // else the worker itself sends takes the public route.
+            let table = PLATFORM_TABLE_BASE + i as u32;
+            ns.rules.push(RulePlan {
+                priority: RULE_PRIORITY,
+                fwmark: Some((PLATFORM_MARK_BASE + i as u32, u32::MAX)),
+                iif: None,
+                table,
+            });
+            ns.via(table, default_route(), v.gateway, &v.ifname);
         }
         ns.nft = Some(nft_batch(w));
 
