@@ -139,7 +139,13 @@ fn view_of(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
         Some(ResourceKind::NatGateway) => nat_gateway_view(l, state, res),
         Some(ResourceKind::PublicIpAddress) => public_ip_view(l, state, res),
         Some(ResourceKind::PublicIpPrefix) => public_ip_prefix_view(l, state, res),
-        Some(ResourceKind::PrivateDnsZone) => crate::dns::view::zone_view(base(res), res),
+        Some(ResourceKind::PrivateDnsZone) => crate::dns::view::zone_view(
+            crate::dns::zone_groups::overlay_view(base(res), &l.inv, state, res),
+            res,
+        ),
+        Some(ResourceKind::PrivateEndpoint) => {
+            super::private_endpoint::endpoint_view(&l.inv, state, res, base(res))
+        }
         None => base(res),
     }
 }
