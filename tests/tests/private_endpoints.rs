@@ -12,16 +12,7 @@ const RG: &str = "rg1";
 const ZONE: &str = "privatelink.azurewebsites.net";
 
 fn resolve(lab: &Lab, name: &str) -> Value {
-    lab.cli_json(&[
-        "network",
-        "vnet",
-        "resolve",
-        "-g",
-        RG,
-        "--vnet-name",
-        "vnet1",
-        name,
-    ])
+    lab.resolve(RG, "vnet1", name)
 }
 
 /// `network private-endpoint create` to web app `web1` in `subnet` of vnet1.

@@ -35,15 +35,6 @@ pub struct GroupRecordSet {
     pub creator: String,
 }
 
-/// The region of a private link target, for names that carry it (a
-/// registry's data endpoint); the endpoint's own when the target is gone.
-pub fn target_location(state: &LabState, pe: &PrivateEndpoint) -> String {
-    pe.connection()
-        .and_then(|c| state.get(c.target.as_ref()?))
-        .and_then(|t| t.location.clone())
-        .unwrap_or_else(|| pe.location.clone())
-}
-
 /// `(zone config name, zone id, relative record names)` of every config of
 /// `pe`'s zone groups: the names its target's public names take in the
 /// privatelink zone (empty when the connection names no known group).
@@ -51,17 +42,7 @@ pub fn endpoint_records(
     state: &LabState,
     pe: &PrivateEndpoint,
 ) -> Vec<(String, Option<ResourceId>, Vec<String>)> {
-    let names: Vec<String> = match (pe.group(), pe.connection()) {
-        (Some(g), Some(c)) => g
-            .names_for(
-                c.target.as_ref().expect("a group has a target").name(),
-                &target_location(state, pe),
-            )
-            .into_iter()
-            .map(|(_, record)| record)
-            .collect(),
-        _ => Vec::new(),
-    };
+    let names: Vec<String> = pe.names(state).into_iter().map(|(_, r)| r).collect();
     pe.zone_groups
         .iter()
         .flat_map(|g| &g.configs)

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::props::{self, invalid, Props};
-use super::{AzureError, GenericResource, ResourceId};
+use super::{AzureError, GenericResource, LabState, ResourceId};
 use crate::ipam::Allocations;
 
 /// A private link resource type the lab emulates, with one of its group ids
@@ -466,10 +466,30 @@ impl PrivateEndpoint {
         private_link_group(&c.target.as_ref()?.full_type(), c.group_ids.first()?)
     }
 
-    /// The NIC resource Azure creates with the endpoint, as the lab stores
-    /// it; `target_location` is the region of the target (a registry's data
-    /// endpoint is named after it).
-    pub fn nic_resource(&self, target_location: &str) -> GenericResource {
+    /// The region of the target (a registry's data endpoint is named after
+    /// it); the endpoint's own when the target is gone.
+    pub fn target_location(&self, state: &LabState) -> String {
+        self.connection()
+            .and_then(|c| state.get(c.target.as_ref()?))
+            .and_then(|t| t.location.clone())
+            .unwrap_or_else(|| self.location.clone())
+    }
+
+    /// `(public fqdn, record name in the privatelink zone)` of every name the
+    /// endpoint serves (`customDnsConfigs`, the NIC's fqdns, the records of
+    /// its zone groups); none when its connection names no known group.
+    pub fn names(&self, state: &LabState) -> Vec<(String, String)> {
+        match (
+            self.group(),
+            self.connection().and_then(|c| c.target.as_ref()),
+        ) {
+            (Some(g), Some(t)) => g.names_for(t.name(), &self.target_location(state)),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The NIC resource Azure creates with the endpoint, as the lab stores it.
+    pub fn nic_resource(&self, state: &LabState) -> GenericResource {
         let mut cfg = json!({
             "subnet": { "id": self.subnet_id.to_string() },
             "primary": true,
@@ -482,12 +502,11 @@ impl PrivateEndpoint {
             }
             None => cfg["privateIPAllocationMethod"] = json!("Dynamic"),
         }
-        if let (Some(g), Some(c)) = (self.group(), self.connection()) {
-            let target = c.target.as_ref().expect("a group has a target");
+        if let Some(g) = self.group() {
             cfg["privateLinkConnectionProperties"] = json!({
                 "groupId": g.group_id,
                 "requiredMemberName": g.member_name,
-                "fqdns": g.names_for(target.name(), target_location).into_iter().map(|(f, _)| f).collect::<Vec<_>>(),
+                "fqdns": self.names(state).into_iter().map(|(f, _)| f).collect::<Vec<_>>(),
             });
         }
         let nic = self.nic_id();

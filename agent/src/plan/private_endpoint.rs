@@ -7,7 +7,7 @@
 use serde_json::{json, Value};
 
 use super::routes::EndpointRoute;
-use crate::dns::zone_groups::{endpoint_records, target_location, ZONE_GROUP_TTL};
+use crate::dns::zone_groups::{endpoint_records, ZONE_GROUP_TTL};
 use crate::ipam::Allocations;
 use crate::model::{GenericResource, Inventory, LabState, PrivateEndpoint, VirtualNetwork};
 
@@ -118,17 +118,7 @@ pub fn endpoint_view(
             });
         }
     }
-    let fqdns: Vec<String> = match (pe.group(), pe.connection()) {
-        (Some(g), Some(c)) => g
-            .names_for(
-                c.target.as_ref().expect("a group has a target").name(),
-                &target_location(state, pe),
-            )
-            .into_iter()
-            .map(|(f, _)| f)
-            .collect(),
-        _ => Vec::new(),
-    };
+    let fqdns: Vec<String> = pe.names(state).into_iter().map(|(f, _)| f).collect();
     p.insert(
         "customDnsConfigs".into(),
         json!(address

@@ -32,8 +32,7 @@ fn endpoint_of(res: &GenericResource) -> Option<&str> {
 pub(crate) fn sync_nics(next: &mut LabState, inv: &Inventory) -> Result<(), AzureError> {
     let mut wanted: BTreeMap<String, GenericResource> = BTreeMap::new();
     for pe in &inv.private_endpoints {
-        let location = crate::dns::zone_groups::target_location(next, pe);
-        let nic = pe.nic_resource(&location);
+        let nic = pe.nic_resource(next);
         if let Some(existing) = next.get(&nic.id) {
             if endpoint_of(existing)
                 .is_none_or(|owner| !owner.eq_ignore_ascii_case(&pe.id.to_string()))
