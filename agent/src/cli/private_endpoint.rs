@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::network::Rg;
 use super::Global;
+use crate::api::client::request;
 use crate::model::ResourceId;
 
 #[derive(Subcommand, Debug)]
@@ -218,12 +219,13 @@ pub fn run(g: &Global, cmd: PrivateEndpointCmd) -> Result<ExitCode> {
             // groups, so the endpoint takes its VNet's (where it must be).
             let location = match &a.location {
                 Some(l) => Some(l.clone()),
+                // A VNet that is not there: the PUT says what Azure says.
                 None => {
                     let subnet: ResourceId = subnet_id(&a)?.parse()?;
                     let vnet = subnet.parent().map(|v| v.to_string()).unwrap_or_default();
-                    match g.fetch(&vnet)? {
-                        Some(v) => v["location"].as_str().map(str::to_string),
-                        None => return Ok(ExitCode::FAILURE),
+                    match request(&g.socket(), &g.principal, "GET", &vnet, None)? {
+                        (200, v) => v["location"].as_str().map(str::to_string),
+                        _ => None,
                     }
                 }
             };

@@ -381,6 +381,20 @@ fn vnet_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
             if !ip_configs.is_empty() {
                 sp.insert("ipConfigurations".into(), Value::Array(ip_configs));
             }
+            sp.insert(
+                "privateEndpointNetworkPolicies".into(),
+                json!(subnet.private_endpoint_network_policies.as_str()),
+            );
+            let endpoints: Vec<Value> = l
+                .inv
+                .private_endpoints
+                .iter()
+                .filter(|p| p.subnet_id == subnet.id)
+                .map(|p| json!({"id": p.id.to_string()}))
+                .collect();
+            if !endpoints.is_empty() {
+                sp.insert("privateEndpoints".into(), Value::Array(endpoints));
+            }
         }
     }
     let subnets: Vec<Value> = f

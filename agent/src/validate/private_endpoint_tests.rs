@@ -186,6 +186,22 @@ fn an_endpoint_gets_a_nic_and_an_address_kept_on_redeploy_and_released_on_delete
         json!([{"fqdn": "web1.azurewebsites.net", "ipAddresses": ["10.0.1.4"]},
                {"fqdn": "web1.scm.azurewebsites.net", "ipAddresses": ["10.0.1.4"]}])
     );
+    // The subnet shows its endpoint and the NIC's configuration.
+    let sv = show(&s, "Microsoft.Network/virtualNetworks/v/subnets/pe");
+    assert_eq!(
+        sv["properties"]["privateEndpoints"],
+        json!([{"id": pe1.id.to_string()}])
+    );
+    assert_eq!(
+        sv["properties"]["privateEndpointNetworkPolicies"],
+        "Disabled"
+    );
+    assert_eq!(
+        sv["properties"]["ipConfigurations"][0]["id"],
+        nic_id
+            .child("ipConfigurations", &pe1.nic_ip_configuration())
+            .to_string()
+    );
     let state =
         &p["privateLinkServiceConnections"][0]["properties"]["privateLinkServiceConnectionState"];
     assert_eq!(state["status"], "Approved");
