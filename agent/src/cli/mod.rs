@@ -4,6 +4,7 @@
 mod az;
 mod exec;
 mod network;
+mod private_endpoint;
 mod table;
 
 use std::path::PathBuf;
@@ -69,16 +70,33 @@ impl Global {
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<ExitCode> {
         let (status, value) = request(&self.socket(), &self.principal, method, path, body)?;
         if (200..300).contains(&status) {
-            match self.output {
-                OutputFormat::None => {}
-                OutputFormat::Table => println!("{}", table::render(&value)),
-                _ => println!("{}", serde_json::to_string_pretty(&value)?),
-            }
+            self.print(&value)?;
             Ok(ExitCode::SUCCESS)
         } else {
             print_error(&value);
             Ok(ExitCode::FAILURE)
         }
+    }
+
+    /// GET `path`: the answer, or `None` once Azure's error is printed.
+    fn fetch(&self, path: &str) -> Result<Option<Value>> {
+        let (status, value) = request(&self.socket(), &self.principal, "GET", path, None)?;
+        if (200..300).contains(&status) {
+            Ok(Some(value))
+        } else {
+            print_error(&value);
+            Ok(None)
+        }
+    }
+
+    /// Prints a successful answer in the chosen output format.
+    fn print(&self, value: &Value) -> Result<()> {
+        match self.output {
+            OutputFormat::None => {}
+            OutputFormat::Table => println!("{}", table::render(value)),
+            _ => println!("{}", serde_json::to_string_pretty(value)?),
+        }
+        Ok(())
     }
 
     fn socket(&self) -> PathBuf {

@@ -5,6 +5,7 @@
 //! the wire lives elsewhere.
 
 pub mod view;
+pub mod zone_groups;
 
 #[cfg(test)]
 mod tests;
@@ -261,6 +262,7 @@ pub fn resolve(
             .zones_linked_to(vnet)
             .map(|z| {
                 let mut records = zone_records(z);
+                zone_groups::overlay_records(&mut records, &inv, state, z);
                 let manual: BTreeSet<String> = records.iter().map(|r| r.name.clone()).collect();
                 // A record set written by hand wins over the registration.
                 records.extend(

@@ -141,12 +141,20 @@ impl Demand {
                 let static_address = (cfg.method == IpAllocationMethod::Static)
                     .then_some(cfg.static_address)
                     .flatten();
-                s.nics.push(NicDemand {
-                    key: cfg.key(&nic.id),
-                    label: format!(
+                let label = match &nic.private_endpoint {
+                    Some(pe) => format!(
+                        "private endpoint '{}' (network interface '{}')",
+                        pe.name(),
+                        nic.name
+                    ),
+                    None => format!(
                         "network interface '{}' (ipConfiguration '{}')",
                         nic.name, cfg.name
                     ),
+                };
+                s.nics.push(NicDemand {
+                    key: cfg.key(&nic.id),
+                    label,
                     static_address,
                 });
             }

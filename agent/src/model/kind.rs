@@ -33,11 +33,13 @@ pub enum ResourceKind {
     /// `Microsoft.Network/privateDnsZones` (record sets and virtual network
     /// links live in its properties).
     PrivateDnsZone,
+    /// `Microsoft.Network/privateEndpoints` (zone groups live in its properties).
+    PrivateEndpoint,
 }
 
 impl ResourceKind {
     /// Every kind, in the order validation reports them.
-    pub const ALL: [ResourceKind; 13] = [
+    pub const ALL: [ResourceKind; 14] = [
         ResourceKind::VirtualNetwork,
         ResourceKind::ServerFarm,
         ResourceKind::Site,
@@ -51,6 +53,7 @@ impl ResourceKind {
         ResourceKind::PublicIpAddress,
         ResourceKind::PublicIpPrefix,
         ResourceKind::PrivateDnsZone,
+        ResourceKind::PrivateEndpoint,
     ];
 
     /// ARM's spelling of the type, e.g. `Microsoft.Web/serverfarms`.
@@ -69,6 +72,7 @@ impl ResourceKind {
             ResourceKind::PublicIpAddress => "Microsoft.Network/publicIPAddresses",
             ResourceKind::PublicIpPrefix => "Microsoft.Network/publicIPPrefixes",
             ResourceKind::PrivateDnsZone => "Microsoft.Network/privateDnsZones",
+            ResourceKind::PrivateEndpoint => "Microsoft.Network/privateEndpoints",
         }
     }
 
@@ -95,8 +99,9 @@ pub(crate) fn unsupported_type(type_: &str, name: &str) -> AzureError {
             "Resource '{name}' has type '{type_}', which the lab emulator does not support. \
              Supported types: {}, and the child types Microsoft.Network/virtualNetworks/subnets, \
              Microsoft.Web/sites/config (web, appsettings), Microsoft.Web/sites/networkConfig \
-             (virtualNetwork), Microsoft.Network/privateDnsZones/{{A,AAAA,CNAME,TXT}} and \
-             Microsoft.Network/privateDnsZones/virtualNetworkLinks. Remove the resource or deploy it to real Azure.",
+             (virtualNetwork), Microsoft.Network/privateDnsZones/{{A,AAAA,CNAME,TXT}}, \
+             Microsoft.Network/privateDnsZones/virtualNetworkLinks and \
+             Microsoft.Network/privateEndpoints/privateDnsZoneGroups. Remove the resource or deploy it to real Azure.",
             known.join(", ")
         ),
     )

@@ -10,6 +10,7 @@ mod inventory;
 mod kind;
 mod network;
 mod nsg;
+mod private_endpoint;
 mod props;
 mod routing;
 mod web;
@@ -35,6 +36,11 @@ pub use nsg::{
     default_rules, Access, AddressMatch, ApplicationSecurityGroup, Direction, NetworkSecurityGroup,
     PortMatch, RuleProtocol, SecurityRule, ServiceTag, TypedRule, AZURE_PLATFORM_IP,
     MAX_RULE_NAME_LEN, MAX_RULE_PRIORITY, MIN_RULE_PRIORITY, SERVICE_TAG_PREFIXES,
+};
+pub use private_endpoint::{
+    groups_of, private_link_group, stable_guid, PrivateDnsZoneConfig, PrivateDnsZoneGroup,
+    PrivateEndpoint, PrivateEndpointIpConfiguration, PrivateEndpointNetworkPolicies,
+    PrivateLinkGroup, PrivateLinkServiceConnection, PRIVATE_LINK_GROUPS,
 };
 pub use routing::{
     NatGateway, NextHopType, PublicIpAddress, PublicIpPrefix, PublicSku, Route, RouteTable,

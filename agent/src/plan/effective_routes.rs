@@ -12,15 +12,18 @@ use super::layout::{Layout, SubnetL};
 use super::not_found;
 use super::routes::{EffectiveRoute, RouteInputs, RFC1918};
 use super::worker::AZURE_PLATFORM_IP;
+use crate::ipam::Allocations;
 use crate::model::{
     AzureError, Inventory, LabConfig, LabState, ResourceId, Subnet, VirtualNetwork,
 };
 
-/// What the lab knows of a subnet's routes: its VNet's ranges and its route
-/// table. The lab has no peering, gateways or service endpoints yet, so those
-/// inputs stay empty.
+/// What the lab knows of a subnet's routes: its VNet's ranges, its route
+/// table and the VNet's private endpoints (addresses from `alloc`). The lab
+/// has no peering, gateways or service endpoints yet, so those inputs stay
+/// empty.
 pub(crate) fn lab_route_inputs(
     inv: &Inventory,
+    alloc: &Allocations,
     vnet: &VirtualNetwork,
     subnet: &Subnet,
 ) -> RouteInputs {
@@ -32,6 +35,7 @@ pub(crate) fn lab_route_inputs(
         vnet_prefixes: vnet.address_prefixes.clone(),
         udrs: table.map(|t| t.routes.clone()).unwrap_or_default(),
         disable_bgp_route_propagation: table.is_some_and(|t| t.disable_bgp_route_propagation),
+        private_endpoints: super::private_endpoint::endpoint_routes(inv, alloc, vnet),
         ..Default::default()
     }
 }

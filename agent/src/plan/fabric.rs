@@ -21,7 +21,9 @@ pub(crate) const SNAT_PORTS: (u16, u16) = (1024, 65535);
 pub(crate) const SMTP_PORT: u16 = 25;
 
 /// The kernel route of one Active effective route of subnet `s`:
-/// VnetLocal -> throw (to main, which has the NIC /32s); Internet -> inet0,
+/// VnetLocal and a private endpoint's InterfaceEndpoint /32 -> throw (to
+/// main, which has the NIC /32s; the endpoint's own link comes with the
+/// services' datapath); Internet -> inet0,
 /// or stamp0 for an App Service subnet without a NAT gateway; None ->
 /// blackhole; VirtualAppliance -> via the NVA's NIC link (blackhole when no NIC
 /// of the VNet has the address: Azure drops it too). VirtualNetworkGateway,
@@ -36,7 +38,7 @@ pub(crate) fn kernel_route(
 ) -> RouteKind {
     let to_stamp = s.delegated_to_web && s.nat.is_none() && l.fabrics[fi].stamp.is_some();
     match t {
-        NextHopType::VnetLocal => RouteKind::Throw,
+        NextHopType::VnetLocal | NextHopType::InterfaceEndpoint => RouteKind::Throw,
         NextHopType::Internet if to_stamp => RouteKind::Via {
             gateway: STAMP_GW,
             ifname: "stamp0".into(),

@@ -233,7 +233,7 @@ impl Layout {
                 .iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    let inputs = lab_route_inputs(&inv, v, s);
+                    let inputs = lab_route_inputs(&inv, alloc, v, s);
                     let nat = s.nat_gateway_id.as_ref().and_then(|id| {
                         if let Some(n) = nats.iter().position(|n| &n.id == id) {
                             return Some(n);

@@ -10,6 +10,7 @@ mod layout;
 pub mod names;
 mod nft;
 pub mod nsg;
+pub mod private_endpoint;
 pub mod routes;
 mod stamp;
 pub mod startup;

@@ -139,7 +139,13 @@ fn view_of(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
         Some(ResourceKind::NatGateway) => nat_gateway_view(l, state, res),
         Some(ResourceKind::PublicIpAddress) => public_ip_view(l, state, res),
         Some(ResourceKind::PublicIpPrefix) => public_ip_prefix_view(l, state, res),
-        Some(ResourceKind::PrivateDnsZone) => crate::dns::view::zone_view(base(res), res),
+        Some(ResourceKind::PrivateDnsZone) => crate::dns::view::zone_view(
+            crate::dns::zone_groups::overlay_view(base(res), &l.inv, state, res),
+            res,
+        ),
+        Some(ResourceKind::PrivateEndpoint) => {
+            super::private_endpoint::endpoint_view(&l.inv, state, res, base(res))
+        }
         None => base(res),
     }
 }
@@ -389,6 +395,20 @@ fn vnet_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
             ip_configs.sort_by_key(|c| c["id"].as_str().unwrap_or_default().to_ascii_lowercase());
             if !ip_configs.is_empty() {
                 sp.insert("ipConfigurations".into(), Value::Array(ip_configs));
+            }
+            sp.insert(
+                "privateEndpointNetworkPolicies".into(),
+                json!(subnet.private_endpoint_network_policies.as_str()),
+            );
+            let endpoints: Vec<Value> = l
+                .inv
+                .private_endpoints
+                .iter()
+                .filter(|p| p.subnet_id == subnet.id)
+                .map(|p| json!({"id": p.id.to_string()}))
+                .collect();
+            if !endpoints.is_empty() {
+                sp.insert("privateEndpoints".into(), Value::Array(endpoints));
             }
         }
     }

@@ -23,6 +23,9 @@ pub(crate) enum ChildKind {
     /// `Microsoft.Network/privateDnsZones/virtualNetworkLinks`: an entry of
     /// `properties.virtualNetworkLinks`.
     DnsZoneLink,
+    /// `Microsoft.Network/privateEndpoints/privateDnsZoneGroups`: an entry of
+    /// the endpoint's `properties.privateDnsZoneGroups`.
+    PrivateDnsZoneGroup,
 }
 
 impl ChildKind {
@@ -33,6 +36,9 @@ impl ChildKind {
             "microsoft.web/sites/config" => Some(ChildKind::SiteConfig),
             "microsoft.web/sites/networkconfig" => Some(ChildKind::SiteNetworkConfig),
             "microsoft.network/privatednszones/virtualnetworklinks" => Some(ChildKind::DnsZoneLink),
+            "microsoft.network/privateendpoints/privatednszonegroups" => {
+                Some(ChildKind::PrivateDnsZoneGroup)
+            }
             _ => t
                 .strip_prefix("microsoft.network/privatednszones/")
                 .and_then(RecordType::parse)
@@ -196,9 +202,10 @@ pub(crate) fn merge_child(
                     && e.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case(rtype.as_str()))
             }, parent_id.name())?;
         }
-        ChildKind::DnsZoneLink => {
+        ChildKind::DnsZoneLink | ChildKind::PrivateDnsZoneGroup => {
+            let key = if kind == ChildKind::DnsZoneLink { "virtualNetworkLinks" } else { "privateDnsZoneGroups" };
             let entry = json!({ "name": name, "properties": child.properties });
-            upsert(props, "virtualNetworkLinks", entry, |e| {
+            upsert(props, key, entry, |e| {
                 e.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name))
             }, parent_id.name())?;
         }
