@@ -524,6 +524,7 @@ impl PrivateEndpoint {
                 "enableIPForwarding": false,
             }),
             tags: None,
+            identity: None,
         }
     }
 }

@@ -484,6 +484,7 @@ fn storage_needs_one_endpoint_per_group_and_the_target_is_found_in_the_store() {
             sku: None,
             properties: json!({}),
             tags: None,
+            identity: None,
         },
     );
     let target = "Microsoft.Storage/storageAccounts/st1";
