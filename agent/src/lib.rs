@@ -12,6 +12,7 @@ pub mod dns;
 pub mod ipam;
 pub mod model;
 pub mod plan;
+pub mod services;
 pub mod store;
 pub mod supervisor;
 pub mod template;

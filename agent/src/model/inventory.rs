@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use super::{
     ApplicationSecurityGroup, AzureError, GenericResource, InternetHost, NatGateway,
-    NetworkInterface, NetworkSecurityGroup, PrivateDnsZone, PublicIpAddress, PublicIpPrefix,
-    ResourceId, ResourceKind, RouteTable, ServerFarm, Site, Subnet, VirtualMachine, VirtualNetwork,
-    CLASSIC_VNET_TYPE,
+    NetworkInterface, NetworkSecurityGroup, PaasService, PrivateDnsZone, PublicIpAddress,
+    PublicIpPrefix, ResourceId, ResourceKind, RouteTable, ServerFarm, Site, Subnet, VirtualMachine,
+    VirtualNetwork, CLASSIC_VNET_TYPE,
 };
 
 /// Every resource of a lab, typed. Each list is sorted by lower-cased id, so
@@ -33,6 +33,8 @@ pub struct Inventory {
     pub public_ip_prefixes: Vec<PublicIpPrefix>,
     /// `Microsoft.Network/privateDnsZones`, with their record sets and links.
     pub dns_zones: Vec<PrivateDnsZone>,
+    /// The emulated services: storage accounts, key vaults, registries.
+    pub services: Vec<PaasService>,
 }
 
 impl Inventory {
@@ -82,6 +84,11 @@ impl Inventory {
                 .push(PublicIpPrefix::from_resource(res)?),
             ResourceKind::PrivateDnsZone => {
                 self.dns_zones.push(PrivateDnsZone::from_resource(res)?)
+            }
+            ResourceKind::StorageAccount
+            | ResourceKind::KeyVault
+            | ResourceKind::ContainerRegistry => {
+                self.services.push(PaasService::from_resource(res)?)
             }
         }
         Ok(())
@@ -149,6 +156,10 @@ impl Inventory {
 
     pub fn public_ip_prefix(&self, id: &ResourceId) -> Option<&PublicIpPrefix> {
         self.public_ip_prefixes.iter().find(|p| &p.id == id)
+    }
+
+    pub fn service(&self, id: &ResourceId) -> Option<&PaasService> {
+        self.services.iter().find(|s| &s.id == id)
     }
 
     pub fn dns_zone(&self, id: &ResourceId) -> Option<&PrivateDnsZone> {

@@ -12,6 +12,7 @@ mod network;
 mod nsg;
 mod props;
 mod routing;
+mod services;
 mod web;
 
 pub use authz::{Authorization, RoleAssignment, RoleDefinition};
@@ -34,11 +35,15 @@ pub use network::{
 pub use nsg::{
     default_rules, Access, AddressMatch, ApplicationSecurityGroup, Direction, NetworkSecurityGroup,
     PortMatch, RuleProtocol, SecurityRule, ServiceTag, TypedRule, AZURE_PLATFORM_IP,
-    MAX_RULE_NAME_LEN, MAX_RULE_PRIORITY, MIN_RULE_PRIORITY, SERVICE_TAG_PREFIXES,
+    MAX_RULE_NAME_LEN, MAX_RULE_PRIORITY, MIN_RULE_PRIORITY, SERVICE_TAGS,
 };
 pub use routing::{
     NatGateway, NextHopType, PublicIpAddress, PublicIpPrefix, PublicSku, Route, RouteTable,
     SubscriptionSettings, DEFAULT_IDLE_TIMEOUT_MINUTES,
+};
+pub use services::{
+    DefaultAction, Endpoint, Image, NetworkRules, PaasService, PublicNetworkAccess, Secret,
+    ServiceEndpoint, ServiceKind, VirtualNetworkRule, SERVICE_ENDPOINT_SERVICES,
 };
 pub use web::{DeploymentGeneration, ServerFarm, Site, TierClass, DEPLOYMENT_GENERATION_PROPERTY};
 

@@ -62,6 +62,8 @@ pub struct Subnet {
     pub route_table_id: Option<ResourceId>,
     /// `properties.natGateway.id`: the subnet's NAT gateway, if any.
     pub nat_gateway_id: Option<ResourceId>,
+    /// `properties.serviceEndpoints[]` (AZURE-FACTS §7).
+    pub service_endpoints: Vec<super::ServiceEndpoint>,
 }
 
 /// The name Azure reserves for the subnet of VPN / ExpressRoute gateways.
@@ -293,7 +295,9 @@ fn parse_subnet(res: &GenericResource, i: usize, v: &Value) -> Result<Subnet, Az
         props::at(v, "properties.natGateway.id"),
         &format!("{base}.properties.natGateway.id"),
     )?;
+    let service_endpoints = super::services::parse_service_endpoints(res, v, &base)?;
     Ok(Subnet {
+        service_endpoints,
         route_table_id,
         nat_gateway_id,
         id: res.id.child("subnets", &name),

@@ -16,13 +16,15 @@ use crate::model::{
     AzureError, Inventory, LabConfig, LabState, ResourceId, Subnet, VirtualNetwork,
 };
 
-/// What the lab knows of a subnet's routes: its VNet's ranges and its route
-/// table. The lab has no peering, gateways or service endpoints yet, so those
-/// inputs stay empty.
+/// What the lab knows of a subnet's routes: its VNet's ranges, its route
+/// table and its service endpoints (one prefix per public IP of a service
+/// they reach). The lab has no peering or gateways yet, so those inputs stay
+/// empty.
 pub(crate) fn lab_route_inputs(
     inv: &Inventory,
     vnet: &VirtualNetwork,
     subnet: &Subnet,
+    services: &[super::services::ServiceAddr],
 ) -> RouteInputs {
     let table = subnet
         .route_table_id
@@ -32,6 +34,7 @@ pub(crate) fn lab_route_inputs(
         vnet_prefixes: vnet.address_prefixes.clone(),
         udrs: table.map(|t| t.routes.clone()).unwrap_or_default(),
         disable_bgp_route_propagation: table.is_some_and(|t| t.disable_bgp_route_propagation),
+        service_endpoints: super::services::endpoint_prefixes(subnet, services),
         ..Default::default()
     }
 }

@@ -11,6 +11,7 @@ pub mod names;
 mod nft;
 pub mod nsg;
 pub mod routes;
+pub(crate) mod services;
 mod stamp;
 mod types;
 pub mod view;
@@ -56,6 +57,7 @@ pub fn build(state: &LabState, lab: &LabConfig) -> NetworkPlan {
     fabric::build(&l, &mut b);
     worker::build(&l, &mut b);
     vm::build(&l, &mut b);
+    services::build(&l, &mut b);
     b.finish()
 }
 

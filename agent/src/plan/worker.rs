@@ -82,6 +82,12 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
                     for p in RFC1918.iter().chain([&AZURE_PLATFORM_IP]) {
                         ns.via(table, p.parse().expect("constant"), v.gateway, &v.ifname);
                     }
+                    // Seed, "Service endpoints": traffic to a service the
+                    // integration subnet has an endpoint for enters the VNet
+                    // even with Route All off.
+                    for p in endpoint_prefixes(l, v) {
+                        ns.via(table, p, v.gateway, &v.ifname);
+                    }
                     ns.via(table, default_route(), STAMP_GW, "pub0");
                 }
             }
@@ -95,6 +101,19 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
             }
         }
     }
+}
+
+/// The active `VirtualNetworkServiceEndpoint` prefixes of a vNIC's subnet.
+pub(crate) fn endpoint_prefixes(l: &Layout, v: &super::layout::VnicL) -> Vec<ipnet::Ipv4Net> {
+    l.fabrics[v.fabric]
+        .subnets
+        .iter()
+        .filter(|s| s.id == v.subnet)
+        .flat_map(|s| &s.routes)
+        .filter(|r| r.is_active())
+        .filter(|r| r.next_hop_type == super::routes::NextHopType::VirtualNetworkServiceEndpoint)
+        .map(|r| r.prefix)
+        .collect()
 }
 
 fn nft_batch(w: &WorkerL) -> serde_json::Value {

@@ -13,6 +13,7 @@ mod nsg;
 mod providers;
 mod routing;
 mod sal;
+mod services;
 mod tier;
 mod web;
 
@@ -80,7 +81,8 @@ pub fn apply_resources(
     let mut children = Vec::new();
     for res in resources {
         if let Some(canonical) = top_level_type(&res.type_).filter(|_| res.id.segments.len() == 1) {
-            let res = normalize::top_level(res, canonical)?;
+            let mut res = normalize::top_level(res, canonical)?;
+            services::keep_secrets(state, &mut res);
             next.resources.insert(res.id.key(), res);
         } else if let Some(kind) =
             ChildKind::from_type(&res.type_).filter(|_| res.id.segments.len() == 2)
@@ -188,6 +190,7 @@ fn finish(
     web::add_delegations(&mut next, &inv);
     let inv = Inventory::parse(&next.resources)?;
     network::check(&inv)?;
+    services::check(&inv, &old_inv)?;
     routing::check(&inv)?;
     dns::check(&inv)?;
     web::check(&inv, &old_inv)?;

@@ -1,0 +1,302 @@
+//! Issue 5, end to end: emulated storage accounts, key vaults and registries
+//! in their own namespaces, reached from an app and a VM with curl (HTTP and
+//! HTTPS with the lab CA) and vnet-probe (SMB 445), on the public path and
+//! over service endpoints, with their network rules deciding.
+
+use serde_json::{json, Value};
+use vnet_e2e::fixtures::{template, RG};
+use vnet_e2e::*;
+
+const STORE: &str = "labstore1";
+const VAULT: &str = "kv-lab-1";
+const REGISTRY: &str = "labregistry1";
+
+fn net(ty: &str, name: &str) -> String {
+    id(RG, &format!("Microsoft.Network/{ty}"), name)
+}
+
+fn subnet_of(vnet: &str, name: &str) -> String {
+    format!("{}/subnets/{name}", net("virtualNetworks", vnet))
+}
+
+fn storage_id() -> String {
+    id(RG, "Microsoft.Storage/storageAccounts", STORE)
+}
+
+/// A storage account with these `networkAcls` and `publicNetworkAccess`.
+fn storage(acls: Value, public_access: &str) -> Value {
+    json!({ "type": "Microsoft.Storage/storageAccounts", "name": STORE, "location": "westeurope",
+            "kind": "StorageV2", "sku": { "name": "Standard_LRS" },
+            "properties": { "publicNetworkAccess": public_access, "networkAcls": acls } })
+}
+
+fn vm(name: &str, vnet: &str, subnet: &str, ip: &str) -> Vec<Value> {
+    vec![
+        json!({ "type": "Microsoft.Network/networkInterfaces", "name": format!("{name}-nic"), "location": "westeurope",
+                "properties": { "ipConfigurations": [{ "name": "ipconfig1", "properties": {
+                    "subnet": { "id": subnet_of(vnet, subnet) }, "privateIPAllocationMethod": "Static",
+                    "privateIPAddress": ip } }] } }),
+        json!({ "type": "Microsoft.Compute/virtualMachines", "name": name, "location": "westeurope",
+                "properties": { "networkProfile": { "networkInterfaces": [
+                    { "id": net("networkInterfaces", &format!("{name}-nic")) }] } } }),
+    ]
+}
+
+/// VNet `vnet1` 10.0.0.0/16 with `integration` 10.0.1.0/24 and `vms`
+/// 10.0.2.0/24 (each with `endpoints` as its serviceEndpoints) and `plain`
+/// 10.0.3.0/24 (none); `web1` (route-all off) integrated; `vm1` 10.0.2.4,
+/// `vm2` 10.0.3.4; the storage account; a vault with one secret; a
+/// registry with one image.
+fn services_lab(endpoints: Value, storage_res: Value, extra: Vec<Value>) -> Value {
+    let sub = |name: &str, prefix: &str, se: &Value| json!({ "name": name, "properties": { "addressPrefix": prefix, "serviceEndpoints": se } });
+    let mut resources = vec![
+        json!({ "type": "Microsoft.Network/virtualNetworks", "name": "vnet1", "location": "westeurope",
+                "properties": { "addressSpace": { "addressPrefixes": ["10.0.0.0/16"] }, "subnets": [
+                    sub("integration", "10.0.1.0/24", &endpoints),
+                    sub("vms", "10.0.2.0/24", &endpoints),
+                    sub("plain", "10.0.3.0/24", &json!([])) ] } }),
+        json!({ "type": "Microsoft.Web/serverfarms", "name": "plan1", "location": "westeurope", "kind": "linux",
+                "sku": { "name": "P1v3", "capacity": 1 }, "properties": { "reserved": true } }),
+        json!({ "type": "Microsoft.Web/sites", "name": "web1", "location": "westeurope", "kind": "app,linux",
+                "properties": { "serverFarmId": id(RG, "Microsoft.Web/serverfarms", "plan1"),
+                                "virtualNetworkSubnetId": subnet_of("vnet1", "integration"),
+                                "siteConfig": { "vnetRouteAllEnabled": false } } }),
+        storage_res,
+        json!({ "type": "Microsoft.KeyVault/vaults", "name": VAULT, "location": "westeurope",
+                "properties": { "sku": { "family": "A", "name": "standard" },
+                                "tenantId": "00000000-0000-0000-0000-000000000000" } }),
+        json!({ "type": "Microsoft.KeyVault/vaults/secrets", "name": format!("{VAULT}/db-password"),
+                "properties": { "value": "s3cret" } }),
+        json!({ "type": "Microsoft.ContainerRegistry/registries", "name": REGISTRY, "location": "westeurope",
+                "sku": { "name": "Premium" }, "properties": { "lab": { "images": ["app/web:1.0"] } } }),
+    ];
+    resources.extend(vm("vm1", "vnet1", "vms", "10.0.2.4"));
+    resources.extend(vm("vm2", "vnet1", "plain", "10.0.3.4"));
+    resources.extend(extra);
+    template(resources)
+}
+
+fn allow_all() -> Value {
+    json!({ "defaultAction": "Allow" })
+}
+
+/// The service's public IP, from `resource show`.
+fn service_ip(lab: &Lab, ty: &str, name: &str) -> String {
+    lab.show(&id(RG, ty, name))["emulator"]["publicIpAddress"]
+        .as_str()
+        .expect("publicIpAddress")
+        .to_string()
+}
+
+/// `curl` in a lab namespace; returns (HTTP status, body). HTTPS uses the lab
+/// CA (`$VNET_LAB_CA_FILE`) and `--resolve` for the service's name.
+fn curl(lab: &Lab, target: &[&str], url: &str, host: &str, ip: &str, extra: &str) -> (u16, String) {
+    let port = if url.starts_with("https") { 443 } else { 80 };
+    let script = format!(
+        "curl -sS --max-time 5 --cacert \"$VNET_LAB_CA_FILE\" --resolve {host}:{port}:{ip} \
+         -o /dev/stdout -w '\\n%{{http_code}}' {extra} '{url}'"
+    );
+    let out = lab.exec(target, &["sh", "-c", &script]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (
+        code.trim().parse().unwrap_or(0),
+        format!("{body}{}", String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+fn json_of(body: &str) -> Value {
+    serde_json::from_str(body.lines().next().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+fn blob_host() -> String {
+    format!("{STORE}.blob.core.windows.net")
+}
+
+/// GET https://STORE.blob.core.windows.net/ from `target`: (status, answer).
+fn blob_get(lab: &Lab, target: &[&str], ip: &str) -> (u16, Value) {
+    let (code, body) = curl(
+        lab,
+        target,
+        &format!("https://{}/", blob_host()),
+        &blob_host(),
+        ip,
+        "",
+    );
+    assert!(code != 0, "curl failed: {body}");
+    (code, json_of(&body))
+}
+
+fn host_pid(lab: &Lab, id: &str) -> u64 {
+    lab.show(id)["emulator"]["processes"][0]["pid"]
+        .as_u64()
+        .expect("service host pid")
+}
+
+fn outbound_ips(lab: &Lab, site: &str) -> Vec<String> {
+    lab.show(&id(RG, "Microsoft.Web/sites", site))["properties"]["outboundIpAddresses"]
+        .as_str()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn services_on_the_public_path_with_tls_acls_secrets_and_manifests() {
+    let Some(mut lab) = Lab::start() else { return };
+    lab.deploy(
+        RG,
+        &services_lab(json!([]), storage(allow_all(), "Enabled"), vec![]),
+    );
+    let st = lab.show(&storage_id());
+    assert_eq!(
+        st["properties"]["primaryEndpoints"]["blob"],
+        json!(format!("https://{STORE}.blob.core.windows.net/"))
+    );
+    let ip = service_ip(&lab, "Microsoft.Storage/storageAccounts", STORE);
+    let app = ["--app", "web1"];
+    let outbound = outbound_ips(&lab, "web1");
+
+    // HTTP and HTTPS (the lab CA) from the app: the public path, with the
+    // app's outbound IP as the source.
+    let (code, body) = curl(&lab, &app, &format!("http://{ip}/"), &blob_host(), &ip, "");
+    assert_eq!(code, 200, "{body}");
+    let v = json_of(&body);
+    assert_eq!(v["path"], "public", "{v}");
+    assert!(
+        outbound.contains(&v["sourceAddress"].as_str().unwrap().to_string()),
+        "{v} {outbound:?}"
+    );
+    let (code, v) = blob_get(&lab, &app, &ip);
+    assert_eq!((code, v["endpoint"].as_str()), (200, Some("blob")), "{v}");
+    // PUT then GET a blob.
+    let url = format!("https://{}/c1/hello.txt", blob_host());
+    let (code, body) = curl(
+        &lab,
+        &app,
+        &url,
+        &blob_host(),
+        &ip,
+        "-X PUT --data-binary hello-blob",
+    );
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = curl(&lab, &app, &url, &blob_host(), &ip, "");
+    assert_eq!((code, body.trim()), (200, "hello-blob"));
+
+    // SMB 445 from the VM: one JSON line with its default outbound address.
+    let line = lab.exec_ok(&["--vm", "vm1"], &[&probe_bin(), "tcp", &ip, "445"]);
+    let smb = json_of(&line);
+    assert_eq!(
+        (smb["endpoint"].as_str(), smb["path"].as_str()),
+        (Some("file"), Some("public")),
+        "{smb}"
+    );
+    let vm_public = smb["sourceAddress"].as_str().unwrap().to_string();
+    assert!(!vm_public.starts_with("10."), "{smb}");
+
+    // Key vault secret and registry manifest over HTTPS.
+    let kv_ip = service_ip(&lab, "Microsoft.KeyVault/vaults", VAULT);
+    let kv_host = format!("{VAULT}.vault.azure.net");
+    let (code, body) = curl(
+        &lab,
+        &app,
+        &format!("https://{kv_host}/secrets/db-password?api-version=7.4"),
+        &kv_host,
+        &kv_ip,
+        "",
+    );
+    assert_eq!(code, 200, "{body}");
+    let secret = json_of(&body);
+    assert_eq!(secret["value"], "s3cret", "{secret}");
+    assert!(secret["id"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("https://{kv_host}/secrets/db-password/")));
+    let (code, body) = curl(
+        &lab,
+        &app,
+        &format!("https://{kv_host}/secrets/nope"),
+        &kv_host,
+        &kv_ip,
+        "",
+    );
+    assert_eq!(
+        (code, json_of(&body)["error"]["code"].as_str()),
+        (404, Some("SecretNotFound"))
+    );
+    let acr_ip = service_ip(&lab, "Microsoft.ContainerRegistry/registries", REGISTRY);
+    let acr_host = format!("{REGISTRY}.azurecr.io");
+    let (code, body) = curl(
+        &lab,
+        &["--vm", "vm1"],
+        &format!("https://{acr_host}/v2/app/web/manifests/1.0"),
+        &acr_host,
+        &acr_ip,
+        "",
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(json_of(&body)["schemaVersion"], 2, "{body}");
+    let (code, body) = curl(
+        &lab,
+        &["--vm", "vm1"],
+        &format!("https://{acr_host}/v2/app/web/manifests/2.0"),
+        &acr_host,
+        &acr_ip,
+        "",
+    );
+    assert_eq!(
+        (code, json_of(&body)["errors"][0]["code"].as_str()),
+        (404, Some("MANIFEST_UNKNOWN"))
+    );
+
+    // ipRules admit the app's outbound IPs, not the VM: applied without
+    // restarting the host.
+    let pid = host_pid(&lab, &storage_id());
+    let rules: Vec<Value> = outbound.iter().map(|o| json!({ "value": o })).collect();
+    lab.deploy(
+        RG,
+        &template(vec![storage(
+            json!({ "defaultAction": "Deny", "ipRules": rules }),
+            "Enabled",
+        )]),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(blob_get(&lab, &app, &ip).0, 200);
+    let (code, v) = blob_get(&lab, &["--vm", "vm1"], &ip);
+    assert_eq!(
+        (code, v["error"]["code"].as_str()),
+        (403, Some("AuthorizationFailure")),
+        "{v}"
+    );
+    let line = lab.exec_ok(&["--vm", "vm1"], &[&probe_bin(), "tcp", &ip, "445"]);
+    assert_eq!(json_of(&line)["status"], 403, "{line}");
+    assert_eq!(
+        host_pid(&lab, &storage_id()),
+        pid,
+        "an ACL change must not restart the host"
+    );
+
+    // publicNetworkAccess Disabled refuses everyone.
+    lab.deploy(RG, &template(vec![storage(allow_all(), "Disabled")]));
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(blob_get(&lab, &app, &ip).0, 403);
+    lab.deploy(RG, &template(vec![storage(allow_all(), "Enabled")]));
+
+    // An agent restart keeps the host (same PID) and its answers.
+    lab.stop_daemon();
+    lab.start_daemon();
+    assert_eq!(host_pid(&lab, &storage_id()), pid);
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(blob_get(&lab, &app, &ip).0, 200);
+
+    // down leaves no namespace and no host.
+    lab.cli_ok(&["down"]);
+    assert!(
+        lab_namespaces(&lab.name).is_empty(),
+        "{:?}",
+        lab_namespaces(&lab.name)
+    );
+    assert!(!pid_alive(pid as u32), "service host {pid} still running");
+}
