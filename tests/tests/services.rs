@@ -300,3 +300,219 @@ fn services_on_the_public_path_with_tls_acls_secrets_and_manifests() {
     );
     assert!(!pid_alive(pid as u32), "service host {pid} still running");
 }
+
+fn storage_endpoint() -> Value {
+    json!([{ "service": "Microsoft.Storage", "locations": ["westeurope"] }])
+}
+
+/// Deny by default; admit service-endpoint traffic from these subnets of vnet1.
+fn vnet_rules(subnets: &[&str]) -> Value {
+    let rules: Vec<Value> = subnets
+        .iter()
+        .map(|s| json!({ "id": subnet_of("vnet1", s), "action": "Allow" }))
+        .collect();
+    json!({ "defaultAction": "Deny", "virtualNetworkRules": rules })
+}
+
+#[test]
+fn service_endpoints_carry_the_private_source_and_virtual_network_rules_admit_it() {
+    let Some(lab) = Lab::start() else { return };
+    lab.deploy(
+        RG,
+        &services_lab(
+            storage_endpoint(),
+            storage(vnet_rules(&["vms"]), "Enabled"),
+            vec![],
+        ),
+    );
+    let ip = service_ip(&lab, "Microsoft.Storage/storageAccounts", STORE);
+    let vnet1 = net("virtualNetworks", "vnet1");
+
+    // The subnet's effective routes: one VirtualNetworkServiceEndpoint route
+    // per storage public IP, source Default.
+    let routes = lab.cli_json(&[
+        "network",
+        "vnet",
+        "subnet",
+        "show-effective-route-table",
+        "-g",
+        RG,
+        "--vnet-name",
+        "vnet1",
+        "-n",
+        "vms",
+    ]);
+    let se: Vec<&Value> = routes["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["nextHopType"] == "VirtualNetworkServiceEndpoint")
+        .collect();
+    assert_eq!(se.len(), 1, "{routes}");
+    assert_eq!(
+        (se[0]["source"].as_str(), se[0]["state"].as_str()),
+        (Some("Default"), Some("Active"))
+    );
+    assert_eq!(se[0]["addressPrefix"], json!([format!("{ip}/32")]));
+
+    // vm1 (vms subnet, with the endpoint) arrives with its private address
+    // over the service endpoint, and the virtualNetworkRules entry admits it.
+    let (code, v) = blob_get(&lab, &["--vm", "vm1"], &ip);
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(
+        (
+            v["sourceAddress"].as_str(),
+            v["path"].as_str(),
+            v["virtualNetwork"].as_str()
+        ),
+        (
+            Some("10.0.2.4"),
+            Some("serviceEndpoint"),
+            Some(vnet1.as_str())
+        ),
+        "{v}"
+    );
+    let line = lab.exec_ok(&["--vm", "vm1"], &[&probe_bin(), "tcp", &ip, "445"]);
+    let smb = json_of(&line);
+    assert_eq!(
+        (smb["sourceAddress"].as_str(), smb["status"].as_u64()),
+        (Some("10.0.2.4"), Some(200)),
+        "{smb}"
+    );
+
+    // vm2 (plain subnet, no endpoint) leaves by the internet with a public
+    // source: no ipRule admits it.
+    let (code, v) = blob_get(&lab, &["--vm", "vm2"], &ip);
+    assert_eq!((code, v["path"].as_str()), (403, Some("public")), "{v}");
+
+    // web1 (Route All off): the integration subnet's endpoint still takes
+    // the traffic into the VNet, with the instance's private address; its
+    // subnet is not in the rules yet.
+    let private = lab
+        .exec_ok(&["--app", "web1"], &["printenv", "WEBSITE_PRIVATE_IP"])
+        .trim()
+        .to_string();
+    let (code, v) = blob_get(&lab, &["--app", "web1"], &ip);
+    assert_eq!(
+        (code, v["sourceAddress"].as_str(), v["path"].as_str()),
+        (403, Some(private.as_str()), Some("serviceEndpoint")),
+        "{v}"
+    );
+    lab.deploy(
+        RG,
+        &template(vec![storage(
+            vnet_rules(&["vms", "integration"]),
+            "Enabled",
+        )]),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(blob_get(&lab, &["--app", "web1"], &ip).0, 200);
+
+    // publicNetworkAccess Disabled refuses service-endpoint traffic too.
+    lab.deploy(
+        RG,
+        &template(vec![storage(
+            vnet_rules(&["vms", "integration"]),
+            "Disabled",
+        )]),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let (code, v) = blob_get(&lab, &["--vm", "vm1"], &ip);
+    assert_eq!(
+        (code, v["path"].as_str()),
+        (403, Some("serviceEndpoint")),
+        "{v}"
+    );
+
+    // A rule naming a subnet without the endpoint is refused as Azure does.
+    let bad = template(vec![storage(vnet_rules(&["plain"]), "Enabled")]);
+    let msg = lab.deploy_refused(RG, &bad, "NetworkAclsValidationFailure");
+    assert!(
+        msg.contains("SubnetsHaveNoServiceEndpointsConfigured"),
+        "{msg}"
+    );
+    // And an unknown service endpoint name.
+    let bad = services_lab(
+        json!([{ "service": "Microsoft.Nope" }]),
+        storage(allow_all(), "Enabled"),
+        vec![],
+    );
+    lab.deploy_refused(RG, &bad, "SubnetHasServiceEndpointWithInvalidServiceName");
+}
+
+#[test]
+fn nsg_storage_tag_blocks_service_endpoint_traffic() {
+    let Some(lab) = Lab::start() else { return };
+    let nsg = json!({ "type": "Microsoft.Network/networkSecurityGroups", "name": "nsg-vms", "location": "westeurope",
+        "properties": { "securityRules": [{ "name": "deny-storage", "properties": {
+            "priority": 100, "direction": "Outbound", "access": "Deny", "protocol": "Tcp",
+            "sourceAddressPrefix": "*", "sourcePortRange": "*",
+            "destinationAddressPrefix": "Storage.WestEurope", "destinationPortRange": "*" } }] } });
+    let mut t = services_lab(
+        storage_endpoint(),
+        storage(allow_all(), "Enabled"),
+        vec![nsg],
+    );
+    t["resources"][0]["properties"]["subnets"][1]["properties"]["networkSecurityGroup"] =
+        json!({ "id": net("networkSecurityGroups", "nsg-vms") });
+    lab.deploy(RG, &t);
+    let ip = service_ip(&lab, "Microsoft.Storage/storageAccounts", STORE);
+    let kv_ip = service_ip(&lab, "Microsoft.KeyVault/vaults", VAULT);
+    let hits = || {
+        let v = lab.cli_json(&["network", "nsg", "show", "-g", RG, "-n", "nsg-vms"]);
+        v["properties"]["securityRules"][0]["emulator"]["hits"]["packets"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let before = hits();
+    let out = lab.exec(&["--vm", "vm1"], &[&probe_bin(), "tcp", &ip, "445", "1000"]);
+    assert!(!out.status.success(), "the Storage tag must drop it");
+    assert!(hits() > before, "the deny rule's counter must move");
+    // The vault is not Storage: the same VM reaches it (public path: no
+    // key vault endpoint on the subnet).
+    let kv_host = format!("{VAULT}.vault.azure.net");
+    let (code, body) = curl(
+        &lab,
+        &["--vm", "vm1"],
+        &format!("https://{kv_host}/"),
+        &kv_host,
+        &kv_ip,
+        "",
+    );
+    assert_eq!(
+        (code, json_of(&body)["path"].as_str()),
+        (200, Some("public")),
+        "{body}"
+    );
+}
+
+#[test]
+fn overlapping_vnets_reach_one_service_over_their_own_endpoints() {
+    let Some(lab) = Lab::start() else { return };
+    let vnet = |name: &str| {
+        json!({ "type": "Microsoft.Network/virtualNetworks", "name": name, "location": "westeurope",
+                "properties": { "addressSpace": { "addressPrefixes": ["10.0.0.0/16"] }, "subnets": [
+                    { "name": "vms", "properties": { "addressPrefix": "10.0.2.0/24", "serviceEndpoints": storage_endpoint() } } ] } })
+    };
+    let mut resources = vec![
+        vnet("vneta"),
+        vnet("vnetb"),
+        storage(allow_all(), "Enabled"),
+    ];
+    resources.extend(vm("vma", "vneta", "vms", "10.0.2.4"));
+    resources.extend(vm("vmb", "vnetb", "vms", "10.0.2.4"));
+    lab.deploy(RG, &template(resources));
+    let ip = service_ip(&lab, "Microsoft.Storage/storageAccounts", STORE);
+    for (vm_name, vnet_name) in [("vma", "vneta"), ("vmb", "vnetb"), ("vma", "vneta")] {
+        let line = lab.exec_ok(&["--vm", vm_name], &[&probe_bin(), "tcp", &ip, "445"]);
+        let v = json_of(&line);
+        assert_eq!(
+            (v["sourceAddress"].as_str(), v["virtualNetwork"].as_str()),
+            (
+                Some("10.0.2.4"),
+                Some(net("virtualNetworks", vnet_name).as_str())
+            ),
+            "{v}"
+        );
+    }
+}

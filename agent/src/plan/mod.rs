@@ -25,6 +25,8 @@ mod nft_check;
 #[cfg(test)]
 mod routing_tests;
 #[cfg(test)]
+mod services_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;

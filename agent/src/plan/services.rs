@@ -204,10 +204,20 @@ fn nft_batch(marks: &[(String, u32)]) -> serde_json::Value {
     batch.chain("raw-out", ChainType::Filter, "output", -300);
     if !marks.is_empty() {
         batch.rule("raw-pre", vec![nft::mark_by_iifname(marks)]);
-        let zone_from_mark =
-            json!({"mangle": {"key": {"ct": {"key": "zone"}}, "value": {"meta": {"key": "mark"}}}});
-        batch.rule("raw-pre", vec![zone_from_mark.clone()]);
-        batch.rule("raw-out", vec![zone_from_mark]);
+        // `ct zone set meta mark` is a type error for nft (zone is an
+        // integer, mark a packet mark): map each mark to its zone instead.
+        let by_mark: Vec<serde_json::Value> = marks.iter().map(|(_, m)| json!([m, m])).collect();
+        batch.rule(
+            "raw-pre",
+            vec![zone_by(
+                json!({"meta": {"key": "iifname"}}),
+                marks.iter().map(|(l, m)| json!([l, m])).collect(),
+            )],
+        );
+        batch.rule(
+            "raw-out",
+            vec![zone_by(json!({"meta": {"key": "mark"}}), by_mark)],
+        );
     }
     for (link, _) in marks {
         let name = format!("in-{link}");
@@ -218,6 +228,11 @@ fn nft_batch(marks: &[(String, u32)]) -> serde_json::Value {
         );
     }
     batch.finish()
+}
+
+/// `ct zone set <key> map { ... }`.
+fn zone_by(key: serde_json::Value, set: Vec<serde_json::Value>) -> serde_json::Value {
+    json!({"mangle": {"key": {"ct": {"key": "zone"}}, "value": {"map": {"key": key, "data": {"set": set}}}}})
 }
 
 /// What the service's host serves.
