@@ -133,10 +133,14 @@ pub fn effective_routes_for_app(
     if site.route_all {
         return Ok(out);
     }
+    // Seed, "Service endpoints": the integration subnet's service endpoint
+    // prefixes enter the VNet too.
+    let endpoints = super::services::active_endpoint_prefixes(s);
     let bound: Vec<Ipv4Net> = RFC1918
         .iter()
         .chain([&AZURE_PLATFORM_IP])
         .map(|p| p.parse().expect("constant"))
+        .chain(endpoints)
         .collect();
     let mut value = vec![
         json!({
@@ -144,7 +148,7 @@ pub fn effective_routes_for_app(
             "addressPrefix": bound.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "nextHopType": VNET_INTEGRATION,
             "nextHopIpAddress": [s.gateway.to_string()],
-            "note": "Route All is off: only RFC1918 and 168.63.129.16 enter the virtual network, where the subnet's routes below decide.",
+            "note": "Route All is off: only RFC1918, 168.63.129.16 and the subnet's service endpoint prefixes enter the virtual network, where the subnet's routes below decide.",
         }),
         direct(
             "0.0.0.0/0",

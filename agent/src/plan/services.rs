@@ -76,6 +76,17 @@ pub(crate) fn endpoint_prefixes(subnet: &Subnet, addrs: &[ServiceAddr]) -> Vec<I
     out
 }
 
+/// The Active `VirtualNetworkServiceEndpoint` prefixes of a subnet: what an
+/// integrated app sends into its vNIC even with Route All off.
+pub(crate) fn active_endpoint_prefixes(s: &super::layout::SubnetL) -> Vec<Ipv4Net> {
+    s.routes
+        .iter()
+        .filter(|r| r.is_active())
+        .filter(|r| r.next_hop_type == super::routes::NextHopType::VirtualNetworkServiceEndpoint)
+        .map(|r| r.prefix)
+        .collect()
+}
+
 /// The addresses of an emulated-service tag (`Storage`, `AzureKeyVault.WestEurope`, ...).
 pub(crate) fn tag_prefixes(addrs: &[ServiceAddr], tag: &ServiceTag) -> Vec<Ipv4Net> {
     addrs

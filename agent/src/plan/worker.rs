@@ -103,16 +103,13 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
     }
 }
 
-/// The active `VirtualNetworkServiceEndpoint` prefixes of a vNIC's subnet.
-pub(crate) fn endpoint_prefixes(l: &Layout, v: &super::layout::VnicL) -> Vec<ipnet::Ipv4Net> {
+/// The active service endpoint prefixes of a vNIC's subnet.
+fn endpoint_prefixes(l: &Layout, v: &super::layout::VnicL) -> Vec<ipnet::Ipv4Net> {
     l.fabrics[v.fabric]
         .subnets
         .iter()
         .filter(|s| s.id == v.subnet)
-        .flat_map(|s| &s.routes)
-        .filter(|r| r.is_active())
-        .filter(|r| r.next_hop_type == super::routes::NextHopType::VirtualNetworkServiceEndpoint)
-        .map(|r| r.prefix)
+        .flat_map(super::services::active_endpoint_prefixes)
         .collect()
 }
 
