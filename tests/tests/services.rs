@@ -251,6 +251,52 @@ fn services_on_the_public_path_with_tls_acls_secrets_and_manifests() {
         (404, Some("MANIFEST_UNKNOWN"))
     );
 
+    // A registry and a vault that deny by default answer with their own 403 bodies.
+    let mut t = services_lab(json!([]), storage(allow_all(), "Enabled"), vec![]);
+    t["resources"][4]["properties"]["networkAcls"] = json!({ "defaultAction": "Deny" });
+    t["resources"][6]["properties"]["networkRuleSet"] = json!({ "defaultAction": "Deny" });
+    lab.deploy(RG, &t);
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let (code, body) = curl(
+        &lab,
+        &["--vm", "vm1"],
+        &format!("https://{acr_host}/v2/"),
+        &acr_host,
+        &acr_ip,
+        "",
+    );
+    let v = json_of(&body);
+    assert_eq!(
+        (code, v["errors"][0]["code"].as_str()),
+        (403, Some("DENIED")),
+        "{v}"
+    );
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&vm_public),
+        "{v}"
+    );
+    let (code, body) = curl(
+        &lab,
+        &app,
+        &format!("https://{kv_host}/secrets/db-password"),
+        &kv_host,
+        &kv_ip,
+        "",
+    );
+    let v = json_of(&body);
+    assert_eq!(
+        (code, v["error"]["innererror"]["code"].as_str()),
+        (403, Some("ForbiddenByFirewall")),
+        "{v}"
+    );
+    lab.deploy(
+        RG,
+        &services_lab(json!([]), storage(allow_all(), "Enabled"), vec![]),
+    );
+
     // ipRules admit the app's outbound IPs, not the VM: applied without
     // restarting the host.
     let pid = host_pid(&lab, &storage_id());

@@ -187,6 +187,14 @@ impl Daemon {
                 env: BTreeMap::new(),
             });
         }
+        // The configurations of services that are gone.
+        let keep: Vec<String> = out.iter().map(|p| p.argv[3].clone()).collect();
+        for entry in std::fs::read_dir(&dir)?.flatten() {
+            let path = entry.path();
+            if !keep.contains(&path.to_string_lossy().into_owned()) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
         Ok(out)
     }
 
