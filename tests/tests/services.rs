@@ -128,6 +128,20 @@ fn blob_get(lab: &Lab, target: &[&str], ip: &str) -> (u16, Value) {
     (code, json_of(&body))
 }
 
+/// Blob GETs until the answer has status `want` (a host re-reads its
+/// configuration within a poll interval of the apply), for 5 s at most.
+fn until_status(lab: &Lab, target: &[&str], ip: &str, want: u16) -> Value {
+    let mut last = (0, Value::Null);
+    for _ in 0..50 {
+        last = blob_get(lab, target, ip);
+        if last.0 == want {
+            return last.1;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("still {} (not {want}) after 5 s: {}", last.0, last.1);
+}
+
 fn host_pid(lab: &Lab, id: &str) -> u64 {
     lab.show(id)["emulator"]["processes"][0]["pid"]
         .as_u64()
@@ -256,7 +270,8 @@ fn services_on_the_public_path_with_tls_acls_secrets_and_manifests() {
     t["resources"][4]["properties"]["networkAcls"] = json!({ "defaultAction": "Deny" });
     t["resources"][6]["properties"]["networkRuleSet"] = json!({ "defaultAction": "Deny" });
     lab.deploy(RG, &t);
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    // The hosts poll their configuration files (every 300 ms).
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     let (code, body) = curl(
         &lab,
         &["--vm", "vm1"],
@@ -308,14 +323,9 @@ fn services_on_the_public_path_with_tls_acls_secrets_and_manifests() {
             "Enabled",
         )]),
     );
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    let v = until_status(&lab, &["--vm", "vm1"], &ip, 403);
+    assert_eq!(v["error"]["code"], "AuthorizationFailure", "{v}");
     assert_eq!(blob_get(&lab, &app, &ip).0, 200);
-    let (code, v) = blob_get(&lab, &["--vm", "vm1"], &ip);
-    assert_eq!(
-        (code, v["error"]["code"].as_str()),
-        (403, Some("AuthorizationFailure")),
-        "{v}"
-    );
     let line = lab.exec_ok(&["--vm", "vm1"], &[&probe_bin(), "tcp", &ip, "445"]);
     assert_eq!(json_of(&line)["status"], 403, "{line}");
     assert_eq!(
@@ -326,16 +336,14 @@ fn services_on_the_public_path_with_tls_acls_secrets_and_manifests() {
 
     // publicNetworkAccess Disabled refuses everyone.
     lab.deploy(RG, &template(vec![storage(allow_all(), "Disabled")]));
-    std::thread::sleep(std::time::Duration::from_millis(800));
-    assert_eq!(blob_get(&lab, &app, &ip).0, 403);
+    until_status(&lab, &app, &ip, 403);
     lab.deploy(RG, &template(vec![storage(allow_all(), "Enabled")]));
 
     // An agent restart keeps the host (same PID) and its answers.
     lab.stop_daemon();
     lab.start_daemon();
     assert_eq!(host_pid(&lab, &storage_id()), pid);
-    std::thread::sleep(std::time::Duration::from_millis(800));
-    assert_eq!(blob_get(&lab, &app, &ip).0, 200);
+    until_status(&lab, &app, &ip, 200);
 
     // down leaves no namespace and no host.
     lab.cli_ok(&["down"]);
@@ -363,14 +371,24 @@ fn vnet_rules(subnets: &[&str]) -> Value {
 #[test]
 fn service_endpoints_carry_the_private_source_and_virtual_network_rules_admit_it() {
     let Some(lab) = Lab::start() else { return };
-    lab.deploy(
-        RG,
-        &services_lab(
-            storage_endpoint(),
-            storage(vnet_rules(&["vms"]), "Enabled"),
-            vec![],
-        ),
+    // The `plain` subnet leaves the VNet through a NAT gateway.
+    let pip = json!({ "type": "Microsoft.Network/publicIPAddresses", "name": "nat-pip", "location": "westeurope",
+                      "sku": { "name": "Standard" }, "properties": { "publicIPAllocationMethod": "Static" } });
+    let nat = json!({ "type": "Microsoft.Network/natGateways", "name": "nat1", "location": "westeurope",
+                      "sku": { "name": "Standard" },
+                      "properties": { "publicIpAddresses": [{ "id": net("publicIPAddresses", "nat-pip") }] } });
+    let mut t = services_lab(
+        storage_endpoint(),
+        storage(vnet_rules(&["vms"]), "Enabled"),
+        vec![pip, nat],
     );
+    t["resources"][0]["properties"]["subnets"][2]["properties"]["natGateway"] =
+        json!({ "id": net("natGateways", "nat1") });
+    lab.deploy(RG, &t);
+    let nat_ip = lab.show(&net("publicIPAddresses", "nat-pip"))["properties"]["ipAddress"]
+        .as_str()
+        .expect("NAT gateway address")
+        .to_string();
     let ip = service_ip(&lab, "Microsoft.Storage/storageAccounts", STORE);
     let vnet1 = net("virtualNetworks", "vnet1");
 
@@ -426,10 +444,14 @@ fn service_endpoints_carry_the_private_source_and_virtual_network_rules_admit_it
         "{smb}"
     );
 
-    // vm2 (plain subnet, no endpoint) leaves by the internet with a public
-    // source: no ipRule admits it.
+    // vm2 (plain subnet, no endpoint) leaves by the internet with its NAT
+    // gateway's address: no ipRule admits it.
     let (code, v) = blob_get(&lab, &["--vm", "vm2"], &ip);
-    assert_eq!((code, v["path"].as_str()), (403, Some("public")), "{v}");
+    assert_eq!(
+        (code, v["path"].as_str(), v["sourceAddress"].as_str()),
+        (403, Some("public"), Some(nat_ip.as_str())),
+        "{v}"
+    );
 
     // web1 (Route All off): the integration subnet's endpoint still takes
     // the traffic into the VNet, with the instance's private address; its
@@ -451,8 +473,7 @@ fn service_endpoints_carry_the_private_source_and_virtual_network_rules_admit_it
             "Enabled",
         )]),
     );
-    std::thread::sleep(std::time::Duration::from_millis(800));
-    assert_eq!(blob_get(&lab, &["--app", "web1"], &ip).0, 200);
+    until_status(&lab, &["--app", "web1"], &ip, 200);
 
     // publicNetworkAccess Disabled refuses service-endpoint traffic too.
     lab.deploy(
@@ -462,13 +483,8 @@ fn service_endpoints_carry_the_private_source_and_virtual_network_rules_admit_it
             "Disabled",
         )]),
     );
-    std::thread::sleep(std::time::Duration::from_millis(800));
-    let (code, v) = blob_get(&lab, &["--vm", "vm1"], &ip);
-    assert_eq!(
-        (code, v["path"].as_str()),
-        (403, Some("serviceEndpoint")),
-        "{v}"
-    );
+    let v = until_status(&lab, &["--vm", "vm1"], &ip, 403);
+    assert_eq!(v["path"].as_str(), Some("serviceEndpoint"), "{v}");
 
     // A rule naming a subnet without the endpoint is refused as Azure does.
     let bad = template(vec![storage(vnet_rules(&["plain"]), "Enabled")]);
