@@ -391,6 +391,10 @@ fn service_endpoints_carry_the_private_source_and_virtual_network_rules_admit_it
         .to_string();
     let ip = service_ip(&lab, "Microsoft.Storage/storageAccounts", STORE);
     let vnet1 = net("virtualNetworks", "vnet1");
+    // Level-triggered: a second reconcile writes nothing (service
+    // namespaces, their links, rules and nft included).
+    let again = lab.cli_json(&["lab", "reconcile"]);
+    assert_eq!(kernel_writes(&again["reconcile"]), 0, "{again}");
 
     // The subnet's effective routes: one VirtualNetworkServiceEndpoint route
     // per storage public IP, source Default.
