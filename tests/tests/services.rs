@@ -581,4 +581,55 @@ fn overlapping_vnets_reach_one_service_over_their_own_endpoints() {
             "{v}"
         );
     }
+    // The same private address AND source port from both VNets at once: vma
+    // opens its connection and holds it idle for 4 s; meanwhile vmb opens
+    // one with the same address and port and must get its answer within 2 s.
+    // The service keeps them apart (a conntrack zone and a local address per
+    // link); one socket per 4-tuple would leave vmb unanswered until vma is done.
+    let request = |hold: u32, max: u32| {
+        format!(
+            "(sleep {hold}; printf 'GET / HTTP/1.1\\r\\nHost: s\\r\\nConnection: close\\r\\n\\r\\n') | \
+             curl -s --max-time {max} --local-port 40000 telnet://{ip}:80"
+        )
+    };
+    let mut held = Vec::new();
+    for vm_name in ["vma", "vmb"] {
+        let mut c = std::process::Command::new(agent_bin());
+        c.env("VNET_AGENT_LAB", &lab.name)
+            .env("VNET_AGENT_SOCKET", lab.socket())
+            .env("VNET_AGENT_STATE_DIR", lab.state_dir())
+            .args(["exec", "--vm", vm_name, "--", "sh", "-c"])
+            .arg(if vm_name == "vma" {
+                request(4, 6)
+            } else {
+                request(0, 2)
+            })
+            .stdout(std::process::Stdio::piped());
+        held.push((vm_name, c.spawn().expect("curl")));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    for (vm_name, child) in held {
+        let out = child.wait_with_output().expect("curl output");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let body = text
+            .lines()
+            .rev()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_else(|| panic!("{vm_name}: no answer: {text:?}"));
+        let v = json_of(body);
+        let vnet_name = if vm_name == "vma" { "vneta" } else { "vnetb" };
+        assert_eq!(
+            (
+                v["sourceAddress"].as_str(),
+                v["sourcePort"].as_u64(),
+                v["virtualNetwork"].as_str()
+            ),
+            (
+                Some("10.0.2.4"),
+                Some(40000),
+                Some(net("virtualNetworks", vnet_name).as_str())
+            ),
+            "{v}"
+        );
+    }
 }

@@ -27,6 +27,10 @@ use crate::services::config::{Access, AccessPath, HostConfig, ImageConfig, Ingre
 /// Mark (= routing table = conntrack zone) of a service namespace's k-th
 /// fabric link.
 pub const SERVICE_MARK_BASE: u32 = 0x1000;
+/// Base of the per-link local addresses of a service namespace (link k holds
+/// `.1 + k` on `lo`): the public IP is DNATed to it per ingress link, so two
+/// VNets' clients with the same private address and port are two sockets.
+pub const SERVICE_LINK_ADDR_BASE: Ipv4Addr = Ipv4Addr::new(169, 254, 64, 0);
 /// A fabric's gateway for its service links (on its `lo`): the next hop of
 /// replies a service sends back into the VNet.
 pub const FABRIC_SERVICE_GW: Ipv4Addr = Ipv4Addr::new(169, 254, 4, 1);
@@ -181,11 +185,12 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
         b.veth(&l.inet, &uplink, &s.netns, "inet0");
         b.get(&l.inet).dev_route(host(s.ip), &uplink);
 
-        let mut marks: Vec<(String, u32)> = Vec::new();
+        let mut marks: Vec<(String, u32, Ipv4Addr)> = Vec::new();
         for (k, fi) in s.fabrics.iter().enumerate() {
             let fab = &l.fabrics[*fi].netns;
             let (near, far) = (service_side(&s.netns, fab), fabric_side(&s.netns, fab));
             let mark = SERVICE_MARK_BASE + k as u32;
+            let local = super::layout::add(SERVICE_LINK_ADDR_BASE, 1 + k as u32);
             b.veth(&s.netns, &near, fab, &far);
             b.get(fab).addr("lo", host(FABRIC_SERVICE_GW));
             let ns = b.get(&s.netns);
@@ -196,9 +201,10 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
                 table: mark,
             });
             ns.via(mark, default_route(), FABRIC_SERVICE_GW, &near);
-            marks.push((near, mark));
+            ns.addr("lo", host(local));
+            marks.push((near, mark, local));
         }
-        b.get(&s.netns).nft = Some(nft_batch(&marks));
+        b.get(&s.netns).nft = Some(nft_batch(s.ip, &marks));
         b.service_host(ServiceHostPlan {
             key: format!("{}/host", s.svc.id.key()),
             netns: s.netns.clone(),
@@ -207,30 +213,42 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
     }
 }
 
-/// Marks and conntrack zones per ingress link: two VNets with the same
-/// private addresses (legal when unpeered) never share a conntrack entry.
-fn nft_batch(marks: &[(String, u32)]) -> serde_json::Value {
+/// Per ingress link `(link, mark, local address)`: the mark (replies follow
+/// it back, the host reads the path from it), a conntrack zone of its own and
+/// a DNAT of the public IP to the link's local address, so two unpeered VNets
+/// with the same private addresses (legal in Azure) never share a flow or a
+/// socket, even with equal source ports.
+fn nft_batch(public: Ipv4Addr, links: &[(String, u32, Ipv4Addr)]) -> serde_json::Value {
     let mut batch = Batch::default();
     batch.chain("raw-pre", ChainType::Filter, "prerouting", -300);
     batch.chain("raw-out", ChainType::Filter, "output", -300);
-    if !marks.is_empty() {
-        batch.rule("raw-pre", vec![nft::mark_by_iifname(marks)]);
+    batch.chain("dnat", ChainType::Nat, "prerouting", -100);
+    if !links.is_empty() {
+        let marks: Vec<(String, u32)> = links.iter().map(|(l, m, _)| (l.clone(), *m)).collect();
+        batch.rule("raw-pre", vec![nft::mark_by_iifname(&marks)]);
         // `ct zone set meta mark` is a type error for nft (zone is an
         // integer, mark a packet mark): map each mark to its zone instead.
-        let by_mark: Vec<serde_json::Value> = marks.iter().map(|(_, m)| json!([m, m])).collect();
-        batch.rule(
-            "raw-pre",
-            vec![zone_by(
-                json!({"meta": {"key": "iifname"}}),
-                marks.iter().map(|(l, m)| json!([l, m])).collect(),
-            )],
-        );
+        let iifname = json!({"meta": {"key": "iifname"}});
+        let by_link = marks.iter().map(|(l, m)| json!([l, m])).collect();
+        batch.rule("raw-pre", vec![zone_by(iifname.clone(), by_link)]);
+        let by_mark = marks.iter().map(|(_, m)| json!([m, m])).collect();
         batch.rule(
             "raw-out",
             vec![zone_by(json!({"meta": {"key": "mark"}}), by_mark)],
         );
+        let to_local: Vec<serde_json::Value> = links
+            .iter()
+            .map(|(l, _, a)| json!([l, a.to_string()]))
+            .collect();
+        batch.rule(
+            "dnat",
+            vec![
+                json!({"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": public.to_string()}}),
+                json!({"dnat": {"family": "ip", "addr": {"map": {"key": iifname, "data": {"set": to_local}}}}}),
+            ],
+        );
     }
-    for (link, _) in marks {
+    for (link, _, _) in links {
         let name = format!("in-{link}");
         batch.counter(&name);
         batch.rule(

@@ -44,6 +44,7 @@ struct Shared {
 #[derive(Clone, Copy)]
 struct Conn {
     peer: Ipv4Addr,
+    peer_port: u16,
     mark: u32,
     port: u16,
 }
@@ -96,6 +97,7 @@ pub fn run(config_path: &Path) -> Result<()> {
                             SocketAddr::V4(a) => *a.ip(),
                             SocketAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
                         },
+                        peer_port: peer.port(),
                         mark: socket_mark(&stream),
                         port,
                     };
@@ -177,8 +179,9 @@ async fn serve(
 }
 
 /// What a connection is, as every answer says it.
-fn identity(cfg: &HostConfig, origin: &Origin, endpoint: &str) -> Value {
+fn identity(cfg: &HostConfig, origin: &Origin, conn: Conn, endpoint: &str) -> Value {
     json!({
+        "sourcePort": conn.peer_port,
         "service": cfg.service,
         "name": cfg.name,
         "endpoint": endpoint,
@@ -213,10 +216,10 @@ async fn smb(mut stream: TcpStream, conn: Conn, shared: &Shared) {
     let cfg = shared.config.read().expect("config lock").clone();
     let origin = origin_of(&cfg, conn);
     let mut line = if admits(&cfg.access, &origin) {
-        identity(&cfg, &origin, "file")
+        identity(&cfg, &origin, conn, "file")
     } else {
         let mut v = denied_body(cfg.kind(), conn.peer);
-        merge(&mut v, identity(&cfg, &origin, "file"));
+        merge(&mut v, identity(&cfg, &origin, conn, "file"));
         v
     };
     line["status"] = json!(if admits(&cfg.access, &origin) {
@@ -255,7 +258,7 @@ async fn respond(req: Request<Incoming>, conn: Conn, shared: &Shared) -> Respons
         Some(ServiceKind::KeyVault) => "vault",
         _ => "registry",
     };
-    let id = identity(&cfg, &origin, endpoint);
+    let id = identity(&cfg, &origin, conn, endpoint);
     if !admits(&cfg.access, &origin) {
         let mut body = denied_body(kind, conn.peer);
         merge(&mut body, id);
