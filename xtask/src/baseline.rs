@@ -279,6 +279,7 @@ mod tests {
                 },
             }],
             processes: vec![],
+            services: vec![],
         }
     }
 

@@ -73,6 +73,10 @@ pub struct Daemon {
     /// What the platform did when each app instance started.
     pub(super) startups: std::sync::Mutex<super::platform::Startups>,
     totals: std::sync::Mutex<Totals>,
+    /// The lab CA (certificate, key) the services' certificates are signed with.
+    pub lab_ca: (PathBuf, PathBuf),
+    /// This program, which service hosts run as (`vnet-agent service-host`).
+    service_exe: PathBuf,
     /// Set by `down`: nothing may rebuild the lab any more.
     stopping: std::sync::atomic::AtomicBool,
     pub shutdown: Notify,
@@ -87,7 +91,10 @@ impl Daemon {
         let supervisor = Supervisor::open(&config.state_dir)?;
         let dataplane = Dataplane::new(&config.lab.name, &config.state_dir);
         let startups = super::platform::Startups::open(&config.state_dir);
+        let lab_ca = crate::services::ca::ensure(&config.state_dir).context("the lab CA")?;
         let daemon = Arc::new(Daemon {
+            lab_ca,
+            service_exe: current_exe()?,
             config,
             store,
             state: Mutex::new(state),
@@ -146,9 +153,57 @@ impl Daemon {
         // network in place, and decides which app processes may start.
         self.run_startups(state).await;
         let processes = self.started_processes(&plan.processes);
+        let ca = self.lab_ca.0.to_string_lossy().into_owned();
+        let mut processes = processes;
+        for p in &mut processes {
+            p.env.insert(LAB_CA_ENV.into(), ca.clone());
+        }
+        processes.extend(self.service_processes(&plan.services)?);
         *self.processes.lock().unwrap() = processes.clone();
         self.supervisor.sync(&processes)?;
         Ok(report)
+    }
+
+    /// Writes each service host's configuration (only when it changed: the
+    /// host re-reads the file when its modification time moves) and returns
+    /// the host processes. The command line never changes with the
+    /// configuration, so a rule change does not restart the host.
+    fn service_processes(&self, services: &[plan::ServiceHostPlan]) -> Result<Vec<ProcessPlan>> {
+        let dir = self.config.state_dir.join("services");
+        std::fs::create_dir_all(&dir)?;
+        let mut out = Vec::new();
+        for s in services {
+            let mut config = s.config.clone();
+            config["ca"] = json!([self.lab_ca.0, self.lab_ca.1]);
+            let bytes = serde_json::to_vec_pretty(&config)?;
+            let path = dir.join(format!(
+                "{}.json",
+                &crate::plan::names::sha256_hex(&s.key)[..16]
+            ));
+            if std::fs::read(&path).ok().as_deref() != Some(bytes.as_slice()) {
+                crate::store::write_atomic(&path, &bytes)?;
+            }
+            out.push(ProcessPlan {
+                key: s.key.clone(),
+                netns: s.netns.clone(),
+                argv: vec![
+                    self.service_exe.to_string_lossy().into_owned(),
+                    "service-host".into(),
+                    "--config".into(),
+                    path.to_string_lossy().into_owned(),
+                ],
+                env: BTreeMap::new(),
+            });
+        }
+        // The configurations of services that are gone.
+        let keep: Vec<String> = out.iter().map(|p| p.argv[3].clone()).collect();
+        for entry in std::fs::read_dir(&dir)?.flatten() {
+            let path = entry.path();
+            if !keep.contains(&path.to_string_lossy().into_owned()) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        Ok(out)
     }
 
     /// Validates the whole change, commits it, then applies it. An invalid
@@ -293,6 +348,10 @@ impl Daemon {
         if let Some(key) = &spec.process_key {
             self.startup_env(key, &mut spec.env);
         }
+        spec.env.insert(
+            LAB_CA_ENV.into(),
+            self.lab_ca.0.to_string_lossy().into_owned(),
+        );
         Ok(json!({ "netns": spec.netns, "env": spec.env }))
     }
 
@@ -355,6 +414,22 @@ impl Daemon {
             }
         }
     }
+}
+
+/// The environment variable that names the lab CA's certificate file in app
+/// processes and `exec` (notes/service-api.md, "TLS").
+pub const LAB_CA_ENV: &str = "VNET_LAB_CA_FILE";
+
+/// This program's path, for the service hosts' command line. A binary
+/// replaced on disk since it started reads as `<path> (deleted)`: the path is
+/// what the next start will run.
+fn current_exe() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("finding this program's path")?;
+    let text = exe.to_string_lossy();
+    Ok(text
+        .strip_suffix(" (deleted)")
+        .map(PathBuf::from)
+        .unwrap_or(exe))
 }
 
 /// Parameters of a deployment as ARM sends them: `{"name": {"value": ...}}`.

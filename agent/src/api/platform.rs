@@ -65,10 +65,7 @@ fn spec_hash(spec: &StartupSpec) -> String {
 impl Daemon {
     /// The PEM of the lab CA the emulated services' certificates chain to.
     fn lab_ca_pem(&self) -> Option<Arc<Vec<u8>>> {
-        // The services' lab CA (`services::ca`): `<state dir>/ca/lab-ca.pem`.
-        std::fs::read(self.config.state_dir.join("ca").join("lab-ca.pem"))
-            .ok()
-            .map(Arc::new)
+        std::fs::read(&self.lab_ca.0).ok().map(Arc::new)
     }
 
     /// Runs the startup of every instance whose spec changed since its last

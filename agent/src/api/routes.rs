@@ -43,6 +43,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/lab/reconcile", post(reconcile))
         .route("/lab/down", post(down))
         .route("/lab/exec", get(exec_target))
+        .route("/lab/ca", get(lab_ca))
         .route("/resources", get(list))
         .route("/lab/principals", get(list_principals))
         .route("/lab/principals/{name}", put(put_principal))
@@ -57,6 +58,11 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
 
 async fn status(State(d): State<Arc<Daemon>>) -> Json<Value> {
     Json(d.status().await)
+}
+
+/// `vnet-agent lab ca`: the lab CA's certificate file.
+async fn lab_ca(State(d): State<Arc<Daemon>>) -> Json<Value> {
+    Json(json!({ "caFile": d.lab_ca.0 }))
 }
 
 async fn reconcile(State(d): State<Arc<Daemon>>) -> Reply {

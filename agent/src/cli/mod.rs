@@ -152,6 +152,14 @@ enum Command {
     /// The lab itself: status and a forced reconcile.
     #[command(subcommand)]
     Lab(LabCmd),
+    /// Internal: the host of one emulated service (run by the daemon in the
+    /// service's namespace).
+    #[command(hide = true)]
+    ServiceHost {
+        /// The configuration the daemon writes (re-read when it changes).
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -221,6 +229,8 @@ enum LabCmd {
     Status,
     /// Reconcile now and print what was written to the kernel.
     Reconcile,
+    /// The lab CA's certificate file (trust it to reach the emulated services over HTTPS).
+    Ca,
 }
 
 /// Entry point of the binary.
@@ -278,6 +288,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Down { purge } => down(&g, purge),
         Command::Lab(LabCmd::Status) => g.call("GET", "/lab/status", None),
         Command::Lab(LabCmd::Reconcile) => g.call("POST", "/lab/reconcile", None),
+        Command::Lab(LabCmd::Ca) => g.call("GET", "/lab/ca", None),
+        Command::ServiceHost { config } => {
+            crate::services::host::run(&config).map(|_| ExitCode::SUCCESS)
+        }
     }
 }
 

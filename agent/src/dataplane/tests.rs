@@ -237,6 +237,7 @@ fn lab_plan(lab: &str) -> NetworkPlan {
             veth(&inet, "v-vm", &vm, "eth0"),
         ],
         processes: vec![],
+        services: vec![],
     }
 }
 

@@ -78,6 +78,9 @@ pub struct Demand {
     pub public_ips: Vec<(String, String)>,
     /// `(public IP prefix key, label, prefix length)`: an aligned block each.
     pub public_ip_prefixes: Vec<(String, String, u8)>,
+    /// `(service key, label)`: one public address each (storage accounts,
+    /// key vaults, registries).
+    pub services: Vec<(String, String)>,
 }
 
 /// A Windows container app: a site on a Windows plan that either runs a
@@ -199,6 +202,16 @@ impl Demand {
                         p.id.key(),
                         format!("public IP prefix '{}'", p.name),
                         p.prefix_length,
+                    )
+                })
+                .collect(),
+            services: inv
+                .services
+                .iter()
+                .map(|s| {
+                    (
+                        s.id.key(),
+                        format!("{} '{}'", s.kind.resource_type(), s.name),
                     )
                 })
                 .collect(),

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use super::{
     ApplicationSecurityGroup, AzureError, GenericResource, InternetHost, NatGateway,
-    NetworkInterface, NetworkSecurityGroup, PrivateDnsZone, PrivateEndpoint, PublicIpAddress,
-    PublicIpPrefix, ResourceId, ResourceKind, RouteTable, ServerFarm, Site, Subnet, VirtualMachine,
-    VirtualNetwork, CLASSIC_VNET_TYPE,
+    NetworkInterface, NetworkSecurityGroup, PaasService, PrivateDnsZone, PrivateEndpoint,
+    PublicIpAddress, PublicIpPrefix, ResourceId, ResourceKind, RouteTable, ServerFarm, Site,
+    Subnet, VirtualMachine, VirtualNetwork, CLASSIC_VNET_TYPE,
 };
 
 /// Every resource of a lab, typed. Each list is sorted by lower-cased id, so
@@ -35,6 +35,8 @@ pub struct Inventory {
     pub dns_zones: Vec<PrivateDnsZone>,
     /// `Microsoft.Network/privateEndpoints`, with their DNS zone groups.
     pub private_endpoints: Vec<PrivateEndpoint>,
+    /// The emulated services: storage accounts, key vaults, registries.
+    pub services: Vec<PaasService>,
 }
 
 impl Inventory {
@@ -88,6 +90,11 @@ impl Inventory {
             ResourceKind::PrivateEndpoint => self
                 .private_endpoints
                 .push(PrivateEndpoint::from_resource(res)?),
+            ResourceKind::StorageAccount
+            | ResourceKind::KeyVault
+            | ResourceKind::ContainerRegistry => {
+                self.services.push(PaasService::from_resource(res)?)
+            }
         }
         Ok(())
     }
@@ -154,6 +161,10 @@ impl Inventory {
 
     pub fn public_ip_prefix(&self, id: &ResourceId) -> Option<&PublicIpPrefix> {
         self.public_ip_prefixes.iter().find(|p| &p.id == id)
+    }
+
+    pub fn service(&self, id: &ResourceId) -> Option<&PaasService> {
+        self.services.iter().find(|s| &s.id == id)
     }
 
     pub fn dns_zone(&self, id: &ResourceId) -> Option<&PrivateDnsZone> {

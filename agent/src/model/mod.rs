@@ -13,6 +13,7 @@ mod nsg;
 mod private_endpoint;
 mod props;
 mod routing;
+mod services;
 mod web;
 
 pub use authz::{Authorization, RoleAssignment, RoleDefinition};
@@ -35,7 +36,7 @@ pub use network::{
 pub use nsg::{
     default_rules, Access, AddressMatch, ApplicationSecurityGroup, Direction, NetworkSecurityGroup,
     PortMatch, RuleProtocol, SecurityRule, ServiceTag, TypedRule, AZURE_PLATFORM_IP,
-    MAX_RULE_NAME_LEN, MAX_RULE_PRIORITY, MIN_RULE_PRIORITY, SERVICE_TAG_PREFIXES,
+    MAX_RULE_NAME_LEN, MAX_RULE_PRIORITY, MIN_RULE_PRIORITY, SERVICE_TAGS,
 };
 pub use private_endpoint::{
     groups_of, private_link_group, stable_guid, PrivateDnsZoneConfig, PrivateDnsZoneGroup,
@@ -45,6 +46,10 @@ pub use private_endpoint::{
 pub use routing::{
     NatGateway, NextHopType, PublicIpAddress, PublicIpPrefix, PublicSku, Route, RouteTable,
     SubscriptionSettings, DEFAULT_IDLE_TIMEOUT_MINUTES,
+};
+pub use services::{
+    DefaultAction, Endpoint, Image, NetworkRules, PaasService, PublicNetworkAccess, Secret,
+    ServiceEndpoint, ServiceKind, VirtualNetworkRule, SERVICE_ENDPOINT_SERVICES,
 };
 pub use web::{DeploymentGeneration, ServerFarm, Site, TierClass, DEPLOYMENT_GENERATION_PROPERTY};
 

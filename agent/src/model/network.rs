@@ -64,6 +64,8 @@ pub struct Subnet {
     pub nat_gateway_id: Option<ResourceId>,
     /// `properties.privateEndpointNetworkPolicies` (AZURE-FACTS §2.5).
     pub private_endpoint_network_policies: PrivateEndpointNetworkPolicies,
+    /// `properties.serviceEndpoints[]` (AZURE-FACTS §7).
+    pub service_endpoints: Vec<super::ServiceEndpoint>,
 }
 
 /// The name Azure reserves for the subnet of VPN / ExpressRoute gateways.
@@ -300,8 +302,10 @@ fn parse_subnet(res: &GenericResource, i: usize, v: &Value) -> Result<Subnet, Az
         props::at(v, "properties.privateEndpointNetworkPolicies"),
         &format!("{base}.properties.privateEndpointNetworkPolicies"),
     )?;
+    let service_endpoints = super::services::parse_service_endpoints(res, v, &base)?;
     Ok(Subnet {
         private_endpoint_network_policies,
+        service_endpoints,
         route_table_id,
         nat_gateway_id,
         id: res.id.child("subnets", &name),

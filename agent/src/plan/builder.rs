@@ -109,6 +109,10 @@ impl Builder {
         self.plan.processes.push(p);
     }
 
+    pub fn service_host(&mut self, p: ServiceHostPlan) {
+        self.plan.services.push(p);
+    }
+
     pub fn finish(mut self) -> NetworkPlan {
         for ns in self.plan.namespaces.values_mut() {
             ns.addresses.sort();
@@ -118,6 +122,7 @@ impl Builder {
         }
         self.plan.veths.sort();
         self.plan.processes.sort_by(|a, b| a.key.cmp(&b.key));
+        self.plan.services.sort_by(|a, b| a.key.cmp(&b.key));
         self.plan
     }
 }

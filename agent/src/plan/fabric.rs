@@ -26,9 +26,9 @@ pub(crate) const SMTP_PORT: u16 = 25;
 /// services' datapath); Internet -> inet0,
 /// or stamp0 for an App Service subnet without a NAT gateway; None ->
 /// blackhole; VirtualAppliance -> via the NVA's NIC link (blackhole when no NIC
-/// of the VNet has the address: Azure drops it too). VirtualNetworkGateway,
-/// VNetPeering and service endpoints -> blackhole: the lab has no gateways,
-/// peerings or service endpoints yet.
+/// of the VNet has the address: Azure drops it too). VirtualNetworkGateway and
+/// VNetPeering -> blackhole: the lab has no gateways or peerings yet. Service
+/// endpoint routes go to the service's link (`services::endpoint_route`).
 pub(crate) fn kernel_route(
     l: &Layout,
     fi: usize,
@@ -90,7 +90,12 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
                 table: s.table,
             });
             for r in s.routes.iter().filter(|r| r.is_active()) {
-                let kind = kernel_route(l, fi, s, r.next_hop_type, &r.next_hop_ips);
+                let kind = match r.next_hop_type {
+                    NextHopType::VirtualNetworkServiceEndpoint => {
+                        super::services::endpoint_route(l, fi, r.prefix)
+                    }
+                    t => kernel_route(l, fi, s, t, &r.next_hop_ips),
+                };
                 ns.route(s.table, r.prefix, kind);
             }
         }

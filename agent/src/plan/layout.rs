@@ -168,6 +168,9 @@ pub(crate) struct Layout {
     pub vms: Vec<VmL>,
     /// NAT gateways attached to at least one subnet.
     pub nats: Vec<NatL>,
+    /// Emulated services' namespaces, and every service's public address.
+    pub services: Vec<super::services::ServiceL>,
+    pub service_addrs: Vec<super::services::ServiceAddr>,
     /// `LabConfig::snat_ports_per_instance`.
     pub snat_ports: u32,
     /// `LabConfig::address_cooldown_secs`, for views of released addresses.
@@ -225,6 +228,7 @@ impl Layout {
             })
             .collect();
 
+        let service_addrs = super::services::service_addrs(&inv, alloc);
         let mut nats: Vec<NatL> = Vec::new();
         let mut fabrics: Vec<FabricL> = Vec::new();
         for (fi, v) in inv.vnets.iter().enumerate() {
@@ -233,7 +237,7 @@ impl Layout {
                 .iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    let inputs = lab_route_inputs(&inv, alloc, v, s);
+                    let inputs = lab_route_inputs(&inv, alloc, v, s, &service_addrs);
                     let nat = s.nat_gateway_id.as_ref().and_then(|id| {
                         if let Some(n) = nats.iter().position(|n| &n.id == id) {
                             return Some(n);
@@ -414,7 +418,10 @@ impl Layout {
             })
             .collect();
 
+        let services = super::services::layout(&inv, alloc, l, &inv.vnets);
         Layout {
+            services,
+            service_addrs,
             inet: names::internet(l),
             hosts,
             stamps,

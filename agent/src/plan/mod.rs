@@ -12,6 +12,7 @@ mod nft;
 pub mod nsg;
 pub mod private_endpoint;
 pub mod routes;
+pub(crate) mod services;
 mod stamp;
 pub mod startup;
 mod types;
@@ -25,6 +26,8 @@ mod address_tests;
 mod nft_check;
 #[cfg(test)]
 mod routing_tests;
+#[cfg(test)]
+mod services_tests;
 #[cfg(test)]
 mod tests;
 
@@ -58,6 +61,7 @@ pub fn build(state: &LabState, lab: &LabConfig) -> NetworkPlan {
     fabric::build(&l, &mut b);
     worker::build(&l, &mut b);
     vm::build(&l, &mut b);
+    services::build(&l, &mut b);
     b.finish()
 }
 

@@ -138,6 +138,9 @@ fn view_of(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
         Some(ResourceKind::RouteTable) => route_table_view(l, res),
         Some(ResourceKind::NatGateway) => nat_gateway_view(l, state, res),
         Some(ResourceKind::PublicIpAddress) => public_ip_view(l, state, res),
+        Some(
+            ResourceKind::StorageAccount | ResourceKind::KeyVault | ResourceKind::ContainerRegistry,
+        ) => service_view(l, res),
         Some(ResourceKind::PublicIpPrefix) => public_ip_prefix_view(l, state, res),
         Some(ResourceKind::PrivateDnsZone) => crate::dns::view::zone_view(
             crate::dns::zone_groups::overlay_view(base(res), &l.inv, state, res),
@@ -639,6 +642,46 @@ fn public_ip_prefix_view(l: &Layout, state: &LabState, res: &GenericResource) ->
     p.insert("prefixLength".into(), json!(prefix.prefix_length));
     if let Some(g) = users.into_iter().next() {
         p.insert("natGateway".into(), g);
+    }
+    v
+}
+
+/// A storage account, vault or registry: its endpoints as Azure shows them
+/// (`primaryEndpoints.blob/file`, `vaultUri`, `loginServer`) and, under
+/// `emulator`, its namespace, public address and service-endpoint links.
+/// A vault's secrets are child resources and not shown (as in Azure).
+fn service_view(l: &Layout, res: &GenericResource) -> Value {
+    let mut v = base(res);
+    let name = res.name.to_ascii_lowercase();
+    let p = props(&mut v);
+    match crate::model::ServiceKind::from_type(&res.type_) {
+        Some(crate::model::ServiceKind::Storage) => {
+            p.insert(
+                "primaryEndpoints".into(),
+                json!({
+                    "blob": format!("https://{name}.blob.core.windows.net/"),
+                    "file": format!("https://{name}.file.core.windows.net/"),
+                }),
+            );
+        }
+        Some(crate::model::ServiceKind::KeyVault) => {
+            p.remove("secrets");
+            p.insert(
+                "vaultUri".into(),
+                json!(format!("https://{name}.vault.azure.net/")),
+            );
+        }
+        _ => {
+            p.insert("loginServer".into(), json!(format!("{name}.azurecr.io")));
+        }
+    }
+    if let Some(s) = super::services::find(l, &res.id) {
+        v["emulator"] = json!({
+            "namespace": s.netns,
+            "publicIpAddress": s.ip.to_string(),
+            "hostNames": s.svc.host_names(),
+            "serviceEndpointVirtualNetworks": id_list(s.fabrics.iter().map(|fi| &l.fabrics[*fi].vnet.id)),
+        });
     }
     v
 }

@@ -96,6 +96,12 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
                     for p in RFC1918.iter().chain([&AZURE_PLATFORM_IP]) {
                         ns.via(table, p.parse().expect("constant"), v.gateway, &v.ifname);
                     }
+                    // Seed, "Service endpoints": traffic to a service the
+                    // integration subnet has an endpoint for enters the VNet
+                    // even with Route All off.
+                    for p in endpoint_prefixes(l, v) {
+                        ns.via(table, p, v.gateway, &v.ifname);
+                    }
                     ns.via(table, default_route(), STAMP_GW, "pub0");
                 }
             }
@@ -109,6 +115,16 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
             }
         }
     }
+}
+
+/// The active service endpoint prefixes of a vNIC's subnet.
+fn endpoint_prefixes(l: &Layout, v: &super::layout::VnicL) -> Vec<ipnet::Ipv4Net> {
+    l.fabrics[v.fabric]
+        .subnets
+        .iter()
+        .filter(|s| s.id == v.subnet)
+        .flat_map(super::services::active_endpoint_prefixes)
+        .collect()
 }
 
 fn nft_batch(w: &WorkerL) -> serde_json::Value {

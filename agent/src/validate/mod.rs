@@ -14,6 +14,7 @@ mod private_endpoint;
 mod providers;
 mod routing;
 mod sal;
+mod services;
 mod tier;
 mod web;
 
@@ -85,6 +86,7 @@ pub fn apply_resources(
         if let Some(canonical) = top_level_type(&res.type_).filter(|_| res.id.segments.len() == 1) {
             let mut res = normalize::top_level(res, canonical)?;
             private_endpoint::keep_zone_groups(&mut res, state);
+            services::keep_secrets(state, &mut res);
             next.resources.insert(res.id.key(), res);
         } else if let Some(kind) =
             ChildKind::from_type(&res.type_).filter(|_| res.id.segments.len() == 2)
@@ -193,6 +195,7 @@ fn finish(
     private_endpoint::sync_nics(&mut next, &inv)?;
     let inv = Inventory::parse(&next.resources)?;
     network::check(&inv)?;
+    services::check(&inv, &old_inv)?;
     routing::check(&inv)?;
     dns::check(&inv)?;
     web::check(&inv, &old_inv)?;

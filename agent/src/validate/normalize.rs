@@ -26,6 +26,9 @@ pub(crate) enum ChildKind {
     /// `Microsoft.Network/privateEndpoints/privateDnsZoneGroups`: an entry of
     /// the endpoint's `properties.privateDnsZoneGroups`.
     PrivateDnsZoneGroup,
+    /// `Microsoft.KeyVault/vaults/secrets`: an entry of the vault's
+    /// `properties.secrets` (`name`, `properties.value`).
+    VaultSecret,
 }
 
 impl ChildKind {
@@ -39,6 +42,7 @@ impl ChildKind {
             "microsoft.network/privateendpoints/privatednszonegroups" => {
                 Some(ChildKind::PrivateDnsZoneGroup)
             }
+            "microsoft.keyvault/vaults/secrets" => Some(ChildKind::VaultSecret),
             _ => t
                 .strip_prefix("microsoft.network/privatednszones/")
                 .and_then(RecordType::parse)
@@ -200,6 +204,12 @@ pub(crate) fn merge_child(
             upsert(props, "recordSets", entry, |e| {
                 e.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name))
                     && e.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case(rtype.as_str()))
+            }, parent_id.name())?;
+        }
+        ChildKind::VaultSecret => {
+            let entry = json!({ "name": name, "properties": { "value": child.properties.get("value").cloned().unwrap_or(json!("")) } });
+            upsert(props, "secrets", entry, |e| {
+                e.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name))
             }, parent_id.name())?;
         }
         ChildKind::DnsZoneLink | ChildKind::PrivateDnsZoneGroup => {
