@@ -149,18 +149,30 @@ impl Daemon {
             }
         }
         let report = result?;
-        // The platform's startup work (configuration routing) needs the
-        // network in place, and decides which app processes may start.
-        self.run_startups(state).await;
-        let processes = self.started_processes(&plan.processes);
-        let ca = self.lab_ca.0.to_string_lossy().into_owned();
-        let mut processes = processes;
-        for p in &mut processes {
-            p.env.insert(LAB_CA_ENV.into(), ca.clone());
+        // Services and every app instance whose startup is settled run
+        // first; then the platform's startup work (configuration routing:
+        // content share, image pull, Key Vault references) runs for the
+        // instances whose spec changed, against running services, and
+        // decides whether those apps start and with which settings.
+        let specs = crate::plan::startup::startup_specs(state, &self.config.lab);
+        let services = self.service_processes(&plan.services)?;
+        let desired = |d: &Self| {
+            let ca = d.lab_ca.0.to_string_lossy().into_owned();
+            let mut processes = d.started_processes(&plan.processes, &specs);
+            for p in &mut processes {
+                p.env.insert(LAB_CA_ENV.into(), ca.clone());
+            }
+            processes.extend(services.iter().cloned());
+            processes
+        };
+        let first = desired(self);
+        *self.processes.lock().unwrap() = first.clone();
+        self.supervisor.sync(&first)?;
+        if self.run_startups(state, &specs).await {
+            let second = desired(self);
+            *self.processes.lock().unwrap() = second.clone();
+            self.supervisor.sync(&second)?;
         }
-        processes.extend(self.service_processes(&plan.services)?);
-        *self.processes.lock().unwrap() = processes.clone();
-        self.supervisor.sync(&processes)?;
         Ok(report)
     }
 

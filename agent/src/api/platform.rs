@@ -69,10 +69,10 @@ impl Daemon {
     }
 
     /// Runs the startup of every instance whose spec changed since its last
-    /// run (concurrently), and forgets instances that are gone.
+    /// run (concurrently), and forgets instances that are gone. True when
+    /// anything ran.
     #[tracing::instrument(skip_all)]
-    pub(super) async fn run_startups(&self, state: &LabState) {
-        let specs = startup::startup_specs(state, &self.config.lab);
+    pub(super) async fn run_startups(&self, state: &LabState, specs: &[StartupSpec]) -> bool {
         let todo: Vec<(StartupSpec, String)> = {
             let mut s = self.startups.lock().unwrap();
             let live: std::collections::BTreeSet<&str> =
@@ -83,17 +83,17 @@ impl Daemon {
                 s.save();
             }
             specs
-                .into_iter()
+                .iter()
                 .filter(|sp| !sp.is_empty())
                 .map(|sp| {
-                    let h = spec_hash(&sp);
-                    (sp, h)
+                    let h = spec_hash(sp);
+                    (sp.clone(), h)
                 })
                 .filter(|(sp, h)| s.records.get(&sp.key).is_none_or(|r| &r.spec_hash != h))
                 .collect()
         };
         if todo.is_empty() {
-            return;
+            return false;
         }
         let env = platform::Env {
             state: Arc::new(state.clone()),
@@ -117,24 +117,39 @@ impl Daemon {
             );
         }
         s.save();
+        true
     }
 
     /// The app processes as the platform lets them start: Key Vault
     /// references replaced by their secrets, and no process for an instance
-    /// whose content share or image pull failed.
-    pub(super) fn started_processes(&self, plans: &[ProcessPlan]) -> Vec<ProcessPlan> {
+    /// whose content share or image pull failed, and none yet for an
+    /// instance whose startup has not run for its current spec.
+    pub(super) fn started_processes(
+        &self,
+        plans: &[ProcessPlan],
+        specs: &[StartupSpec],
+    ) -> Vec<ProcessPlan> {
         let s = self.startups.lock().unwrap();
         plans
             .iter()
             .filter_map(|p| {
                 let mut p = p.clone();
-                if let Some(r) = s.records.get(&p.key) {
-                    if !r.startup.app_started {
-                        return None;
-                    }
-                    for (k, v) in r.startup.env_overrides() {
-                        p.env.insert(k.clone(), v.clone());
-                    }
+                let Some(spec) = specs
+                    .iter()
+                    .find(|sp| sp.key == p.key)
+                    .filter(|sp| !sp.is_empty())
+                else {
+                    return Some(p);
+                };
+                let r = s
+                    .records
+                    .get(&p.key)
+                    .filter(|r| r.spec_hash == spec_hash(spec))?;
+                if !r.startup.app_started {
+                    return None;
+                }
+                for (k, v) in r.startup.env_overrides() {
+                    p.env.insert(k.clone(), v.clone());
                 }
                 Some(p)
             })

@@ -20,6 +20,26 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// `connect` so policy routing sees the mark (Linux applies `SO_SNDTIMEO` to
 /// a blocking `connect`, which gives the timeout).
 pub fn connect(to: SocketAddrV4, mark: Option<u32>) -> io::Result<TcpStream> {
+    // A service host the supervisor has just started may not listen yet:
+    // a refused connection is retried for a moment before it counts.
+    let deadline = std::time::Instant::now() + REFUSED_GRACE;
+    loop {
+        match connect_once(to, mark) {
+            Err(e)
+                if e.kind() == io::ErrorKind::ConnectionRefused
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long a refused connection is retried (a just-started service host).
+const REFUSED_GRACE: Duration = Duration::from_secs(3);
+
+fn connect_once(to: SocketAddrV4, mark: Option<u32>) -> io::Result<TcpStream> {
     // SAFETY: plain socket(2); the fd is owned by the TcpStream below or closed on error.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {

@@ -192,7 +192,9 @@ async fn content_share(env: &Env, spec: &StartupSpec) -> Option<Step> {
         c
     };
     contacts.push(smb);
-    let path = format!("/{}?restype=share", cs.share);
+    // The Files REST endpoint on 443: the emulated account answers its
+    // identity at `/` (it keeps no share metadata).
+    let path = "/";
     let (rest, _) = request(
         env,
         spec,
@@ -202,7 +204,7 @@ async fn content_share(env: &Env, spec: &StartupSpec) -> Option<Step> {
             port: 443,
             tls: true,
             method: "GET",
-            path: &path,
+            path,
             body: Vec::new(),
         },
     )
