@@ -17,6 +17,7 @@ const ARRAY_CHILDREN: &[(&str, &str, &str)] = &[
     ("virtualNetworks", "subnets", "subnets"),
     ("networkSecurityGroups", "securityRules", "securityRules"),
     ("routeTables", "routes", "routes"),
+    ("virtualMachines", "extensions", "extensions"),
 ];
 
 /// The parent's property array that holds this child, if it is such a child.

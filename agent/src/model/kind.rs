@@ -95,8 +95,9 @@ pub(crate) fn unsupported_type(type_: &str, name: &str) -> AzureError {
             "Resource '{name}' has type '{type_}', which the lab emulator does not support. \
              Supported types: {}, and the child types Microsoft.Network/virtualNetworks/subnets, \
              Microsoft.Web/sites/config (web, appsettings), Microsoft.Web/sites/networkConfig \
-             (virtualNetwork), Microsoft.Network/privateDnsZones/{{A,AAAA,CNAME,TXT}} and \
-             Microsoft.Network/privateDnsZones/virtualNetworkLinks. Remove the resource or deploy it to real Azure.",
+             (virtualNetwork), Microsoft.Network/privateDnsZones/{{A,AAAA,CNAME,TXT}}, \
+             Microsoft.Network/privateDnsZones/virtualNetworkLinks and Microsoft.Compute/virtualMachines/extensions \
+             (CustomScript). Remove the resource or deploy it to real Azure.",
             known.join(", ")
         ),
     )

@@ -109,6 +109,14 @@ impl Builder {
         self.plan.processes.push(p);
     }
 
+    pub fn dns_server(&mut self, d: DnsServerPlan) {
+        self.plan.dns_servers.push(d);
+    }
+
+    pub fn resolver(&mut self, netns: &str, r: ResolverConfig) {
+        self.plan.resolvers.insert(netns.to_string(), r);
+    }
+
     pub fn finish(mut self) -> NetworkPlan {
         for ns in self.plan.namespaces.values_mut() {
             ns.addresses.sort();

@@ -23,6 +23,9 @@ pub(crate) enum ChildKind {
     /// `Microsoft.Network/privateDnsZones/virtualNetworkLinks`: an entry of
     /// `properties.virtualNetworkLinks`.
     DnsZoneLink,
+    /// `Microsoft.Compute/virtualMachines/extensions`: an entry of
+    /// `properties.extensions` (`name`, `properties`).
+    VmExtension,
 }
 
 impl ChildKind {
@@ -33,6 +36,7 @@ impl ChildKind {
             "microsoft.web/sites/config" => Some(ChildKind::SiteConfig),
             "microsoft.web/sites/networkconfig" => Some(ChildKind::SiteNetworkConfig),
             "microsoft.network/privatednszones/virtualnetworklinks" => Some(ChildKind::DnsZoneLink),
+            "microsoft.compute/virtualmachines/extensions" => Some(ChildKind::VmExtension),
             _ => t
                 .strip_prefix("microsoft.network/privatednszones/")
                 .and_then(RecordType::parse)
@@ -194,6 +198,12 @@ pub(crate) fn merge_child(
             upsert(props, "recordSets", entry, |e| {
                 e.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name))
                     && e.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case(rtype.as_str()))
+            }, parent_id.name())?;
+        }
+        ChildKind::VmExtension => {
+            let entry = json!({ "name": name, "properties": child.properties });
+            upsert(props, "extensions", entry, |e| {
+                e.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name))
             }, parent_id.name())?;
         }
         ChildKind::DnsZoneLink => {
