@@ -278,7 +278,7 @@ mod tests {
                     ifname: "pub0".into(),
                 },
             }],
-            processes: vec![],
+            ..Default::default()
         }
     }
 

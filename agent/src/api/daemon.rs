@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use tokio::sync::{Mutex, Notify};
 
 use crate::dataplane::{Dataplane, ReconcileReport};
+use crate::dnsd::DnsServers;
 use crate::model::LAB_OWNER as DEFAULT_PRINCIPAL;
 use crate::model::{AzureError, GenericResource, LabConfig, LabState, ResourceId};
 use crate::plan::{self, ExecTarget, ProcessPlan};
@@ -69,6 +70,8 @@ pub struct Daemon {
     pub(super) state: Mutex<LabState>,
     pub(super) dataplane: Dataplane,
     pub(super) supervisor: Supervisor,
+    /// Azure-provided DNS in every VNet and the lab's public DNS.
+    pub(super) dns: DnsServers,
     pub(super) processes: std::sync::Mutex<Vec<ProcessPlan>>,
     totals: std::sync::Mutex<Totals>,
     /// Set by `down`: nothing may rebuild the lab any more.
@@ -84,7 +87,9 @@ impl Daemon {
         let state = store.load()?;
         let supervisor = Supervisor::open(&config.state_dir)?;
         let dataplane = Dataplane::new(&config.lab.name, &config.state_dir);
+        let dns = DnsServers::new(&config.state_dir);
         let daemon = Arc::new(Daemon {
+            dns,
             config,
             store,
             state: Mutex::new(state),
@@ -124,6 +129,8 @@ impl Daemon {
             anyhow::bail!("the lab is being taken down");
         }
         let plan = plan::build(state, &self.config.lab);
+        // Before namespaces go: a socket of ours would keep one alive.
+        self.dns.stop_gone(&plan);
         let result = self.dataplane.reconcile(&plan).await;
         {
             let mut t = self.totals.lock().unwrap();
@@ -138,8 +145,11 @@ impl Daemon {
             }
         }
         let report = result?;
+        // resolv.conf files first: a process started now mounts its file.
+        self.dns.write_resolv_confs(&plan)?;
         *self.processes.lock().unwrap() = plan.processes.clone();
         self.supervisor.sync(&plan.processes)?;
+        self.dns.sync(&plan, state).await?;
         Ok(report)
     }
 
@@ -274,7 +284,11 @@ impl Daemon {
     pub async fn exec_target(&self, target: &ExecTarget) -> Result<Value, ApiError> {
         let state = self.state.lock().await;
         let spec = plan::exec_target(&state, &self.config.lab, target)?;
-        Ok(json!({ "netns": spec.netns, "env": spec.env }))
+        let resolv = crate::dnsd::resolv_conf_path(&self.config.state_dir, &spec.netns);
+        let resolv = resolv
+            .exists()
+            .then(|| resolv.to_string_lossy().into_owned());
+        Ok(json!({ "netns": spec.netns, "env": spec.env, "resolvConf": resolv }))
     }
 
     /// Reconciles now (what the resync loop does), returning what was written.
@@ -293,6 +307,7 @@ impl Daemon {
             "resources": state.resources.len(),
             "totals": totals,
             "processes": self.supervisor.status(),
+            "dnsServers": self.dns.status(),
         })
     }
 
@@ -306,6 +321,8 @@ impl Daemon {
             .store(true, std::sync::atomic::Ordering::SeqCst);
         self.processes.lock().unwrap().clear();
         self.supervisor.stop_all()?;
+        self.dns.stop_all();
+        self.dns.remove_resolv_confs();
         let report = self.dataplane.teardown().await?;
         if purge {
             *state = LabState::default();

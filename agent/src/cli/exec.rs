@@ -58,6 +58,13 @@ pub fn run(socket: &Path, principal: &str, args: ExecArgs) -> Result<ExitCode> {
     // namespace and then become the program (exit code and signals are its own).
     nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
         .with_context(|| format!("entering namespace {netns}"))?;
+    // The namespace's DNS: its resolv.conf bound on /etc/resolv.conf in a
+    // mount namespace of this process alone.
+    if let Some(path) = spec["resolvConf"].as_str() {
+        crate::supervisor::ResolvMount::new(Path::new(path))?
+            .enter()
+            .with_context(|| format!("mounting {path} on /etc/resolv.conf"))?;
+    }
     let mut cmd = std::process::Command::new(&args.command[0]);
     cmd.args(&args.command[1..]);
     if let Some(env) = spec["env"].as_object() {
