@@ -242,16 +242,33 @@ async fn start(p: &DnsServerPlan, view: View) -> Result<((u64, u64), Vec<JoinHan
 async fn serve_udp(sock: Arc<UdpSocket>, view: View) {
     let mut buf = vec![0u8; 4096];
     loop {
-        let (n, peer) = match sock.recv_from(&mut buf).await {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::debug!("DNS UDP receive: {e}");
+        if let Err(e) = sock.readable().await {
+            tracing::debug!("DNS UDP readiness: {e}");
+            continue;
+        }
+        // Drain what is queued with one wake-up; the answers go out at once
+        // (a full send buffer falls back to waiting for it).
+        let resolver = view.current();
+        loop {
+            let (n, peer) = match sock.try_recv_from(&mut buf) {
+                Ok(x) => x,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::debug!("DNS UDP receive: {e}");
+                    break;
+                }
+            };
+            let Some(answer) = respond(&buf[..n], &resolver, Transport::Udp) else {
                 continue;
-            }
-        };
-        if let Some(answer) = respond(&buf[..n], &view.current(), Transport::Udp) {
-            if let Err(e) = sock.send_to(&answer, peer).await {
-                tracing::debug!(%peer, "DNS UDP send: {e}");
+            };
+            match sock.try_send_to(&answer, peer) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if let Err(e) = sock.send_to(&answer, peer).await {
+                        tracing::debug!(%peer, "DNS UDP send: {e}");
+                    }
+                }
+                Err(e) => tracing::debug!(%peer, "DNS UDP send: {e}"),
             }
         }
     }
