@@ -8,6 +8,8 @@ pub mod view;
 pub mod wire;
 
 #[cfg(test)]
+mod settings_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
