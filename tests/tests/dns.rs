@@ -394,3 +394,45 @@ fn dns_settings_are_validated() {
         "properties": { "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript", "settings": {} } }));
     lab.deploy_refused(RG, &t, "VMExtensionProvisioningError");
 }
+
+/// examples/custom-dns.json, deployed as the README says, answers as it says.
+#[test]
+fn the_custom_dns_example_works() {
+    let Some(lab) = Lab::start() else { return };
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/custom-dns.json");
+    let example: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    lab.deploy("lab", &example);
+    let web1 = ["--app", "web1"];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while getent(&lab, &web1, "intranet.contoso.lab").is_none()
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(
+        getent(&lab, &web1, "intranet.contoso.lab").as_deref(),
+        Some("10.0.2.50")
+    );
+    assert_eq!(
+        getent(&lab, &web1, "db.contoso.internal").as_deref(),
+        Some("10.0.2.10")
+    );
+    assert_eq!(
+        getent(&lab, &web1, "host1.internet.lab").as_deref(),
+        Some("198.18.100.10")
+    );
+    let web2 = ["--app", "web2"];
+    assert_eq!(
+        getent(&lab, &web2, "host1.internet.lab").as_deref(),
+        Some("198.18.100.10")
+    );
+    assert_eq!(getent(&lab, &web2, "db.contoso.internal"), None);
+    let nr = lab.cli_json(&[
+        "webapp",
+        "nameresolver",
+        "--app",
+        "web1",
+        "db.contoso.internal",
+    ]);
+    assert_eq!(nr["server"], "10.0.2.4", "{nr}");
+}
