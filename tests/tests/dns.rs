@@ -93,6 +93,15 @@ fn getent(lab: &Lab, target: &[&str], name: &str) -> Option<String> {
     })
 }
 
+/// Waits (up to 10 s) until `name` resolves in `target`: a supervised DNS
+/// server (dnsmasq in a VM) needs a moment to start after the deploy.
+fn wait_for_name(lab: &Lab, target: &[&str], name: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while getent(lab, target, name).is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn azure_dns_answers_linked_zones_per_vnet_and_public_names() {
     let Some(lab) = Lab::start() else { return };
@@ -260,12 +269,7 @@ fn custom_dns_vm_with_dnsmasq_website_dns_server_and_nameresolver() {
 
     // web1 asks vm1's dnsmasq (its own name), which forwards the rest to
     // 168.63.129.16 of vnet1 (the private zone).
-    let wait_dnsmasq = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while getent(&lab, &web1, "only.dnsmasq.lab").is_none()
-        && std::time::Instant::now() < wait_dnsmasq
-    {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    wait_for_name(&lab, &web1, "only.dnsmasq.lab");
     assert_eq!(
         getent(&lab, &web1, "only.dnsmasq.lab").as_deref(),
         Some("10.9.9.9")
@@ -403,12 +407,7 @@ fn the_custom_dns_example_works() {
     let example: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     lab.deploy("lab", &example);
     let web1 = ["--app", "web1"];
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while getent(&lab, &web1, "intranet.contoso.lab").is_none()
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    wait_for_name(&lab, &web1, "intranet.contoso.lab");
     assert_eq!(
         getent(&lab, &web1, "intranet.contoso.lab").as_deref(),
         Some("10.0.2.50")

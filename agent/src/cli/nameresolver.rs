@@ -14,8 +14,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 use serde_json::{json, Value};
 
 use super::{Global, OutputFormat};
-use crate::api::client::{encode, request};
-use crate::dataplane::netns_path;
+use crate::api::client::encode;
 
 /// Seconds one query waits for an answer (App Service Linux: 1 s per try).
 const TRY_TIMEOUT: Duration = Duration::from_secs(1);
@@ -43,24 +42,12 @@ pub fn run(g: &Global, args: NameresolverArgs) -> Result<ExitCode> {
         .to_ascii_uppercase()
         .parse()
         .map_err(|_| anyhow::anyhow!("unknown record type {:?}", args.rtype))?;
-    let (status, spec) = request(
-        &g.socket(),
-        &g.principal,
-        "GET",
-        &format!(
-            "/lab/exec?app={}&instance={}",
-            encode(&args.app),
-            args.instance
-        ),
-        None,
-    )?;
-    if status != 200 {
-        super::print_error(&spec);
+    let query = format!("app={}&instance={}", encode(&args.app), args.instance);
+    // The resolv.conf is read after entering: it is a file of the agent's
+    // state directory, the same in every network namespace.
+    let Some(spec) = super::exec::enter(&g.socket(), &g.principal, &query)? else {
         return Ok(ExitCode::FAILURE);
-    }
-    let netns = spec["netns"]
-        .as_str()
-        .context("no namespace in the answer")?;
+    };
     let resolv = spec["resolvConf"]
         .as_str()
         .context("the app's sandbox has no resolv.conf yet")?;
@@ -69,11 +56,6 @@ pub fn run(g: &Global, args: NameresolverArgs) -> Result<ExitCode> {
     if servers.is_empty() {
         bail!("{resolv} names no nameserver");
     }
-    let ns = std::fs::File::open(netns_path(netns))
-        .with_context(|| format!("opening namespace {netns}"))?;
-    // Single-threaded here: this process itself moves into the sandbox.
-    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
-        .with_context(|| format!("entering namespace {netns}"))?;
     let name = Name::from_ascii(if args.name.ends_with('.') {
         args.name.clone()
     } else {
