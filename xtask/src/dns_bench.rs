@@ -9,18 +9,20 @@
 //! with no errors. Results: target/bench/dns.json.
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
 
-use crate::bench::{target_dir, Daemon, BUILD_LIMIT, TEARDOWN_LIMIT};
-use crate::run::{tail, timed_ok};
+use crate::bench::target_dir;
+use crate::datapath::template::RESOURCE_GROUP;
+use crate::datapath::AgentLab;
+use crate::run::tail;
 use crate::stats::{median, percentile};
 
-const RESOURCE_GROUP: &str = "bench";
+const LAB: &str = "dnsb";
 const ZONE: &str = "bench.internal";
 /// Records in the zone; queries go round-robin over them.
 const NAMES: u32 = 200;
@@ -126,11 +128,12 @@ pub fn run(root: &Path, quick: bool) -> Result<()> {
         .find(|p| Path::new(p).exists())
         .context("dnsmasq is missing: scripts/install-deps.sh installs it (dnsmasq-base)")?;
     let dir = tempfile::tempdir()?;
-    let lab = Lab::deploy(&agent_bin, "dnsb", dir.path())?;
-    let fabric = lab
-        .namespaces()?
+    let template_path = dir.path().join("dns-bench.json");
+    std::fs::write(&template_path, serde_json::to_vec(&template())?)?;
+    let lab = AgentLab::deploy(&agent_bin, LAB, dir.path(), &template_path)?;
+    let fabric = crate::bench::lab_namespaces(LAB)
         .into_iter()
-        .find(|n| n.starts_with("dnsb-vnet-"))
+        .find(|n| n.starts_with(&format!("{LAB}-vnet-")))
         .context("no fabric namespace")?;
     let hosts = dir.path().join("bench.hosts");
     std::fs::write(
@@ -227,56 +230,7 @@ pub fn run(root: &Path, quick: bool) -> Result<()> {
     Ok(())
 }
 
-/// The bench's lab: its own daemon; `down --purge` on drop when not downed.
-struct Lab {
-    agent_bin: PathBuf,
-    dir: PathBuf,
-    daemon: Option<Daemon>,
-}
-
-impl Lab {
-    fn cli(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(&self.agent_bin);
-        c.env("VNET_AGENT_LAB", "dnsb")
-            .env("VNET_AGENT_SOCKET", self.dir.join("agent.sock"))
-            .env("VNET_AGENT_STATE_DIR", self.dir.join("state"))
-            .args(args);
-        c
-    }
-
-    fn deploy(agent_bin: &Path, lab: &str, dir: &Path) -> Result<Lab> {
-        ensure!(lab == "dnsb", "one lab name");
-        let mut l = Lab {
-            agent_bin: agent_bin.to_path_buf(),
-            dir: dir.to_path_buf(),
-            daemon: None,
-        };
-        l.daemon = Some(Daemon::start(
-            l.cli(&["serve", "--resync-interval", "3600"]),
-            &dir.join("agent.sock"),
-            &dir.join("daemon.log"),
-        )?);
-        let t = dir.join("dns-bench.json");
-        std::fs::write(&t, serde_json::to_vec(&template())?)?;
-        timed_ok(
-            &mut l.cli(&[
-                "deploy",
-                "-g",
-                RESOURCE_GROUP,
-                "-f",
-                t.to_str().expect("UTF-8"),
-            ]),
-            BUILD_LIMIT,
-            dir,
-            "deploy",
-        )?;
-        Ok(l)
-    }
-
-    fn namespaces(&self) -> Result<Vec<String>> {
-        Ok(crate::bench::lab_namespaces("dnsb"))
-    }
-
+impl AgentLab {
     /// `xtask dns-load` in web1's sandbox against `server`; its JSON.
     fn load(
         &self,
@@ -310,31 +264,6 @@ impl Lab {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_str(text.trim()).with_context(|| format!("dns-load said {text:?}"))
-    }
-
-    fn down(mut self) -> Result<Vec<String>> {
-        let daemon = self.daemon.take().expect("deployed");
-        timed_ok(
-            &mut self.cli(&["down", "--purge"]),
-            TEARDOWN_LIMIT,
-            &self.dir,
-            "down",
-        )?;
-        daemon.wait_exit(Duration::from_secs(30))?;
-        self.namespaces()
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        if self.daemon.take().is_some() {
-            let _ = timed_ok(
-                &mut self.cli(&["down", "--purge"]),
-                TEARDOWN_LIMIT,
-                &self.dir,
-                "down-on-drop",
-            );
-        }
     }
 }
 
