@@ -13,6 +13,8 @@ pub mod dnsd;
 pub mod ipam;
 pub mod model;
 pub mod plan;
+pub mod platform;
+pub mod services;
 pub mod store;
 pub mod supervisor;
 pub mod template;

@@ -209,6 +209,21 @@ impl Lab {
         self.cli_json(&["resource", "show", "--ids", id])
     }
 
+    /// What Azure-provided DNS answers for `name` (type A) inside VNet `vnet`
+    /// of `rg` (`network vnet resolve`): `{status, answers[{name, type, ttl, data}]}`.
+    pub fn resolve(&self, rg: &str, vnet: &str, name: &str) -> Value {
+        self.cli_json(&[
+            "network",
+            "vnet",
+            "resolve",
+            "-g",
+            rg,
+            "--vnet-name",
+            vnet,
+            name,
+        ])
+    }
+
     /// Runs a program in a lab namespace (`exec --app/--vm/--host ...`) and waits for it.
     pub fn exec(&self, target: &[&str], cmd: &[&str]) -> Output {
         let mut args = vec!["exec"];

@@ -11,18 +11,7 @@ const RG: &str = "rg1";
 fn a_private_zone_answers_only_in_linked_vnets() {
     let Some(lab) = Lab::start() else { return };
     lab.deploy(RG, &basic_template(RG, 1));
-    let resolve = |name: &str| {
-        lab.cli_json(&[
-            "network",
-            "vnet",
-            "resolve",
-            "-g",
-            RG,
-            "--vnet-name",
-            "vnet1",
-            name,
-        ])
-    };
+    let resolve = |name: &str| lab.resolve(RG, "vnet1", name);
 
     let host = resolve("host1.internet.lab");
     assert_eq!(host["status"], "NOERROR", "{host}");

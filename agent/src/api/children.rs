@@ -1,8 +1,10 @@
 //! ARM child resources that live in an array of their parent's properties:
-//! subnets of a VNet, security rules of an NSG, routes of a route table.
+//! subnets of a VNet, security rules of an NSG, routes of a route table, DNS
+//! zone groups of a private endpoint.
 //! `PUT`/`PATCH`/`DELETE`/`GET` on the child's id edit the parent's array and
 //! apply the parent, as ARM does (`az network vnet subnet update`,
-//! `az network nsg rule create|update|delete`, `az network route-table route ...`).
+//! `az network nsg rule create|update|delete`, `az network route-table route ...`,
+//! `az network private-endpoint dns-zone-group ...`).
 
 use serde_json::{json, Value};
 
@@ -18,6 +20,11 @@ const ARRAY_CHILDREN: &[(&str, &str, &str)] = &[
     ("networkSecurityGroups", "securityRules", "securityRules"),
     ("routeTables", "routes", "routes"),
     ("virtualMachines", "extensions", "extensions"),
+    (
+        "privateEndpoints",
+        "privateDnsZoneGroups",
+        "privateDnsZoneGroups",
+    ),
 ];
 
 /// The parent's property array that holds this child, if it is such a child.
@@ -174,6 +181,11 @@ mod tests {
                 .parse()
                 .unwrap();
         assert_eq!(array_of(&rule), Some("securityRules"));
+        let group: ResourceId =
+            "/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/privateEndpoints/pe/privateDnsZoneGroups/default"
+                .parse()
+                .unwrap();
+        assert_eq!(array_of(&group), Some("privateDnsZoneGroups"));
         assert_eq!(array_of(&sub.parent().unwrap()), None);
     }
 }

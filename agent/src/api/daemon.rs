@@ -73,7 +73,13 @@ pub struct Daemon {
     /// Azure-provided DNS in every VNet and the lab's public DNS.
     pub(super) dns: DnsServers,
     pub(super) processes: std::sync::Mutex<Vec<ProcessPlan>>,
+    /// What the platform did when each app instance started.
+    pub(super) startups: std::sync::Mutex<super::platform::Startups>,
     totals: std::sync::Mutex<Totals>,
+    /// The lab CA (certificate, key) the services' certificates are signed with.
+    pub lab_ca: (PathBuf, PathBuf),
+    /// This program, which service hosts run as (`vnet-agent service-host`).
+    service_exe: PathBuf,
     /// Set by `down`: nothing may rebuild the lab any more.
     stopping: std::sync::atomic::AtomicBool,
     pub shutdown: Notify,
@@ -88,7 +94,11 @@ impl Daemon {
         let supervisor = Supervisor::open(&config.state_dir)?;
         let dataplane = Dataplane::new(&config.lab.name, &config.state_dir);
         let dns = DnsServers::new(&config.state_dir);
+        let startups = super::platform::Startups::open(&config.state_dir);
+        let lab_ca = crate::services::ca::ensure(&config.state_dir).context("the lab CA")?;
         let daemon = Arc::new(Daemon {
+            lab_ca,
+            service_exe: current_exe()?,
             dns,
             config,
             store,
@@ -96,6 +106,7 @@ impl Daemon {
             dataplane,
             supervisor,
             processes: std::sync::Mutex::new(Vec::new()),
+            startups: std::sync::Mutex::new(startups),
             totals: Default::default(),
             stopping: Default::default(),
             shutdown: Notify::new(),
@@ -147,10 +158,74 @@ impl Daemon {
         let report = result?;
         // resolv.conf files first: a process started now mounts its file.
         self.dns.write_resolv_confs(&plan)?;
-        *self.processes.lock().unwrap() = plan.processes.clone();
-        self.supervisor.sync(&plan.processes)?;
+        // Services and every app instance whose startup is settled run
+        // first; then the platform's startup work (configuration routing:
+        // content share, image pull, Key Vault references) runs for the
+        // instances whose spec changed, against running services, and
+        // decides whether those apps start and with which settings.
+        let specs = crate::plan::startup::startup_specs(state, &self.config.lab);
+        let services = self.service_processes(&plan.services)?;
+        let desired = |d: &Self| {
+            let ca = d.lab_ca.0.to_string_lossy().into_owned();
+            let mut processes = d.started_processes(&plan.processes, &specs);
+            for p in &mut processes {
+                p.env.insert(LAB_CA_ENV.into(), ca.clone());
+            }
+            processes.extend(services.iter().cloned());
+            processes
+        };
+        let first = desired(self);
+        *self.processes.lock().unwrap() = first.clone();
+        self.supervisor.sync(&first)?;
+        if self.run_startups(state, &specs).await {
+            let second = desired(self);
+            *self.processes.lock().unwrap() = second.clone();
+            self.supervisor.sync(&second)?;
+        }
         self.dns.sync(&plan, state).await?;
         Ok(report)
+    }
+
+    /// Writes each service host's configuration (only when it changed: the
+    /// host re-reads the file when its modification time moves) and returns
+    /// the host processes. The command line never changes with the
+    /// configuration, so a rule change does not restart the host.
+    fn service_processes(&self, services: &[plan::ServiceHostPlan]) -> Result<Vec<ProcessPlan>> {
+        let dir = self.config.state_dir.join("services");
+        std::fs::create_dir_all(&dir)?;
+        let mut out = Vec::new();
+        for s in services {
+            let mut config = s.config.clone();
+            config["ca"] = json!([self.lab_ca.0, self.lab_ca.1]);
+            let bytes = serde_json::to_vec_pretty(&config)?;
+            let path = dir.join(format!(
+                "{}.json",
+                &crate::plan::names::sha256_hex(&s.key)[..16]
+            ));
+            if std::fs::read(&path).ok().as_deref() != Some(bytes.as_slice()) {
+                crate::store::write_atomic(&path, &bytes)?;
+            }
+            out.push(ProcessPlan {
+                key: s.key.clone(),
+                netns: s.netns.clone(),
+                argv: vec![
+                    self.service_exe.to_string_lossy().into_owned(),
+                    "service-host".into(),
+                    "--config".into(),
+                    path.to_string_lossy().into_owned(),
+                ],
+                env: BTreeMap::new(),
+            });
+        }
+        // The configurations of services that are gone.
+        let keep: Vec<String> = out.iter().map(|p| p.argv[3].clone()).collect();
+        for entry in std::fs::read_dir(&dir)?.flatten() {
+            let path = entry.path();
+            if !keep.contains(&path.to_string_lossy().into_owned()) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        Ok(out)
     }
 
     /// Validates the whole change, commits it, then applies it. An invalid
@@ -218,6 +293,7 @@ impl Daemon {
             sku: body.get("sku").cloned(),
             properties: body.get("properties").cloned().unwrap_or_else(|| json!({})),
             tags: body.get("tags").cloned(),
+            identity: body.get("identity").filter(|v| !v.is_null()).cloned(),
             id: id.clone(),
         };
         let lab = self.config.lab.clone();
@@ -266,11 +342,18 @@ impl Daemon {
             .into_iter()
             .filter(|p| p.key.to_ascii_lowercase().starts_with(&format!("{id}/")))
             .collect();
-        if !procs.is_empty() {
-            if let Some(obj) = view.as_object_mut() {
-                let em = obj.entry("emulator").or_insert_with(|| json!({}));
-                if let Some(em) = em.as_object_mut() {
+        let startups = self.site_startups(&id);
+        if procs.is_empty() && startups.is_empty() {
+            return;
+        }
+        if let Some(obj) = view.as_object_mut() {
+            let em = obj.entry("emulator").or_insert_with(|| json!({}));
+            if let Some(em) = em.as_object_mut() {
+                if !procs.is_empty() {
                     em.insert("processes".into(), json!(procs));
+                }
+                if !startups.is_empty() {
+                    em.insert("startup".into(), json!(startups));
                 }
             }
         }
@@ -283,7 +366,14 @@ impl Daemon {
 
     pub async fn exec_target(&self, target: &ExecTarget) -> Result<Value, ApiError> {
         let state = self.state.lock().await;
-        let spec = plan::exec_target(&state, &self.config.lab, target)?;
+        let mut spec = plan::exec_target(&state, &self.config.lab, target)?;
+        if let Some(key) = &spec.process_key {
+            self.startup_env(key, &mut spec.env);
+        }
+        spec.env.insert(
+            LAB_CA_ENV.into(),
+            self.lab_ca.0.to_string_lossy().into_owned(),
+        );
         let resolv = crate::dnsd::resolv_conf_path(&self.config.state_dir, &spec.netns);
         let resolv = resolv
             .exists()
@@ -353,6 +443,22 @@ impl Daemon {
             }
         }
     }
+}
+
+/// The environment variable that names the lab CA's certificate file in app
+/// processes and `exec` (notes/service-api.md, "TLS").
+pub const LAB_CA_ENV: &str = "VNET_LAB_CA_FILE";
+
+/// This program's path, for the service hosts' command line. A binary
+/// replaced on disk since it started reads as `<path> (deleted)`: the path is
+/// what the next start will run.
+fn current_exe() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("finding this program's path")?;
+    let text = exe.to_string_lossy();
+    Ok(text
+        .strip_suffix(" (deleted)")
+        .map(PathBuf::from)
+        .unwrap_or(exe))
 }
 
 /// Parameters of a deployment as ARM sends them: `{"name": {"value": ...}}`.

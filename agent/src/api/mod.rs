@@ -4,7 +4,8 @@
 //!   deploy a template (incremental), body `{"properties": {"template": ..., "parameters": {"p": {"value": ...}}}}`.
 //! - `GET|DELETE /subscriptions/...` (any resource id): show or delete a resource.
 //! - `GET /resources[?resourceGroup=RG]`: list.
-//! - `GET /lab/status`, `POST /lab/reconcile`, `POST /lab/down`, `GET /lab/exec?app=&instance=|vm=|host=`.
+//! - `GET /lab/status`, `POST /lab/reconcile`, `POST /lab/down`, `GET /lab/exec?app=&instance=|vm=|host=`,
+//!   `GET /lab/ca` (the lab CA's certificate file).
 //!
 //! Errors use ARM's envelope `{"error": {"code", "message"}}`.
 
@@ -14,6 +15,7 @@ pub mod client;
 mod daemon;
 mod network;
 mod operations;
+mod platform;
 mod routes;
 pub use routes::serve;
 

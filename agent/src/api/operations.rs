@@ -40,6 +40,7 @@ fn patched(
     let mut body = json!({
         "location": stored.location, "kind": stored.kind, "sku": stored.sku,
         "properties": stored.properties, "tags": stored.tags,
+        "identity": stored.identity,
     });
     merge_patch(&mut body, patch);
     let text = |k: &str| body.get(k).and_then(|v| v.as_str()).map(str::to_string);
@@ -52,6 +53,7 @@ fn patched(
         sku: body.get("sku").filter(|v| !v.is_null()).cloned(),
         properties: body.get("properties").cloned().unwrap_or_else(|| json!({})),
         tags: body.get("tags").filter(|v| !v.is_null()).cloned(),
+        identity: body.get("identity").filter(|v| !v.is_null()).cloned(),
     })
 }
 
@@ -202,6 +204,10 @@ impl Daemon {
 
     /// Restarts every instance of a site's app process.
     pub async fn restart(&self, site: &ResourceId) -> Result<Value, ApiError> {
+        // A restart runs the platform's startup work again (content share,
+        // image pull, Key Vault references), as Azure does at every start.
+        self.forget_startups(site);
+        self.resync().await?;
         let keys: Vec<String> = self.site_pids(site).into_keys().collect();
         for key in &keys {
             self.supervisor.restart(key)?;

@@ -43,6 +43,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/lab/reconcile", post(reconcile))
         .route("/lab/down", post(down))
         .route("/lab/exec", get(exec_target))
+        .route("/lab/ca", get(lab_ca))
         .route("/resources", get(list))
         .route("/lab/principals", get(list_principals))
         .route("/lab/principals/{name}", put(put_principal))
@@ -57,6 +58,11 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
 
 async fn status(State(d): State<Arc<Daemon>>) -> Json<Value> {
     Json(d.status().await)
+}
+
+/// `vnet-agent lab ca`: the lab CA's certificate file.
+async fn lab_ca(State(d): State<Arc<Daemon>>) -> Json<Value> {
+    Json(json!({ "caFile": d.lab_ca.0 }))
 }
 
 async fn reconcile(State(d): State<Arc<Daemon>>) -> Reply {
@@ -201,6 +207,14 @@ async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> 
             other => Err(not_allowed(&other, &path)),
         };
     }
+    // {site}/config/configreferences/appsettings: Key Vault reference statuses.
+    if n == 11 && lower[n - 3..] == ["config", "configreferences", "appsettings"] {
+        let site: ResourceId = format!("/{}", parts[..n - 3].join("/")).parse()?;
+        return match method {
+            Method::GET => Ok(Json(d.config_references(&site).await?)),
+            other => Err(not_allowed(&other, &path)),
+        };
+    }
     // Actions and collections named by a last word after a resource id.
     let last = lower[n - 1].as_str();
     if n % 2 == 1
@@ -212,6 +226,8 @@ async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> 
                 | "effectivenetworksecuritygroups"
                 | "effectiveroutetable"
                 | "resolve"
+                | "backup"
+                | "restore"
         )
     {
         let owner: ResourceId = format!("/{}", parts[..n - 1].join("/")).parse()?;
@@ -220,6 +236,8 @@ async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> 
             ("restart", &Method::POST) => Ok(Json(d.restart(&owner).await?)),
             ("platformupgrade", &Method::POST) => Ok(Json(d.platform_upgrade(owner).await?)),
             ("resolve", &Method::POST) => Ok(Json(d.resolve(&owner, &body).await?)),
+            ("backup", &Method::POST) => Ok(Json(d.backup_restore(&owner, &body, false).await?)),
+            ("restore", &Method::POST) => Ok(Json(d.backup_restore(&owner, &body, true).await?)),
             ("effectiveroutetable", &Method::POST) => {
                 Ok(Json(d.effective_routes(&owner, &body).await?))
             }

@@ -106,6 +106,83 @@ pub enum ConfigCmd {
         /// The appCommandLine.
         #[arg(long)]
         startup_file: Option<String>,
+        /// Configuration routing: content share through the integration.
+        #[arg(long)]
+        vnet_content_share_enabled: Option<bool>,
+        /// Configuration routing: container image pull through the integration.
+        #[arg(long)]
+        vnet_image_pull_enabled: Option<bool>,
+        /// Configuration routing: custom backup/restore through the integration.
+        #[arg(long)]
+        vnet_backup_restore_enabled: Option<bool>,
+    },
+    /// Custom backup/restore to your own storage account.
+    #[command(subcommand)]
+    Backup(BackupCmd),
+    /// App settings.
+    #[command(subcommand)]
+    Appsettings(AppsettingsCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AppsettingsCmd {
+    /// The status of each Key Vault reference (`config/configreferences/appsettings`).
+    ListReferences(SiteArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    #[arg(short = 'g', long = "resource-group")]
+    resource_group: String,
+    #[arg(long = "webapp-name")]
+    webapp_name: String,
+    /// SAS URL of a blob container: https://ACCOUNT.blob.core.windows.net/CONTAINER?...
+    #[arg(long)]
+    container_url: String,
+    #[arg(long)]
+    backup_name: String,
+    #[arg(long, default_value = DEFAULT_SUBSCRIPTION)]
+    subscription: String,
+}
+
+impl BackupArgs {
+    fn site(&self) -> ResourceId {
+        ResourceId::new(
+            &self.subscription,
+            &self.resource_group,
+            "Microsoft.Web",
+            "sites",
+            &self.webapp_name,
+        )
+    }
+
+    fn body(&self, databases: Vec<serde_json::Value>) -> serde_json::Value {
+        json!({"properties": {
+            "storageAccountUrl": self.container_url,
+            "backupName": self.backup_name,
+            "databases": databases,
+        }})
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BackupCmd {
+    /// Back the app up to the container.
+    Create {
+        #[command(flatten)]
+        args: BackupArgs,
+        /// Also back up a database (refused over the integration).
+        #[arg(long)]
+        db_name: Option<String>,
+        #[arg(long, default_value = "SqlAzure")]
+        db_type: String,
+        #[arg(long, default_value = "")]
+        db_connection_string: String,
+    },
+    /// Restore the app from a backup in the container.
+    Restore {
+        #[command(flatten)]
+        args: BackupArgs,
     },
 }
 
@@ -334,6 +411,9 @@ pub fn webapp(g: &Global, cmd: WebappCmd) -> Result<ExitCode> {
             site,
             vnet_route_all_enabled,
             startup_file,
+            vnet_content_share_enabled,
+            vnet_image_pull_enabled,
+            vnet_backup_restore_enabled,
         }) => {
             let mut cfg = serde_json::Map::new();
             if let Some(v) = vnet_route_all_enabled {
@@ -342,12 +422,55 @@ pub fn webapp(g: &Global, cmd: WebappCmd) -> Result<ExitCode> {
             if let Some(v) = startup_file {
                 cfg.insert("appCommandLine".into(), json!(v));
             }
-            if cfg.is_empty() {
-                bail!("nothing to set: name --vnet-route-all-enabled or --startup-file");
+            let mut props = serde_json::Map::new();
+            for (name, v) in [
+                ("vnetContentShareEnabled", vnet_content_share_enabled),
+                ("vnetImagePullEnabled", vnet_image_pull_enabled),
+                ("vnetBackupRestoreEnabled", vnet_backup_restore_enabled),
+            ] {
+                if let Some(v) = v {
+                    props.insert(name.into(), json!(v));
+                }
             }
-            let body = json!({"properties": {"siteConfig": cfg}});
+            if cfg.is_empty() && props.is_empty() {
+                bail!(
+                    "nothing to set: name --vnet-route-all-enabled, --startup-file or a                      --vnet-*-enabled configuration routing flag"
+                );
+            }
+            if !cfg.is_empty() {
+                props.insert("siteConfig".into(), json!(cfg));
+            }
+            let body = json!({ "properties": props });
             g.call("PATCH", &site.id().to_string(), Some(&body))
         }
+        WebappCmd::Config(ConfigCmd::Backup(BackupCmd::Create {
+            args,
+            db_name,
+            db_type,
+            db_connection_string,
+        })) => {
+            let dbs = db_name
+                .map(|n| {
+                    vec![json!({"name": n, "databaseType": db_type,
+                                "connectionString": db_connection_string})]
+                })
+                .unwrap_or_default();
+            g.call(
+                "POST",
+                &format!("{}/backup", args.site()),
+                Some(&args.body(dbs)),
+            )
+        }
+        WebappCmd::Config(ConfigCmd::Backup(BackupCmd::Restore { args })) => g.call(
+            "POST",
+            &format!("{}/restore", args.site()),
+            Some(&args.body(Vec::new())),
+        ),
+        WebappCmd::Config(ConfigCmd::Appsettings(AppsettingsCmd::ListReferences(site))) => g.call(
+            "GET",
+            &format!("{}/config/configreferences/appsettings", site.id()),
+            None,
+        ),
     }
 }
 

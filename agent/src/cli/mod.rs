@@ -5,6 +5,7 @@ mod az;
 mod exec;
 mod nameresolver;
 mod network;
+mod private_endpoint;
 mod table;
 
 use std::path::PathBuf;
@@ -70,16 +71,33 @@ impl Global {
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<ExitCode> {
         let (status, value) = request(&self.socket(), &self.principal, method, path, body)?;
         if (200..300).contains(&status) {
-            match self.output {
-                OutputFormat::None => {}
-                OutputFormat::Table => println!("{}", table::render(&value)),
-                _ => println!("{}", serde_json::to_string_pretty(&value)?),
-            }
+            self.print(&value)?;
             Ok(ExitCode::SUCCESS)
         } else {
             print_error(&value);
             Ok(ExitCode::FAILURE)
         }
+    }
+
+    /// GET `path`: the answer, or `None` once Azure's error is printed.
+    fn fetch(&self, path: &str) -> Result<Option<Value>> {
+        let (status, value) = request(&self.socket(), &self.principal, "GET", path, None)?;
+        if (200..300).contains(&status) {
+            Ok(Some(value))
+        } else {
+            print_error(&value);
+            Ok(None)
+        }
+    }
+
+    /// Prints a successful answer in the chosen output format.
+    fn print(&self, value: &Value) -> Result<()> {
+        match self.output {
+            OutputFormat::None => {}
+            OutputFormat::Table => println!("{}", table::render(value)),
+            _ => println!("{}", serde_json::to_string_pretty(value)?),
+        }
+        Ok(())
     }
 
     fn socket(&self) -> PathBuf {
@@ -135,6 +153,14 @@ enum Command {
     /// The lab itself: status and a forced reconcile.
     #[command(subcommand)]
     Lab(LabCmd),
+    /// Internal: the host of one emulated service (run by the daemon in the
+    /// service's namespace).
+    #[command(hide = true)]
+    ServiceHost {
+        /// The configuration the daemon writes (re-read when it changes).
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -204,6 +230,8 @@ enum LabCmd {
     Status,
     /// Reconcile now and print what was written to the kernel.
     Reconcile,
+    /// The lab CA's certificate file (trust it to reach the emulated services over HTTPS).
+    Ca,
 }
 
 /// Entry point of the binary.
@@ -261,6 +289,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Down { purge } => down(&g, purge),
         Command::Lab(LabCmd::Status) => g.call("GET", "/lab/status", None),
         Command::Lab(LabCmd::Reconcile) => g.call("POST", "/lab/reconcile", None),
+        Command::Lab(LabCmd::Ca) => g.call("GET", "/lab/ca", None),
+        Command::ServiceHost { config } => {
+            crate::services::host::run(&config).map(|_| ExitCode::SUCCESS)
+        }
     }
 }
 

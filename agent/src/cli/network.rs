@@ -15,13 +15,13 @@ use crate::template::DEFAULT_SUBSCRIPTION;
 #[derive(Args, Debug, Clone)]
 pub struct Rg {
     #[arg(short = 'g', long = "resource-group")]
-    resource_group: String,
+    pub(super) resource_group: String,
     #[arg(long, default_value = DEFAULT_SUBSCRIPTION)]
     subscription: String,
 }
 
 impl Rg {
-    fn id(&self, namespace: &str, ty: &str, name: &str) -> ResourceId {
+    pub(super) fn id(&self, namespace: &str, ty: &str, name: &str) -> ResourceId {
         ResourceId::new(
             &self.subscription,
             &self.resource_group,
@@ -31,7 +31,7 @@ impl Rg {
         )
     }
     /// A name in this group, or a full id as given.
-    fn resolve(&self, namespace: &str, ty: &str, name_or_id: &str) -> String {
+    pub(super) fn resolve(&self, namespace: &str, ty: &str, name_or_id: &str) -> String {
         if name_or_id.starts_with("/subscriptions/") {
             name_or_id.to_string()
         } else {
@@ -57,6 +57,9 @@ pub enum NetworkCmd {
     /// Private DNS zones, their record sets and virtual network links.
     #[command(subcommand, name = "private-dns")]
     PrivateDns(PrivateDnsCmd),
+    /// Private endpoints and their DNS zone groups.
+    #[command(subcommand, name = "private-endpoint")]
+    PrivateEndpoint(super::private_endpoint::PrivateEndpointCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -90,10 +93,25 @@ pub enum ZoneCmd {
 pub enum RecordSetCmd {
     #[command(subcommand)]
     A(ARecordCmd),
+    /// Every record set of a zone (with those its private endpoints' DNS zone groups write).
+    List {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(short = 'z', long)]
+        zone_name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum ARecordCmd {
+    Show {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(short = 'z', long)]
+        zone_name: String,
+        #[arg(short = 'n', long)]
+        name: String,
+    },
     /// Add an IPv4 address to an A record set (creating the set).
     AddRecord {
         #[command(flatten)]
@@ -401,6 +419,7 @@ pub fn run(g: &Global, cmd: NetworkCmd) -> Result<ExitCode> {
             )
         }
         NetworkCmd::PrivateDns(cmd) => private_dns(g, cmd),
+        NetworkCmd::PrivateEndpoint(cmd) => super::private_endpoint::run(g, cmd),
         NetworkCmd::Nic(NicCmd::ShowEffectiveRouteTable { rg, name }) => {
             let id = rg.id("Microsoft.Network", "networkInterfaces", &name);
             g.call("POST", &format!("{id}/effectiveRouteTable"), None)
@@ -530,6 +549,22 @@ fn private_dns(g: &Global, cmd: PrivateDnsCmd) -> Result<ExitCode> {
         ),
         PrivateDnsCmd::Zone(ZoneCmd::Show { rg, name }) => {
             g.call("GET", &zone(&rg, &name).to_string(), None)
+        }
+        PrivateDnsCmd::RecordSet(RecordSetCmd::A(ARecordCmd::Show {
+            rg,
+            zone_name,
+            name,
+        })) => g.call(
+            "GET",
+            &zone(&rg, &zone_name).child("A", &name).to_string(),
+            None,
+        ),
+        PrivateDnsCmd::RecordSet(RecordSetCmd::List { rg, zone_name }) => {
+            match g.fetch(&zone(&rg, &zone_name).to_string())? {
+                Some(z) => g.print(&z["properties"]["recordSets"])?,
+                None => return Ok(ExitCode::FAILURE),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         PrivateDnsCmd::RecordSet(RecordSetCmd::A(ARecordCmd::AddRecord {
             rg,

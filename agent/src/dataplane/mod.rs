@@ -34,6 +34,7 @@ use tracing::Instrument;
 
 use crate::plan::{NamespacePlan, NetworkPlan};
 
+pub(crate) use netns::in_netns_async;
 pub use netns::{in_netns, netns_path};
 pub use nft::read_counters;
 

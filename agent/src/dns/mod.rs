@@ -6,6 +6,7 @@
 
 pub mod view;
 pub mod wire;
+pub mod zone_groups;
 
 #[cfg(test)]
 mod settings_tests;
@@ -54,11 +55,36 @@ pub struct Answer {
     pub records: Vec<Record>,
 }
 
-/// An emulated public service name (e.g. `NAME.blob.core.windows.net`), as the
-/// public internet's DNS holds it. Issue 5 (private endpoints) fills this
-/// table; [`public_service_records`] is the hook.
-pub fn public_service_records(_inv: &Inventory, _state: &LabState) -> Vec<Record> {
-    Vec::new()
+/// The emulated services' public names, as the public internet's DNS holds
+/// them (notes/service-api.md, "Public names"; AZURE-FACTS §6): for every
+/// endpoint of every storage account, vault and registry that has its public
+/// address, `NAME.<zone>` CNAME `NAME.<privatelink zone>`, and that name's A
+/// record is the service's public IP. A private zone `privatelink.<zone>`
+/// linked to a VNet then answers the second name inside that VNet (private
+/// endpoints), without changing the name clients use.
+pub fn public_service_records(inv: &Inventory, state: &LabState) -> Vec<Record> {
+    let mut records = Vec::new();
+    for s in &inv.services {
+        let Some(ip) = state.allocations.service_ips.get(&s.id.key()) else {
+            continue;
+        };
+        for e in s.kind.endpoints() {
+            let (public, privatelink) = (e.host(&s.name), e.privatelink_host(&s.name));
+            records.push(Record {
+                name: public,
+                rtype: RecordType::Cname,
+                ttl: PUBLIC_TTL,
+                data: RecordData::Cname(privatelink.clone()),
+            });
+            records.push(Record {
+                name: privatelink,
+                rtype: RecordType::A,
+                ttl: PUBLIC_TTL,
+                data: RecordData::A(*ip),
+            });
+        }
+    }
+    records
 }
 
 /// The lab's public DNS zone: every internet host's `dnsName` (default
@@ -235,6 +261,7 @@ impl Resolver {
             .zones_linked_to(vnet)
             .map(|z| {
                 let mut records = zone_records(z);
+                zone_groups::overlay_records(&mut records, inv, state, z);
                 let manual: BTreeSet<String> = records.iter().map(|r| r.name.clone()).collect();
                 // A record set written by hand wins over the registration.
                 records.extend(

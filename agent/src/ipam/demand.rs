@@ -78,6 +78,9 @@ pub struct Demand {
     pub public_ips: Vec<(String, String)>,
     /// `(public IP prefix key, label, prefix length)`: an aligned block each.
     pub public_ip_prefixes: Vec<(String, String, u8)>,
+    /// `(service key, label)`: one public address each (storage accounts,
+    /// key vaults, registries).
+    pub services: Vec<(String, String)>,
 }
 
 /// A Windows container app: a site on a Windows plan that either runs a
@@ -141,12 +144,20 @@ impl Demand {
                 let static_address = (cfg.method == IpAllocationMethod::Static)
                     .then_some(cfg.static_address)
                     .flatten();
-                s.nics.push(NicDemand {
-                    key: cfg.key(&nic.id),
-                    label: format!(
+                let label = match &nic.private_endpoint {
+                    Some(pe) => format!(
+                        "private endpoint '{}' (network interface '{}')",
+                        pe.name(),
+                        nic.name
+                    ),
+                    None => format!(
                         "network interface '{}' (ipConfiguration '{}')",
                         nic.name, cfg.name
                     ),
+                };
+                s.nics.push(NicDemand {
+                    key: cfg.key(&nic.id),
+                    label,
                     static_address,
                 });
             }
@@ -191,6 +202,16 @@ impl Demand {
                         p.id.key(),
                         format!("public IP prefix '{}'", p.name),
                         p.prefix_length,
+                    )
+                })
+                .collect(),
+            services: inv
+                .services
+                .iter()
+                .map(|s| {
+                    (
+                        s.id.key(),
+                        format!("{} '{}'", s.kind.resource_type(), s.name),
                     )
                 })
                 .collect(),

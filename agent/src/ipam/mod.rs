@@ -68,6 +68,10 @@ pub struct Allocations {
     /// aligned to its length inside the lab's pool.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub public_ip_prefixes: BTreeMap<String, Ipv4Net>,
+    /// Emulated service (storage account, key vault, registry) id -> its
+    /// public address, from the pool (what its public names resolve to).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub service_ips: BTreeMap<String, Ipv4Addr>,
     /// Plan id -> the size its instances were placed for; a different size
     /// next time is a scale.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -1,5 +1,6 @@
 //! Public addresses from the lab's pool: plans' outbound IPs, VNets' default
-//! outbound IPs, internet hosts, public IP addresses and public IP prefixes.
+//! outbound IPs, internet hosts, public IP addresses, public IP prefixes and
+//! the emulated services' addresses.
 
 use std::net::Ipv4Addr;
 
@@ -60,6 +61,13 @@ pub(super) fn allocate(
         if let Some(a) = previous.public_ips.get(pip) {
             if in_range(*a) && holders.take(*a, pip, label).is_ok() {
                 out.public_ips.insert(pip.clone(), *a);
+            }
+        }
+    }
+    for (svc, label) in &demand.services {
+        if let Some(a) = previous.service_ips.get(svc) {
+            if in_range(*a) && holders.take(*a, svc, label).is_ok() {
+                out.service_ips.insert(svc.clone(), *a);
             }
         }
     }
@@ -135,6 +143,13 @@ pub(super) fn allocate(
             let a = lowest_free(&holders, &mut cursor, last).ok_or_else(exhausted)?;
             holders.take(a, pip, label).expect("free address");
             out.public_ips.insert(pip.clone(), a);
+        }
+    }
+    for (svc, label) in &demand.services {
+        if !out.service_ips.contains_key(svc) {
+            let a = lowest_free(&holders, &mut cursor, last).ok_or_else(exhausted)?;
+            holders.take(a, svc, label).expect("free address");
+            out.service_ips.insert(svc.clone(), a);
         }
     }
     for (prefix, label, len) in &demand.public_ip_prefixes {

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use super::{
     ApplicationSecurityGroup, AzureError, GenericResource, InternetHost, NatGateway,
-    NetworkInterface, NetworkSecurityGroup, PrivateDnsZone, PublicIpAddress, PublicIpPrefix,
-    ResourceId, ResourceKind, RouteTable, ServerFarm, Site, Subnet, VirtualMachine, VirtualNetwork,
-    CLASSIC_VNET_TYPE,
+    NetworkInterface, NetworkSecurityGroup, PaasService, PrivateDnsZone, PrivateEndpoint,
+    PublicIpAddress, PublicIpPrefix, ResourceId, ResourceKind, RouteTable, ServerFarm, Site,
+    Subnet, VirtualMachine, VirtualNetwork, CLASSIC_VNET_TYPE,
 };
 
 /// Every resource of a lab, typed. Each list is sorted by lower-cased id, so
@@ -33,6 +33,10 @@ pub struct Inventory {
     pub public_ip_prefixes: Vec<PublicIpPrefix>,
     /// `Microsoft.Network/privateDnsZones`, with their record sets and links.
     pub dns_zones: Vec<PrivateDnsZone>,
+    /// `Microsoft.Network/privateEndpoints`, with their DNS zone groups.
+    pub private_endpoints: Vec<PrivateEndpoint>,
+    /// The emulated services: storage accounts, key vaults, registries.
+    pub services: Vec<PaasService>,
 }
 
 impl Inventory {
@@ -82,6 +86,14 @@ impl Inventory {
                 .push(PublicIpPrefix::from_resource(res)?),
             ResourceKind::PrivateDnsZone => {
                 self.dns_zones.push(PrivateDnsZone::from_resource(res)?)
+            }
+            ResourceKind::PrivateEndpoint => self
+                .private_endpoints
+                .push(PrivateEndpoint::from_resource(res)?),
+            ResourceKind::StorageAccount
+            | ResourceKind::KeyVault
+            | ResourceKind::ContainerRegistry => {
+                self.services.push(PaasService::from_resource(res)?)
             }
         }
         Ok(())
@@ -151,8 +163,26 @@ impl Inventory {
         self.public_ip_prefixes.iter().find(|p| &p.id == id)
     }
 
+    pub fn service(&self, id: &ResourceId) -> Option<&PaasService> {
+        self.services.iter().find(|s| &s.id == id)
+    }
+
     pub fn dns_zone(&self, id: &ResourceId) -> Option<&PrivateDnsZone> {
         self.dns_zones.iter().find(|z| &z.id == id)
+    }
+
+    pub fn private_endpoint(&self, id: &ResourceId) -> Option<&PrivateEndpoint> {
+        self.private_endpoints.iter().find(|p| &p.id == id)
+    }
+
+    /// Private endpoints in this VNet (in any of its subnets).
+    pub fn private_endpoints_in_vnet<'a>(
+        &'a self,
+        vnet: &'a ResourceId,
+    ) -> impl Iterator<Item = &'a PrivateEndpoint> + 'a {
+        self.private_endpoints
+            .iter()
+            .filter(move |p| p.subnet_id.parent().as_ref() == Some(vnet))
     }
 
     /// Private DNS zones linked to this VNet (AZURE-FACTS §6: only linked

@@ -33,11 +33,19 @@ pub enum ResourceKind {
     /// `Microsoft.Network/privateDnsZones` (record sets and virtual network
     /// links live in its properties).
     PrivateDnsZone,
+    /// `Microsoft.Network/privateEndpoints` (zone groups live in its properties).
+    PrivateEndpoint,
+    /// `Microsoft.Storage/storageAccounts` (emulated: blob and file endpoints).
+    StorageAccount,
+    /// `Microsoft.KeyVault/vaults` (emulated: secrets).
+    KeyVault,
+    /// `Microsoft.ContainerRegistry/registries` (emulated: manifests).
+    ContainerRegistry,
 }
 
 impl ResourceKind {
     /// Every kind, in the order validation reports them.
-    pub const ALL: [ResourceKind; 13] = [
+    pub const ALL: [ResourceKind; 17] = [
         ResourceKind::VirtualNetwork,
         ResourceKind::ServerFarm,
         ResourceKind::Site,
@@ -51,6 +59,10 @@ impl ResourceKind {
         ResourceKind::PublicIpAddress,
         ResourceKind::PublicIpPrefix,
         ResourceKind::PrivateDnsZone,
+        ResourceKind::PrivateEndpoint,
+        ResourceKind::StorageAccount,
+        ResourceKind::KeyVault,
+        ResourceKind::ContainerRegistry,
     ];
 
     /// ARM's spelling of the type, e.g. `Microsoft.Web/serverfarms`.
@@ -69,6 +81,10 @@ impl ResourceKind {
             ResourceKind::PublicIpAddress => "Microsoft.Network/publicIPAddresses",
             ResourceKind::PublicIpPrefix => "Microsoft.Network/publicIPPrefixes",
             ResourceKind::PrivateDnsZone => "Microsoft.Network/privateDnsZones",
+            ResourceKind::PrivateEndpoint => "Microsoft.Network/privateEndpoints",
+            ResourceKind::StorageAccount => "Microsoft.Storage/storageAccounts",
+            ResourceKind::KeyVault => "Microsoft.KeyVault/vaults",
+            ResourceKind::ContainerRegistry => "Microsoft.ContainerRegistry/registries",
         }
     }
 
@@ -96,7 +112,9 @@ pub(crate) fn unsupported_type(type_: &str, name: &str) -> AzureError {
              Supported types: {}, and the child types Microsoft.Network/virtualNetworks/subnets, \
              Microsoft.Web/sites/config (web, appsettings), Microsoft.Web/sites/networkConfig \
              (virtualNetwork), Microsoft.Network/privateDnsZones/{{A,AAAA,CNAME,TXT}}, \
-             Microsoft.Network/privateDnsZones/virtualNetworkLinks and Microsoft.Compute/virtualMachines/extensions \
+             Microsoft.Network/privateDnsZones/virtualNetworkLinks, \
+             Microsoft.Network/privateEndpoints/privateDnsZoneGroups, \
+             Microsoft.KeyVault/vaults/secrets and Microsoft.Compute/virtualMachines/extensions \
              (CustomScript). Remove the resource or deploy it to real Azure.",
             known.join(", ")
         ),

@@ -10,8 +10,10 @@ mod inventory;
 mod kind;
 mod network;
 mod nsg;
+mod private_endpoint;
 mod props;
 mod routing;
+mod services;
 mod web;
 
 pub use authz::{Authorization, RoleAssignment, RoleDefinition};
@@ -34,11 +36,20 @@ pub use network::{
 pub use nsg::{
     default_rules, Access, AddressMatch, ApplicationSecurityGroup, Direction, NetworkSecurityGroup,
     PortMatch, RuleProtocol, SecurityRule, ServiceTag, TypedRule, AZURE_PLATFORM_IP,
-    MAX_RULE_NAME_LEN, MAX_RULE_PRIORITY, MIN_RULE_PRIORITY, SERVICE_TAG_PREFIXES,
+    MAX_RULE_NAME_LEN, MAX_RULE_PRIORITY, MIN_RULE_PRIORITY, SERVICE_TAGS,
+};
+pub use private_endpoint::{
+    groups_of, private_link_group, stable_guid, PrivateDnsZoneConfig, PrivateDnsZoneGroup,
+    PrivateEndpoint, PrivateEndpointIpConfiguration, PrivateEndpointNetworkPolicies,
+    PrivateLinkGroup, PrivateLinkServiceConnection, PRIVATE_LINK_GROUPS,
 };
 pub use routing::{
     NatGateway, NextHopType, PublicIpAddress, PublicIpPrefix, PublicSku, Route, RouteTable,
     SubscriptionSettings, DEFAULT_IDLE_TIMEOUT_MINUTES,
+};
+pub use services::{
+    DefaultAction, Endpoint, Image, NetworkRules, PaasService, PublicNetworkAccess, Secret,
+    ServiceEndpoint, ServiceKind, VirtualNetworkRule, SERVICE_ENDPOINT_SERVICES,
 };
 pub use web::{
     DeploymentGeneration, ServerFarm, Site, TierClass, DEPLOYMENT_GENERATION_PROPERTY,
@@ -89,6 +100,10 @@ pub struct GenericResource {
     pub properties: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<serde_json::Value>,
+    /// `identity` (managed identity, e.g. `{"type": "SystemAssigned"}`): a
+    /// site needs one to resolve Key Vault references.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<serde_json::Value>,
 }
 
 /// Everything the lab holds: resources by lower-cased id, plus the addresses

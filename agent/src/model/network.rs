@@ -7,7 +7,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde_json::Value;
 
 use super::props::{self, invalid, label, Props};
-use super::{AzureError, GenericResource, ResourceId};
+use super::{AzureError, GenericResource, PrivateEndpointNetworkPolicies, ResourceId};
 
 /// The delegation App Service needs on an integration subnet (seed,
 /// "Subnet requirements"; AZURE-FACTS §1). Compared case-insensitively:
@@ -69,6 +69,10 @@ pub struct Subnet {
     pub route_table_id: Option<ResourceId>,
     /// `properties.natGateway.id`: the subnet's NAT gateway, if any.
     pub nat_gateway_id: Option<ResourceId>,
+    /// `properties.privateEndpointNetworkPolicies` (AZURE-FACTS §2.5).
+    pub private_endpoint_network_policies: PrivateEndpointNetworkPolicies,
+    /// `properties.serviceEndpoints[]` (AZURE-FACTS §7).
+    pub service_endpoints: Vec<super::ServiceEndpoint>,
 }
 
 /// The name Azure reserves for the subnet of VPN / ExpressRoute gateways.
@@ -326,7 +330,15 @@ fn parse_subnet(res: &GenericResource, i: usize, v: &Value) -> Result<Subnet, Az
         props::at(v, "properties.natGateway.id"),
         &format!("{base}.properties.natGateway.id"),
     )?;
+    let private_endpoint_network_policies = PrivateEndpointNetworkPolicies::read(
+        res,
+        props::at(v, "properties.privateEndpointNetworkPolicies"),
+        &format!("{base}.properties.privateEndpointNetworkPolicies"),
+    )?;
+    let service_endpoints = super::services::parse_service_endpoints(res, v, &base)?;
     Ok(Subnet {
+        private_endpoint_network_policies,
+        service_endpoints,
         route_table_id,
         nat_gateway_id,
         id: res.id.child("subnets", &name),
@@ -362,6 +374,9 @@ pub struct NetworkInterface {
     /// drops packets from this NIC whose source is not one of its addresses,
     /// and packets to it whose destination is not one of its addresses.
     pub enable_ip_forwarding: bool,
+    /// `properties.privateEndpoint.id`: the private endpoint that owns this
+    /// NIC (Azure creates and deletes it with the endpoint).
+    pub private_endpoint: Option<ResourceId>,
 }
 
 /// `properties.ipConfigurations[]` of a NIC.
@@ -486,6 +501,7 @@ impl NetworkInterface {
             enable_ip_forwarding: p
                 .opt_bool("properties.enableIPForwarding")?
                 .unwrap_or(false),
+            private_endpoint: p.opt_id("properties.privateEndpoint.id")?,
         })
     }
 

@@ -13,7 +13,7 @@ use ipnet::Ipv4Net;
 use serde_json::Value;
 
 use super::props::{self, invalid, Props};
-use super::{AzureError, GenericResource, ResourceId};
+use super::{AzureError, GenericResource, ResourceId, ServiceKind};
 
 /// Lowest priority number a user rule may have (AZURE-FACTS §3).
 pub const MIN_RULE_PRIORITY: u32 = 100;
@@ -25,19 +25,25 @@ pub const MAX_RULE_NAME_LEN: usize = 80;
 /// part of `VirtualNetwork`.
 pub const AZURE_PLATFORM_IP: Ipv4Addr = Ipv4Addr::new(168, 63, 129, 16);
 
-/// Emulated-service tags and their prefixes (AZURE-FACTS §3, "Outbound-style
-/// tags"). The lab's services (issue 5) fill the prefixes; until then each tag
-/// is known but empty. A regional form `Storage.WestEurope` is known when its
-/// base is; it takes the prefixes of its own row if there is one, else none.
-pub const SERVICE_TAG_PREFIXES: &[(&str, &[&str])] = &[
-    ("AzureActiveDirectory", &[]),
-    ("AzureCloud", &[]),
-    ("AzureContainerRegistry", &[]),
-    ("AzureKeyVault", &[]),
-    ("AzureMonitor", &[]),
-    ("EventHub", &[]),
-    ("Sql", &[]),
-    ("Storage", &[]),
+/// Service tags a rule may name besides the VNet-relative ones (AZURE-FACTS
+/// §3, "Outbound-style tags"), and the kind of emulated service whose public
+/// addresses each one holds. `Storage`, `AzureKeyVault` and
+/// `AzureContainerRegistry` hold the public IPs of the lab's storage accounts,
+/// vaults and registries (a regional form such as `Storage.WestEurope` those
+/// in that region: [`ServiceTag::covers`]); the others have no emulated service
+/// and stay empty.
+pub const SERVICE_TAGS: &[(&str, Option<ServiceKind>)] = &[
+    ("AzureActiveDirectory", None),
+    ("AzureCloud", None),
+    (
+        "AzureContainerRegistry",
+        Some(ServiceKind::ContainerRegistry),
+    ),
+    ("AzureKeyVault", Some(ServiceKind::KeyVault)),
+    ("AzureMonitor", None),
+    ("EventHub", None),
+    ("Sql", None),
+    ("Storage", Some(ServiceKind::Storage)),
 ];
 
 /// A service tag a rule may name.
@@ -57,7 +63,7 @@ impl ServiceTag {
     /// The tag named `s` (case-insensitive), if the lab knows it.
     pub fn parse(s: &str) -> Option<ServiceTag> {
         let known = |t: &str| {
-            SERVICE_TAG_PREFIXES
+            SERVICE_TAGS
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case(t))
                 .map(|(n, _)| *n)
@@ -90,17 +96,23 @@ impl ServiceTag {
         }
     }
 
-    /// Prefixes of an emulated-service tag from [`SERVICE_TAG_PREFIXES`]
-    /// (empty for the three VNet-relative tags, which the plan expands).
-    pub fn service_prefixes(&self) -> Vec<Ipv4Net> {
+    /// Does this tag hold the public addresses of a `kind` service in
+    /// `location`? `Storage` holds every storage account, `Storage.WestEurope`
+    /// those in westeurope; the VNet-relative tags hold none (the plan
+    /// expands them).
+    pub fn covers(&self, kind: ServiceKind, location: &str) -> bool {
         let ServiceTag::Service(name) = self else {
-            return Vec::new();
+            return false;
         };
-        SERVICE_TAG_PREFIXES
+        let (base, region) = match name.split_once('.') {
+            Some((b, r)) => (b, Some(r)),
+            None => (name.as_str(), None),
+        };
+        SERVICE_TAGS
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, p)| p.iter().filter_map(|p| p.parse().ok()).collect())
-            .unwrap_or_default()
+            .any(|(n, k)| n.eq_ignore_ascii_case(base) && *k == Some(kind))
+            && region
+                .is_none_or(|r| super::normalize_location(r) == super::normalize_location(location))
     }
 }
 
@@ -444,7 +456,7 @@ fn parse_addr_item(nsg: &str, rule: &str, field: &str, s: &str) -> Result<AddrIt
     }
     let tags: Vec<&str> = ["VirtualNetwork", "Internet", "AzureLoadBalancer"]
         .into_iter()
-        .chain(SERVICE_TAG_PREFIXES.iter().map(|(n, _)| *n))
+        .chain(SERVICE_TAGS.iter().map(|(n, _)| *n))
         .collect();
     Err(rule_err(
         "SecurityRuleInvalidAddressPrefix",

@@ -28,11 +28,13 @@ pub enum NextHopType {
     VNetPeering,
     /// A service endpoint (system routes only).
     VirtualNetworkServiceEndpoint,
+    /// A private endpoint's /32 (system routes only, AZURE-FACTS §2.5).
+    InterfaceEndpoint,
 }
 
 impl NextHopType {
     /// Every type, in the order messages list them.
-    pub const ALL: [NextHopType; 7] = [
+    pub const ALL: [NextHopType; 8] = [
         NextHopType::VirtualNetworkGateway,
         NextHopType::VnetLocal,
         NextHopType::Internet,
@@ -40,6 +42,7 @@ impl NextHopType {
         NextHopType::None,
         NextHopType::VNetPeering,
         NextHopType::VirtualNetworkServiceEndpoint,
+        NextHopType::InterfaceEndpoint,
     ];
 
     /// The API spelling.
@@ -52,6 +55,7 @@ impl NextHopType {
             NextHopType::VirtualNetworkGateway => "VirtualNetworkGateway",
             NextHopType::VNetPeering => "VNetPeering",
             NextHopType::VirtualNetworkServiceEndpoint => "VirtualNetworkServiceEndpoint",
+            NextHopType::InterfaceEndpoint => "InterfaceEndpoint",
         }
     }
 
@@ -70,11 +74,13 @@ impl NextHopType {
             .find(|t| t.as_str().eq_ignore_ascii_case(s))
     }
 
-    /// May a user-defined route use it? (Not peering or service endpoints.)
+    /// May a user-defined route use it? (Not peering, service or private endpoints.)
     pub fn allowed_in_udr(self) -> bool {
         !matches!(
             self,
-            NextHopType::VNetPeering | NextHopType::VirtualNetworkServiceEndpoint
+            NextHopType::VNetPeering
+                | NextHopType::VirtualNetworkServiceEndpoint
+                | NextHopType::InterfaceEndpoint
         )
     }
 }

@@ -212,6 +212,12 @@ pub struct Site {
     /// `properties.outboundVnetRouting.{allTraffic,applicationTraffic}` or the
     /// legacy app setting `WEBSITE_VNET_ROUTE_ALL=1`; any of them turns it on.
     pub route_all: bool,
+    /// Configuration routing (seed, "Configuration routing"): which kinds of
+    /// the platform's own traffic go through the integration.
+    pub config_routing: ConfigRouting,
+    /// `identity.type` names a system- or user-assigned managed identity:
+    /// what Key Vault references authenticate with.
+    pub managed_identity: bool,
     /// `properties.siteConfig.appCommandLine`.
     pub app_command_line: Option<String>,
     /// `properties.siteConfig.appSettings[] {name, value}`, in order.
@@ -357,6 +363,7 @@ impl Site {
                 .unwrap_or(false)
             || legacy_route_all;
         let dns_servers = app_dns_servers(res, &app_settings)?;
+        let config_routing = ConfigRouting::from_site(&p, &app_settings)?;
         Ok(Site {
             dns_servers,
             id: res.id.clone(),
@@ -366,6 +373,13 @@ impl Site {
             server_farm_id,
             subnet_id,
             route_all,
+            config_routing,
+            managed_identity: res
+                .identity
+                .as_ref()
+                .and_then(|i| i.get("type"))
+                .and_then(|t| t.as_str())
+                .is_some_and(|t| t.to_ascii_lowercase().contains("assigned")),
             app_command_line: p
                 .opt_str("properties.siteConfig.appCommandLine")?
                 .filter(|c| !c.trim().is_empty()),
@@ -374,6 +388,63 @@ impl Site {
                 .opt_str("properties.siteConfig.linuxFxVersion")?
                 .filter(|v| !v.trim().is_empty()),
             windows_fx_version: p.opt_str("properties.siteConfig.windowsFxVersion")?,
+        })
+    }
+}
+
+/// Configuration routing of a site: whether the platform's traffic for
+/// each purpose goes through the virtual network integration (true) or
+/// directly over the public route (false, Azure's default). AZURE-FACTS §5.1:
+/// the legacy booleans `vnetContentShareEnabled`, `vnetImagePullEnabled`,
+/// `vnetBackupRestoreEnabled` (on `properties` or `siteConfig`), the newer
+/// `outboundVnetRouting{allTraffic, contentShareTraffic, imagePullTraffic,
+/// backupRestoreTraffic}` (`allTraffic` turns on every kind), and the legacy
+/// app settings `WEBSITE_CONTENTOVERVNET=1` / `WEBSITE_PULL_IMAGE_OVER_VNET=true`.
+/// Any of them turns a kind on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConfigRouting {
+    pub content_share: bool,
+    pub image_pull: bool,
+    pub backup_restore: bool,
+}
+
+impl ConfigRouting {
+    fn from_site(p: &Props, app_settings: &[(String, String)]) -> Result<Self, AzureError> {
+        let any = |paths: &[&str]| -> Result<bool, AzureError> {
+            for path in paths {
+                if p.opt_bool(path)?.unwrap_or(false) {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        };
+        let setting = |name: &str| {
+            app_settings.iter().any(|(n, v)| {
+                n.eq_ignore_ascii_case(name) && (v == "1" || v.eq_ignore_ascii_case("true"))
+            })
+        };
+        let all = any(&["properties.outboundVnetRouting.allTraffic"])?;
+        Ok(ConfigRouting {
+            content_share: all
+                || setting("WEBSITE_CONTENTOVERVNET")
+                || any(&[
+                    "properties.vnetContentShareEnabled",
+                    "properties.siteConfig.vnetContentShareEnabled",
+                    "properties.outboundVnetRouting.contentShareTraffic",
+                ])?,
+            image_pull: all
+                || setting("WEBSITE_PULL_IMAGE_OVER_VNET")
+                || any(&[
+                    "properties.vnetImagePullEnabled",
+                    "properties.siteConfig.vnetImagePullEnabled",
+                    "properties.outboundVnetRouting.imagePullTraffic",
+                ])?,
+            backup_restore: all
+                || any(&[
+                    "properties.vnetBackupRestoreEnabled",
+                    "properties.siteConfig.vnetBackupRestoreEnabled",
+                    "properties.outboundVnetRouting.backupRestoreTraffic",
+                ])?,
         })
     }
 }

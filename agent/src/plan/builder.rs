@@ -117,6 +117,10 @@ impl Builder {
         self.plan.resolvers.insert(netns.to_string(), r);
     }
 
+    pub fn service_host(&mut self, p: ServiceHostPlan) {
+        self.plan.services.push(p);
+    }
+
     pub fn finish(mut self) -> NetworkPlan {
         for ns in self.plan.namespaces.values_mut() {
             ns.addresses.sort();
@@ -126,6 +130,7 @@ impl Builder {
         }
         self.plan.veths.sort();
         self.plan.processes.sort_by(|a, b| a.key.cmp(&b.key));
+        self.plan.services.sort_by(|a, b| a.key.cmp(&b.key));
         self.plan
     }
 }

@@ -12,17 +12,22 @@ use super::layout::{Layout, SubnetL};
 use super::not_found;
 use super::routes::{EffectiveRoute, RouteInputs, RFC1918};
 use super::worker::AZURE_PLATFORM_IP;
+use crate::ipam::Allocations;
 use crate::model::{
     AzureError, Inventory, LabConfig, LabState, ResourceId, Subnet, VirtualNetwork,
 };
 
-/// What the lab knows of a subnet's routes: its VNet's ranges and its route
-/// table. The lab has no peering, gateways or service endpoints yet, so those
-/// inputs stay empty.
+/// What the lab knows of a subnet's routes: its VNet's ranges, its route
+/// table, the VNet's private endpoints (addresses from `alloc`) and its
+/// service endpoints (one prefix per public IP of a service they reach). The
+/// lab has no peering or gateways yet, so those inputs stay
+/// empty.
 pub(crate) fn lab_route_inputs(
     inv: &Inventory,
+    alloc: &Allocations,
     vnet: &VirtualNetwork,
     subnet: &Subnet,
+    services: &[super::services::ServiceAddr],
 ) -> RouteInputs {
     let table = subnet
         .route_table_id
@@ -32,6 +37,8 @@ pub(crate) fn lab_route_inputs(
         vnet_prefixes: vnet.address_prefixes.clone(),
         udrs: table.map(|t| t.routes.clone()).unwrap_or_default(),
         disable_bgp_route_propagation: table.is_some_and(|t| t.disable_bgp_route_propagation),
+        private_endpoints: super::private_endpoint::endpoint_routes(inv, alloc, vnet),
+        service_endpoints: super::services::endpoint_prefixes(subnet, services),
         ..Default::default()
     }
 }
@@ -130,10 +137,14 @@ pub fn effective_routes_for_app(
     if site.route_all {
         return Ok(out);
     }
+    // Seed, "Service endpoints": the integration subnet's service endpoint
+    // prefixes enter the VNet too.
+    let endpoints = super::services::active_endpoint_prefixes(s);
     let bound: Vec<Ipv4Net> = RFC1918
         .iter()
         .chain([&AZURE_PLATFORM_IP])
         .map(|p| p.parse().expect("constant"))
+        .chain(endpoints)
         .collect();
     let mut value = vec![
         json!({
@@ -141,7 +152,7 @@ pub fn effective_routes_for_app(
             "addressPrefix": bound.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "nextHopType": VNET_INTEGRATION,
             "nextHopIpAddress": [s.gateway.to_string()],
-            "note": "Route All is off: only RFC1918 and 168.63.129.16 enter the virtual network, where the subnet's routes below decide.",
+            "note": "Route All is off: only RFC1918, 168.63.129.16 and the subnet's service endpoint prefixes enter the virtual network, where the subnet's routes below decide.",
         }),
         direct(
             "0.0.0.0/0",

@@ -21,12 +21,14 @@ pub(crate) const SNAT_PORTS: (u16, u16) = (1024, 65535);
 pub(crate) const SMTP_PORT: u16 = 25;
 
 /// The kernel route of one Active effective route of subnet `s`:
-/// VnetLocal -> throw (to main, which has the NIC /32s); Internet -> inet0,
+/// VnetLocal and a private endpoint's InterfaceEndpoint /32 -> throw (to
+/// main, which has the NIC /32s; the endpoint's own link comes with the
+/// services' datapath); Internet -> inet0,
 /// or stamp0 for an App Service subnet without a NAT gateway; None ->
 /// blackhole; VirtualAppliance -> via the NVA's NIC link (blackhole when no NIC
-/// of the VNet has the address: Azure drops it too). VirtualNetworkGateway,
-/// VNetPeering and service endpoints -> blackhole: the lab has no gateways,
-/// peerings or service endpoints yet.
+/// of the VNet has the address: Azure drops it too). VirtualNetworkGateway and
+/// VNetPeering -> blackhole: the lab has no gateways or peerings yet. Service
+/// endpoint routes go to the service's link (`services::endpoint_route`).
 pub(crate) fn kernel_route(
     l: &Layout,
     fi: usize,
@@ -36,7 +38,7 @@ pub(crate) fn kernel_route(
 ) -> RouteKind {
     let to_stamp = s.delegated_to_web && s.nat.is_none() && l.fabrics[fi].stamp.is_some();
     match t {
-        NextHopType::VnetLocal => RouteKind::Throw,
+        NextHopType::VnetLocal | NextHopType::InterfaceEndpoint => RouteKind::Throw,
         NextHopType::Internet if to_stamp => RouteKind::Via {
             gateway: STAMP_GW,
             ifname: "stamp0".into(),
@@ -88,7 +90,12 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
                 table: s.table,
             });
             for r in s.routes.iter().filter(|r| r.is_active()) {
-                let kind = kernel_route(l, fi, s, r.next_hop_type, &r.next_hop_ips);
+                let kind = match r.next_hop_type {
+                    NextHopType::VirtualNetworkServiceEndpoint => {
+                        super::services::endpoint_route(l, fi, r.prefix)
+                    }
+                    t => kernel_route(l, fi, s, t, &r.next_hop_ips),
+                };
                 ns.route(s.table, r.prefix, kind);
             }
         }

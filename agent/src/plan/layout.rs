@@ -27,6 +27,13 @@ pub const FABRIC_MARK_BASE: u32 = 0x100;
 pub const SUBNET_TABLE_BASE: u32 = 1000;
 /// Sandbox table of a worker = this + k.
 pub const SANDBOX_TABLE_BASE: u32 = 2000;
+/// Socket mark of the platform's configuration traffic (content share, image
+/// pull, backup/restore, Key Vault references) that a worker sends through
+/// its vNIC `i`: this + i (DESIGN.md, "Configuration routing"). Unmarked
+/// platform traffic takes the worker's main table: the public route via `pub0`.
+pub const PLATFORM_MARK_BASE: u32 = 0x200;
+/// The worker table for platform traffic through vNIC `i` = this + i.
+pub const PLATFORM_TABLE_BASE: u32 = 3000;
 /// Priority of every `ip rule` the lab adds.
 pub const RULE_PRIORITY: u32 = 100;
 
@@ -161,6 +168,9 @@ pub(crate) struct Layout {
     pub vms: Vec<VmL>,
     /// NAT gateways attached to at least one subnet.
     pub nats: Vec<NatL>,
+    /// Emulated services' namespaces, and every service's public address.
+    pub services: Vec<super::services::ServiceL>,
+    pub service_addrs: Vec<super::services::ServiceAddr>,
     /// `LabConfig::snat_ports_per_instance`.
     pub snat_ports: u32,
     /// `LabConfig::address_cooldown_secs`, for views of released addresses.
@@ -218,6 +228,7 @@ impl Layout {
             })
             .collect();
 
+        let service_addrs = super::services::service_addrs(&inv, alloc);
         let mut nats: Vec<NatL> = Vec::new();
         let mut fabrics: Vec<FabricL> = Vec::new();
         for (fi, v) in inv.vnets.iter().enumerate() {
@@ -226,7 +237,7 @@ impl Layout {
                 .iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    let inputs = lab_route_inputs(&inv, v, s);
+                    let inputs = lab_route_inputs(&inv, alloc, v, s, &service_addrs);
                     let nat = s.nat_gateway_id.as_ref().and_then(|id| {
                         if let Some(n) = nats.iter().position(|n| &n.id == id) {
                             return Some(n);
@@ -407,7 +418,10 @@ impl Layout {
             })
             .collect();
 
+        let services = super::services::layout(&inv, alloc, l, &inv.vnets);
         Layout {
+            services,
+            service_addrs,
             inet: names::internet(l),
             hosts,
             stamps,

@@ -11,8 +11,11 @@ mod layout;
 pub mod names;
 mod nft;
 pub mod nsg;
+pub mod private_endpoint;
 pub mod routes;
+pub(crate) mod services;
 mod stamp;
+pub mod startup;
 mod types;
 pub mod view;
 mod vm;
@@ -24,6 +27,8 @@ mod address_tests;
 mod nft_check;
 #[cfg(test)]
 mod routing_tests;
+#[cfg(test)]
+mod services_tests;
 #[cfg(test)]
 mod tests;
 
@@ -58,6 +63,7 @@ pub fn build(state: &LabState, lab: &LabConfig) -> NetworkPlan {
     worker::build(&l, &mut b);
     vm::build(&l, &mut b);
     dns::build(&l, &mut b);
+    services::build(&l, &mut b);
     b.finish()
 }
 
@@ -82,6 +88,8 @@ pub enum ExecTarget {
 pub struct ExecSpec {
     pub netns: String,
     pub env: BTreeMap<String, String>,
+    /// An app instance's process key (its startup results attach there).
+    pub process_key: Option<String>,
 }
 
 /// Where `exec` runs: an app's sandbox with the app's environment
@@ -110,6 +118,7 @@ pub fn exec_target(
             Ok(ExecSpec {
                 netns: sb.netns.clone(),
                 env: env::site_env(&l, w, sb),
+                process_key: Some(names::instance_key(&id.key(), w.instance)),
             })
         }
         ExecTarget::Vm { name } => {
@@ -120,6 +129,7 @@ pub fn exec_target(
             Ok(ExecSpec {
                 netns: vm.netns.clone(),
                 env: BTreeMap::new(),
+                process_key: None,
             })
         }
         ExecTarget::Host { name } => {
@@ -130,6 +140,7 @@ pub fn exec_target(
             Ok(ExecSpec {
                 netns: h.netns.clone(),
                 env: BTreeMap::new(),
+                process_key: None,
             })
         }
     }

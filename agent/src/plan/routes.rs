@@ -1,7 +1,8 @@
 //! Effective routes of a subnet as Azure computes them (AZURE-FACTS §2.1–2.3):
 //! system routes (VNet ranges, 0.0.0.0/0 Internet, the `None` prefixes with
 //! the VNet-range adjustments), optional peering, gateway and service
-//! endpoint routes, and user-defined routes; longest prefix wins, on a tie
+//! endpoint routes, private endpoints' /32 `InterfaceEndpoint` routes, and
+//! user-defined routes; longest prefix wins, on a tie
 //! UDR > BGP > System, except that the system routes of the VNet, peerings
 //! and service endpoints beat even more specific BGP routes. Every candidate
 //! is returned with its State (Active or Invalid), the way
@@ -78,6 +79,17 @@ pub struct GatewayRoute {
     pub bgp: bool,
 }
 
+/// A private endpoint of the VNet: a /32 system route (next hop
+/// `InterfaceEndpoint`) on every subnet (AZURE-FACTS §2.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndpointRoute {
+    pub address: Ipv4Addr,
+    /// The endpoint's subnet has `privateEndpointNetworkPolicies` Enabled or
+    /// RouteTableEnabled: a UDR whose prefix is at least as long as the VNet
+    /// range holding the address invalidates the /32 (a 0.0.0.0/0 never does).
+    pub route_tables_apply: bool,
+}
+
 /// Everything that decides a subnet's routes. The lab has no peering or
 /// gateways yet; the function takes them so every Azure case can be computed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -90,6 +102,8 @@ pub struct RouteInputs {
     pub gateway: Vec<GatewayRoute>,
     /// Service endpoint prefixes of this subnet (VirtualNetworkServiceEndpoint).
     pub service_endpoints: Vec<Ipv4Net>,
+    /// The private endpoints of the VNet (InterfaceEndpoint /32s, every subnet).
+    pub private_endpoints: Vec<EndpointRoute>,
     /// The user-defined routes of the subnet's route table.
     pub udrs: Vec<Route>,
     /// `disableBgpRoutePropagation` of the subnet's route table.
@@ -123,6 +137,10 @@ enum Rank {
 struct Candidate {
     route: EffectiveRoute,
     rank: Rank,
+    /// A private endpoint's /32: `Some(invalidated by a UDR)`. It takes no
+    /// part in the tie-break: it is Active unless invalidated, and then
+    /// beats anything else at its /32.
+    endpoint: Option<bool>,
 }
 
 /// Every candidate route of a subnet with its State, sorted by prefix length
@@ -139,6 +157,7 @@ pub fn effective_routes(inputs: &RouteInputs) -> Vec<EffectiveRoute> {
             name: None,
         },
         rank: Rank::System,
+        endpoint: None,
     };
     for p in &inputs.vnet_prefixes {
         c.push(system(*p, NextHopType::VnetLocal, vec![]));
@@ -196,7 +215,17 @@ pub fn effective_routes(inputs: &RouteInputs) -> Vec<EffectiveRoute> {
                 name: Some(r.name.clone()),
             },
             rank: Rank::User,
+            endpoint: None,
         });
+    }
+    for e in &inputs.private_endpoints {
+        let mut cand = system(
+            Ipv4Net::from(e.address),
+            NextHopType::InterfaceEndpoint,
+            vec![],
+        );
+        cand.endpoint = Some(e.route_tables_apply && udr_invalidates(inputs, e.address));
+        c.push(cand);
     }
     // The exception: system routes of the VNet, peerings and service
     // endpoints beat BGP routes inside them, even more specific ones.
@@ -219,12 +248,26 @@ pub fn effective_routes(inputs: &RouteInputs) -> Vec<EffectiveRoute> {
             excluded[i] = true;
         }
     }
-    // One winner per prefix: highest rank, first written among equals.
+    // One winner per prefix: highest rank, first written among equals; a
+    // private endpoint's /32 wins its prefix unless a UDR invalidated it.
     for i in 0..c.len() {
+        if let Some(invalidated) = c[i].endpoint {
+            c[i].route.state = if invalidated {
+                RouteState::Invalid
+            } else {
+                RouteState::Active
+            };
+            continue;
+        }
+        let endpoint_holds = c
+            .iter()
+            .any(|y| y.endpoint == Some(false) && y.route.prefix == c[i].route.prefix);
         let winner = !excluded[i]
+            && !endpoint_holds
             && !c.iter().enumerate().any(|(j, y)| {
                 j != i
                     && !excluded[j]
+                    && y.endpoint.is_none()
                     && y.route.prefix == c[i].route.prefix
                     && (y.rank > c[i].rank || (y.rank == c[i].rank && j < i))
             });
@@ -243,6 +286,25 @@ pub fn effective_routes(inputs: &RouteInputs) -> Vec<EffectiveRoute> {
             .then(a.source.cmp(&b.source))
     });
     out
+}
+
+/// Does a UDR invalidate a private endpoint's /32 at `address`? One whose
+/// prefix holds the address and is at least as long as the VNet range
+/// holding it (AZURE-FACTS §2.5: "a user-defined routes default route
+/// (0.0.0.0/0) doesn't invalidate private endpoint routes").
+fn udr_invalidates(inputs: &RouteInputs, address: Ipv4Addr) -> bool {
+    let range = inputs
+        .vnet_prefixes
+        .iter()
+        .filter(|p| p.contains(&address))
+        .map(|p| p.prefix_len())
+        .max()
+        .unwrap_or(0);
+    inputs.udrs.iter().any(|r| {
+        r.address_prefix.contains(&address)
+            && r.address_prefix.prefix_len() >= range
+            && r.address_prefix.prefix_len() > 0
+    })
 }
 
 /// The system routes of every subnet of `vnet` (no route table, no peering).
@@ -380,6 +442,7 @@ mod tests {
             } else {
                 vec![]
             },
+            private_endpoints: vec![],
             disable_bgp_route_propagation: false,
         }
     }

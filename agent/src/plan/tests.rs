@@ -262,8 +262,18 @@ fn worker_tables_for_route_all_off_and_on() {
     let t = table(w, 2001);
     assert_eq!(t.len(), 1);
     assert_eq!(t["0.0.0.0/0"], via("10.0.1.1", "vnet0"));
-    let iifs: Vec<(Option<String>, u32)> =
-        w.rules.iter().map(|r| (r.iif.clone(), r.table)).collect();
+    // Configuration routing: platform sockets marked 0x200 take vnet0.
+    assert_eq!(table(w, 3000)["0.0.0.0/0"], via("10.0.1.1", "vnet0"));
+    assert!(w
+        .rules
+        .iter()
+        .any(|r| r.fwmark == Some((0x200, u32::MAX)) && r.table == 3000 && r.iif.is_none()));
+    let iifs: Vec<(Option<String>, u32)> = w
+        .rules
+        .iter()
+        .filter(|r| r.fwmark.is_none())
+        .map(|r| (r.iif.clone(), r.table))
+        .collect();
     assert_eq!(iifs.len(), 2);
     assert!(iifs
         .iter()

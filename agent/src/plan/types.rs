@@ -31,6 +31,8 @@ pub enum NamespaceRole {
     AppSandbox { site_id: String, instance: u32 },
     /// A virtual machine holding its NICs.
     VirtualMachine { vm_id: String },
+    /// An emulated service (storage account, key vault, registry) and its host process.
+    Service { resource_id: String },
 }
 
 /// One network namespace, named `<lab>-<kind>-<readable>-<hash>`.
@@ -150,6 +152,18 @@ pub struct ResolverConfig {
     pub source: String,
 }
 
+/// An emulated service's host process (`vnet-agent service-host`): the
+/// daemon writes `config` to a file the host re-reads, and supervises the
+/// process like an app's (a changed configuration does not restart it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceHostPlan {
+    /// `<service id>/host`, lower-cased.
+    pub key: String,
+    pub netns: String,
+    /// A `services::config::HostConfig` as JSON.
+    pub config: serde_json::Value,
+}
+
 /// Everything of one lab.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct NetworkPlan {
@@ -165,4 +179,7 @@ pub struct NetworkPlan {
     /// VMs, internet hosts), keyed by namespace name.
     #[serde(default)]
     pub resolvers: BTreeMap<String, ResolverConfig>,
+    /// Emulated services' hosts.
+    #[serde(default)]
+    pub services: Vec<ServiceHostPlan>,
 }

@@ -138,8 +138,17 @@ fn view_of(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
         Some(ResourceKind::RouteTable) => route_table_view(l, res),
         Some(ResourceKind::NatGateway) => nat_gateway_view(l, state, res),
         Some(ResourceKind::PublicIpAddress) => public_ip_view(l, state, res),
+        Some(
+            ResourceKind::StorageAccount | ResourceKind::KeyVault | ResourceKind::ContainerRegistry,
+        ) => service_view(l, res),
         Some(ResourceKind::PublicIpPrefix) => public_ip_prefix_view(l, state, res),
-        Some(ResourceKind::PrivateDnsZone) => crate::dns::view::zone_view(base(res), res),
+        Some(ResourceKind::PrivateDnsZone) => crate::dns::view::zone_view(
+            crate::dns::zone_groups::overlay_view(base(res), &l.inv, state, res),
+            res,
+        ),
+        Some(ResourceKind::PrivateEndpoint) => {
+            super::private_endpoint::endpoint_view(&l.inv, state, res, base(res))
+        }
         None => base(res),
     }
 }
@@ -176,6 +185,21 @@ fn site_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
         json!(site.subnet_id.as_ref().map(ToString::to_string)),
     );
     p.insert("vnetRouteAllEnabled".into(), json!(site.route_all));
+    // The effective configuration routing, whichever spelling set it.
+    let cr = &site.config_routing;
+    p.insert("vnetContentShareEnabled".into(), json!(cr.content_share));
+    p.insert("vnetImagePullEnabled".into(), json!(cr.image_pull));
+    p.insert("vnetBackupRestoreEnabled".into(), json!(cr.backup_restore));
+    p.insert(
+        "outboundVnetRouting".into(),
+        json!({
+            "allTraffic": site.route_all && cr.content_share && cr.image_pull && cr.backup_restore,
+            "applicationTraffic": site.route_all,
+            "contentShareTraffic": cr.content_share,
+            "imagePullTraffic": cr.image_pull,
+            "backupRestoreTraffic": cr.backup_restore,
+        }),
+    );
     let instances: Vec<Value> = l
         .workers_of(&site.server_farm_id)
         .filter_map(|w| {
@@ -374,6 +398,20 @@ fn vnet_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
             ip_configs.sort_by_key(|c| c["id"].as_str().unwrap_or_default().to_ascii_lowercase());
             if !ip_configs.is_empty() {
                 sp.insert("ipConfigurations".into(), Value::Array(ip_configs));
+            }
+            sp.insert(
+                "privateEndpointNetworkPolicies".into(),
+                json!(subnet.private_endpoint_network_policies.as_str()),
+            );
+            let endpoints: Vec<Value> = l
+                .inv
+                .private_endpoints
+                .iter()
+                .filter(|p| p.subnet_id == subnet.id)
+                .map(|p| json!({"id": p.id.to_string()}))
+                .collect();
+            if !endpoints.is_empty() {
+                sp.insert("privateEndpoints".into(), Value::Array(endpoints));
             }
         }
     }
@@ -604,6 +642,46 @@ fn public_ip_prefix_view(l: &Layout, state: &LabState, res: &GenericResource) ->
     p.insert("prefixLength".into(), json!(prefix.prefix_length));
     if let Some(g) = users.into_iter().next() {
         p.insert("natGateway".into(), g);
+    }
+    v
+}
+
+/// A storage account, vault or registry: its endpoints as Azure shows them
+/// (`primaryEndpoints.blob/file`, `vaultUri`, `loginServer`) and, under
+/// `emulator`, its namespace, public address and service-endpoint links.
+/// A vault's secrets are child resources and not shown (as in Azure).
+fn service_view(l: &Layout, res: &GenericResource) -> Value {
+    let mut v = base(res);
+    let name = res.name.to_ascii_lowercase();
+    let p = props(&mut v);
+    match crate::model::ServiceKind::from_type(&res.type_) {
+        Some(crate::model::ServiceKind::Storage) => {
+            p.insert(
+                "primaryEndpoints".into(),
+                json!({
+                    "blob": format!("https://{name}.blob.core.windows.net/"),
+                    "file": format!("https://{name}.file.core.windows.net/"),
+                }),
+            );
+        }
+        Some(crate::model::ServiceKind::KeyVault) => {
+            p.remove("secrets");
+            p.insert(
+                "vaultUri".into(),
+                json!(format!("https://{name}.vault.azure.net/")),
+            );
+        }
+        _ => {
+            p.insert("loginServer".into(), json!(format!("{name}.azurecr.io")));
+        }
+    }
+    if let Some(s) = super::services::find(l, &res.id) {
+        v["emulator"] = json!({
+            "namespace": s.netns,
+            "publicIpAddress": s.ip.to_string(),
+            "hostNames": s.svc.host_names(),
+            "serviceEndpointVirtualNetworks": id_list(s.fabrics.iter().map(|fi| &l.fabrics[*fi].vnet.id)),
+        });
     }
     v
 }

@@ -6,7 +6,10 @@
 
 use super::builder::{default_route, host, net, Builder, NsExt, MAIN};
 use super::env::site_env;
-use super::layout::{Layout, WorkerL, RULE_PRIORITY, SANDBOX_TABLE_BASE, STAMP_GW, WORKER_GW};
+use super::layout::{
+    Layout, WorkerL, PLATFORM_MARK_BASE, PLATFORM_TABLE_BASE, RULE_PRIORITY, SANDBOX_TABLE_BASE,
+    STAMP_GW, WORKER_GW,
+};
 use super::names;
 use super::nft::{self, Batch, ChainType};
 use super::routes::RFC1918;
@@ -29,8 +32,19 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
         ns.addr("lo", host(WORKER_GW));
         ns.addr("pub0", host(w.pub0));
         ns.via(MAIN, default_route(), STAMP_GW, "pub0");
-        for v in &w.vnics {
+        for (i, v) in w.vnics.iter().enumerate() {
             ns.addr(&v.ifname, net(v.ip, v.prefix_len));
+            // Configuration routing: platform sockets marked for this vNIC
+            // leave through it (source = the instance address); everything
+            // else the worker itself sends takes the public route.
+            let table = PLATFORM_TABLE_BASE + i as u32;
+            ns.rules.push(RulePlan {
+                priority: RULE_PRIORITY,
+                fwmark: Some((PLATFORM_MARK_BASE + i as u32, u32::MAX)),
+                iif: None,
+                table,
+            });
+            ns.via(table, default_route(), v.gateway, &v.ifname);
         }
         ns.nft = Some(nft_batch(w));
 
@@ -82,6 +96,12 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
                     for p in RFC1918.iter().chain([&AZURE_PLATFORM_IP]) {
                         ns.via(table, p.parse().expect("constant"), v.gateway, &v.ifname);
                     }
+                    // Seed, "Service endpoints": traffic to a service the
+                    // integration subnet has an endpoint for enters the VNet
+                    // even with Route All off.
+                    for p in endpoint_prefixes(l, v) {
+                        ns.via(table, p, v.gateway, &v.ifname);
+                    }
                     ns.via(table, default_route(), STAMP_GW, "pub0");
                 }
             }
@@ -95,6 +115,16 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
             }
         }
     }
+}
+
+/// The active service endpoint prefixes of a vNIC's subnet.
+fn endpoint_prefixes(l: &Layout, v: &super::layout::VnicL) -> Vec<ipnet::Ipv4Net> {
+    l.fabrics[v.fabric]
+        .subnets
+        .iter()
+        .filter(|s| s.id == v.subnet)
+        .flat_map(super::services::active_endpoint_prefixes)
+        .collect()
 }
 
 fn nft_batch(w: &WorkerL) -> serde_json::Value {

@@ -211,6 +211,7 @@ fn build(
         sku: v.get("sku").filter(|s| !s.is_null()).cloned(),
         properties,
         tags: v.get("tags").filter(|s| !s.is_null()).cloned(),
+        identity: v.get("identity").filter(|s| !s.is_null()).cloned(),
     }))
 }
 

@@ -71,6 +71,18 @@ pub(crate) fn remove(state: &LabState, id: &ResourceId) -> Result<LabState, Azur
             }
         }
         Some(ResourceKind::NetworkInterface) => {
+            if let Some(pe) = inv
+                .nic(id)
+                .and_then(|n| inv.private_endpoint(n.private_endpoint.as_ref()?))
+            {
+                return Err(AzureError::bad_request(
+                    "NicInUse",
+                    format!(
+                        "Network interface '{}' belongs to private endpoint '{}' and is deleted with it. Delete                          the private endpoint instead.",
+                        res.name, pe.name
+                    ),
+                ));
+            }
             if let Some(vm) = inv.vm_of_nic(id) {
                 return Err(AzureError::bad_request(
                     "NicInUse",
@@ -152,6 +164,17 @@ fn subnet_in_use(
         return Err(in_use(format!(
             "{subnet}/serviceAssociationLinks/AppServiceLink (site '{}'); disconnect the site's virtual network integration",
             site.name
+        )));
+    }
+    if let Some(pe) = inv
+        .private_endpoints
+        .iter()
+        .find(|p| &p.subnet_id == subnet)
+    {
+        return Err(in_use(format!(
+            "private endpoint '{}' (network interface '{}')",
+            pe.name,
+            pe.nic_id().name()
         )));
     }
     if let Some(nic) = inv.nics_in_subnet(subnet).next() {

@@ -10,14 +10,18 @@ mod moves;
 mod network;
 mod normalize;
 mod nsg;
+mod private_endpoint;
 mod providers;
 mod routing;
 mod sal;
+mod services;
 mod tier;
 mod web;
 
 #[cfg(test)]
 pub(crate) mod fixtures;
+#[cfg(test)]
+mod private_endpoint_tests;
 #[cfg(test)]
 mod rules_tests;
 #[cfg(test)]
@@ -60,8 +64,8 @@ impl Default for RequestContext {
 ///
 /// Top-level resources replace stored ones with the same id (ARM's PUT);
 /// child resources (`virtualNetworks/subnets`, `sites/config`,
-/// `sites/networkConfig`) are merged into their parent, which may be in this
-/// batch or already stored.
+/// `sites/networkConfig`, `privateEndpoints/privateDnsZoneGroups` ...) are
+/// merged into their parent, which may be in this batch or already stored.
 pub fn apply_resources(
     state: &LabState,
     resources: Vec<GenericResource>,
@@ -80,7 +84,9 @@ pub fn apply_resources(
     let mut children = Vec::new();
     for res in resources {
         if let Some(canonical) = top_level_type(&res.type_).filter(|_| res.id.segments.len() == 1) {
-            let res = normalize::top_level(res, canonical)?;
+            let mut res = normalize::top_level(res, canonical)?;
+            private_endpoint::keep_zone_groups(&mut res, state);
+            services::keep_secrets(state, &mut res);
             next.resources.insert(res.id.key(), res);
         } else if let Some(kind) =
             ChildKind::from_type(&res.type_).filter(|_| res.id.segments.len() == 2)
@@ -186,11 +192,16 @@ fn finish(
     tier::settle_generations(&old_inv, &mut next)?;
     let inv = Inventory::parse(&next.resources)?;
     web::add_delegations(&mut next, &inv);
+    private_endpoint::sync_nics(&mut next, &inv)?;
     let inv = Inventory::parse(&next.resources)?;
     network::check(&inv)?;
+    services::check(&inv, &old_inv)?;
     routing::check(&inv)?;
     dns::check(&inv)?;
     web::check(&inv, &old_inv)?;
+    // Before the NIC rules: an endpoint's NIC breaks them only because the
+    // endpoint does, and the endpoint's error says why.
+    private_endpoint::check(&next, &inv, &old_inv)?;
     compute::check(&inv, &old_inv)?;
     nsg::check(&inv, &old_inv)?;
     sal::sync(&old_inv, &inv, &mut next)?;

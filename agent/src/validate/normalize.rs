@@ -26,6 +26,12 @@ pub(crate) enum ChildKind {
     /// `Microsoft.Compute/virtualMachines/extensions`: an entry of
     /// `properties.extensions` (`name`, `properties`).
     VmExtension,
+    /// `Microsoft.Network/privateEndpoints/privateDnsZoneGroups`: an entry of
+    /// the endpoint's `properties.privateDnsZoneGroups`.
+    PrivateDnsZoneGroup,
+    /// `Microsoft.KeyVault/vaults/secrets`: an entry of the vault's
+    /// `properties.secrets` (`name`, `properties.value`).
+    VaultSecret,
 }
 
 impl ChildKind {
@@ -37,6 +43,10 @@ impl ChildKind {
             "microsoft.web/sites/networkconfig" => Some(ChildKind::SiteNetworkConfig),
             "microsoft.network/privatednszones/virtualnetworklinks" => Some(ChildKind::DnsZoneLink),
             "microsoft.compute/virtualmachines/extensions" => Some(ChildKind::VmExtension),
+            "microsoft.network/privateendpoints/privatednszonegroups" => {
+                Some(ChildKind::PrivateDnsZoneGroup)
+            }
+            "microsoft.keyvault/vaults/secrets" => Some(ChildKind::VaultSecret),
             _ => t
                 .strip_prefix("microsoft.network/privatednszones/")
                 .and_then(RecordType::parse)
@@ -206,9 +216,16 @@ pub(crate) fn merge_child(
                 e.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name))
             }, parent_id.name())?;
         }
-        ChildKind::DnsZoneLink => {
+        ChildKind::VaultSecret => {
+            let entry = json!({ "name": name, "properties": { "value": child.properties.get("value").cloned().unwrap_or(json!("")) } });
+            upsert(props, "secrets", entry, |e| {
+                e.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name))
+            }, parent_id.name())?;
+        }
+        ChildKind::DnsZoneLink | ChildKind::PrivateDnsZoneGroup => {
+            let key = if kind == ChildKind::DnsZoneLink { "virtualNetworkLinks" } else { "privateDnsZoneGroups" };
             let entry = json!({ "name": name, "properties": child.properties });
-            upsert(props, "virtualNetworkLinks", entry, |e| {
+            upsert(props, key, entry, |e| {
                 e.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name))
             }, parent_id.name())?;
         }

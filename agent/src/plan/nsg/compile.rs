@@ -96,7 +96,8 @@ pub(crate) fn vnet_tag_inputs(_inv: &Inventory, _vnet: &VirtualNetwork) -> VnetT
 }
 
 /// The addresses of a tag seen from `vnet`.
-pub(crate) fn tag_set(inv: &Inventory, vnet: &VirtualNetwork, tag: &ServiceTag) -> AddrSet {
+pub(crate) fn tag_set(l: &Layout, vnet: &VirtualNetwork, tag: &ServiceTag) -> AddrSet {
+    let inv = &l.inv;
     let platform = Ipv4Net::new(AZURE_PLATFORM_IP, 32).expect("/32");
     let vnet_set = || {
         let inputs = vnet_tag_inputs(inv, vnet);
@@ -113,7 +114,9 @@ pub(crate) fn tag_set(inv: &Inventory, vnet: &VirtualNetwork, tag: &ServiceTag) 
         ServiceTag::VirtualNetwork => vnet_set(),
         ServiceTag::Internet => vnet_set().complement(),
         ServiceTag::AzureLoadBalancer => AddrSet::of([platform]),
-        ServiceTag::Service(_) => AddrSet::of(tag.service_prefixes()),
+        ServiceTag::Service(_) => {
+            AddrSet::of(super::super::services::tag_prefixes(&l.service_addrs, tag))
+        }
     }
 }
 
@@ -247,7 +250,7 @@ fn side(l: &Layout, vnet: &VirtualNetwork, m: &AddressMatch) -> Addr {
         AddressMatch::Prefixes(p) => Addr::Literal(AddrSet::of(p.iter().copied())),
         AddressMatch::Tag(t) => Addr::Named {
             set: tag_set_name(t),
-            content: tag_set(&l.inv, vnet, t),
+            content: tag_set(l, vnet, t),
         },
         AddressMatch::Asg(a) => Addr::Named {
             set: asg_set_name(a),

@@ -1,0 +1,329 @@
+//! The emulated services' namespaces (docs/datapath.md, "Service"): one per
+//! storage account, key vault and registry, holding its public IP, routed
+//! from the internet, and one link per VNet fabric whose subnets have a
+//! service endpoint reaching it (seed, "Service endpoints"; AZURE-FACTS §7:
+//! the service sees the private source address). Packets from each link get
+//! that link's mark and conntrack zone, so overlapping VNets stay apart and
+//! replies leave by the link the flow came in on; the host reads the mark
+//! back from its accepted socket to know the path.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde_json::json;
+
+use super::builder::{default_route, host, Builder, NsExt, MAIN};
+use super::layout::{Layout, INET_GW, RULE_PRIORITY};
+use super::names;
+use super::nft::{self, Batch, ChainType};
+use super::types::{NamespaceRole, RouteKind, RulePlan, ServiceHostPlan};
+use crate::ipam::Allocations;
+use crate::model::{
+    DefaultAction, Inventory, PaasService, PublicNetworkAccess, ResourceId, ServiceKind,
+    ServiceTag, Subnet,
+};
+use crate::services::config::{Access, AccessPath, HostConfig, ImageConfig, Ingress, SecretConfig};
+
+/// Mark (= routing table = conntrack zone) of a service namespace's k-th
+/// fabric link.
+pub const SERVICE_MARK_BASE: u32 = 0x1000;
+/// Base of the per-link local addresses of a service namespace (link k holds
+/// `.1 + k` on `lo`): the public IP is DNATed to it per ingress link, so two
+/// VNets' clients with the same private address and port are two sockets.
+pub const SERVICE_LINK_ADDR_BASE: Ipv4Addr = Ipv4Addr::new(169, 254, 64, 0);
+/// A fabric's gateway for its service links (on its `lo`): the next hop of
+/// replies a service sends back into the VNet.
+pub const FABRIC_SERVICE_GW: Ipv4Addr = Ipv4Addr::new(169, 254, 4, 1);
+
+/// The public address of one emulated service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ServiceAddr {
+    pub kind: ServiceKind,
+    pub location: String,
+    pub ip: Ipv4Addr,
+}
+
+/// Every service that has its public address, in inventory order.
+pub(crate) fn service_addrs(inv: &Inventory, alloc: &Allocations) -> Vec<ServiceAddr> {
+    inv.services
+        .iter()
+        .filter_map(|s| {
+            Some(ServiceAddr {
+                kind: s.kind,
+                location: s.location.clone(),
+                ip: *alloc.service_ips.get(&s.id.key())?,
+            })
+        })
+        .collect()
+}
+
+fn host_net(ip: Ipv4Addr) -> Ipv4Net {
+    Ipv4Net::new(ip, 32).expect("/32")
+}
+
+/// The prefixes a subnet's service endpoints reach (one /32 per service
+/// public IP of that kind in a covered region): its
+/// `VirtualNetworkServiceEndpoint` routes.
+pub(crate) fn endpoint_prefixes(subnet: &Subnet, addrs: &[ServiceAddr]) -> Vec<Ipv4Net> {
+    let mut out: Vec<Ipv4Net> = addrs
+        .iter()
+        .filter(|a| {
+            subnet
+                .service_endpoints
+                .iter()
+                .any(|e| e.reaches(a.kind, &a.location))
+        })
+        .map(|a| host_net(a.ip))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The Active `VirtualNetworkServiceEndpoint` prefixes of a subnet: what an
+/// integrated app sends into its vNIC even with Route All off.
+pub(crate) fn active_endpoint_prefixes(s: &super::layout::SubnetL) -> Vec<Ipv4Net> {
+    s.routes
+        .iter()
+        .filter(|r| r.is_active())
+        .filter(|r| r.next_hop_type == super::routes::NextHopType::VirtualNetworkServiceEndpoint)
+        .map(|r| r.prefix)
+        .collect()
+}
+
+/// The addresses of an emulated-service tag (`Storage`, `AzureKeyVault.WestEurope`, ...).
+pub(crate) fn tag_prefixes(addrs: &[ServiceAddr], tag: &ServiceTag) -> Vec<Ipv4Net> {
+    addrs
+        .iter()
+        .filter(|a| tag.covers(a.kind, &a.location))
+        .map(|a| host_net(a.ip))
+        .collect()
+}
+
+/// One service namespace.
+#[derive(Debug, Clone)]
+pub(crate) struct ServiceL {
+    pub svc: PaasService,
+    pub netns: String,
+    pub ip: Ipv4Addr,
+    /// Fabrics (indexes) with a subnet whose service endpoint reaches it, in
+    /// fabric order: link k gets mark `SERVICE_MARK_BASE + k`.
+    pub fabrics: Vec<usize>,
+}
+
+/// The services of a lab and the fabrics linked to each.
+pub(crate) fn layout(
+    inv: &Inventory,
+    alloc: &Allocations,
+    lab: &str,
+    vnets: &[crate::model::VirtualNetwork],
+) -> Vec<ServiceL> {
+    inv.services
+        .iter()
+        .filter_map(|s| {
+            let ip = *alloc.service_ips.get(&s.id.key())?;
+            let fabrics = vnets
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| {
+                    v.subnets.iter().any(|sn| {
+                        sn.service_endpoints
+                            .iter()
+                            .any(|e| e.reaches(s.kind, &s.location))
+                    })
+                })
+                .map(|(fi, _)| fi)
+                .collect();
+            Some(ServiceL {
+                svc: s.clone(),
+                netns: names::netns(lab, "svc", &s.name, &s.id.key()),
+                ip,
+                fabrics,
+            })
+        })
+        .collect()
+}
+
+/// The service-side name of the link from fabric `fab` (leads to the fabric).
+fn service_side(svc_ns: &str, fab_ns: &str) -> String {
+    names::link('f', fab_ns, svc_ns)
+}
+
+/// The fabric-side name of the link to service `svc_ns` (leads to the service).
+fn fabric_side(svc_ns: &str, fab_ns: &str) -> String {
+    names::link('p', svc_ns, fab_ns)
+}
+
+/// The kernel route of a `VirtualNetworkServiceEndpoint` route of fabric
+/// `fi`: straight to the service's link (no SNAT: the service sees the
+/// private source); blackhole if no service holds the prefix.
+pub(crate) fn endpoint_route(l: &Layout, fi: usize, prefix: Ipv4Net) -> RouteKind {
+    l.services
+        .iter()
+        .find(|s| host_net(s.ip) == prefix && s.fabrics.contains(&fi))
+        .map(|s| RouteKind::Dev {
+            ifname: fabric_side(&s.netns, &l.fabrics[fi].netns),
+        })
+        .unwrap_or(RouteKind::Blackhole)
+}
+
+pub(crate) fn build(l: &Layout, b: &mut Builder) {
+    for s in &l.services {
+        let ns = b.namespace(
+            &s.netns,
+            NamespaceRole::Service {
+                resource_id: s.svc.id.to_string(),
+            },
+            false,
+        );
+        ns.addr("lo", host(s.ip));
+        ns.via(MAIN, default_route(), INET_GW, "inet0");
+        // Accepted sockets take the mark of the packet that opened them:
+        // the host reads the path from it, and replies follow it back.
+        ns.sysctl("net/ipv4/tcp_fwmark_accept".into(), "1");
+        let uplink = names::link('p', &s.netns, "inet0");
+        b.veth(&l.inet, &uplink, &s.netns, "inet0");
+        b.get(&l.inet).dev_route(host(s.ip), &uplink);
+
+        let mut marks: Vec<(String, u32, Ipv4Addr)> = Vec::new();
+        for (k, fi) in s.fabrics.iter().enumerate() {
+            let fab = &l.fabrics[*fi].netns;
+            let (near, far) = (service_side(&s.netns, fab), fabric_side(&s.netns, fab));
+            let mark = SERVICE_MARK_BASE + k as u32;
+            let local = super::layout::add(SERVICE_LINK_ADDR_BASE, 1 + k as u32);
+            b.veth(&s.netns, &near, fab, &far);
+            b.get(fab).addr("lo", host(FABRIC_SERVICE_GW));
+            let ns = b.get(&s.netns);
+            ns.rules.push(RulePlan {
+                priority: RULE_PRIORITY,
+                fwmark: Some((mark, u32::MAX)),
+                iif: None,
+                table: mark,
+            });
+            ns.via(mark, default_route(), FABRIC_SERVICE_GW, &near);
+            ns.addr("lo", host(local));
+            marks.push((near, mark, local));
+        }
+        b.get(&s.netns).nft = Some(nft_batch(s.ip, &marks));
+        b.service_host(ServiceHostPlan {
+            key: format!("{}/host", s.svc.id.key()),
+            netns: s.netns.clone(),
+            config: serde_json::to_value(host_config(l, s)).expect("serialisable"),
+        });
+    }
+}
+
+/// Per ingress link `(link, mark, local address)`: the mark (replies follow
+/// it back, the host reads the path from it), a conntrack zone of its own and
+/// a DNAT of the public IP to the link's local address, so two unpeered VNets
+/// with the same private addresses (legal in Azure) never share a flow or a
+/// socket, even with equal source ports.
+fn nft_batch(public: Ipv4Addr, links: &[(String, u32, Ipv4Addr)]) -> serde_json::Value {
+    let mut batch = Batch::default();
+    batch.chain("raw-pre", ChainType::Filter, "prerouting", -300);
+    batch.chain("raw-out", ChainType::Filter, "output", -300);
+    batch.chain("dnat", ChainType::Nat, "prerouting", -100);
+    if !links.is_empty() {
+        let marks: Vec<(String, u32)> = links.iter().map(|(l, m, _)| (l.clone(), *m)).collect();
+        batch.rule("raw-pre", vec![nft::mark_by_iifname(&marks)]);
+        // `ct zone set meta mark` is a type error for nft (zone is an
+        // integer, mark a packet mark): map each mark to its zone instead.
+        let iifname = json!({"meta": {"key": "iifname"}});
+        let by_link = marks.iter().map(|(l, m)| json!([l, m])).collect();
+        batch.rule("raw-pre", vec![zone_by(iifname.clone(), by_link)]);
+        let by_mark = marks.iter().map(|(_, m)| json!([m, m])).collect();
+        batch.rule(
+            "raw-out",
+            vec![zone_by(json!({"meta": {"key": "mark"}}), by_mark)],
+        );
+        let to_local: Vec<serde_json::Value> = links
+            .iter()
+            .map(|(l, _, a)| json!([l, a.to_string()]))
+            .collect();
+        batch.rule(
+            "dnat",
+            vec![
+                json!({"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": public.to_string()}}),
+                json!({"dnat": {"family": "ip", "addr": {"map": {"key": iifname, "data": {"set": to_local}}}}}),
+            ],
+        );
+    }
+    for (link, _, _) in links {
+        let name = format!("in-{link}");
+        batch.counter(&name);
+        batch.rule(
+            "raw-pre",
+            vec![nft::iifname(link), nft::named_counter(&name)],
+        );
+    }
+    batch.finish()
+}
+
+/// `ct zone set <key> map { ... }`.
+fn zone_by(key: serde_json::Value, set: Vec<serde_json::Value>) -> serde_json::Value {
+    json!({"mangle": {"key": {"ct": {"key": "zone"}}, "value": {"map": {"key": key, "data": {"set": set}}}}})
+}
+
+/// What the service's host serves.
+fn host_config(l: &Layout, s: &ServiceL) -> HostConfig {
+    let svc = &s.svc;
+    HostConfig {
+        service: svc.kind.resource_type().to_string(),
+        id: svc.id.to_string(),
+        name: svc.name.clone(),
+        public_ip: s.ip,
+        host_names: svc.host_names(),
+        access: Access {
+            public_network_access: svc.public_network_access == PublicNetworkAccess::Enabled,
+            default_allow: svc.rules.default_action == DefaultAction::Allow,
+            ip_rules: svc.rules.ip_rules.clone(),
+            virtual_network_rules: svc
+                .rules
+                .virtual_network_rules
+                .iter()
+                .map(|r| r.subnet.key())
+                .collect(),
+        },
+        ingress: s
+            .fabrics
+            .iter()
+            .enumerate()
+            .map(|(k, fi)| {
+                let vnet = &l.fabrics[*fi].vnet;
+                Ingress {
+                    mark: SERVICE_MARK_BASE + k as u32,
+                    path: AccessPath::ServiceEndpoint,
+                    virtual_network: vnet.id.to_string(),
+                    subnets: vnet
+                        .subnets
+                        .iter()
+                        .map(|sn| (sn.id.key(), sn.address_prefix))
+                        .collect(),
+                }
+            })
+            .collect(),
+        secrets: svc
+            .secrets
+            .iter()
+            .map(|x| SecretConfig {
+                name: x.name.clone(),
+                value: x.value.clone(),
+                version: x.version(),
+            })
+            .collect(),
+        images: svc
+            .images
+            .iter()
+            .map(|i| ImageConfig {
+                repository: i.repository.clone(),
+                tag: i.tag.clone(),
+            })
+            .collect(),
+        ca: None,
+    }
+}
+
+/// The service of a resource id, for views.
+pub(crate) fn find<'a>(l: &'a Layout, id: &ResourceId) -> Option<&'a ServiceL> {
+    l.services.iter().find(|s| &s.svc.id == id)
+}

@@ -1,0 +1,512 @@
+//! Carrying out a [`StartupSpec`]: real connections from the worker
+//! namespace, by the route the spec chose.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::client::{self, Response};
+use super::kv_ref::{KeyVaultReference, ResolveStatus};
+use super::{Contact, InstanceStartup, KeyVaultReferenceStatus, PlatformRoute, StartupSpec, Step};
+use crate::dataplane::in_netns_async;
+use crate::dns::{self, Rcode, RecordData, RecordType};
+use crate::model::{LabConfig, LabState};
+use crate::plan::startup::Integration;
+
+/// What the platform needs besides the spec: the lab's names and the CA
+/// the emulated services' certificates are signed with.
+#[derive(Clone)]
+pub struct Env {
+    pub state: Arc<LabState>,
+    pub lab: LabConfig,
+    /// PEM of the lab CA (None: HTTPS is refused as untrusted).
+    pub ca_pem: Option<Arc<Vec<u8>>>,
+}
+
+/// Where a request goes.
+struct Request<'a> {
+    route: PlatformRoute,
+    host: &'a str,
+    port: u16,
+    tls: bool,
+    method: &'a str,
+    path: &'a str,
+    body: Vec<u8>,
+}
+
+/// Resolves `host` the way the route's resolver would: the public DNS of the
+/// lab for the public route, Azure-provided DNS of the integrated VNet
+/// (linked private zones first, so a private endpoint's address wins) for
+/// the integration.
+fn resolve(
+    env: &Env,
+    spec: &StartupSpec,
+    route: PlatformRoute,
+    host: &str,
+) -> Result<Ipv4Addr, String> {
+    let answer = match (route, &spec.integration) {
+        (PlatformRoute::VirtualNetwork, Some(i)) => {
+            dns::resolve(&env.state, &env.lab, &i.vnet, host, RecordType::A)
+        }
+        _ => dns::public_resolve(&env.state, &env.lab, host, RecordType::A),
+    };
+    match answer.rcode {
+        Rcode::NxDomain => return Err(format!("{host}: NXDOMAIN")),
+        Rcode::ServFail => return Err(format!("{host}: SERVFAIL")),
+        Rcode::NoError => {}
+    }
+    answer
+        .records
+        .iter()
+        .rev()
+        .find_map(|r| match r.data {
+            RecordData::A(a) => Some(a),
+            _ => None,
+        })
+        .ok_or_else(|| format!("{host}: no A record"))
+}
+
+fn mark(spec: &StartupSpec, route: PlatformRoute) -> Option<u32> {
+    match (route, &spec.integration) {
+        (PlatformRoute::VirtualNetwork, Some(Integration { mark, .. })) => Some(*mark),
+        _ => None,
+    }
+}
+
+/// Outcome of one request: the contact record and, when the service
+/// answered, its response.
+async fn request(env: &Env, spec: &StartupSpec, req: Request<'_>) -> (Contact, Option<Response>) {
+    let mut contact = Contact {
+        host: req.host.to_string(),
+        address: String::new(),
+        port: req.port,
+        route: req.route,
+        ok: false,
+        source_address: None,
+        path: None,
+        error: None,
+    };
+    let addr = match resolve(env, spec, req.route, req.host) {
+        Ok(a) => a,
+        Err(e) => {
+            contact.error = Some(e);
+            return (contact, None);
+        }
+    };
+    contact.address = addr.to_string();
+    let to = SocketAddrV4::new(addr, req.port);
+    let m = mark(spec, req.route);
+    let (host, method, path, body) = (
+        req.host.to_string(),
+        req.method.to_string(),
+        req.path.to_string(),
+        req.body,
+    );
+    let ca = if req.tls { env.ca_pem.clone() } else { None };
+    let tls = req.tls;
+    let result = in_netns_async(&spec.worker_netns, move || {
+        let tcp = client::connect(to, m)?;
+        let resp = if tls {
+            client::https(
+                tcp,
+                ca.as_deref().map(|v| v.as_slice()),
+                &host,
+                &method,
+                &path,
+                &body,
+            )?
+        } else {
+            client::http(tcp, &method, &host, &path, &body)?
+        };
+        Ok(resp)
+    })
+    .await;
+    match result {
+        Ok(resp) => {
+            note_answer(&mut contact, &resp.json());
+            if contact.source_address.is_none() {
+                contact.source_address = resp.source_address.clone();
+            }
+            contact.ok = (200..300).contains(&resp.status);
+            if !contact.ok && contact.error.is_none() {
+                contact.error = Some(format!("HTTP {}", resp.status));
+            }
+            (contact, Some(resp))
+        }
+        Err(e) => {
+            contact.error = Some(format!("{e:#}"));
+            (contact, None)
+        }
+    }
+}
+
+/// Copies what every emulated service reports (source address, path, error
+/// code) into the contact.
+fn note_answer(contact: &mut Contact, v: &Value) {
+    let text = |p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_string);
+    contact.source_address = text("/sourceAddress");
+    contact.path = text("/path");
+    contact.error = text("/error/innererror/code")
+        .or_else(|| text("/error/code"))
+        .or_else(|| text("/errors/0/code"));
+}
+
+/// The content share: SMB (445) and the Files REST endpoint (443), both
+/// must work for the share to mount.
+async fn content_share(env: &Env, spec: &StartupSpec) -> Option<Step> {
+    let cs = spec.content_share.as_ref()?;
+    let host = cs.host();
+    let mut contacts = Vec::new();
+    // SMB: the service writes one JSON line and closes.
+    let smb = {
+        let mut c = Contact {
+            host: host.clone(),
+            address: String::new(),
+            port: 445,
+            route: cs.route,
+            ok: false,
+            source_address: None,
+            path: None,
+            error: None,
+        };
+        match resolve(env, spec, cs.route, &host) {
+            Err(e) => c.error = Some(e),
+            Ok(addr) => {
+                c.address = addr.to_string();
+                let m = mark(spec, cs.route);
+                let r = in_netns_async(&spec.worker_netns, move || {
+                    let mut s = client::connect(SocketAddrV4::new(addr, 445), m)?;
+                    Ok(client::smb_greeting(&mut s)?)
+                })
+                .await;
+                match r {
+                    Ok(v) => {
+                        note_answer(&mut c, &v);
+                        c.ok = v.get("error").is_none();
+                    }
+                    Err(e) => c.error = Some(format!("{e:#}")),
+                }
+            }
+        }
+        c
+    };
+    contacts.push(smb);
+    // The Files REST endpoint on 443: the emulated account answers its
+    // identity at `/` (it keeps no share metadata).
+    let path = "/";
+    let (rest, _) = request(
+        env,
+        spec,
+        Request {
+            route: cs.route,
+            host: &host,
+            port: 443,
+            tls: true,
+            method: "GET",
+            path,
+            body: Vec::new(),
+        },
+    )
+    .await;
+    contacts.push(rest);
+    let ok = contacts.iter().all(|c| c.ok);
+    let message = if ok {
+        format!("content share {} mounted from {host}", cs.share)
+    } else {
+        let failed: Vec<String> = contacts
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| {
+                format!(
+                    "TCP {} ({})",
+                    c.port,
+                    c.error.as_deref().unwrap_or("failed")
+                )
+            })
+            .collect();
+        let hint = match cs.route {
+            PlatformRoute::VirtualNetwork => {
+                "; the content share goes through the virtual network integration: \
+                 the subnet's NSG, route table and firewall must allow TCP 443 and 445 to the storage account"
+            }
+            PlatformRoute::Public => "",
+        };
+        format!(
+            "the content share {} on {host} is unreachable: {}{hint}",
+            cs.share,
+            failed.join(", ")
+        )
+    };
+    Some(Step {
+        status: if ok { "Succeeded" } else { "Failed" }.into(),
+        route: cs.route,
+        target: format!("{host}/{}", cs.share),
+        contacts,
+        message,
+    })
+}
+
+async fn image_pull(env: &Env, spec: &StartupSpec) -> Option<Step> {
+    let img = spec.image.as_ref()?;
+    let (host, port) = match img.registry.rsplit_once(':') {
+        Some((h, p)) => (h.to_string(), p.parse().unwrap_or(443)),
+        None => (img.registry.clone(), 443),
+    };
+    let path = format!("/v2/{}/manifests/{}", img.repository, img.tag);
+    let (contact, resp) = request(
+        env,
+        spec,
+        Request {
+            route: img.route,
+            host: &host,
+            port,
+            tls: true,
+            method: "GET",
+            path: &path,
+            body: Vec::new(),
+        },
+    )
+    .await;
+    let target = format!("{}/{}:{}", img.registry, img.repository, img.tag);
+    let ok = contact.ok;
+    let message = if ok {
+        format!("pulled {target}")
+    } else {
+        let why = match resp.map(|r| r.status) {
+            Some(404) => "the image or tag does not exist (MANIFEST_UNKNOWN)".to_string(),
+            Some(403) => "the registry's network rules deny this client (DENIED)".to_string(),
+            _ => contact.error.clone().unwrap_or_default(),
+        };
+        format!("image pull of {target} failed: {why}")
+    };
+    Some(Step {
+        status: if ok { "Succeeded" } else { "Failed" }.into(),
+        route: img.route,
+        target,
+        contacts: vec![contact],
+        message,
+    })
+}
+
+/// Key Vault references: over the public route first; when the vault
+/// blocks public traffic (403) and the app is integrated, through the
+/// integration (seed, "App settings using Key Vault references").
+async fn key_vault_reference(
+    env: &Env,
+    spec: &StartupSpec,
+    raw: &str,
+    reference: &Result<KeyVaultReference, String>,
+) -> KeyVaultReferenceStatus {
+    let mut st = KeyVaultReferenceStatus {
+        reference: raw.to_string(),
+        status: ResolveStatus::Initialized,
+        vault_name: None,
+        secret_name: None,
+        secret_version: None,
+        identity_type: if spec.managed_identity {
+            "SystemAssigned"
+        } else {
+            "None"
+        }
+        .into(),
+        details: String::new(),
+        source: "KeyVault".into(),
+        route: None,
+        contacts: Vec::new(),
+        value: None,
+    };
+    let r = match reference {
+        Err(why) => {
+            st.status = ResolveStatus::InvalidSyntax;
+            st.details = why.clone();
+            return st;
+        }
+        Ok(r) => r,
+    };
+    st.vault_name = Some(r.vault_name.clone());
+    st.secret_name = Some(r.secret_name.clone());
+    st.secret_version = r.secret_version.clone();
+    if !spec.managed_identity {
+        st.status = ResolveStatus::MsiNotEnabled;
+        st.details = "the app has no managed identity: set identity.type to SystemAssigned \
+                      (or UserAssigned) so it can read the vault"
+            .into();
+        return st;
+    }
+    let host = r.vault_host();
+    let path = r.secret_path();
+    let mut routes = vec![PlatformRoute::Public];
+    if spec.integration.is_some() {
+        routes.push(PlatformRoute::VirtualNetwork);
+    }
+    for route in routes {
+        let (contact, resp) = request(
+            env,
+            spec,
+            Request {
+                route,
+                host: &host,
+                port: 443,
+                tls: true,
+                method: "GET",
+                path: &path,
+                body: Vec::new(),
+            },
+        )
+        .await;
+        let code = contact.error.clone();
+        st.contacts.push(contact);
+        let Some(resp) = resp else {
+            let e = code.unwrap_or_default();
+            (st.status, st.details) = if e.contains("NXDOMAIN") || e.contains("no A record") {
+                (
+                    ResolveStatus::VaultNotFound,
+                    format!("the vault {host} does not resolve: {e}"),
+                )
+            } else if e.contains("timed out") {
+                (ResolveStatus::FetchTimedOut, format!("{host}: {e}"))
+            } else {
+                (ResolveStatus::OtherReasons, format!("{host}: {e}"))
+            };
+            // A dead public route is not a firewall denial: no retry.
+            return st;
+        };
+        st.route = Some(route);
+        match resp.status {
+            200..=299 => {
+                st.status = ResolveStatus::Resolved;
+                st.value = resp
+                    .json()
+                    .get("value")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                st.details = format!("resolved over the {} route", route_name(route));
+                return st;
+            }
+            403 => {
+                st.status = ResolveStatus::AccessToKeyVaultDenied;
+                st.details = format!(
+                    "the vault's firewall denied the request over the {} route ({})",
+                    route_name(route),
+                    code.unwrap_or_else(|| "Forbidden".into())
+                );
+                // Try the integration next, if there is one.
+            }
+            404 => {
+                st.status = if r.secret_version.is_some() {
+                    ResolveStatus::SecretVersionNotFound
+                } else {
+                    ResolveStatus::SecretNotFound
+                };
+                st.details = format!("{} not found in the vault", r.secret_uri());
+                return st;
+            }
+            s => {
+                st.status = ResolveStatus::OtherReasons;
+                st.details = format!("the vault answered HTTP {s}");
+                return st;
+            }
+        }
+    }
+    st
+}
+
+fn route_name(r: PlatformRoute) -> &'static str {
+    match r {
+        PlatformRoute::Public => "public",
+        PlatformRoute::VirtualNetwork => "virtual network integration",
+    }
+}
+
+/// Runs the startup of one instance.
+#[tracing::instrument(skip_all, fields(site = %spec.site_name, instance = spec.instance))]
+pub async fn start_instance(env: &Env, spec: &StartupSpec) -> InstanceStartup {
+    let content_share = content_share(env, spec).await;
+    let image_pull = image_pull(env, spec).await;
+    let mut key_vault_references = std::collections::BTreeMap::new();
+    for kv in &spec.key_vault_references {
+        key_vault_references.insert(
+            kv.setting.clone(),
+            key_vault_reference(env, spec, &kv.raw, &kv.reference).await,
+        );
+    }
+    let blocker = [&content_share, &image_pull]
+        .into_iter()
+        .flatten()
+        .find(|s| s.status != "Succeeded")
+        .map(|s| s.message.clone());
+    if let Some(why) = &blocker {
+        tracing::warn!("the app does not start: {why}");
+    }
+    InstanceStartup {
+        instance: spec.instance,
+        content_share,
+        image_pull,
+        key_vault_references,
+        app_started: blocker.is_none(),
+        reason: blocker,
+    }
+}
+
+/// The outcome of a custom backup or restore.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupOutcome {
+    pub status: String,
+    pub route: PlatformRoute,
+    pub contact: Contact,
+    pub message: String,
+}
+
+/// Writes (backup) or reads (restore) a blob on a storage account from
+/// instance 0's worker, by the route `vnetBackupRestoreEnabled` chose.
+pub async fn backup(
+    env: &Env,
+    spec: &StartupSpec,
+    route: PlatformRoute,
+    account: &str,
+    blob_path: &str,
+    content: Option<Vec<u8>>,
+) -> (BackupOutcome, Option<Vec<u8>>) {
+    let host = format!("{account}.blob.core.windows.net");
+    let restore = content.is_none();
+    let (contact, resp) = request(
+        env,
+        spec,
+        Request {
+            route,
+            host: &host,
+            port: 443,
+            tls: true,
+            method: if restore { "GET" } else { "PUT" },
+            path: blob_path,
+            body: content.unwrap_or_default(),
+        },
+    )
+    .await;
+    let ok = contact.ok;
+    let what = if restore { "restore from" } else { "backup to" };
+    let message = if ok {
+        format!(
+            "{what} https://{host}{blob_path} succeeded over the {} route",
+            route_name(route)
+        )
+    } else {
+        format!(
+            "{what} https://{host}{blob_path} failed over the {} route: {}",
+            route_name(route),
+            contact.error.as_deref().unwrap_or("failed")
+        )
+    };
+    let body = resp.filter(|_| ok && restore).map(|r| r.body);
+    (
+        BackupOutcome {
+            status: if ok { "Succeeded" } else { "Failed" }.into(),
+            route,
+            contact,
+            message,
+        },
+        body,
+    )
+}
