@@ -435,3 +435,106 @@ fn the_custom_dns_example_works() {
     ]);
     assert_eq!(nr["server"], "10.0.2.4", "{nr}");
 }
+
+/// Seed, "Private endpoints": with a private zone linked to the VNet (and no
+/// custom DNS), the service's public name resolves to the private endpoint
+/// inside the VNet (CNAME to privatelink, A from the zone group), while the
+/// internet still gets the public address.
+#[test]
+fn a_storage_private_endpoint_resolves_privately_only_inside_the_vnet() {
+    let Some(lab) = Lab::start() else { return };
+    lab.deploy(RG, &basic_template(RG, 1));
+    lab.deploy(
+        RG,
+        &template(vec![
+            json!({ "type": "Microsoft.Storage/storageAccounts", "name": "store1",
+            "location": "westeurope", "kind": "StorageV2", "sku": { "name": "Standard_LRS" },
+            "properties": { "publicNetworkAccess": "Enabled" } }),
+        ]),
+    );
+    let public = "store1.blob.core.windows.net";
+    let (vm1, web1, host1) = (["--vm", "vm1"], ["--app", "web1"], ["--host", "host1"]);
+    let public_ip = dig_short(&lab, &host1, &[public]);
+    assert_eq!(public_ip.len(), 2, "CNAME then A: {public_ip:?}");
+    assert_eq!(public_ip[0], "store1.privatelink.blob.core.windows.net.");
+    assert_eq!(
+        dig_short(&lab, &vm1, &[public]),
+        public_ip,
+        "no private zone yet"
+    );
+
+    let zone = "privatelink.blob.core.windows.net";
+    let storage = id(RG, "Microsoft.Storage/storageAccounts", "store1");
+    for args in [
+        vec![
+            "network",
+            "private-dns",
+            "zone",
+            "create",
+            "-g",
+            RG,
+            "-n",
+            zone,
+        ],
+        vec![
+            "network",
+            "private-dns",
+            "link",
+            "vnet",
+            "create",
+            "-g",
+            RG,
+            "-z",
+            zone,
+            "-n",
+            "link1",
+            "-v",
+            "vnet1",
+        ],
+        vec![
+            "network",
+            "private-endpoint",
+            "create",
+            "-g",
+            RG,
+            "-n",
+            "pe1",
+            "--vnet-name",
+            "vnet1",
+            "--subnet",
+            "vms",
+            "--private-connection-resource-id",
+            &storage,
+            "--group-id",
+            "blob",
+            "--connection-name",
+            "c1",
+        ],
+        vec![
+            "network",
+            "private-endpoint",
+            "dns-zone-group",
+            "create",
+            "-g",
+            RG,
+            "--endpoint-name",
+            "pe1",
+            "-n",
+            "default",
+            "--private-dns-zone",
+            zone,
+            "--zone-name",
+            "blob",
+        ],
+    ] {
+        lab.cli_ok(&args);
+    }
+    let private = dig_short(&lab, &vm1, &[public]);
+    assert_eq!(
+        private,
+        ["store1.privatelink.blob.core.windows.net.", "10.0.2.5"],
+        "the endpoint's NIC (vm1 holds 10.0.2.4)"
+    );
+    assert_eq!(getent(&lab, &web1, public).as_deref(), Some("10.0.2.5"));
+    assert_eq!(dig_short(&lab, &host1, &[public]), public_ip);
+}
