@@ -23,6 +23,9 @@ pub(crate) enum ChildKind {
     /// `Microsoft.Network/privateDnsZones/virtualNetworkLinks`: an entry of
     /// `properties.virtualNetworkLinks`.
     DnsZoneLink,
+    /// `Microsoft.Compute/virtualMachines/extensions`: an entry of
+    /// `properties.extensions` (`name`, `properties`).
+    VmExtension,
     /// `Microsoft.Network/privateEndpoints/privateDnsZoneGroups`: an entry of
     /// the endpoint's `properties.privateDnsZoneGroups`.
     PrivateDnsZoneGroup,
@@ -39,6 +42,7 @@ impl ChildKind {
             "microsoft.web/sites/config" => Some(ChildKind::SiteConfig),
             "microsoft.web/sites/networkconfig" => Some(ChildKind::SiteNetworkConfig),
             "microsoft.network/privatednszones/virtualnetworklinks" => Some(ChildKind::DnsZoneLink),
+            "microsoft.compute/virtualmachines/extensions" => Some(ChildKind::VmExtension),
             "microsoft.network/privateendpoints/privatednszonegroups" => {
                 Some(ChildKind::PrivateDnsZoneGroup)
             }
@@ -252,6 +256,12 @@ pub(crate) fn merge_child(
                 },
                 parent_id.name(),
             )?;
+        }
+        ChildKind::VmExtension => {
+            let entry = json!({ "name": name, "properties": child.properties });
+            upsert(props, "extensions", entry, |e| {
+                e.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name))
+            }, parent_id.name())?;
         }
         ChildKind::VaultSecret => {
             let entry = json!({ "name": name, "properties": { "value": child.properties.get("value").cloned().unwrap_or(json!("")) } });
