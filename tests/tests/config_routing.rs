@@ -275,6 +275,28 @@ fn image_pull_moves_between_the_public_route_and_the_integration() {
     assert_eq!(s["imagePull"]["route"], "VirtualNetwork");
     assert_eq!(s["imagePull"]["contacts"][0]["sourceAddress"], "10.0.1.4");
 
+    // The newer outboundVnetRouting object decides the same (a PUT of the
+    // site replaces the legacy flag set above).
+    let with_routing = |routing: Value| {
+        let fx =
+            json!({ "siteConfig": { "linuxFxVersion": image }, "outboundVnetRouting": routing });
+        lab.deploy(RG, &template(vec![site("img1", json!([]), fx, false)]));
+        startup(&lab, "img1")["imagePull"]["route"].clone()
+    };
+    assert_eq!(with_routing(json!({ "imagePullTraffic": false })), "Public");
+    assert_eq!(
+        with_routing(json!({ "allTraffic": true })),
+        "VirtualNetwork"
+    );
+    assert_eq!(
+        with_routing(json!({ "contentShareTraffic": true })),
+        "Public"
+    );
+    assert_eq!(
+        with_routing(json!({ "imagePullTraffic": true })),
+        "VirtualNetwork"
+    );
+
     // A tag the registry does not have: the container never starts.
     let s = startup(&lab, "img2");
     assert_eq!(s["imagePull"]["status"], "Failed", "{s:#}");

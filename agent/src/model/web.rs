@@ -453,6 +453,81 @@ impl ConfigRouting {
 mod tests {
     use super::*;
 
+    fn site_with(props: serde_json::Value) -> Site {
+        let mut p = serde_json::json!({
+            "serverFarmId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/serverfarms/p"
+        });
+        for (k, v) in props.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        let res = GenericResource {
+            id: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/a"
+                .parse()
+                .unwrap(),
+            type_: "Microsoft.Web/sites".into(),
+            name: "a".into(),
+            location: None,
+            kind: None,
+            sku: None,
+            properties: p,
+            tags: None,
+            identity: None,
+        };
+        Site::from_resource(&res).unwrap()
+    }
+
+    #[test]
+    fn configuration_routing_from_every_spelling() {
+        let cr = |props| site_with(props).config_routing;
+        assert_eq!(cr(serde_json::json!({})), ConfigRouting::default());
+        let all = ConfigRouting {
+            content_share: true,
+            image_pull: true,
+            backup_restore: true,
+        };
+        let s = site_with(serde_json::json!({"outboundVnetRouting": {"allTraffic": true}}));
+        assert_eq!(s.config_routing, all);
+        assert!(s.route_all, "allTraffic includes application traffic");
+        assert_eq!(
+            cr(serde_json::json!({"vnetContentShareEnabled": true})),
+            ConfigRouting {
+                content_share: true,
+                ..Default::default()
+            }
+        );
+        assert_eq!(
+            cr(serde_json::json!({"siteConfig": {"vnetImagePullEnabled": true}})),
+            ConfigRouting {
+                image_pull: true,
+                ..Default::default()
+            }
+        );
+        assert_eq!(
+            cr(
+                serde_json::json!({"outboundVnetRouting": {"backupRestoreTraffic": true, "contentShareTraffic": false}})
+            ),
+            ConfigRouting {
+                backup_restore: true,
+                ..Default::default()
+            }
+        );
+        let legacy = cr(serde_json::json!({"siteConfig": {"appSettings": [
+            {"name": "WEBSITE_CONTENTOVERVNET", "value": "1"},
+            {"name": "WEBSITE_PULL_IMAGE_OVER_VNET", "value": "true"}]}}));
+        assert_eq!(
+            legacy,
+            ConfigRouting {
+                content_share: true,
+                image_pull: true,
+                backup_restore: false
+            }
+        );
+        // applicationTraffic alone is Route All, not configuration routing.
+        let s = site_with(serde_json::json!({"outboundVnetRouting": {"applicationTraffic": true}}));
+        assert!(s.route_all);
+        assert_eq!(s.config_routing, ConfigRouting::default());
+    }
+
     #[test]
     fn tiers() {
         assert_eq!(tier_of_sku("P1v3"), "PremiumV3");
