@@ -432,26 +432,29 @@ fn backup_and_restore_follow_vnet_backup_restore_enabled() {
     res.push(site("web1", json!([]), json!({}), false));
     lab.deploy(RG, &template(res));
     let url = format!("https://{STORE}.blob.core.windows.net/backups?sv=2022-11-02&sig=x");
-    let backup = |extra: &[&str]| {
-        let mut args = vec![
-            "webapp",
-            "config",
-            "backup",
-            "create",
-            "-g",
-            RG,
-            "--webapp-name",
-            "web1",
-            "--container-url",
-            &url,
-            "--backup-name",
-            "nightly",
-        ];
-        args.extend_from_slice(extra);
-        lab.cli(&args)
+    // `webapp config backup VERB ... --backup-name NAME EXTRA...`
+    let args = |verb: &'static str, name: &'static str, extra: &[&'static str]| -> Vec<String> {
+        let mut a: Vec<String> = ["webapp", "config", "backup", verb, "-g", RG]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(
+            [
+                "--webapp-name",
+                "web1",
+                "--container-url",
+                &url,
+                "--backup-name",
+                name,
+            ]
+            .map(String::from),
+        );
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
     };
+    let run = |a: Vec<String>| lab.cli(&a.iter().map(String::as_str).collect::<Vec<_>>());
     // Public route: the account admits only the subnet.
-    let out = backup(&[]);
+    let out = run(args("create", "nightly", &[]));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -460,7 +463,7 @@ fn backup_and_restore_follow_vnet_backup_restore_enabled() {
     );
 
     set(&lab, "web1", "--vnet-backup-restore-enabled", true);
-    let out = backup(&[]);
+    let out = run(args("create", "nightly", &[]));
     assert!(
         out.status.success(),
         "{}",
@@ -469,43 +472,17 @@ fn backup_and_restore_follow_vnet_backup_restore_enabled() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["properties"]["route"], "VirtualNetwork");
     assert_eq!(v["properties"]["contact"]["sourceAddress"], "10.0.1.4");
-    let restored = lab.cli_json(&[
-        "webapp",
-        "config",
-        "backup",
-        "restore",
-        "-g",
-        RG,
-        "--webapp-name",
-        "web1",
-        "--container-url",
-        &url,
-        "--backup-name",
-        "nightly",
-    ]);
+    let out = run(args("restore", "nightly", &[]));
+    let restored: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         restored["properties"]["restoredBytes"].as_u64().unwrap() > 0,
         "{restored:#}"
     );
 
     // Database backup over the integration: refused with the seed's reason.
+    let a = args("create", "withdb", &["--db-name", "orders"]);
     lab.refused(
-        &[
-            "webapp",
-            "config",
-            "backup",
-            "create",
-            "-g",
-            RG,
-            "--webapp-name",
-            "web1",
-            "--container-url",
-            &url,
-            "--backup-name",
-            "withdb",
-            "--db-name",
-            "orders",
-        ],
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
         "DatabaseBackupNotSupportedOverVirtualNetwork",
     );
 }

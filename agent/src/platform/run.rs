@@ -35,6 +35,21 @@ struct Request<'a> {
     body: Vec<u8>,
 }
 
+impl<'a> Request<'a> {
+    /// An HTTPS GET (what the platform mostly sends).
+    fn get(route: PlatformRoute, host: &'a str, port: u16, path: &'a str) -> Self {
+        Request {
+            route,
+            host,
+            port,
+            tls: true,
+            method: "GET",
+            path,
+            body: Vec::new(),
+        }
+    }
+}
+
 /// Resolves `host` the way the route's resolver would: the public DNS of the
 /// lab for the public route, Azure-provided DNS of the integrated VNet
 /// (linked private zones first, so a private endpoint's address wins) for
@@ -195,20 +210,7 @@ async fn content_share(env: &Env, spec: &StartupSpec) -> Option<Step> {
     // The Files REST endpoint on 443: the emulated account answers its
     // identity at `/` (it keeps no share metadata).
     let path = "/";
-    let (rest, _) = request(
-        env,
-        spec,
-        Request {
-            route: cs.route,
-            host: &host,
-            port: 443,
-            tls: true,
-            method: "GET",
-            path,
-            body: Vec::new(),
-        },
-    )
-    .await;
+    let (rest, _) = request(env, spec, Request::get(cs.route, &host, 443, path)).await;
     contacts.push(rest);
     let ok = contacts.iter().all(|c| c.ok);
     let message = if ok {
@@ -254,20 +256,7 @@ async fn image_pull(env: &Env, spec: &StartupSpec) -> Option<Step> {
         None => (img.registry.clone(), 443),
     };
     let path = format!("/v2/{}/manifests/{}", img.repository, img.tag);
-    let (contact, resp) = request(
-        env,
-        spec,
-        Request {
-            route: img.route,
-            host: &host,
-            port,
-            tls: true,
-            method: "GET",
-            path: &path,
-            body: Vec::new(),
-        },
-    )
-    .await;
+    let (contact, resp) = request(env, spec, Request::get(img.route, &host, port, &path)).await;
     let target = format!("{}/{}:{}", img.registry, img.repository, img.tag);
     let ok = contact.ok;
     let message = if ok {
@@ -341,20 +330,7 @@ async fn key_vault_reference(
         routes.push(PlatformRoute::VirtualNetwork);
     }
     for route in routes {
-        let (contact, resp) = request(
-            env,
-            spec,
-            Request {
-                route,
-                host: &host,
-                port: 443,
-                tls: true,
-                method: "GET",
-                path: &path,
-                body: Vec::new(),
-            },
-        )
-        .await;
+        let (contact, resp) = request(env, spec, Request::get(route, &host, 443, &path)).await;
         let code = contact.error.clone();
         st.contacts.push(contact);
         let Some(resp) = resp else {
