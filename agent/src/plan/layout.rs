@@ -418,7 +418,7 @@ impl Layout {
             })
             .collect();
 
-        let services = super::services::layout(&inv, alloc, l, &inv.vnets);
+        let services = super::services::layout(&inv, state, l, &inv.vnets);
         Layout {
             services,
             service_addrs,
