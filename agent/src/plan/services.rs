@@ -198,6 +198,11 @@ fn endpoint_links(
     links
 }
 
+/// The local address of a service namespace's k-th link.
+fn link_addr(k: usize) -> Ipv4Addr {
+    super::layout::add(SERVICE_LINK_ADDR_BASE, 1 + k as u32)
+}
+
 /// What names a link's fabric end: the fabric, plus the private endpoint's
 /// address for an endpoint link (one VNet may hold several).
 fn link_peer(fab_ns: &str, link: &ServiceLink) -> String {
@@ -239,12 +244,15 @@ pub(crate) fn private_endpoint_route(l: &Layout, fi: usize, prefix: Ipv4Net) -> 
     l.services
         .iter()
         .find_map(|s| {
-            let link = s
-                .links
-                .iter()
-                .find(|k| k.fabric == fi && k.private_endpoint.map(host_net) == Some(prefix))?;
-            Some(RouteKind::Dev {
+            let (k, link) = s.links.iter().enumerate().find(|(_, k)| {
+                k.fabric == fi && k.private_endpoint.map(host_net) == Some(prefix)
+            })?;
+            // Via the link's local address: the service namespace does not
+            // hold the endpoint's address, so it would not answer ARP for it.
+            Some(RouteKind::Via {
+                gateway: link_addr(k),
                 ifname: fabric_side(&s.netns, &link_peer(fab, link)),
+                onlink: true,
             })
         })
         .unwrap_or(RouteKind::Throw)
@@ -274,7 +282,7 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
             let peer = link_peer(fab, link);
             let (near, far) = (service_side(&s.netns, &peer), fabric_side(&s.netns, &peer));
             let mark = SERVICE_MARK_BASE + k as u32;
-            let local = super::layout::add(SERVICE_LINK_ADDR_BASE, 1 + k as u32);
+            let local = link_addr(k);
             b.veth(&s.netns, &near, fab, &far);
             b.get(fab).addr("lo", host(FABRIC_SERVICE_GW));
             let ns = b.get(&s.netns);

@@ -324,7 +324,11 @@ fn an_approved_private_endpoint_has_its_own_link_mark_and_dnat_into_the_service(
             .find(|r| r.table == table && r.destination.addr() == pe_ip)
             .map(|r| r.kind.clone())
             .unwrap();
-        assert!(matches!(&kind, RouteKind::Dev { ifname } if ifname.starts_with("p-")));
+        assert!(
+            matches!(&kind, RouteKind::Via { ifname, gateway, onlink: true }
+                if ifname.starts_with("p-") && gateway.octets()[..3] == [169, 254, 64]),
+            "{kind:?}"
+        );
         assert_ne!(kind, se_link);
     }
     let host = p.services.iter().find(|h| h.key.contains("acct1")).unwrap();
