@@ -439,10 +439,17 @@ mod to_a_service {
             assert_eq!(code, 403, "{v}");
             assert_eq!(v["error"]["code"], "AuthorizationFailure", "{v}");
         }
-        // The account's other ports pass too (documented: the endpoint
-        // passes the service's ports, not only its group's): SMB 445.
-        let line = lab.exec_ok(&vm1, &[&probe_bin(), "tcp", &ip1, "445"]);
-        assert!(line.contains("privateEndpoint"), "{line}");
+        // A blob endpoint passes blob's ports only: HTTP 80 answers, the
+        // account's SMB 445 (the `file` group) is dropped.
+        let script = format!("curl -sS --max-time 3 http://{ip1}/");
+        let http = lab.exec_ok(&vm1, &["sh", "-c", &script]);
+        assert!(http.contains("privateEndpoint"), "{http}");
+        let smb = lab.exec(&vm1, &[&probe_bin(), "tcp", &ip1, "445", "1000"]);
+        assert!(
+            !smb.status.success(),
+            "{}",
+            String::from_utf8_lossy(&smb.stdout)
+        );
 
         let again = lab.cli_json(&["lab", "reconcile"]);
         assert_eq!(kernel_writes(&again["reconcile"]), 0, "{again}");

@@ -111,6 +111,9 @@ pub(crate) struct ServiceLink {
     /// `ip` (traffic to `ip`), a link of its own so that its packets carry
     /// the `privateEndpoint` path.
     pub private_endpoint: Option<Ipv4Addr>,
+    /// The TCP ports a private endpoint's link passes (its group's, e.g.
+    /// blob 80 and 443); unused on a service-endpoint link.
+    pub ports: &'static [u16],
 }
 
 /// One service namespace.
@@ -157,6 +160,7 @@ pub(crate) fn layout(
                 .map(|fi| ServiceLink {
                     fabric: *fi,
                     private_endpoint: None,
+                    ports: &[],
                 })
                 .collect();
             links.extend(endpoint_links(inv, state, vnets, &s.id));
@@ -190,6 +194,7 @@ fn endpoint_links(
             Some(ServiceLink {
                 fabric: vnets.iter().position(|v| v.id == vnet)?,
                 private_endpoint: Some(pe.address(&state.allocations)?),
+                ports: pe.group().map_or(&[][..], |g| g.ports),
             })
         })
         .collect();
@@ -299,6 +304,7 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
                 mark,
                 local,
                 daddr: link.private_endpoint.unwrap_or(s.ip),
+                ports: link.private_endpoint.map(|_| link.ports),
             });
         }
         b.get(&s.netns).nft = Some(nft_batch(&marks));
@@ -319,6 +325,8 @@ struct IngressLink {
     /// What clients address on this link: the public IP (service endpoint)
     /// or the private endpoint's address.
     daddr: Ipv4Addr,
+    /// A private endpoint's link: the only TCP ports it passes.
+    ports: Option<&'static [u16]>,
 }
 
 /// Per ingress link: the mark (replies follow it back, the host reads the
@@ -355,6 +363,18 @@ fn nft_batch(links: &[IngressLink]) -> serde_json::Value {
         batch.rule(
             "dnat",
             vec![json!({"dnat": {"family": "ip", "addr": {"map": {"key": key, "data": {"set": to_local}}}}})],
+        );
+    }
+    for (link, ports) in links.iter().filter_map(|k| Some((&k.ifname, k.ports?))) {
+        // A private endpoint maps one sub-resource (group) of its target:
+        // other ports of the service are not reachable through it.
+        batch.rule(
+            "raw-pre",
+            vec![
+                nft::iifname(link),
+                json!({"match": {"op": "!=", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": {"set": ports}}}),
+                nft::drop(),
+            ],
         );
     }
     for link in links.iter().map(|k| &k.ifname) {

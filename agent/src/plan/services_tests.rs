@@ -340,6 +340,8 @@ fn an_approved_private_endpoint_has_its_own_link_mark_and_dnat_into_the_service(
     let svc = &p.namespaces[&host.netns];
     let nft = svc.nft.as_ref().unwrap().to_string();
     assert!(nft.contains(&pe_ip.to_string()), "{nft}");
+    // Only blob's ports pass the endpoint's link.
+    assert!(nft.contains(r#""right":{"set":[80,443]}"#), "{nft}");
     if super::nft_check::nft_available() {
         assert!(super::nft_check::check_plan(&p) > 0);
     }
