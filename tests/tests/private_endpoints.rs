@@ -1,9 +1,10 @@
-//! Issue 5, private endpoints (the part without the services' datapath): a
-//! private endpoint to a web app in a VM's VNet gets its NIC and address,
-//! its DNS zone group makes `SITE.privatelink.azurewebsites.net` resolve to it
-//! inside the linked VNet, every subnet routes its /32 as InterfaceEndpoint
-//! (in the kernel: like VnetLocal), Azure's refusals change nothing, and
-//! deleting it takes NIC, address and record away.
+//! Issue 5, private endpoints: a private endpoint to a web app in a VM's
+//! VNet gets its NIC and address, its DNS zone group makes
+//! `SITE.privatelink.azurewebsites.net` resolve to it inside the linked VNet,
+//! every subnet routes its /32 as InterfaceEndpoint (in the kernel: into the
+//! endpoint's own link to the target), Azure's refusals change nothing, and
+//! deleting it takes NIC, address, route and record away. `to_a_service`:
+//! the traffic, to a storage account and to another app.
 
 use serde_json::Value;
 use vnet_e2e::*;
@@ -193,8 +194,8 @@ fn a_private_endpoint_to_a_web_app_resolves_to_its_nic_in_the_linked_vnet() {
         "{group}"
     );
 
-    // Every subnet routes the /32 as InterfaceEndpoint; the kernel throws it
-    // to the fabric's main table like VnetLocal.
+    // Every subnet routes the /32 as InterfaceEndpoint; the kernel sends it
+    // into the endpoint's own link to web1's worker (site_endpoint.rs).
     let routes = lab.cli_json(&[
         "network",
         "nic",
@@ -220,7 +221,7 @@ fn a_private_endpoint_to_a_web_app_resolves_to_its_nic_in_the_linked_vnet() {
     for t in [1000, 1001] {
         let kernel = table(&fabric, t);
         assert!(
-            kernel.contains(&format!("throw {address}")),
+            kernel.contains(&format!("{address} via 169.254.65.1 dev p-")),
             "table {t}: {kernel}"
         );
     }
@@ -255,7 +256,7 @@ fn a_private_endpoint_to_a_web_app_resolves_to_its_nic_in_the_linked_vnet() {
         "the NIC went with the endpoint"
     );
     assert_eq!(resolve(&lab, fqdn)["status"], "NXDOMAIN");
-    assert!(!table(&fabric, 1001).contains(&format!("throw {address}")));
+    assert!(!table(&fabric, 1001).contains(&address));
 }
 
 mod to_a_service {
@@ -467,5 +468,92 @@ mod to_a_service {
         assert_eq!(blob(&lab, &vm1, &ip1).0, 0);
         assert_eq!(blob(&lab, &app, &ip1).0, 0);
         assert_eq!(blob(&lab, &vm2, &ip2).0, 200);
+    }
+
+    /// vnet1 (its VM and `web1` integrated, Route All off, on plan1) and a
+    /// second app `web2` on plan2, not integrated, listening with vnet-probe
+    /// on WEBSITES_PORT 8080; `site-pe` in vnet1's `pes` to web2.
+    fn apps_template() -> Value {
+        let mut r: Vec<Value> = vnet("vnet1")
+            .into_iter()
+            .filter(|v| v["type"] != "Microsoft.Network/privateEndpoints")
+            .collect();
+        let serve = format!("exec {} serve-tcp 8080", probe_bin());
+        r.extend([
+            json!({ "type": "Microsoft.Web/serverfarms", "name": "plan1", "location": "westeurope", "kind": "linux",
+                    "sku": { "name": "P1v3", "capacity": 1 }, "properties": { "reserved": true } }),
+            json!({ "type": "Microsoft.Web/serverfarms", "name": "plan2", "location": "westeurope", "kind": "linux",
+                    "sku": { "name": "P1v3", "capacity": 1 }, "properties": { "reserved": true } }),
+            json!({ "type": "Microsoft.Web/sites", "name": "web1", "location": "westeurope", "kind": "app,linux",
+                    "properties": { "serverFarmId": id(RG, "Microsoft.Web/serverfarms", "plan1"),
+                                    "virtualNetworkSubnetId": subnet_of("vnet1", "integration"),
+                                    "siteConfig": { "vnetRouteAllEnabled": false, "appCommandLine": "sleep 100000" } } }),
+            json!({ "type": "Microsoft.Web/sites", "name": "web2", "location": "westeurope", "kind": "app,linux",
+                    "properties": { "serverFarmId": id(RG, "Microsoft.Web/serverfarms", "plan2"),
+                                    "siteConfig": { "appCommandLine": serve,
+                                        "appSettings": [{ "name": "WEBSITES_PORT", "value": "8080" }] } } }),
+            json!({ "type": "Microsoft.Network/privateEndpoints", "name": "site-pe", "location": "westeurope",
+                    "properties": { "subnet": { "id": subnet_of("vnet1", "pes") },
+                        "privateLinkServiceConnections": [{ "name": "c1", "properties": {
+                            "privateLinkServiceId": id(RG, "Microsoft.Web/sites", "web2"),
+                            "groupIds": ["sites"] } }] } }),
+        ]);
+        template(r)
+    }
+
+    /// `vnet-probe tcp IP PORT` from `target` until it answers (the target
+    /// app may still be starting), for 5 s at most: the server's line.
+    fn probe_until(lab: &Lab, target: &[&str], ip: &str, port: &str) -> String {
+        let mut last = String::new();
+        for _ in 0..25 {
+            let out = lab.exec(target, &[&probe_bin(), "tcp", ip, port, "1000"]);
+            last = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if out.status.success() {
+                return last;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!("no answer from {ip}:{port}: {last}");
+    }
+
+    #[test]
+    fn an_app_and_a_vm_reach_another_app_over_its_private_endpoint() {
+        let Some(lab) = Lab::start() else { return };
+        lab.deploy(RG, &apps_template());
+        let pe = lab.show(&net("privateEndpoints", "site-pe"));
+        let ip = pe["emulator"]["privateIpAddress"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{pe}"))
+            .to_string();
+        let (vm, app) = (["--vm", "vnet1-vm"], ["--app", "web1"]);
+
+        // Port 80 of the endpoint reaches web2's listener on 8080, with the
+        // client's private source.
+        let line = probe_until(&lab, &vm, &ip, "80");
+        assert!(line.contains("peer=10.0.2.4:"), "{line}");
+        let line = probe_until(&lab, &app, &ip, "80");
+        assert!(line.contains("peer=10.0.1."), "{line}");
+        // Other ports go nowhere.
+        let other = lab.exec(&vm, &[&probe_bin(), "tcp", &ip, "8080", "1000"]);
+        assert!(!other.status.success());
+
+        let again = lab.cli_json(&["lab", "reconcile"]);
+        assert_eq!(kernel_writes(&again["reconcile"]), 0, "{again}");
+
+        lab.cli_ok(&[
+            "network",
+            "private-endpoint",
+            "delete",
+            "-g",
+            RG,
+            "-n",
+            "site-pe",
+        ]);
+        let gone = lab.exec(&vm, &[&probe_bin(), "tcp", &ip, "80", "1000"]);
+        assert!(!gone.status.success());
     }
 }

@@ -260,6 +260,7 @@ pub(crate) fn private_endpoint_route(l: &Layout, fi: usize, prefix: Ipv4Net) -> 
                 onlink: true,
             })
         })
+        .or_else(|| super::site_endpoint::route(l, fi, prefix.addr()))
         .unwrap_or(RouteKind::Throw)
 }
 
