@@ -95,7 +95,8 @@ pub const PRIVATE_LINK_GROUPS: [PrivateLinkGroup; 5] = [
             ("{name}.azurewebsites.net", "{name}"),
             ("{name}.scm.azurewebsites.net", "{name}.scm"),
         ],
-        ports: &[80, 443],
+        // HTTP only: TLS on 443 would need the front end's certificate.
+        ports: &[80],
     },
 ];
 
