@@ -11,6 +11,10 @@ have ip || need+=(iproute2)
 have unshare || need+=(util-linux)
 have nc || need+=(netcat-openbsd)
 have dig || need+=(dnsutils)
+# dnsmasq as a VM's custom DNS server (examples/custom-dns.json, tests, the DNS
+# benchmark): dnsmasq-base is the binary alone, without the `dnsmasq`
+# package's system service, so nothing starts on this machine.
+have dnsmasq || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 have curl || need+=(curl)
 have iperf3 || need+=(iperf3)
 have ping || need+=(iputils-ping)

@@ -9,6 +9,7 @@ pub mod authz;
 pub mod cli;
 pub mod dataplane;
 pub mod dns;
+pub mod dnsd;
 pub mod ipam;
 pub mod model;
 pub mod plan;

@@ -232,11 +232,20 @@ impl Supervisor {
             .stdout(out.try_clone()?)
             .stderr(out);
         let fd = ns.as_raw_fd();
-        // SAFETY: only async-signal-safe calls (setns, setsid) between fork and exec.
+        let resolv = crate::dnsd::resolv_conf_path(&self.dir, &plan.netns);
+        let resolv = resolv
+            .exists()
+            .then(|| ResolvMount::new(&resolv))
+            .transpose()?;
+        // SAFETY: only async-signal-safe calls (setns, unshare, mount, setsid)
+        // between fork and exec, on memory prepared before the fork.
         unsafe {
             cmd.pre_exec(move || {
                 if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                if let Some(m) = &resolv {
+                    m.enter()?;
                 }
                 if libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
@@ -248,6 +257,63 @@ impl Supervisor {
             .spawn()
             .with_context(|| format!("starting {program} in {}", plan.netns))?;
         Ok((child, log))
+    }
+}
+
+/// A private mount namespace whose `/etc/resolv.conf` is a bind mount of the
+/// namespace's resolv.conf file (the agent writes it; `/etc/hosts` stays):
+/// the program resolves with its app's, VM's or host's DNS servers, as an App
+/// Service sandbox does. The mounts end with the program's last process.
+pub struct ResolvMount {
+    source: std::ffi::CString,
+    target: std::ffi::CString,
+    root: std::ffi::CString,
+}
+
+/// Where the resolver reads its servers.
+const ETC_RESOLV_CONF: &str = "/etc/resolv.conf";
+
+impl ResolvMount {
+    pub fn new(source: &Path) -> Result<ResolvMount> {
+        use std::os::unix::ffi::OsStrExt;
+        Ok(ResolvMount {
+            source: std::ffi::CString::new(source.as_os_str().as_bytes())?,
+            target: std::ffi::CString::new(ETC_RESOLV_CONF)?,
+            root: std::ffi::CString::new("/")?,
+        })
+    }
+
+    /// In the calling process (single-threaded: a child between fork and
+    /// exec, or the `exec` command): a new mount namespace, made private so
+    /// nothing propagates back to the machine's, then the bind mount.
+    pub fn enter(&self) -> std::io::Result<()> {
+        // SAFETY: plain syscalls on NUL-terminated strings owned by self.
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::mount(
+                std::ptr::null(),
+                self.root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::mount(
+                self.source.as_ptr(),
+                self.target.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
     }
 }
 

@@ -487,3 +487,36 @@ fn backup_and_restore_follow_vnet_backup_restore_enabled() {
         "DatabaseBackupNotSupportedOverVirtualNetwork",
     );
 }
+
+#[test]
+fn private_vault_certificates_and_logs_to_private_storage_are_refused() {
+    let Some(lab) = Lab::start() else { return };
+    let mut res = base();
+    res.extend(vault(subnet_only()));
+    res.push(storage(subnet_only()));
+    res.push(site("web1", json!([]), json!({}), false));
+    lab.deploy(RG, &template(res));
+    let cert = json!({ "type": "Microsoft.Web/certificates", "name": "cert1", "location": "westeurope",
+        "properties": { "keyVaultId": id(RG, "Microsoft.KeyVault/vaults", VAULT), "keyVaultSecretName": "tls" } });
+    let msg = lab.deploy_refused(
+        RG,
+        &template(vec![cert]),
+        "KeyVaultCertificateFromPrivateVaultNotSupported",
+    );
+    assert!(
+        msg.contains("private key vaults is currently not supported"),
+        "{msg}"
+    );
+    let logs = json!({ "type": "Microsoft.Web/sites/config", "name": "web1/logs",
+        "properties": { "httpLogs": { "azureBlobStorage": {
+            "sasUrl": format!("https://{STORE}.blob.core.windows.net/logs?sv=x"), "enabled": true } } } });
+    let msg = lab.deploy_refused(
+        RG,
+        &template(vec![logs]),
+        "AppServiceLogsToPrivateStorageNotSupported",
+    );
+    assert!(
+        msg.contains("private storage accounts are currently not supported"),
+        "{msg}"
+    );
+}

@@ -1,6 +1,7 @@
-//! Issue 5 (started): private DNS zones through the CLI and the daemon, and
-//! what Azure-provided DNS answers inside a VNet (`network vnet resolve`, the
-//! lab's diagnostic over the same resolver the DNS server will use).
+//! Issue 5: private DNS zones through the CLI and the daemon, and what
+//! Azure-provided DNS answers inside a VNet (`network vnet resolve`, the
+//! lab's diagnostic over the same resolver the DNS server uses, checked
+//! against real queries to 168.63.129.16).
 
 use vnet_e2e::*;
 
@@ -66,6 +67,20 @@ fn a_private_zone_answers_only_in_linked_vnets() {
     let after = resolve("store1.privatelink.blob.core.windows.net");
     assert_eq!(after["status"], "NOERROR", "{after}");
     assert_eq!(after["answers"][0]["data"], "10.0.2.10", "{after}");
+    // The server at 168.63.129.16 answers the same on the wire, from a VM
+    // and from an integrated app.
+    for target in [["--vm", "vm1"], ["--app", "web1"]] {
+        let dig = lab.exec_ok(
+            &target,
+            &[
+                "dig",
+                "+short",
+                "@168.63.129.16",
+                "store1.privatelink.blob.core.windows.net",
+            ],
+        );
+        assert_eq!(dig.trim(), "10.0.2.10", "{target:?}: {dig}");
+    }
     let missing = resolve("nothere.privatelink.blob.core.windows.net");
     assert_eq!(
         missing["status"], "NXDOMAIN",

@@ -278,8 +278,7 @@ mod tests {
                     ifname: "pub0".into(),
                 },
             }],
-            processes: vec![],
-            services: vec![],
+            ..Default::default()
         }
     }
 

@@ -45,6 +45,8 @@ pub struct Options {
     pub datapath_only: bool,
     /// The datapath section's lab without NSGs.
     pub no_nsg: bool,
+    /// Only the DNS section (`dns_bench.rs`).
+    pub dns_only: bool,
     /// Set on the re-run inside the sandbox.
     pub in_sandbox: bool,
 }
@@ -53,13 +55,19 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
     let root = workspace_root();
     let sandboxed = std::env::var("VNET_SANDBOX").as_deref() == Ok("1");
     if !opts.in_sandbox {
-        datapath::preflight()?;
+        if !opts.dns_only {
+            datapath::preflight()?;
+        }
         build_release(&root, sandboxed)?;
         if !sandboxed {
             return rerun_in_sandbox(&root, opts);
         }
     }
     ensure_sandbox()?;
+    if opts.dns_only {
+        crate::dns_bench::run(&root, opts.quick)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if !opts.datapath_only {
         measure(&root, opts.quick)?;
     }
@@ -70,6 +78,9 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
             no_nsg: opts.no_nsg,
         },
     )?;
+    if !opts.datapath_only {
+        crate::dns_bench::run(&root, opts.quick)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -110,6 +121,7 @@ fn rerun_in_sandbox(root: &Path, opts: &Options) -> Result<ExitCode> {
         (opts.quick, "--quick"),
         (opts.datapath_only, "--datapath-only"),
         (opts.no_nsg, "--no-nsg"),
+        (opts.dns_only, "--dns-only"),
     ] {
         if set {
             cmd.arg(flag);

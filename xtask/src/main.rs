@@ -3,6 +3,7 @@
 mod baseline;
 mod bench;
 mod datapath;
+mod dns_bench;
 mod rr;
 mod run;
 mod stats;
@@ -13,7 +14,7 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  bench [--quick] [--datapath-only] [--no-nsg]
+  bench [--quick] [--datapath-only] [--no-nsg] [--dns-only]
                     (root; runs inside scripts/sandbox.sh)
                     1. deploy time of the agent against an ip/nft shell script
                     for 1, 10 and 100 plan instances, and the daemon's peak
@@ -25,9 +26,16 @@ tasks:
                     --quick: 1 and 10 instances, one round of each, shorter
                     runs. --datapath-only: only 2. --no-nsg: the lab of 2
                     without NSGs (automatic when the agent does not know them)
+                    3. DNS: queries per second and p99 latency of the agent's
+                    168.63.129.16 against dnsmasq serving the same zone from
+                    the same fabric, asked from an app sandbox. Results:
+                    target/bench/dns.json. --dns-only: only 3.
   datapath-template [RULES]
                     prints the datapath lab's ARM template (NSGs of RULES rules
                     on both subnets; none without RULES)
+  dns-load SERVER NAMES SECONDS OUTSTANDING THREADS
+                    the DNS load generator (UDP, OUTSTANDING queries in
+                    flight); prints qps, p50/p99 in microseconds as JSON
   rr-server PORT [LIFETIME_S]
                     echo server for the latency measurement
   rr-client IP PORT COUNT [CONNECTS]
@@ -46,6 +54,7 @@ fn main() -> ExitCode {
         ["datapath-template", rest @ ..] => {
             datapath::print_template(rest).map(|()| ExitCode::SUCCESS)
         }
+        ["dns-load", rest @ ..] => dns_bench::load(rest).map(|()| ExitCode::SUCCESS),
         ["rr-server", rest @ ..] => rr::server(rest).map(|()| ExitCode::SUCCESS),
         ["rr-client", rest @ ..] => rr::client(rest).map(|()| ExitCode::SUCCESS),
         ["help" | "-h" | "--help"] => {
@@ -68,6 +77,7 @@ fn bench_options(flags: &[&str]) -> Option<bench::Options> {
         quick: false,
         datapath_only: false,
         no_nsg: false,
+        dns_only: false,
         in_sandbox: false,
     };
     for f in flags {
@@ -75,6 +85,7 @@ fn bench_options(flags: &[&str]) -> Option<bench::Options> {
             "--quick" => opts.quick = true,
             "--datapath-only" => opts.datapath_only = true,
             "--no-nsg" => opts.no_nsg = true,
+            "--dns-only" => opts.dns_only = true,
             // Internal: the re-run inside scripts/sandbox.sh.
             "--in-sandbox" => opts.in_sandbox = true,
             _ => return None,

@@ -19,6 +19,7 @@ const ARRAY_CHILDREN: &[(&str, &str, &str)] = &[
     ("virtualNetworks", "subnets", "subnets"),
     ("networkSecurityGroups", "securityRules", "securityRules"),
     ("routeTables", "routes", "routes"),
+    ("virtualMachines", "extensions", "extensions"),
     (
         "privateEndpoints",
         "privateDnsZoneGroups",

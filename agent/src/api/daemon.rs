@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use tokio::sync::{Mutex, Notify};
 
 use crate::dataplane::{Dataplane, ReconcileReport};
+use crate::dnsd::DnsServers;
 use crate::model::LAB_OWNER as DEFAULT_PRINCIPAL;
 use crate::model::{AzureError, GenericResource, LabConfig, LabState, ResourceId};
 use crate::plan::{self, ExecTarget, ProcessPlan};
@@ -69,6 +70,8 @@ pub struct Daemon {
     pub(super) state: Mutex<LabState>,
     pub(super) dataplane: Dataplane,
     pub(super) supervisor: Supervisor,
+    /// Azure-provided DNS in every VNet and the lab's public DNS.
+    pub(super) dns: DnsServers,
     pub(super) processes: std::sync::Mutex<Vec<ProcessPlan>>,
     /// What the platform did when each app instance started.
     pub(super) startups: std::sync::Mutex<super::platform::Startups>,
@@ -90,11 +93,13 @@ impl Daemon {
         let state = store.load()?;
         let supervisor = Supervisor::open(&config.state_dir)?;
         let dataplane = Dataplane::new(&config.lab.name, &config.state_dir);
+        let dns = DnsServers::new(&config.state_dir);
         let startups = super::platform::Startups::open(&config.state_dir);
         let lab_ca = crate::services::ca::ensure(&config.state_dir).context("the lab CA")?;
         let daemon = Arc::new(Daemon {
             lab_ca,
             service_exe: current_exe()?,
+            dns,
             config,
             store,
             state: Mutex::new(state),
@@ -135,6 +140,8 @@ impl Daemon {
             anyhow::bail!("the lab is being taken down");
         }
         let plan = plan::build(state, &self.config.lab);
+        // Before namespaces go: a socket of ours would keep one alive.
+        self.dns.stop_gone(&plan);
         let result = self.dataplane.reconcile(&plan).await;
         {
             let mut t = self.totals.lock().unwrap();
@@ -149,6 +156,8 @@ impl Daemon {
             }
         }
         let report = result?;
+        // resolv.conf files first: a process started now mounts its file.
+        self.dns.write_resolv_confs(&plan)?;
         // Services and every app instance whose startup is settled run
         // first; then the platform's startup work (configuration routing:
         // content share, image pull, Key Vault references) runs for the
@@ -173,6 +182,7 @@ impl Daemon {
             *self.processes.lock().unwrap() = second.clone();
             self.supervisor.sync(&second)?;
         }
+        self.dns.sync(&plan, state).await?;
         Ok(report)
     }
 
@@ -364,7 +374,11 @@ impl Daemon {
             LAB_CA_ENV.into(),
             self.lab_ca.0.to_string_lossy().into_owned(),
         );
-        Ok(json!({ "netns": spec.netns, "env": spec.env }))
+        let resolv = crate::dnsd::resolv_conf_path(&self.config.state_dir, &spec.netns);
+        let resolv = resolv
+            .exists()
+            .then(|| resolv.to_string_lossy().into_owned());
+        Ok(json!({ "netns": spec.netns, "env": spec.env, "resolvConf": resolv }))
     }
 
     /// Reconciles now (what the resync loop does), returning what was written.
@@ -383,6 +397,7 @@ impl Daemon {
             "resources": state.resources.len(),
             "totals": totals,
             "processes": self.supervisor.status(),
+            "dnsServers": self.dns.status(),
         })
     }
 
@@ -396,6 +411,8 @@ impl Daemon {
             .store(true, std::sync::atomic::Ordering::SeqCst);
         self.processes.lock().unwrap().clear();
         self.supervisor.stop_all()?;
+        self.dns.stop_all();
+        self.dns.remove_resolv_confs();
         let report = self.dataplane.teardown().await?;
         if purge {
             *state = LabState::default();

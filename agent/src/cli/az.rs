@@ -39,6 +39,9 @@ pub enum WebappCmd {
         #[arg(long, default_value_t = 0)]
         instance: u32,
     },
+    /// What the app resolves, as Kudu's nameresolver.exe: a real query from
+    /// its sandbox to the servers of its resolv.conf (`-o table`: Kudu's text).
+    Nameresolver(super::nameresolver::NameresolverArgs),
 }
 
 #[derive(Args, Debug)]
@@ -371,6 +374,7 @@ pub fn webapp(g: &Global, cmd: WebappCmd) -> Result<ExitCode> {
     match cmd {
         WebappCmd::Show(s) => g.call("GET", &s.id().to_string(), None),
         WebappCmd::Restart(s) => g.call("POST", &format!("{}/restart", s.id()), None),
+        WebappCmd::Nameresolver(args) => super::nameresolver::run(g, args),
         WebappCmd::ShowEffectiveRouteTable { site, instance } => g.call(
             "POST",
             &format!("{}/effectiveRouteTable", site.id()),

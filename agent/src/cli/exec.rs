@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use serde_json::Value;
 
 use crate::api::client::{encode, request};
 use crate::dataplane::netns_path;
@@ -38,26 +39,17 @@ pub fn run(socket: &Path, principal: &str, args: ExecArgs) -> Result<ExitCode> {
         (_, _, Some(h)) => format!("host={}", encode(h)),
         _ => bail!("name one of --app, --vm or --host"),
     };
-    let (status, spec) = request(
-        socket,
-        principal,
-        "GET",
-        &format!("/lab/exec?{query}"),
-        None,
-    )?;
-    if status != 200 {
-        super::print_error(&spec);
+    let Some(spec) = enter(socket, principal, &query)? else {
         return Ok(ExitCode::FAILURE);
+    };
+    let netns = spec["netns"].as_str().unwrap_or_default().to_string();
+    // The namespace's DNS: its resolv.conf bound on /etc/resolv.conf in a
+    // mount namespace of this process alone.
+    if let Some(path) = spec["resolvConf"].as_str() {
+        crate::supervisor::ResolvMount::new(Path::new(path))?
+            .enter()
+            .with_context(|| format!("mounting {path} on /etc/resolv.conf"))?;
     }
-    let netns = spec["netns"]
-        .as_str()
-        .context("daemon answered without a namespace")?;
-    let ns = std::fs::File::open(netns_path(netns))
-        .with_context(|| format!("opening namespace {netns}"))?;
-    // This process is single-threaded here, so it may switch its own network
-    // namespace and then become the program (exit code and signals are its own).
-    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
-        .with_context(|| format!("entering namespace {netns}"))?;
     let mut cmd = std::process::Command::new(&args.command[0]);
     cmd.args(&args.command[1..]);
     if let Some(env) = spec["env"].as_object() {
@@ -69,4 +61,30 @@ pub fn run(socket: &Path, principal: &str, args: ExecArgs) -> Result<ExitCode> {
     }
     let err = cmd.exec();
     Err(err).with_context(|| format!("running {:?} in {netns}", args.command[0]))
+}
+
+/// Asks the daemon where `/lab/exec?{query}` runs and moves this process
+/// into that network namespace (it is single-threaded here, so it may switch
+/// its own namespace, and then become or act as the program). `None`: the
+/// daemon refused; its error is printed.
+pub(super) fn enter(socket: &Path, principal: &str, query: &str) -> Result<Option<Value>> {
+    let (status, spec) = request(
+        socket,
+        principal,
+        "GET",
+        &format!("/lab/exec?{query}"),
+        None,
+    )?;
+    if status != 200 {
+        super::print_error(&spec);
+        return Ok(None);
+    }
+    let netns = spec["netns"]
+        .as_str()
+        .context("daemon answered without a namespace")?;
+    let ns = std::fs::File::open(netns_path(netns))
+        .with_context(|| format!("opening namespace {netns}"))?;
+    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+        .with_context(|| format!("entering namespace {netns}"))?;
+    Ok(Some(spec))
 }

@@ -3,6 +3,7 @@
 
 mod az;
 mod exec;
+mod nameresolver;
 mod network;
 mod private_endpoint;
 mod table;

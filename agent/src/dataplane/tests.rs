@@ -236,8 +236,7 @@ fn lab_plan(lab: &str) -> NetworkPlan {
             veth(&inet, "h-host", &host, "eth0"),
             veth(&inet, "v-vm", &vm, "eth0"),
         ],
-        processes: vec![],
-        services: vec![],
+        ..Default::default()
     }
 }
 

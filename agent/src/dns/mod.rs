@@ -5,12 +5,15 @@
 //! the wire lives elsewhere.
 
 pub mod view;
+pub mod wire;
 pub mod zone_groups;
 
 #[cfg(test)]
+mod settings_tests;
+#[cfg(test)]
 mod tests;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use crate::model::{canonical_name, Inventory, LabConfig, LabState, PrivateDnsZone, ResourceId};
@@ -175,91 +178,180 @@ pub fn registered_records(inv: &Inventory, state: &LabState, zone: &PrivateDnsZo
     records
 }
 
-/// Is `name` inside `zone` (the apex or below it)?
-fn in_zone(name: &str, zone: &str) -> bool {
-    name == zone
-        || name
-            .strip_suffix(zone)
-            .is_some_and(|head| head.ends_with('.'))
+/// One namespace of names (a private zone, or the public names), indexed so
+/// that a lookup costs a few hash probes whatever its size: the DNS servers
+/// answer every query from it.
+#[derive(Debug, Clone, Default)]
+struct NameTable {
+    /// Owner name -> its records.
+    records: HashMap<String, Vec<Record>>,
+    /// Names that own no record but have records below them (empty
+    /// non-terminals: NOERROR with no data, not NXDOMAIN).
+    above: HashSet<String>,
 }
 
-/// Where one name is looked up: a linked private zone (authoritative: a
-/// miss is NXDOMAIN, never a fallback) or the public namespace.
-struct Namespaces<'a> {
-    private: Vec<(&'a PrivateDnsZone, Vec<Record>)>,
-    public: Vec<Record>,
-}
-
-impl<'a> Namespaces<'a> {
-    /// The records that answer for `name`: the linked zone with the longest
-    /// matching suffix, else the public namespace.
-    fn for_name(&self, name: &str) -> &[Record] {
-        self.private
-            .iter()
-            .filter(|(z, _)| in_zone(name, &z.zone))
-            .max_by_key(|(z, _)| z.zone.len())
-            .map(|(_, r)| r.as_slice())
-            .unwrap_or(&self.public)
-    }
-}
-
-/// Look `name` up in `records`: exact owner-name matches, with a `*.` wildcard
-/// owner matching when nothing exact exists. `None` = the name does not exist
-/// (neither exact, wildcard, nor an empty non-terminal above a record).
-fn lookup(records: &[Record], name: &str) -> Option<Vec<Record>> {
-    let exact: Vec<&Record> = records.iter().filter(|r| r.name == name).collect();
-    if !exact.is_empty() {
-        return Some(exact.into_iter().cloned().collect());
-    }
-    let suffix = format!(".{name}");
-    if records.iter().any(|r| r.name.ends_with(&suffix)) {
-        return Some(Vec::new()); // empty non-terminal: NOERROR, no data
-    }
-    let parent = name.split_once('.')?.1;
-    let wildcard = format!("*.{parent}");
-    let hits: Vec<Record> = records
-        .iter()
-        .filter(|r| r.name == wildcard)
-        .map(|r| Record {
-            name: name.to_string(),
-            ..r.clone()
-        })
-        .collect();
-    (!hits.is_empty()).then_some(hits)
-}
-
-fn follow(spaces: &Namespaces, name: &str, rtype: RecordType) -> Answer {
-    let mut records = Vec::new();
-    let mut seen = BTreeSet::new();
-    let mut current = canonical_name(name);
-    loop {
-        if !seen.insert(current.clone()) || seen.len() > MAX_CNAME_DEPTH + 1 {
-            return Answer {
-                rcode: Rcode::ServFail,
-                records: Vec::new(),
-            };
+impl NameTable {
+    fn new(records: impl IntoIterator<Item = Record>) -> NameTable {
+        let mut t = NameTable::default();
+        for r in records {
+            t.records.entry(r.name.clone()).or_default().push(r);
         }
-        let Some(found) = lookup(spaces.for_name(&current), &current) else {
-            return Answer {
-                rcode: Rcode::NxDomain,
-                records,
-            };
-        };
-        let cname = found.iter().find(|r| r.rtype == RecordType::Cname);
-        match cname {
-            Some(c) if rtype != RecordType::Cname => {
-                let RecordData::Cname(target) = &c.data else {
-                    unreachable!("CNAME records hold a name")
-                };
-                current = target.clone();
-                records.push(c.clone());
+        let names: Vec<String> = t.records.keys().cloned().collect();
+        for name in names {
+            let mut rest = name.as_str();
+            while let Some((_, parent)) = rest.split_once('.') {
+                if !t.records.contains_key(parent) {
+                    t.above.insert(parent.to_string());
+                }
+                rest = parent;
             }
-            _ => {
-                records.extend(found.into_iter().filter(|r| r.rtype == rtype));
+        }
+        t
+    }
+
+    /// Look `name` up: exact owner-name matches, with a `*.` wildcard owner
+    /// matching when nothing exact exists. `None` = the name does not exist
+    /// (neither exact, wildcard, nor an empty non-terminal above a record).
+    fn lookup(&self, name: &str) -> Option<Vec<Record>> {
+        if let Some(exact) = self.records.get(name) {
+            return Some(exact.clone());
+        }
+        if self.above.contains(name) {
+            return Some(Vec::new()); // empty non-terminal: NOERROR, no data
+        }
+        let parent = name.split_once('.')?.1;
+        let hits: Vec<Record> = self
+            .records
+            .get(&format!("*.{parent}"))?
+            .iter()
+            .map(|r| Record {
+                name: name.to_string(),
+                ..r.clone()
+            })
+            .collect();
+        Some(hits)
+    }
+}
+
+/// What one DNS server answers from: the private zones linked to one VNet
+/// (authoritative: a miss is NXDOMAIN, never a fallback) and the public
+/// names, built once from the state and then read by every query until the
+/// next apply replaces it.
+#[derive(Debug, Clone, Default)]
+pub struct Resolver {
+    /// Linked zone name -> its records.
+    private: HashMap<String, NameTable>,
+    public: NameTable,
+}
+
+/// The type a query asks for: one the lab holds, or any other (`MX`, `SOA`,
+/// ...), which exists for no name (NOERROR without data when the name
+/// exists, NXDOMAIN when it does not; CNAMEs are still followed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryType {
+    Known(RecordType),
+    Other,
+}
+
+impl Resolver {
+    /// Azure-provided DNS (168.63.129.16) inside `vnet`: its linked zones
+    /// (with auto-registered VMs), then the public names.
+    pub fn for_vnet(state: &LabState, inv: &Inventory, vnet: &ResourceId) -> Resolver {
+        let private = inv
+            .zones_linked_to(vnet)
+            .map(|z| {
+                let mut records = zone_records(z);
+                zone_groups::overlay_records(&mut records, inv, state, z);
+                let manual: BTreeSet<String> = records.iter().map(|r| r.name.clone()).collect();
+                // A record set written by hand wins over the registration.
+                records.extend(
+                    registered_records(inv, state, z)
+                        .into_iter()
+                        .filter(|r| !manual.contains(&r.name)),
+                );
+                (z.zone.clone(), NameTable::new(records))
+            })
+            .collect();
+        Resolver {
+            private,
+            public: NameTable::new(public_records(inv, state)),
+        }
+    }
+
+    /// The lab's public DNS (no private zones).
+    pub fn public(state: &LabState, inv: &Inventory) -> Resolver {
+        Resolver {
+            private: HashMap::new(),
+            public: NameTable::new(public_records(inv, state)),
+        }
+    }
+
+    /// A resolver over these public records only (tests, benchmarks).
+    pub fn from_public_records(records: Vec<Record>) -> Resolver {
+        Resolver {
+            private: HashMap::new(),
+            public: NameTable::new(records),
+        }
+    }
+
+    /// The table that answers for `name`: the linked zone with the longest
+    /// matching suffix, else the public names.
+    fn table_for(&self, name: &str) -> &NameTable {
+        if !self.private.is_empty() {
+            let mut rest = name;
+            loop {
+                if let Some(t) = self.private.get(rest) {
+                    return t;
+                }
+                match rest.split_once('.') {
+                    Some((_, parent)) => rest = parent,
+                    None => break,
+                }
+            }
+        }
+        &self.public
+    }
+
+    /// The answer to `name` (any case, trailing dot or not) of type `qtype`:
+    /// CNAMEs followed across zones (a query for CNAME itself stops at the
+    /// first), up to [`MAX_CNAME_DEPTH`]; a loop or a longer chain is SERVFAIL.
+    pub fn answer(&self, name: &str, qtype: QueryType) -> Answer {
+        let mut records = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut current = canonical_name(name);
+        loop {
+            if !seen.insert(current.clone()) || seen.len() > MAX_CNAME_DEPTH + 1 {
                 return Answer {
-                    rcode: Rcode::NoError,
+                    rcode: Rcode::ServFail,
+                    records: Vec::new(),
+                };
+            }
+            let Some(found) = self.table_for(&current).lookup(&current) else {
+                return Answer {
+                    rcode: Rcode::NxDomain,
                     records,
                 };
+            };
+            let cname = found.iter().find(|r| r.rtype == RecordType::Cname);
+            match cname {
+                Some(c) if qtype != QueryType::Known(RecordType::Cname) => {
+                    let RecordData::Cname(target) = &c.data else {
+                        unreachable!("CNAME records hold a name")
+                    };
+                    current = target.clone();
+                    records.push(c.clone());
+                }
+                _ => {
+                    records.extend(
+                        found
+                            .into_iter()
+                            .filter(|r| qtype == QueryType::Known(r.rtype)),
+                    );
+                    return Answer {
+                        rcode: Rcode::NoError,
+                        records,
+                    };
+                }
             }
         }
     }
@@ -282,36 +374,14 @@ pub fn resolve(
     rtype: RecordType,
 ) -> Answer {
     let inv = Inventory::parse_lenient(&state.resources);
-    let spaces = Namespaces {
-        private: inv
-            .zones_linked_to(vnet)
-            .map(|z| {
-                let mut records = zone_records(z);
-                zone_groups::overlay_records(&mut records, &inv, state, z);
-                let manual: BTreeSet<String> = records.iter().map(|r| r.name.clone()).collect();
-                // A record set written by hand wins over the registration.
-                records.extend(
-                    registered_records(&inv, state, z)
-                        .into_iter()
-                        .filter(|r| !manual.contains(&r.name)),
-                );
-                (z, records)
-            })
-            .collect(),
-        public: public_records(&inv, state),
-    };
-    follow(&spaces, name, rtype)
+    Resolver::for_vnet(state, &inv, vnet).answer(name, QueryType::Known(rtype))
 }
 
 /// What the lab internet's public DNS answers (no private zones): internet
 /// hosts' names and the emulated public service names.
 pub fn public_resolve(state: &LabState, _lab: &LabConfig, name: &str, rtype: RecordType) -> Answer {
     let inv = Inventory::parse_lenient(&state.resources);
-    let spaces = Namespaces {
-        private: Vec::new(),
-        public: public_records(&inv, state),
-    };
-    follow(&spaces, name, rtype)
+    Resolver::public(state, &inv).answer(name, QueryType::Known(rtype))
 }
 
 impl Answer {

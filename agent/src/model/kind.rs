@@ -113,8 +113,9 @@ pub(crate) fn unsupported_type(type_: &str, name: &str) -> AzureError {
              Microsoft.Web/sites/config (web, appsettings), Microsoft.Web/sites/networkConfig \
              (virtualNetwork), Microsoft.Network/privateDnsZones/{{A,AAAA,CNAME,TXT}}, \
              Microsoft.Network/privateDnsZones/virtualNetworkLinks, \
-             Microsoft.Network/privateEndpoints/privateDnsZoneGroups and \
-             Microsoft.KeyVault/vaults/secrets. Remove the resource or deploy it to real Azure.",
+             Microsoft.Network/privateEndpoints/privateDnsZoneGroups, \
+             Microsoft.KeyVault/vaults/secrets and Microsoft.Compute/virtualMachines/extensions \
+             (CustomScript). Remove the resource or deploy it to real Azure.",
             known.join(", ")
         ),
     )

@@ -17,7 +17,7 @@ mod services;
 mod web;
 
 pub use authz::{Authorization, RoleAssignment, RoleDefinition};
-pub use compute::VirtualMachine;
+pub use compute::{VirtualMachine, VmExtension, CUSTOM_SCRIPT_PUBLISHER, CUSTOM_SCRIPT_TYPE};
 pub use dns::{
     canonical_name, valid_dns_name, valid_label, PrivateDnsZone, RecordData, RecordSet, RecordType,
     VirtualNetworkLink, DEFAULT_RECORD_TTL, GLOBAL_LOCATION,
@@ -31,7 +31,7 @@ pub use kind::ResourceKind;
 pub use network::{
     Delegation, IpAllocationMethod, IpConfiguration, NetworkInterface, ServiceAssociationLink,
     Subnet, VirtualNetwork, APP_SERVICE_LINK, CLASSIC_VNET_TYPE, GATEWAY_SUBNET,
-    SERVER_FARMS_DELEGATION,
+    MAX_VNET_DNS_SERVERS, SERVER_FARMS_DELEGATION,
 };
 pub use nsg::{
     default_rules, Access, AddressMatch, ApplicationSecurityGroup, Direction, NetworkSecurityGroup,
@@ -51,7 +51,10 @@ pub use services::{
     DefaultAction, Endpoint, Image, NetworkRules, PaasService, PublicNetworkAccess, Secret,
     ServiceEndpoint, ServiceKind, VirtualNetworkRule, SERVICE_ENDPOINT_SERVICES,
 };
-pub use web::{DeploymentGeneration, ServerFarm, Site, TierClass, DEPLOYMENT_GENERATION_PROPERTY};
+pub use web::{
+    DeploymentGeneration, ServerFarm, Site, TierClass, DEPLOYMENT_GENERATION_PROPERTY,
+    MAX_APP_DNS_SERVERS, WEBSITE_DNS_ALT_SERVER, WEBSITE_DNS_SERVER,
+};
 
 /// Region of a resource that names none. ARM templates usually write
 /// `[resourceGroup().location]`; the lab has no resource-group objects, so a

@@ -24,6 +24,9 @@ pub const CLASSIC_VNET_TYPE: &str = "Microsoft.ClassicNetwork/virtualNetworks";
 /// (AZURE-FACTS §1): `<subnet>/serviceAssociationLinks/AppServiceLink`.
 pub const APP_SERVICE_LINK: &str = "AppServiceLink";
 
+/// Most DNS servers of one VNet (AZURE-FACTS §0, VNet limits).
+pub const MAX_VNET_DNS_SERVERS: usize = 20;
+
 /// `Microsoft.Network/virtualNetworks`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VirtualNetwork {
@@ -39,6 +42,10 @@ pub struct VirtualNetwork {
     pub ipv6_prefixes: Vec<Ipv6Net>,
     /// In the order of `properties.subnets` (the fabric numbers subnet tables by it).
     pub subnets: Vec<Subnet>,
+    /// `properties.dhcpOptions.dnsServers`: custom DNS servers that replace
+    /// Azure-provided DNS (168.63.129.16) for the VNet's VMs and integrated
+    /// apps (AZURE-FACTS §6; seed, "Azure DNS private zones"). Empty = Azure's.
+    pub dns_servers: Vec<Ipv4Addr>,
 }
 
 /// One entry of `properties.subnets`.
@@ -142,6 +149,31 @@ impl VirtualNetwork {
         for (i, v) in p.array("properties.subnets")?.iter().enumerate() {
             subnets.push(parse_subnet(res, i, v)?);
         }
+        let dns_path = "properties.dhcpOptions.dnsServers";
+        let mut dns_servers = Vec::new();
+        for (i, v) in p.array(dns_path)?.iter().enumerate() {
+            let at = format!("{dns_path}[{i}]");
+            let text = props::str_in(res, Some(v), &at)?.unwrap_or_default();
+            let ip = text.trim().parse::<Ipv4Addr>().map_err(|_| {
+                invalid(
+                    res,
+                    &at,
+                    &format!("is '{text}', which is not an IPv4 address (one address per entry, e.g. 10.0.3.4)"),
+                )
+            })?;
+            dns_servers.push(ip);
+        }
+        if dns_servers.len() > MAX_VNET_DNS_SERVERS {
+            return Err(AzureError::bad_request(
+                "DnsServersLimitExceeded",
+                format!(
+                    "{}: {} DNS servers in '{dns_path}'; a virtual network can have at most {MAX_VNET_DNS_SERVERS}.",
+                    label(res),
+                    dns_servers.len()
+                ),
+            )
+            .with_target(dns_path.to_string()));
+        }
         Ok(VirtualNetwork {
             id: res.id.clone(),
             name: res.name.clone(),
@@ -149,6 +181,7 @@ impl VirtualNetwork {
             address_prefixes,
             ipv6_prefixes,
             subnets,
+            dns_servers,
         })
     }
 

@@ -1,6 +1,8 @@
 //! Typed views of `Microsoft.Web`: App Service plans (server farms) and sites.
 
-use super::props::{invalid, Props};
+use std::net::Ipv4Addr;
+
+use super::props::{invalid, label, Props};
 use super::{AzureError, GenericResource, ResourceId};
 
 /// `Microsoft.Web/serverfarms`: an App Service plan, i.e. `capacity` workers.
@@ -226,6 +228,84 @@ pub struct Site {
     /// `properties.siteConfig.windowsFxVersion`, e.g. `DOCKER|mcr.microsoft.com/...`
     /// for a Windows container.
     pub windows_fx_version: Option<String>,
+    /// The app's own DNS servers: app settings `WEBSITE_DNS_SERVER`
+    /// (comma-separated, no spaces) then `WEBSITE_DNS_ALT_SERVER` (one
+    /// fallback appended). They override the VNet's and Azure's
+    /// (AZURE-FACTS §5.1, §6). Empty = none set.
+    pub dns_servers: Vec<Ipv4Addr>,
+}
+
+/// App setting with the app's DNS servers (AZURE-FACTS §5.1).
+pub const WEBSITE_DNS_SERVER: &str = "WEBSITE_DNS_SERVER";
+/// App setting with one fallback DNS server, appended to the list.
+pub const WEBSITE_DNS_ALT_SERVER: &str = "WEBSITE_DNS_ALT_SERVER";
+/// Most DNS servers of one app (AZURE-FACTS §0, "App DNS").
+pub const MAX_APP_DNS_SERVERS: usize = 5;
+
+/// `WEBSITE_DNS_SERVER` / `WEBSITE_DNS_ALT_SERVER` of `settings`, checked:
+/// IPv4 addresses, comma-separated without spaces, at most
+/// [`MAX_APP_DNS_SERVERS`] in all; otherwise `InvalidDnsServerAddress`.
+fn app_dns_servers(
+    res: &GenericResource,
+    settings: &[(String, String)],
+) -> Result<Vec<Ipv4Addr>, AzureError> {
+    let setting = |name: &str| {
+        settings
+            .iter()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    let bad = |name: &str, value: &str, why: &str| {
+        AzureError::bad_request(
+            "InvalidDnsServerAddress",
+            format!(
+                "{}: app setting {name}='{value}' {why}. Give IPv4 addresses, e.g. \
+                 {name}=10.0.3.4{}.",
+                label(res),
+                if name == WEBSITE_DNS_SERVER {
+                    ",10.0.3.5 (comma-separated, no spaces)"
+                } else {
+                    ""
+                }
+            ),
+        )
+        .with_target(format!("properties.siteConfig.appSettings.{name}"))
+    };
+    let mut servers = Vec::new();
+    if let Some(list) = setting(WEBSITE_DNS_SERVER) {
+        for part in list.split(',') {
+            let ip = part.parse::<Ipv4Addr>().map_err(|_| {
+                bad(
+                    WEBSITE_DNS_SERVER,
+                    list,
+                    &format!("has '{part}', which is not an IPv4 address"),
+                )
+            })?;
+            servers.push(ip);
+        }
+    }
+    if let Some(alt) = setting(WEBSITE_DNS_ALT_SERVER) {
+        let ip = alt
+            .parse::<Ipv4Addr>()
+            .map_err(|_| bad(WEBSITE_DNS_ALT_SERVER, alt, "is not one IPv4 address"))?;
+        servers.push(ip);
+    }
+    if servers.len() > MAX_APP_DNS_SERVERS {
+        let all = servers.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        return Err(AzureError::bad_request(
+            "InvalidDnsServerAddress",
+            format!(
+                "{}: {} DNS servers ({}) in {WEBSITE_DNS_SERVER} and {WEBSITE_DNS_ALT_SERVER}; an app can use at \
+                 most {MAX_APP_DNS_SERVERS}.",
+                label(res),
+                servers.len(),
+                all.join(",")
+            ),
+        ));
+    }
+    Ok(servers)
 }
 
 impl Site {
@@ -282,8 +362,10 @@ impl Site {
             || p.opt_bool("properties.outboundVnetRouting.applicationTraffic")?
                 .unwrap_or(false)
             || legacy_route_all;
+        let dns_servers = app_dns_servers(res, &app_settings)?;
         let config_routing = ConfigRouting::from_site(&p, &app_settings)?;
         Ok(Site {
+            dns_servers,
             id: res.id.clone(),
             name: res.name.clone(),
             location: res.location.clone().unwrap_or_default(),

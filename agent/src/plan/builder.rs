@@ -109,6 +109,14 @@ impl Builder {
         self.plan.processes.push(p);
     }
 
+    pub fn dns_server(&mut self, d: DnsServerPlan) {
+        self.plan.dns_servers.push(d);
+    }
+
+    pub fn resolver(&mut self, netns: &str, r: ResolverConfig) {
+        self.plan.resolvers.insert(netns.to_string(), r);
+    }
+
     pub fn service_host(&mut self, p: ServiceHostPlan) {
         self.plan.services.push(p);
     }

@@ -2,6 +2,7 @@
 //! state and lab always give the same plan (docs/datapath.md describes it).
 
 mod builder;
+pub mod dns;
 mod effective_routes;
 mod env;
 mod fabric;
@@ -62,6 +63,7 @@ pub fn build(state: &LabState, lab: &LabConfig) -> NetworkPlan {
     fabric::build(&l, &mut b);
     worker::build(&l, &mut b);
     vm::build(&l, &mut b);
+    dns::build(&l, &mut b);
     services::build(&l, &mut b);
     site_endpoint::build(&l, &mut b);
     b.finish()

@@ -336,6 +336,7 @@ mod tests {
             address_prefixes: prefixes.iter().map(|p| p.parse().unwrap()).collect(),
             ipv6_prefixes: vec![],
             subnets: vec![],
+            dns_servers: vec![],
         }
     }
 

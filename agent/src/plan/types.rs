@@ -123,6 +123,35 @@ pub struct ProcessPlan {
     pub env: BTreeMap<String, String>,
 }
 
+/// Which names a DNS server of the agent answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum DnsView {
+    /// Azure-provided DNS inside one VNet: its linked private zones, then public names.
+    VirtualNetwork { vnet_id: String },
+    /// The lab's public DNS: internet hosts and emulated services' public names.
+    Public,
+}
+
+/// A DNS server the agent runs: UDP and TCP port 53 on `address`, sockets
+/// made inside `netns` (docs/datapath.md, "DNS").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsServerPlan {
+    pub netns: String,
+    pub address: Ipv4Addr,
+    pub view: DnsView,
+}
+
+/// The DNS a namespace's programs use: the `nameserver` lines of the
+/// resolv.conf that the agent writes for it and bind-mounts on
+/// `/etc/resolv.conf` of every program it runs there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolverConfig {
+    pub servers: Vec<Ipv4Addr>,
+    /// Where the servers come from, in words (a comment in the file).
+    pub source: String,
+}
+
 /// An emulated service's host process (`vnet-agent service-host`): the
 /// daemon writes `config` to a file the host re-reads, and supervises the
 /// process like an app's (a changed configuration does not restart it).
@@ -143,6 +172,13 @@ pub struct NetworkPlan {
     pub namespaces: BTreeMap<String, NamespacePlan>,
     pub veths: Vec<VethPlan>,
     pub processes: Vec<ProcessPlan>,
+    /// The DNS servers the agent answers on (one per VNet, the public one).
+    #[serde(default)]
+    pub dns_servers: Vec<DnsServerPlan>,
+    /// The resolver of every namespace where programs run (app sandboxes,
+    /// VMs, internet hosts), keyed by namespace name.
+    #[serde(default)]
+    pub resolvers: BTreeMap<String, ResolverConfig>,
     /// Emulated services' hosts.
     #[serde(default)]
     pub services: Vec<ServiceHostPlan>,

@@ -4,7 +4,7 @@
 use super::builder::{default_route, host, net, Builder, NsExt, MAIN};
 use super::layout::Layout;
 use super::names;
-use super::types::{NamespaceRole, RouteKind};
+use super::types::{NamespaceRole, ProcessPlan, RouteKind};
 
 pub(crate) fn build(l: &Layout, b: &mut Builder) {
     for vm in &l.vms {
@@ -29,6 +29,19 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
                         onlink: false,
                     },
                 );
+            }
+        }
+        // Custom Script extensions: the command runs supervised in the VM,
+        // as an app's appCommandLine runs in its sandbox.
+        if let Some(v) = l.inv.vms.iter().find(|v| v.id == vm.id) {
+            for ext in v.extensions.iter().filter(|e| e.is_custom_script()) {
+                let Some(cmd) = &ext.command else { continue };
+                b.process(ProcessPlan {
+                    key: vm.id.child("extensions", &ext.name).key(),
+                    netns: vm.netns.clone(),
+                    argv: vec!["/bin/sh".into(), "-c".into(), cmd.clone()],
+                    env: Default::default(),
+                });
             }
         }
         for n in &vm.nics {

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use super::missing_subnet;
-use crate::model::{AzureError, Inventory, ResourceId};
+use crate::model::{
+    AzureError, Inventory, ResourceId, VirtualMachine, CUSTOM_SCRIPT_PUBLISHER, CUSTOM_SCRIPT_TYPE,
+};
 
 fn bad(code: &str, message: String) -> AzureError {
     AzureError::bad_request(code, message)
@@ -46,6 +48,7 @@ pub(crate) fn check(inv: &Inventory, old: &Inventory) -> Result<(), AzureError> 
     }
     let mut owner: BTreeMap<&ResourceId, &str> = BTreeMap::new();
     for vm in &inv.vms {
+        check_extensions(vm)?;
         for nic_id in &vm.nic_ids {
             let nic = inv.nic(nic_id).ok_or_else(|| {
                 bad(
@@ -74,6 +77,50 @@ pub(crate) fn check(inv: &Inventory, old: &Inventory) -> Result<(), AzureError> 
                     ),
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// VM extensions: the lab runs the Linux Custom Script extension only, and it
+/// needs a command (Azure fails its provisioning without one).
+fn check_extensions(vm: &VirtualMachine) -> Result<(), AzureError> {
+    let mut names = std::collections::BTreeSet::new();
+    for ext in &vm.extensions {
+        if ext.name.is_empty() {
+            return Err(bad(
+                "InvalidRequestFormat",
+                format!("An extension of virtual machine '{}' has no name.", vm.name),
+            ));
+        }
+        if !names.insert(ext.name.to_ascii_lowercase()) {
+            return Err(bad(
+                "Conflict",
+                format!(
+                    "Virtual machine '{}' has two extensions named '{}'.",
+                    vm.name, ext.name
+                ),
+            ));
+        }
+        if !ext.is_custom_script() {
+            return Err(bad(
+                "VMExtensionNotSupported",
+                format!(
+                    "Extension '{}' of virtual machine '{}' is publisher '{}' type '{}'; the lab runs only the \
+                     Custom Script extension (publisher {CUSTOM_SCRIPT_PUBLISHER}, type {CUSTOM_SCRIPT_TYPE}).",
+                    ext.name, vm.name, ext.publisher, ext.type_
+                ),
+            ));
+        }
+        if ext.command.is_none() {
+            return Err(bad(
+                "VMExtensionProvisioningError",
+                format!(
+                    "VM has reported a failure when processing extension '{}' of virtual machine '{}'. Error \
+                     message: 'commandToExecute' is required in settings or protectedSettings.",
+                    ext.name, vm.name
+                ),
+            ));
         }
     }
     Ok(())

@@ -16,6 +16,7 @@ mod routing;
 mod sal;
 mod services;
 mod tier;
+mod unsupported;
 mod web;
 
 #[cfg(test)]
@@ -93,7 +94,8 @@ pub fn apply_resources(
         {
             children.push((res, kind));
         } else {
-            return Err(crate::model::kind_unsupported(&res.type_, &res.name));
+            return Err(unsupported::certificate(state, &res)
+                .unwrap_or_else(|| crate::model::kind_unsupported(&res.type_, &res.name)));
         }
     }
     for (child, kind) in &children {

@@ -23,6 +23,9 @@ pub(crate) enum ChildKind {
     /// `Microsoft.Network/privateDnsZones/virtualNetworkLinks`: an entry of
     /// `properties.virtualNetworkLinks`.
     DnsZoneLink,
+    /// `Microsoft.Compute/virtualMachines/extensions`: an entry of
+    /// `properties.extensions` (`name`, `properties`).
+    VmExtension,
     /// `Microsoft.Network/privateEndpoints/privateDnsZoneGroups`: an entry of
     /// the endpoint's `properties.privateDnsZoneGroups`.
     PrivateDnsZoneGroup,
@@ -39,6 +42,7 @@ impl ChildKind {
             "microsoft.web/sites/config" => Some(ChildKind::SiteConfig),
             "microsoft.web/sites/networkconfig" => Some(ChildKind::SiteNetworkConfig),
             "microsoft.network/privatednszones/virtualnetworklinks" => Some(ChildKind::DnsZoneLink),
+            "microsoft.compute/virtualmachines/extensions" => Some(ChildKind::VmExtension),
             "microsoft.network/privateendpoints/privatednszonegroups" => {
                 Some(ChildKind::PrivateDnsZoneGroup)
             }
@@ -118,6 +122,13 @@ pub(crate) fn merge_child(
     kind: ChildKind,
 ) -> Result<(), AzureError> {
     let parent_id = child.id.parent().expect("child ids have a parent");
+    // What other resources say (e.g. a log destination's network rules),
+    // read before the parent is borrowed for the merge.
+    let snapshot = if kind == ChildKind::SiteConfig {
+        state.clone()
+    } else {
+        LabState::default()
+    };
     let parent = state.resources.get_mut(&parent_id.key()).ok_or_else(|| {
         AzureError::bad_request(
             "ParentResourceNotFound",
@@ -139,16 +150,28 @@ pub(crate) fn merge_child(
             let entry = json!({ "name": name, "properties": child.properties });
             let subnets = props.entry("subnets").or_insert_with(|| json!([]));
             let list = subnets.as_array_mut().ok_or_else(|| {
-                AzureError::bad_request("InvalidRequestFormat", format!("Virtual network '{}': properties.subnets must be an array.", parent_id.name()))
+                AzureError::bad_request(
+                    "InvalidRequestFormat",
+                    format!(
+                        "Virtual network '{}': properties.subnets must be an array.",
+                        parent_id.name()
+                    ),
+                )
             })?;
-            match list.iter_mut().find(|s| s.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name))) {
+            match list.iter_mut().find(|s| {
+                s.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(&name))
+            }) {
                 Some(existing) => *existing = entry,
                 None => list.push(entry),
             }
         }
         ChildKind::SiteConfig if name.eq_ignore_ascii_case("web") => {
             let site_config = props.entry("siteConfig").or_insert_with(|| json!({}));
-            if let (Some(dst), Some(src)) = (site_config.as_object_mut(), child.properties.as_object()) {
+            if let (Some(dst), Some(src)) =
+                (site_config.as_object_mut(), child.properties.as_object())
+            {
                 for (k, v) in src {
                     dst.insert(k.clone(), v.clone());
                 }
@@ -158,7 +181,11 @@ pub(crate) fn merge_child(
             let settings: Vec<Value> = child
                 .properties
                 .as_object()
-                .map(|m| m.iter().map(|(k, v)| json!({"name": k, "value": v})).collect())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| json!({"name": k, "value": v}))
+                        .collect()
+                })
                 .unwrap_or_default();
             let site_config = props.entry("siteConfig").or_insert_with(|| json!({}));
             if let Some(sc) = site_config.as_object_mut() {
@@ -166,10 +193,17 @@ pub(crate) fn merge_child(
             }
         }
         ChildKind::SiteConfig => {
+            if name.eq_ignore_ascii_case("logs") {
+                if let Some(e) =
+                    super::unsupported::logs_config(&snapshot, parent_id.name(), &child.properties)
+                {
+                    return Err(e);
+                }
+            }
             return Err(AzureError::bad_request(
                 "NoRegisteredProviderFound",
                 format!("Microsoft.Web/sites/config '{name}' is not supported by the lab; use 'web' or 'appsettings'."),
-            ))
+            ));
         }
         ChildKind::SiteNetworkConfig => {
             if !name.eq_ignore_ascii_case("virtualNetwork") {
@@ -178,8 +212,15 @@ pub(crate) fn merge_child(
                     format!("Microsoft.Web/sites/networkConfig must be named 'virtualNetwork', not '{name}'."),
                 ));
             }
-            let subnet = child.properties.get("subnetResourceId").cloned().unwrap_or(Value::Null);
-            let same = |a: &str, b: &str| a.trim_end_matches('/').eq_ignore_ascii_case(b.trim_end_matches('/'));
+            let subnet = child
+                .properties
+                .get("subnetResourceId")
+                .cloned()
+                .unwrap_or(Value::Null);
+            let same = |a: &str, b: &str| {
+                a.trim_end_matches('/')
+                    .eq_ignore_ascii_case(b.trim_end_matches('/'))
+            };
             if let (Some(Value::String(current)), Value::String(wanted)) =
                 (props.get("virtualNetworkSubnetId"), &subnet)
             {
@@ -201,23 +242,59 @@ pub(crate) fn merge_child(
         }
         ChildKind::DnsRecordSet(rtype) => {
             let entry = json!({ "name": name.to_ascii_lowercase(), "type": rtype.as_str(), "properties": child.properties });
-            upsert(props, "recordSets", entry, |e| {
+            upsert(
+                props,
+                "recordSets",
+                entry,
+                |e| {
+                    e.get("name")
+                        .and_then(Value::as_str)
+                        .is_some_and(|n| n.eq_ignore_ascii_case(&name))
+                        && e.get("type")
+                            .and_then(Value::as_str)
+                            .is_some_and(|t| t.eq_ignore_ascii_case(rtype.as_str()))
+                },
+                parent_id.name(),
+            )?;
+        }
+        ChildKind::VmExtension => {
+            let entry = json!({ "name": name, "properties": child.properties });
+            upsert(props, "extensions", entry, |e| {
                 e.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name))
-                    && e.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case(rtype.as_str()))
             }, parent_id.name())?;
         }
         ChildKind::VaultSecret => {
             let entry = json!({ "name": name, "properties": { "value": child.properties.get("value").cloned().unwrap_or(json!("")) } });
-            upsert(props, "secrets", entry, |e| {
-                e.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name))
-            }, parent_id.name())?;
+            upsert(
+                props,
+                "secrets",
+                entry,
+                |e| {
+                    e.get("name")
+                        .and_then(Value::as_str)
+                        .is_some_and(|n| n.eq_ignore_ascii_case(&name))
+                },
+                parent_id.name(),
+            )?;
         }
         ChildKind::DnsZoneLink | ChildKind::PrivateDnsZoneGroup => {
-            let key = if kind == ChildKind::DnsZoneLink { "virtualNetworkLinks" } else { "privateDnsZoneGroups" };
+            let key = if kind == ChildKind::DnsZoneLink {
+                "virtualNetworkLinks"
+            } else {
+                "privateDnsZoneGroups"
+            };
             let entry = json!({ "name": name, "properties": child.properties });
-            upsert(props, key, entry, |e| {
-                e.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name))
-            }, parent_id.name())?;
+            upsert(
+                props,
+                key,
+                entry,
+                |e| {
+                    e.get("name")
+                        .and_then(Value::as_str)
+                        .is_some_and(|n| n.eq_ignore_ascii_case(&name))
+                },
+                parent_id.name(),
+            )?;
         }
     }
     Ok(())

@@ -419,8 +419,9 @@ impl Drop for DirectPair {
     }
 }
 
-/// A lab with its own daemon; `down --purge` on drop when not downed.
-struct AgentLab {
+/// A lab with its own daemon; `down --purge` on drop when not downed (the
+/// DNS section uses it too).
+pub(crate) struct AgentLab {
     agent_bin: PathBuf,
     lab: String,
     dir: PathBuf,
@@ -442,13 +443,18 @@ impl AgentLab {
         ]
     }
 
-    fn cli(&self, args: &[&str]) -> Command {
+    pub(crate) fn cli(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.agent_bin);
         c.envs(self.env()).env("RUST_LOG", "info").args(args);
         c
     }
 
-    fn deploy(agent_bin: &Path, lab: &str, dir: &Path, template: &Path) -> Result<AgentLab> {
+    pub(crate) fn deploy(
+        agent_bin: &Path,
+        lab: &str,
+        dir: &Path,
+        template: &Path,
+    ) -> Result<AgentLab> {
         let mut l = AgentLab {
             agent_bin: agent_bin.to_path_buf(),
             lab: lab.to_string(),
@@ -480,7 +486,7 @@ impl AgentLab {
 
     /// `down --purge`, waits for the daemon to exit, removes what was left
     /// and returns its names.
-    fn down(mut self) -> Result<Vec<String>> {
+    pub(crate) fn down(mut self) -> Result<Vec<String>> {
         let daemon = self.daemon.take().expect("deployed");
         timed_ok(
             &mut self.cli(&["down", "--purge"]),

@@ -1,0 +1,540 @@
+//! Issue 5, DNS: Azure-provided DNS at 168.63.129.16 inside every VNet and
+//! the lab's public DNS, proven with real queries (dig, and glibc's getent
+//! inside the app's sandbox through its resolv.conf): linked private zones
+//! answer, unlinked ones do not, overlapping VNets keep their own answers,
+//! NXDOMAIN, public names, custom DNS servers (a VM running dnsmasq that
+//! forwards to 168.63.129.16), WEBSITE_DNS_SERVER, `webapp nameresolver`,
+//! changes answered right after an apply, restarts and `down`.
+
+use serde_json::{json, Value};
+use vnet_e2e::*;
+
+const RG: &str = "rg1";
+const RG2: &str = "rg2";
+/// The lab's public DNS (docs/datapath.md, "DNS").
+const PUBLIC_DNS: &str = "192.0.2.53";
+
+fn zone(zone: &str, linked_vnets: &[(&str, &str)], records: &[(&str, &str)]) -> Value {
+    let links: Vec<Value> = linked_vnets
+        .iter()
+        .map(|(vrg, v)| {
+            json!({ "name": format!("link-{v}"), "properties": {
+                "registrationEnabled": false,
+                "virtualNetwork": { "id": id(vrg, "Microsoft.Network/virtualNetworks", v) } } })
+        })
+        .collect();
+    let sets: Vec<Value> = records
+        .iter()
+        .map(|(n, ip)| json!({ "name": n, "type": "A", "properties": { "ttl": 60, "aRecords": [{ "ipv4Address": ip }] } }))
+        .collect();
+    json!({ "type": "Microsoft.Network/privateDnsZones", "name": zone, "location": "global",
+            "properties": { "recordSets": sets, "virtualNetworkLinks": links } })
+}
+
+fn template(resources: Vec<Value>) -> Value {
+    json!({ "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+            "contentVersion": "1.0.0.0", "resources": resources })
+}
+
+/// A second VNet `vnet2` in rg2 with the SAME address space as vnet1, and
+/// VM `vm2` at the same address as vm1 (10.0.2.4).
+fn overlapping_vnet2() -> Value {
+    let subnet = format!(
+        "{}/subnets/vms",
+        id(RG2, "Microsoft.Network/virtualNetworks", "vnet2")
+    );
+    template(vec![
+        json!({ "type": "Microsoft.Network/virtualNetworks", "name": "vnet2", "location": "westeurope",
+                "properties": { "addressSpace": { "addressPrefixes": ["10.0.0.0/16"] },
+                    "subnets": [{ "name": "vms", "properties": { "addressPrefix": "10.0.2.0/24" } }] } }),
+        json!({ "type": "Microsoft.Network/networkInterfaces", "name": "vm2-nic", "location": "westeurope",
+                "properties": { "ipConfigurations": [{ "name": "ipconfig1", "properties": {
+                    "subnet": { "id": subnet }, "privateIPAllocationMethod": "Static", "privateIPAddress": "10.0.2.4" } }] } }),
+        json!({ "type": "Microsoft.Compute/virtualMachines", "name": "vm2", "location": "westeurope",
+                "properties": { "networkProfile": { "networkInterfaces": [
+                    { "id": id(RG2, "Microsoft.Network/networkInterfaces", "vm2-nic") }] } } }),
+        zone("corp.internal", &[(RG2, "vnet2")], &[("db", "10.0.2.20")]),
+    ])
+}
+
+/// `dig +short` from a target; the answer lines.
+fn dig_short(lab: &Lab, target: &[&str], args: &[&str]) -> Vec<String> {
+    let mut cmd = vec!["dig", "+short", "+time=2", "+tries=2"];
+    cmd.extend_from_slice(args);
+    lab.exec_ok(target, &cmd)
+        .lines()
+        .map(str::to_string)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// The status dig reports (`NOERROR`, `NXDOMAIN`, ...).
+fn dig_status(lab: &Lab, target: &[&str], args: &[&str]) -> String {
+    let mut cmd = vec!["dig", "+time=2", "+tries=2"];
+    cmd.extend_from_slice(args);
+    let out = lab.exec_ok(target, &cmd);
+    out.split("status: ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or_else(|| panic!("no status in dig output: {out}"))
+        .to_string()
+}
+
+fn getent(lab: &Lab, target: &[&str], name: &str) -> Option<String> {
+    let mut cmd = vec!["getent", "hosts"];
+    cmd.push(name);
+    let out = lab.exec(target, &cmd);
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    })
+}
+
+/// Waits (up to 10 s) until `name` resolves in `target`: a supervised DNS
+/// server (dnsmasq in a VM) needs a moment to start after the deploy.
+fn wait_for_name(lab: &Lab, target: &[&str], name: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while getent(lab, target, name).is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn azure_dns_answers_linked_zones_per_vnet_and_public_names() {
+    let Some(lab) = Lab::start() else { return };
+    lab.deploy(RG, &basic_template(RG, 1));
+    lab.deploy(
+        RG,
+        &template(vec![
+            zone("corp.internal", &[(RG, "vnet1")], &[("db", "10.0.2.10")]),
+            zone("unlinked.internal", &[], &[("db", "10.0.2.11")]),
+        ]),
+    );
+    lab.deploy(RG2, &overlapping_vnet2());
+    let (vm1, vm2, web1, web2, host1) = (
+        ["--vm", "vm1"],
+        ["--vm", "vm2"],
+        ["--app", "web1"],
+        ["--app", "web2"],
+        ["--host", "host1"],
+    );
+
+    // Each VNet's 168.63.129.16 answers from its own linked zone, though the
+    // two address spaces (and the two VMs' addresses) are the same.
+    assert_eq!(dig_short(&lab, &vm1, &["db.corp.internal"]), ["10.0.2.10"]);
+    assert_eq!(dig_short(&lab, &vm2, &["db.corp.internal"]), ["10.0.2.20"]);
+    // Apps reach their VNet's 168.63.129.16 through the vNIC, Route All off and on;
+    // glibc in the sandbox reads the resolv.conf the agent mounted.
+    for app in [&web1, &web2] {
+        assert_eq!(
+            dig_short(&lab, app, &["@168.63.129.16", "db.corp.internal"]),
+            ["10.0.2.10"]
+        );
+        assert_eq!(
+            getent(&lab, app, "db.corp.internal").as_deref(),
+            Some("10.0.2.10")
+        );
+    }
+    let resolv = lab.exec_ok(&web1, &["cat", "/etc/resolv.conf"]);
+    assert!(resolv.contains("nameserver 168.63.129.16"), "{resolv}");
+    // Over TCP too.
+    assert_eq!(
+        dig_short(&lab, &vm1, &["+tcp", "db.corp.internal"]),
+        ["10.0.2.10"]
+    );
+    // Unlinked zones are invisible; missing names are NXDOMAIN, inside a
+    // linked zone too (no public fallback), and unknown public names.
+    assert_eq!(
+        dig_status(&lab, &vm1, &["db.unlinked.internal"]),
+        "NXDOMAIN"
+    );
+    assert_eq!(
+        dig_status(&lab, &vm1, &["nothere.corp.internal"]),
+        "NXDOMAIN"
+    );
+    assert_eq!(dig_status(&lab, &web1, &["www.example.com"]), "NXDOMAIN");
+    assert_eq!(getent(&lab, &web1, "nothere.corp.internal"), None);
+    // Public names, from a VNet and from the internet (its public DNS).
+    assert_eq!(
+        dig_short(&lab, &vm1, &["host1.internet.lab"]),
+        ["198.18.100.10"]
+    );
+    assert_eq!(
+        dig_short(&lab, &host1, &["host1.internet.lab"]),
+        ["198.18.100.10"]
+    );
+    let host_resolv = lab.exec_ok(&host1, &["cat", "/etc/resolv.conf"]);
+    assert!(
+        host_resolv.contains(&format!("nameserver {PUBLIC_DNS}")),
+        "{host_resolv}"
+    );
+    assert_eq!(
+        dig_status(&lab, &host1, &["db.corp.internal"]),
+        "NXDOMAIN",
+        "private zones are not public"
+    );
+
+    // A change is answered right after its apply: no restart.
+    let daemon = lab.daemon_pid();
+    lab.cli_ok(&[
+        "network",
+        "private-dns",
+        "record-set",
+        "a",
+        "add-record",
+        "-g",
+        RG,
+        "-z",
+        "corp.internal",
+        "-n",
+        "api",
+        "-a",
+        "10.0.2.30",
+    ]);
+    assert_eq!(dig_short(&lab, &vm1, &["api.corp.internal"]), ["10.0.2.30"]);
+    assert_eq!(
+        dig_status(&lab, &vm2, &["api.corp.internal"]),
+        "NXDOMAIN",
+        "vnet2's zone is another zone"
+    );
+    lab.cli_ok(&[
+        "network",
+        "private-dns",
+        "link",
+        "vnet",
+        "create",
+        "-g",
+        RG,
+        "-z",
+        "unlinked.internal",
+        "-n",
+        "now-linked",
+        "-v",
+        "vnet1",
+    ]);
+    assert_eq!(
+        dig_short(&lab, &web1, &["db.unlinked.internal"]),
+        ["10.0.2.11"]
+    );
+    assert_eq!(lab.daemon_pid(), daemon);
+    // The servers run in the fabrics: one per VNet and the public one.
+    let status = lab.cli_json(&["lab", "status"]);
+    assert_eq!(
+        status["dnsServers"].as_array().map(Vec::len),
+        Some(3),
+        "{status}"
+    );
+}
+
+#[test]
+fn custom_dns_vm_with_dnsmasq_website_dns_server_and_nameresolver() {
+    let Some(mut lab) = Lab::start() else { return };
+    assert!(
+        std::path::Path::new("/usr/sbin/dnsmasq").exists(),
+        "dnsmasq is missing: run scripts/install-deps.sh"
+    );
+    let mut t = basic_template(RG, 1);
+    let res = t["resources"].as_array_mut().unwrap();
+    // vnet1's custom DNS server is vm1, a dnsmasq that forwards to Azure DNS
+    // and answers one name of its own.
+    res[0]["properties"]["dhcpOptions"] = json!({ "dnsServers": ["10.0.2.4"] });
+    res.push(json!({
+        "type": "Microsoft.Compute/virtualMachines/extensions", "name": "vm1/dns",
+        "location": "westeurope",
+        "properties": { "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
+            "typeHandlerVersion": "2.1",
+            "settings": { "commandToExecute":
+                "exec dnsmasq --no-daemon --no-resolv --no-hosts --conf-file=/dev/null --pid-file= \
+                 --listen-address=10.0.2.4 --bind-interfaces --server=168.63.129.16 \
+                 --address=/only.dnsmasq.lab/10.9.9.9" } }
+    }));
+    // web2 overrides both with the lab's public DNS.
+    res[3]["properties"]["siteConfig"]["appSettings"] =
+        json!([{ "name": "WEBSITE_DNS_SERVER", "value": PUBLIC_DNS }]);
+    lab.deploy(RG, &t);
+    lab.deploy(
+        RG,
+        &template(vec![zone(
+            "corp.internal",
+            &[(RG, "vnet1")],
+            &[("db", "10.0.2.10")],
+        )]),
+    );
+    let (web1, web2, vm1) = (["--app", "web1"], ["--app", "web2"], ["--vm", "vm1"]);
+    let vm_resolv = lab.exec_ok(&vm1, &["cat", "/etc/resolv.conf"]);
+    assert!(vm_resolv.contains("nameserver 10.0.2.4"), "{vm_resolv}");
+
+    // web1 asks vm1's dnsmasq (its own name), which forwards the rest to
+    // 168.63.129.16 of vnet1 (the private zone).
+    wait_for_name(&lab, &web1, "only.dnsmasq.lab");
+    assert_eq!(
+        getent(&lab, &web1, "only.dnsmasq.lab").as_deref(),
+        Some("10.9.9.9")
+    );
+    assert_eq!(
+        getent(&lab, &web1, "db.corp.internal").as_deref(),
+        Some("10.0.2.10")
+    );
+    assert_eq!(
+        dig_short(&lab, &web1, &["host1.internet.lab"]),
+        ["198.18.100.10"]
+    );
+    // web2: WEBSITE_DNS_SERVER wins over the VNet's server: public names
+    // only, the private zone and dnsmasq's name are unknown there.
+    let resolv = lab.exec_ok(&web2, &["cat", "/etc/resolv.conf"]);
+    assert!(
+        resolv.contains(&format!("nameserver {PUBLIC_DNS}")) && !resolv.contains("10.0.2.4"),
+        "{resolv}"
+    );
+    assert_eq!(
+        getent(&lab, &web2, "host1.internet.lab").as_deref(),
+        Some("198.18.100.10")
+    );
+    assert_eq!(getent(&lab, &web2, "db.corp.internal"), None);
+    assert_eq!(getent(&lab, &web2, "only.dnsmasq.lab"), None);
+    // The supervised app process resolves through the same mounted file.
+    let pid = lab.app_pid("web1", 0);
+    let in_app = std::fs::read_to_string(format!("/proc/{pid}/root/etc/resolv.conf")).unwrap();
+    assert!(in_app.contains("nameserver 10.0.2.4"), "{in_app}");
+
+    // nameresolver: the server used and the answer, from inside the sandbox.
+    let nr = lab.cli_json(&[
+        "webapp",
+        "nameresolver",
+        "--app",
+        "web1",
+        "db.corp.internal",
+    ]);
+    assert_eq!(nr["server"], "10.0.2.4", "{nr}");
+    assert_eq!(nr["status"], "NOERROR", "{nr}");
+    assert_eq!(nr["addresses"], json!(["10.0.2.10"]), "{nr}");
+    let text = lab.cli_ok(&[
+        "-o",
+        "table",
+        "webapp",
+        "nameresolver",
+        "--app",
+        "web2",
+        "host1.internet.lab",
+    ]);
+    assert!(
+        text.starts_with(&format!("Server: {PUBLIC_DNS}"))
+            && text.contains("Addresses: \n\t198.18.100.10"),
+        "{text}"
+    );
+    let missing = lab.cli(&[
+        "webapp",
+        "nameresolver",
+        "--app",
+        "web2",
+        "db.corp.internal",
+    ]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stdout).contains("NXDOMAIN"));
+
+    // A restart of the agent keeps dnsmasq (adopted) and makes the DNS
+    // servers again.
+    let dnsmasq = ext_pid(&lab);
+    lab.stop_daemon();
+    lab.start_daemon();
+    assert_eq!(
+        ext_pid(&lab),
+        dnsmasq,
+        "the extension's process was adopted"
+    );
+    assert_eq!(
+        getent(&lab, &web1, "db.corp.internal").as_deref(),
+        Some("10.0.2.10")
+    );
+
+    // down leaves no process and no mount behind.
+    let app = lab.app_pid("web1", 0);
+    lab.cli_ok(&["down"]);
+    assert!(!pid_alive(dnsmasq), "dnsmasq left behind");
+    assert!(!pid_alive(app), "app process left behind");
+    assert!(
+        lab_mounts(&lab.name).is_empty(),
+        "{:?}",
+        lab_mounts(&lab.name)
+    );
+    assert!(lab_namespaces(&lab.name).is_empty());
+    let _ = &mut lab;
+}
+
+/// PID of vm1's Custom Script extension process.
+fn ext_pid(lab: &Lab) -> u32 {
+    let status = lab.cli_json(&["lab", "status"]);
+    status["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| {
+            p["key"]
+                .as_str()
+                .unwrap_or("")
+                .ends_with("/virtualmachines/vm1/extensions/dns")
+                && p["running"] == true
+        })
+        .and_then(|p| p["pid"].as_u64())
+        .unwrap_or_else(|| panic!("no extension process: {status}")) as u32
+}
+
+#[test]
+fn dns_settings_are_validated() {
+    let Some(lab) = Lab::start() else { return };
+    let mut t = basic_template(RG, 1);
+    t["resources"][2]["properties"]["siteConfig"]["appSettings"] =
+        json!([{ "name": "WEBSITE_DNS_SERVER", "value": "10.0.2.4, 10.0.2.5" }]);
+    lab.deploy_refused(RG, &t, "InvalidDnsServerAddress");
+    let mut t = basic_template(RG, 1);
+    t["resources"][0]["properties"]["dhcpOptions"] = json!({ "dnsServers": ["dns.example.com"] });
+    lab.deploy_refused(RG, &t, "InvalidRequestFormat");
+    let mut t = basic_template(RG, 1);
+    t["resources"].as_array_mut().unwrap().push(json!({
+        "type": "Microsoft.Compute/virtualMachines/extensions", "name": "vm1/x", "location": "westeurope",
+        "properties": { "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript", "settings": {} } }));
+    lab.deploy_refused(RG, &t, "VMExtensionProvisioningError");
+}
+
+/// examples/custom-dns.json, deployed as the README says, answers as it says.
+#[test]
+fn the_custom_dns_example_works() {
+    let Some(lab) = Lab::start() else { return };
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/custom-dns.json");
+    let example: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    lab.deploy("lab", &example);
+    let web1 = ["--app", "web1"];
+    wait_for_name(&lab, &web1, "intranet.contoso.lab");
+    assert_eq!(
+        getent(&lab, &web1, "intranet.contoso.lab").as_deref(),
+        Some("10.0.2.50")
+    );
+    assert_eq!(
+        getent(&lab, &web1, "db.contoso.internal").as_deref(),
+        Some("10.0.2.10")
+    );
+    assert_eq!(
+        getent(&lab, &web1, "host1.internet.lab").as_deref(),
+        Some("198.18.100.10")
+    );
+    let web2 = ["--app", "web2"];
+    assert_eq!(
+        getent(&lab, &web2, "host1.internet.lab").as_deref(),
+        Some("198.18.100.10")
+    );
+    assert_eq!(getent(&lab, &web2, "db.contoso.internal"), None);
+    let nr = lab.cli_json(&[
+        "webapp",
+        "nameresolver",
+        "--app",
+        "web1",
+        "db.contoso.internal",
+    ]);
+    assert_eq!(nr["server"], "10.0.2.4", "{nr}");
+}
+
+/// Seed, "Private endpoints": with a private zone linked to the VNet (and no
+/// custom DNS), the service's public name resolves to the private endpoint
+/// inside the VNet (CNAME to privatelink, A from the zone group), while the
+/// internet still gets the public address.
+#[test]
+fn a_storage_private_endpoint_resolves_privately_only_inside_the_vnet() {
+    let Some(lab) = Lab::start() else { return };
+    lab.deploy(RG, &basic_template(RG, 1));
+    lab.deploy(
+        RG,
+        &template(vec![
+            json!({ "type": "Microsoft.Storage/storageAccounts", "name": "store1",
+            "location": "westeurope", "kind": "StorageV2", "sku": { "name": "Standard_LRS" },
+            "properties": { "publicNetworkAccess": "Enabled" } }),
+        ]),
+    );
+    let public = "store1.blob.core.windows.net";
+    let (vm1, web1, host1) = (["--vm", "vm1"], ["--app", "web1"], ["--host", "host1"]);
+    let public_ip = dig_short(&lab, &host1, &[public]);
+    assert_eq!(public_ip.len(), 2, "CNAME then A: {public_ip:?}");
+    assert_eq!(public_ip[0], "store1.privatelink.blob.core.windows.net.");
+    assert_eq!(
+        dig_short(&lab, &vm1, &[public]),
+        public_ip,
+        "no private zone yet"
+    );
+
+    let zone = "privatelink.blob.core.windows.net";
+    let storage = id(RG, "Microsoft.Storage/storageAccounts", "store1");
+    for args in [
+        vec![
+            "network",
+            "private-dns",
+            "zone",
+            "create",
+            "-g",
+            RG,
+            "-n",
+            zone,
+        ],
+        vec![
+            "network",
+            "private-dns",
+            "link",
+            "vnet",
+            "create",
+            "-g",
+            RG,
+            "-z",
+            zone,
+            "-n",
+            "link1",
+            "-v",
+            "vnet1",
+        ],
+        vec![
+            "network",
+            "private-endpoint",
+            "create",
+            "-g",
+            RG,
+            "-n",
+            "pe1",
+            "--vnet-name",
+            "vnet1",
+            "--subnet",
+            "vms",
+            "--private-connection-resource-id",
+            &storage,
+            "--group-id",
+            "blob",
+            "--connection-name",
+            "c1",
+        ],
+        vec![
+            "network",
+            "private-endpoint",
+            "dns-zone-group",
+            "create",
+            "-g",
+            RG,
+            "--endpoint-name",
+            "pe1",
+            "-n",
+            "default",
+            "--private-dns-zone",
+            zone,
+            "--zone-name",
+            "blob",
+        ],
+    ] {
+        lab.cli_ok(&args);
+    }
+    let private = dig_short(&lab, &vm1, &[public]);
+    assert_eq!(
+        private,
+        ["store1.privatelink.blob.core.windows.net.", "10.0.2.5"],
+        "the endpoint's NIC (vm1 holds 10.0.2.4)"
+    );
+    assert_eq!(getent(&lab, &web1, public).as_deref(), Some("10.0.2.5"));
+    assert_eq!(dig_short(&lab, &host1, &[public]), public_ip);
+}
