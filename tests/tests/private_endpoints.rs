@@ -405,6 +405,20 @@ mod to_a_service {
             answer.to_string().contains(&format!("\"{ip1}\"")),
             "{answer}"
         );
+        // From the app through the VNet's DNS (168.63.129.16), the
+        // CNAME chain ends at the endpoint's address.
+        let dig = lab.exec_ok(
+            &["--app", "web1"],
+            &["dig", "+short", "+time=2", "+tries=2", &host()],
+        );
+        assert!(dig.lines().any(|l| l.trim() == ip1), "{dig}");
+        // And the app reaches the account by name alone (no --resolve).
+        let script = format!(
+            "curl -sS --max-time 3 --cacert \"$VNET_LAB_CA_FILE\" https://{}/",
+            host()
+        );
+        let by_name = lab.exec_ok(&["--app", "web1"], &["sh", "-c", &script]);
+        assert!(by_name.contains("privateEndpoint"), "{by_name}");
 
         // The VM: path privateEndpoint with its private source.
         let (code, v) = answered(&lab, &vm1, &ip1);

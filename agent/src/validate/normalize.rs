@@ -259,9 +259,17 @@ pub(crate) fn merge_child(
         }
         ChildKind::VmExtension => {
             let entry = json!({ "name": name, "properties": child.properties });
-            upsert(props, "extensions", entry, |e| {
-                e.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name))
-            }, parent_id.name())?;
+            upsert(
+                props,
+                "extensions",
+                entry,
+                |e| {
+                    e.get("name")
+                        .and_then(Value::as_str)
+                        .is_some_and(|n| n.eq_ignore_ascii_case(&name))
+                },
+                parent_id.name(),
+            )?;
         }
         ChildKind::VaultSecret => {
             let entry = json!({ "name": name, "properties": { "value": child.properties.get("value").cloned().unwrap_or(json!("")) } });
