@@ -1,9 +1,10 @@
-//! Issue 5, private endpoints (the part without the services' datapath): a
-//! private endpoint to a web app in a VM's VNet gets its NIC and address,
-//! its DNS zone group makes `SITE.privatelink.azurewebsites.net` resolve to it
-//! inside the linked VNet, every subnet routes its /32 as InterfaceEndpoint
-//! (in the kernel: like VnetLocal), Azure's refusals change nothing, and
-//! deleting it takes NIC, address and record away.
+//! Issue 5, private endpoints: a private endpoint to a web app in a VM's
+//! VNet gets its NIC and address, its DNS zone group makes
+//! `SITE.privatelink.azurewebsites.net` resolve to it inside the linked VNet,
+//! every subnet routes its /32 as InterfaceEndpoint (in the kernel: into the
+//! endpoint's own link to the target), Azure's refusals change nothing, and
+//! deleting it takes NIC, address, route and record away. `to_a_service`:
+//! the traffic, to a storage account and to another app.
 
 use serde_json::Value;
 use vnet_e2e::*;
@@ -193,8 +194,8 @@ fn a_private_endpoint_to_a_web_app_resolves_to_its_nic_in_the_linked_vnet() {
         "{group}"
     );
 
-    // Every subnet routes the /32 as InterfaceEndpoint; the kernel throws it
-    // to the fabric's main table like VnetLocal.
+    // Every subnet routes the /32 as InterfaceEndpoint; the kernel sends it
+    // into the endpoint's own link to web1's worker (site_endpoint.rs).
     let routes = lab.cli_json(&[
         "network",
         "nic",
@@ -220,7 +221,7 @@ fn a_private_endpoint_to_a_web_app_resolves_to_its_nic_in_the_linked_vnet() {
     for t in [1000, 1001] {
         let kernel = table(&fabric, t);
         assert!(
-            kernel.contains(&format!("throw {address}")),
+            kernel.contains(&format!("{address} via 169.254.65.1 dev p-")),
             "table {t}: {kernel}"
         );
     }
@@ -255,5 +256,318 @@ fn a_private_endpoint_to_a_web_app_resolves_to_its_nic_in_the_linked_vnet() {
         "the NIC went with the endpoint"
     );
     assert_eq!(resolve(&lab, fqdn)["status"], "NXDOMAIN");
-    assert!(!table(&fabric, 1001).contains(&format!("throw {address}")));
+    assert!(!table(&fabric, 1001).contains(&address));
+}
+
+mod to_a_service {
+    //! Issue 5, the datapath: a private endpoint to a storage account whose
+    //! public network access is Disabled carries a VM's and an integrated
+    //! app's traffic (path `privateEndpoint`, their private source) while the
+    //! public path is refused; a VNet with the same addresses and its own
+    //! endpoint with the same IP stays apart; deleting it stops the traffic.
+
+    use serde_json::{json, Value};
+    use vnet_e2e::fixtures::{template, RG};
+    use vnet_e2e::*;
+
+    const STORE: &str = "pestore1";
+    const BLOB_ZONE: &str = "privatelink.blob.core.windows.net";
+
+    fn net(ty: &str, name: &str) -> String {
+        id(RG, &format!("Microsoft.Network/{ty}"), name)
+    }
+
+    fn subnet_of(vnet: &str, name: &str) -> String {
+        format!("{}/subnets/{name}", net("virtualNetworks", vnet))
+    }
+
+    /// VNet `vnet` 10.0.0.0/16 (`integration` 10.0.1.0/24, `vms`
+    /// 10.0.2.0/24 with a VM at 10.0.2.4, `pes` 10.0.3.0/24 with endpoint
+    /// `<vnet>-pe` to the storage account's blob).
+    fn vnet(name: &str) -> Vec<Value> {
+        let sub = |n: &str, p: &str| json!({ "name": n, "properties": { "addressPrefix": p } });
+        let vm = format!("{name}-vm");
+        vec![
+            json!({ "type": "Microsoft.Network/virtualNetworks", "name": name, "location": "westeurope",
+                    "properties": { "addressSpace": { "addressPrefixes": ["10.0.0.0/16"] }, "subnets": [
+                        sub("integration", "10.0.1.0/24"), sub("vms", "10.0.2.0/24"), sub("pes", "10.0.3.0/24") ] } }),
+            json!({ "type": "Microsoft.Network/networkInterfaces", "name": format!("{vm}-nic"), "location": "westeurope",
+                    "properties": { "ipConfigurations": [{ "name": "ipconfig1", "properties": {
+                        "subnet": { "id": subnet_of(name, "vms") }, "privateIPAllocationMethod": "Static",
+                        "privateIPAddress": "10.0.2.4" } }] } }),
+            json!({ "type": "Microsoft.Compute/virtualMachines", "name": vm, "location": "westeurope",
+                    "properties": { "networkProfile": { "networkInterfaces": [
+                        { "id": net("networkInterfaces", &format!("{vm}-nic")) }] } } }),
+            json!({ "type": "Microsoft.Network/privateEndpoints", "name": format!("{name}-pe"), "location": "westeurope",
+                    "properties": { "subnet": { "id": subnet_of(name, "pes") },
+                        "privateLinkServiceConnections": [{ "name": "c1", "properties": {
+                            "privateLinkServiceId": id(RG, "Microsoft.Storage/storageAccounts", STORE),
+                            "groupIds": ["blob"] } }] } }),
+        ]
+    }
+
+    /// vnet1 and vnet2 (same addresses), `web1` integrated into vnet1
+    /// (Route All off), the storage account with public access Disabled,
+    /// the blob privatelink zone linked to vnet1 with vnet1-pe's zone group.
+    fn lab_template() -> Value {
+        let mut r = vnet("vnet1");
+        r.extend(vnet("vnet2"));
+        r.extend([
+            json!({ "type": "Microsoft.Web/serverfarms", "name": "plan1", "location": "westeurope", "kind": "linux",
+                    "sku": { "name": "P1v3", "capacity": 1 }, "properties": { "reserved": true } }),
+            json!({ "type": "Microsoft.Web/sites", "name": "web1", "location": "westeurope", "kind": "app,linux",
+                    "properties": { "serverFarmId": id(RG, "Microsoft.Web/serverfarms", "plan1"),
+                                    "virtualNetworkSubnetId": subnet_of("vnet1", "integration"),
+                                    "siteConfig": { "vnetRouteAllEnabled": false } } }),
+            json!({ "type": "Microsoft.Storage/storageAccounts", "name": STORE, "location": "westeurope",
+                    "kind": "StorageV2", "sku": { "name": "Standard_LRS" },
+                    "properties": { "publicNetworkAccess": "Disabled" } }),
+            json!({ "type": "Microsoft.Network/privateDnsZones", "name": BLOB_ZONE, "location": "global" }),
+            json!({ "type": "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
+                    "name": format!("{BLOB_ZONE}/link1"), "location": "global",
+                    "properties": { "virtualNetwork": { "id": net("virtualNetworks", "vnet1") },
+                                    "registrationEnabled": false } }),
+            json!({ "type": "Microsoft.Network/privateEndpoints/privateDnsZoneGroups",
+                    "name": "vnet1-pe/default", "properties": { "privateDnsZoneConfigs": [{
+                        "name": "blob", "properties": { "privateDnsZoneId": net("privateDnsZones", BLOB_ZONE) } }] } }),
+        ]);
+        template(r)
+    }
+
+    fn host() -> String {
+        format!("{STORE}.blob.core.windows.net")
+    }
+
+    /// `curl https://STORE.blob.core.windows.net/` from `target` with the
+    /// name pinned to `ip`: (HTTP status, answer); status 0 = no connection.
+    fn blob(lab: &Lab, target: &[&str], ip: &str) -> (u16, Value) {
+        let script = format!(
+            "curl -sS --max-time 3 --cacert \"$VNET_LAB_CA_FILE\" --resolve {h}:443:{ip} \
+             -o /dev/stdout -w '\\n%{{http_code}}' https://{h}/",
+            h = host()
+        );
+        let out = lab.exec(target, &["sh", "-c", &script]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        let code = code.trim().parse().unwrap_or(0);
+        let v = serde_json::from_str(body)
+            .unwrap_or_else(|_| json!({ "stderr": String::from_utf8_lossy(&out.stderr) }));
+        (code, v)
+    }
+
+    /// `blob` until a connection is answered (the host may still be
+    /// starting after the deploy), for 5 s at most.
+    fn answered(lab: &Lab, target: &[&str], ip: &str) -> (u16, Value) {
+        let mut last = (0, Value::Null);
+        for _ in 0..25 {
+            last = blob(lab, target, ip);
+            if last.0 != 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        last
+    }
+
+    fn pe_ip(lab: &Lab, vnet: &str) -> String {
+        let pe = lab.show(&net("privateEndpoints", &format!("{vnet}-pe")));
+        pe["emulator"]["privateIpAddress"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no address: {pe}"))
+            .to_string()
+    }
+
+    #[test]
+    fn vm_and_app_reach_a_closed_storage_account_over_its_private_endpoint() {
+        let Some(lab) = Lab::start() else { return };
+        lab.deploy(RG, &lab_template());
+        let (ip1, ip2) = (pe_ip(&lab, "vnet1"), pe_ip(&lab, "vnet2"));
+        assert_eq!(
+            ip1, ip2,
+            "the overlapping VNets' endpoints share the address"
+        );
+        let public = lab.show(&id(RG, "Microsoft.Storage/storageAccounts", STORE))["emulator"]
+            ["publicIpAddress"]
+            .as_str()
+            .expect("public IP")
+            .to_string();
+        let (vm1, vm2, app) = (
+            ["--vm", "vnet1-vm"],
+            ["--vm", "vnet2-vm"],
+            ["--app", "web1"],
+        );
+        let vnet1 = net("virtualNetworks", "vnet1");
+        let vnet2 = net("virtualNetworks", "vnet2");
+
+        // The zone group: the blob name resolves to the endpoint in vnet1.
+        let answer = lab.resolve(RG, "vnet1", &host());
+        assert!(
+            answer.to_string().contains(&format!("\"{ip1}\"")),
+            "{answer}"
+        );
+        // From the app through the VNet's DNS (168.63.129.16), the
+        // CNAME chain ends at the endpoint's address.
+        let dig = lab.exec_ok(
+            &["--app", "web1"],
+            &["dig", "+short", "+time=2", "+tries=2", &host()],
+        );
+        assert!(dig.lines().any(|l| l.trim() == ip1), "{dig}");
+        // And the app reaches the account by name alone (no --resolve).
+        let script = format!(
+            "curl -sS --max-time 3 --cacert \"$VNET_LAB_CA_FILE\" https://{}/",
+            host()
+        );
+        let by_name = lab.exec_ok(&["--app", "web1"], &["sh", "-c", &script]);
+        assert!(by_name.contains("privateEndpoint"), "{by_name}");
+
+        // The VM: path privateEndpoint with its private source.
+        let (code, v) = answered(&lab, &vm1, &ip1);
+        assert_eq!(code, 200, "{v}");
+        assert_eq!(
+            (v["path"].as_str(), v["sourceAddress"].as_str()),
+            (Some("privateEndpoint"), Some("10.0.2.4")),
+            "{v}"
+        );
+        assert!(v["virtualNetwork"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case(&vnet1));
+        // The integrated app (Route All off: 10/8 enters the VNet).
+        let (code, v) = blob(&lab, &app, &ip1);
+        assert_eq!(code, 200, "{v}");
+        assert_eq!(v["path"], "privateEndpoint", "{v}");
+        assert!(
+            v["sourceAddress"].as_str().unwrap().starts_with("10.0.1."),
+            "{v}"
+        );
+        // The same address in vnet2 is vnet2's own endpoint.
+        let (code, v) = blob(&lab, &vm2, &ip2);
+        assert_eq!(code, 200, "{v}");
+        assert_eq!(v["sourceAddress"], "10.0.2.4", "{v}");
+        assert!(v["virtualNetwork"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case(&vnet2));
+        // The public path is refused at the same time.
+        for target in [&vm1[..], &app[..]] {
+            let (code, v) = blob(&lab, target, &public);
+            assert_eq!(code, 403, "{v}");
+            assert_eq!(v["error"]["code"], "AuthorizationFailure", "{v}");
+        }
+        // A blob endpoint passes blob's ports only: HTTP 80 answers, the
+        // account's SMB 445 (the `file` group) is dropped.
+        let script = format!("curl -sS --max-time 3 http://{ip1}/");
+        let http = lab.exec_ok(&vm1, &["sh", "-c", &script]);
+        assert!(http.contains("privateEndpoint"), "{http}");
+        let smb = lab.exec(&vm1, &[&probe_bin(), "tcp", &ip1, "445", "1000"]);
+        assert!(
+            !smb.status.success(),
+            "{}",
+            String::from_utf8_lossy(&smb.stdout)
+        );
+
+        let again = lab.cli_json(&["lab", "reconcile"]);
+        assert_eq!(kernel_writes(&again["reconcile"]), 0, "{again}");
+
+        // Deleting vnet1's endpoint stops its traffic; vnet2's still flows.
+        lab.cli_ok(&[
+            "network",
+            "private-endpoint",
+            "delete",
+            "-g",
+            RG,
+            "-n",
+            "vnet1-pe",
+        ]);
+        assert_eq!(blob(&lab, &vm1, &ip1).0, 0);
+        assert_eq!(blob(&lab, &app, &ip1).0, 0);
+        assert_eq!(blob(&lab, &vm2, &ip2).0, 200);
+    }
+
+    /// vnet1 (its VM and `web1` integrated, Route All off, on plan1) and a
+    /// second app `web2` on plan2, not integrated, listening with vnet-probe
+    /// on WEBSITES_PORT 8080; `site-pe` in vnet1's `pes` to web2.
+    fn apps_template() -> Value {
+        let mut r: Vec<Value> = vnet("vnet1")
+            .into_iter()
+            .filter(|v| v["type"] != "Microsoft.Network/privateEndpoints")
+            .collect();
+        let serve = format!("exec {} serve-tcp 8080", probe_bin());
+        r.extend([
+            json!({ "type": "Microsoft.Web/serverfarms", "name": "plan1", "location": "westeurope", "kind": "linux",
+                    "sku": { "name": "P1v3", "capacity": 1 }, "properties": { "reserved": true } }),
+            json!({ "type": "Microsoft.Web/serverfarms", "name": "plan2", "location": "westeurope", "kind": "linux",
+                    "sku": { "name": "P1v3", "capacity": 1 }, "properties": { "reserved": true } }),
+            json!({ "type": "Microsoft.Web/sites", "name": "web1", "location": "westeurope", "kind": "app,linux",
+                    "properties": { "serverFarmId": id(RG, "Microsoft.Web/serverfarms", "plan1"),
+                                    "virtualNetworkSubnetId": subnet_of("vnet1", "integration"),
+                                    "siteConfig": { "vnetRouteAllEnabled": false, "appCommandLine": "sleep 100000" } } }),
+            json!({ "type": "Microsoft.Web/sites", "name": "web2", "location": "westeurope", "kind": "app,linux",
+                    "properties": { "serverFarmId": id(RG, "Microsoft.Web/serverfarms", "plan2"),
+                                    "siteConfig": { "appCommandLine": serve,
+                                        "appSettings": [{ "name": "WEBSITES_PORT", "value": "8080" }] } } }),
+            json!({ "type": "Microsoft.Network/privateEndpoints", "name": "site-pe", "location": "westeurope",
+                    "properties": { "subnet": { "id": subnet_of("vnet1", "pes") },
+                        "privateLinkServiceConnections": [{ "name": "c1", "properties": {
+                            "privateLinkServiceId": id(RG, "Microsoft.Web/sites", "web2"),
+                            "groupIds": ["sites"] } }] } }),
+        ]);
+        template(r)
+    }
+
+    /// `vnet-probe tcp IP PORT` from `target` until it answers (the target
+    /// app may still be starting), for 5 s at most: the server's line.
+    fn probe_until(lab: &Lab, target: &[&str], ip: &str, port: &str) -> String {
+        let mut last = String::new();
+        for _ in 0..25 {
+            let out = lab.exec(target, &[&probe_bin(), "tcp", ip, port, "1000"]);
+            last = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if out.status.success() {
+                return last;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!("no answer from {ip}:{port}: {last}");
+    }
+
+    #[test]
+    fn an_app_and_a_vm_reach_another_app_over_its_private_endpoint() {
+        let Some(lab) = Lab::start() else { return };
+        lab.deploy(RG, &apps_template());
+        let pe = lab.show(&net("privateEndpoints", "site-pe"));
+        let ip = pe["emulator"]["privateIpAddress"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{pe}"))
+            .to_string();
+        let (vm, app) = (["--vm", "vnet1-vm"], ["--app", "web1"]);
+
+        // Port 80 of the endpoint reaches web2's listener on 8080, with the
+        // client's private source.
+        let line = probe_until(&lab, &vm, &ip, "80");
+        assert!(line.contains("peer=10.0.2.4:"), "{line}");
+        let line = probe_until(&lab, &app, &ip, "80");
+        assert!(line.contains("peer=10.0.1."), "{line}");
+        // Other ports go nowhere.
+        let other = lab.exec(&vm, &[&probe_bin(), "tcp", &ip, "8080", "1000"]);
+        assert!(!other.status.success());
+
+        let again = lab.cli_json(&["lab", "reconcile"]);
+        assert_eq!(kernel_writes(&again["reconcile"]), 0, "{again}");
+
+        lab.cli_ok(&[
+            "network",
+            "private-endpoint",
+            "delete",
+            "-g",
+            RG,
+            "-n",
+            "site-pe",
+        ]);
+        let gone = lab.exec(&vm, &[&probe_bin(), "tcp", &ip, "80", "1000"]);
+        assert!(!gone.status.success());
+    }
 }

@@ -36,6 +36,9 @@ pub struct PrivateLinkGroup {
     /// `{location}` its region, each with its record name in `zone`:
     /// `(fqdn, record)`.
     pub names: &'static [(&'static str, &'static str)],
+    /// The TCP ports an endpoint for this group passes to its target (the
+    /// lab's emulated listeners of that sub-resource).
+    pub ports: &'static [u16],
 }
 
 /// Every (type, group id) a private endpoint can target in the lab. The
@@ -49,6 +52,7 @@ pub const PRIVATE_LINK_GROUPS: [PrivateLinkGroup; 5] = [
         member_name: "blob",
         zone: "privatelink.blob.core.windows.net",
         names: &[("{name}.blob.core.windows.net", "{name}")],
+        ports: &[80, 443],
     },
     PrivateLinkGroup {
         resource_type: "Microsoft.Storage/storageAccounts",
@@ -56,6 +60,7 @@ pub const PRIVATE_LINK_GROUPS: [PrivateLinkGroup; 5] = [
         member_name: "file",
         zone: "privatelink.file.core.windows.net",
         names: &[("{name}.file.core.windows.net", "{name}")],
+        ports: &[445],
     },
     PrivateLinkGroup {
         resource_type: "Microsoft.KeyVault/vaults",
@@ -63,6 +68,7 @@ pub const PRIVATE_LINK_GROUPS: [PrivateLinkGroup; 5] = [
         member_name: "default",
         zone: "privatelink.vaultcore.azure.net",
         names: &[("{name}.vault.azure.net", "{name}")],
+        ports: &[443],
     },
     PrivateLinkGroup {
         resource_type: "Microsoft.ContainerRegistry/registries",
@@ -78,6 +84,7 @@ pub const PRIVATE_LINK_GROUPS: [PrivateLinkGroup; 5] = [
                 "{name}.{location}.data",
             ),
         ],
+        ports: &[443],
     },
     PrivateLinkGroup {
         resource_type: "Microsoft.Web/sites",
@@ -88,6 +95,8 @@ pub const PRIVATE_LINK_GROUPS: [PrivateLinkGroup; 5] = [
             ("{name}.azurewebsites.net", "{name}"),
             ("{name}.scm.azurewebsites.net", "{name}.scm"),
         ],
+        // HTTP only: TLS on 443 would need the front end's certificate.
+        ports: &[80],
     },
 ];
 

@@ -21,14 +21,14 @@ pub(crate) const SNAT_PORTS: (u16, u16) = (1024, 65535);
 pub(crate) const SMTP_PORT: u16 = 25;
 
 /// The kernel route of one Active effective route of subnet `s`:
-/// VnetLocal and a private endpoint's InterfaceEndpoint /32 -> throw (to
-/// main, which has the NIC /32s; the endpoint's own link comes with the
-/// services' datapath); Internet -> inet0,
+/// VnetLocal -> throw (to main, which has the NIC /32s); Internet -> inet0,
 /// or stamp0 for an App Service subnet without a NAT gateway; None ->
 /// blackhole; VirtualAppliance -> via the NVA's NIC link (blackhole when no NIC
 /// of the VNet has the address: Azure drops it too). VirtualNetworkGateway and
 /// VNetPeering -> blackhole: the lab has no gateways or peerings yet. Service
-/// endpoint routes go to the service's link (`services::endpoint_route`).
+/// endpoint routes go to the service's link (`services::endpoint_route`), a
+/// private endpoint's InterfaceEndpoint /32 to its own link into the target
+/// (`services::private_endpoint_route`).
 pub(crate) fn kernel_route(
     l: &Layout,
     fi: usize,
@@ -93,6 +93,9 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
                 let kind = match r.next_hop_type {
                     NextHopType::VirtualNetworkServiceEndpoint => {
                         super::services::endpoint_route(l, fi, r.prefix)
+                    }
+                    NextHopType::InterfaceEndpoint => {
+                        super::services::private_endpoint_route(l, fi, r.prefix)
                     }
                     t => kernel_route(l, fi, s, t, &r.next_hop_ips),
                 };

@@ -171,6 +171,8 @@ pub(crate) struct Layout {
     /// Emulated services' namespaces, and every service's public address.
     pub services: Vec<super::services::ServiceL>,
     pub service_addrs: Vec<super::services::ServiceAddr>,
+    /// Approved private endpoints to apps (`site_endpoint`).
+    pub site_endpoints: Vec<super::site_endpoint::SiteEndpointL>,
     /// `LabConfig::snat_ports_per_instance`.
     pub snat_ports: u32,
     /// `LabConfig::address_cooldown_secs`, for views of released addresses.
@@ -418,9 +420,11 @@ impl Layout {
             })
             .collect();
 
-        let services = super::services::layout(&inv, alloc, l, &inv.vnets);
+        let services = super::services::layout(&inv, state, l, &inv.vnets);
+        let site_endpoints = super::site_endpoint::layout(&inv, state, &inv.vnets, &workers);
         Layout {
             services,
+            site_endpoints,
             service_addrs,
             inet: names::internet(l),
             hosts,

@@ -14,6 +14,7 @@ pub mod nsg;
 pub mod private_endpoint;
 pub mod routes;
 pub(crate) mod services;
+pub(crate) mod site_endpoint;
 mod stamp;
 pub mod startup;
 mod types;
@@ -64,6 +65,7 @@ pub fn build(state: &LabState, lab: &LabConfig) -> NetworkPlan {
     vm::build(&l, &mut b);
     dns::build(&l, &mut b);
     services::build(&l, &mut b);
+    site_endpoint::build(&l, &mut b);
     b.finish()
 }
 

@@ -16,10 +16,11 @@ use super::builder::{default_route, host, Builder, NsExt, MAIN};
 use super::layout::{Layout, INET_GW, RULE_PRIORITY};
 use super::names;
 use super::nft::{self, Batch, ChainType};
+use super::private_endpoint::{connection_status, ConnectionStatus};
 use super::types::{NamespaceRole, RouteKind, RulePlan, ServiceHostPlan};
 use crate::ipam::Allocations;
 use crate::model::{
-    DefaultAction, Inventory, PaasService, PublicNetworkAccess, ResourceId, ServiceKind,
+    DefaultAction, Inventory, LabState, PaasService, PublicNetworkAccess, ResourceId, ServiceKind,
     ServiceTag, Subnet,
 };
 use crate::services::config::{Access, AccessPath, HostConfig, ImageConfig, Ingress, SecretConfig};
@@ -100,6 +101,21 @@ pub(crate) fn tag_prefixes(addrs: &[ServiceAddr], tag: &ServiceTag) -> Vec<Ipv4N
         .collect()
 }
 
+/// One ingress link of a service namespace from a fabric.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ServiceLink {
+    /// The fabric (index) at the other end.
+    pub fabric: usize,
+    /// `None`: the VNet's service-endpoint link (traffic to the public IP);
+    /// `Some(ip)`: an Approved private endpoint of that VNet with address
+    /// `ip` (traffic to `ip`), a link of its own so that its packets carry
+    /// the `privateEndpoint` path.
+    pub private_endpoint: Option<Ipv4Addr>,
+    /// The TCP ports a private endpoint's link passes (its group's, e.g.
+    /// blob 80 and 443); unused on a service-endpoint link.
+    pub ports: &'static [u16],
+}
+
 /// One service namespace.
 #[derive(Debug, Clone)]
 pub(crate) struct ServiceL {
@@ -107,17 +123,22 @@ pub(crate) struct ServiceL {
     pub netns: String,
     pub ip: Ipv4Addr,
     /// Fabrics (indexes) with a subnet whose service endpoint reaches it, in
-    /// fabric order: link k gets mark `SERVICE_MARK_BASE + k`.
+    /// fabric order.
     pub fabrics: Vec<usize>,
+    /// Every ingress link: the service-endpoint links (one per entry of
+    /// `fabrics`), then the private endpoints' links (by fabric, address).
+    /// Link k gets mark `SERVICE_MARK_BASE + k`.
+    pub links: Vec<ServiceLink>,
 }
 
 /// The services of a lab and the fabrics linked to each.
 pub(crate) fn layout(
     inv: &Inventory,
-    alloc: &Allocations,
+    state: &LabState,
     lab: &str,
     vnets: &[crate::model::VirtualNetwork],
 ) -> Vec<ServiceL> {
+    let alloc = &state.allocations;
     inv.services
         .iter()
         .filter_map(|s| {
@@ -133,25 +154,77 @@ pub(crate) fn layout(
                     })
                 })
                 .map(|(fi, _)| fi)
+                .collect::<Vec<usize>>();
+            let mut links: Vec<ServiceLink> = fabrics
+                .iter()
+                .map(|fi| ServiceLink {
+                    fabric: *fi,
+                    private_endpoint: None,
+                    ports: &[],
+                })
                 .collect();
+            links.extend(endpoint_links(inv, state, vnets, &s.id));
             Some(ServiceL {
                 svc: s.clone(),
                 netns: names::netns(lab, "svc", &s.name, &s.id.key()),
                 ip,
                 fabrics,
+                links,
             })
         })
         .collect()
 }
 
-/// The service-side name of the link from fabric `fab` (leads to the fabric).
-fn service_side(svc_ns: &str, fab_ns: &str) -> String {
-    names::link('f', fab_ns, svc_ns)
+/// The Approved private endpoints to service `target`, as links from their
+/// VNets' fabrics, by (fabric, address). A Pending or Disconnected endpoint
+/// passes nothing (its /32 stays unreachable).
+fn endpoint_links(
+    inv: &Inventory,
+    state: &LabState,
+    vnets: &[crate::model::VirtualNetwork],
+    target: &ResourceId,
+) -> Vec<ServiceLink> {
+    let mut links: Vec<ServiceLink> = inv
+        .private_endpoints
+        .iter()
+        .filter(|pe| pe.connection().and_then(|c| c.target.as_ref()) == Some(target))
+        .filter(|pe| connection_status(state, pe) == ConnectionStatus::Approved)
+        .filter_map(|pe| {
+            let vnet = pe.subnet_id.parent()?;
+            Some(ServiceLink {
+                fabric: vnets.iter().position(|v| v.id == vnet)?,
+                private_endpoint: Some(pe.address(&state.allocations)?),
+                ports: pe.group().map_or(&[][..], |g| g.ports),
+            })
+        })
+        .collect();
+    links.sort_by_key(|k| (k.fabric, k.private_endpoint));
+    links.dedup();
+    links
 }
 
-/// The fabric-side name of the link to service `svc_ns` (leads to the service).
-fn fabric_side(svc_ns: &str, fab_ns: &str) -> String {
-    names::link('p', svc_ns, fab_ns)
+/// The local address of a service namespace's k-th link.
+fn link_addr(k: usize) -> Ipv4Addr {
+    super::layout::add(SERVICE_LINK_ADDR_BASE, 1 + k as u32)
+}
+
+/// What names a link's fabric end: the fabric, plus the private endpoint's
+/// address for an endpoint link (one VNet may hold several).
+fn link_peer(fab_ns: &str, link: &ServiceLink) -> String {
+    match link.private_endpoint {
+        None => fab_ns.to_string(),
+        Some(ip) => format!("{fab_ns}/{ip}"),
+    }
+}
+
+/// The service-side name of a link (leads to the fabric).
+fn service_side(svc_ns: &str, peer: &str) -> String {
+    names::link('f', peer, svc_ns)
+}
+
+/// The fabric-side name of a link to service `svc_ns` (leads to the service).
+fn fabric_side(svc_ns: &str, peer: &str) -> String {
+    names::link('p', svc_ns, peer)
 }
 
 /// The kernel route of a `VirtualNetworkServiceEndpoint` route of fabric
@@ -165,6 +238,30 @@ pub(crate) fn endpoint_route(l: &Layout, fi: usize, prefix: Ipv4Net) -> RouteKin
             ifname: fabric_side(&s.netns, &l.fabrics[fi].netns),
         })
         .unwrap_or(RouteKind::Blackhole)
+}
+
+/// The kernel route of a private endpoint's `InterfaceEndpoint` /32 in
+/// fabric `fi`: into the target service's link for that endpoint; `throw`
+/// (unreachable, like an unused VNet address) while the endpoint is not
+/// Approved or its target has no namespace.
+pub(crate) fn private_endpoint_route(l: &Layout, fi: usize, prefix: Ipv4Net) -> RouteKind {
+    let fab = &l.fabrics[fi].netns;
+    l.services
+        .iter()
+        .find_map(|s| {
+            let (k, link) = s.links.iter().enumerate().find(|(_, k)| {
+                k.fabric == fi && k.private_endpoint.map(host_net) == Some(prefix)
+            })?;
+            // Via the link's local address: the service namespace does not
+            // hold the endpoint's address, so it would not answer ARP for it.
+            Some(RouteKind::Via {
+                gateway: link_addr(k),
+                ifname: fabric_side(&s.netns, &link_peer(fab, link)),
+                onlink: true,
+            })
+        })
+        .or_else(|| super::site_endpoint::route(l, fi, prefix.addr()))
+        .unwrap_or(RouteKind::Throw)
 }
 
 pub(crate) fn build(l: &Layout, b: &mut Builder) {
@@ -185,12 +282,13 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
         b.veth(&l.inet, &uplink, &s.netns, "inet0");
         b.get(&l.inet).dev_route(host(s.ip), &uplink);
 
-        let mut marks: Vec<(String, u32, Ipv4Addr)> = Vec::new();
-        for (k, fi) in s.fabrics.iter().enumerate() {
-            let fab = &l.fabrics[*fi].netns;
-            let (near, far) = (service_side(&s.netns, fab), fabric_side(&s.netns, fab));
+        let mut marks: Vec<IngressLink> = Vec::new();
+        for (k, link) in s.links.iter().enumerate() {
+            let fab = &l.fabrics[link.fabric].netns;
+            let peer = link_peer(fab, link);
+            let (near, far) = (service_side(&s.netns, &peer), fabric_side(&s.netns, &peer));
             let mark = SERVICE_MARK_BASE + k as u32;
-            let local = super::layout::add(SERVICE_LINK_ADDR_BASE, 1 + k as u32);
+            let local = link_addr(k);
             b.veth(&s.netns, &near, fab, &far);
             b.get(fab).addr("lo", host(FABRIC_SERVICE_GW));
             let ns = b.get(&s.netns);
@@ -202,9 +300,15 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
             });
             ns.via(mark, default_route(), FABRIC_SERVICE_GW, &near);
             ns.addr("lo", host(local));
-            marks.push((near, mark, local));
+            marks.push(IngressLink {
+                ifname: near,
+                mark,
+                local,
+                daddr: link.private_endpoint.unwrap_or(s.ip),
+                ports: link.private_endpoint.map(|_| link.ports),
+            });
         }
-        b.get(&s.netns).nft = Some(nft_batch(s.ip, &marks));
+        b.get(&s.netns).nft = Some(nft_batch(&marks));
         b.service_host(ServiceHostPlan {
             key: format!("{}/host", s.svc.id.key()),
             netns: s.netns.clone(),
@@ -213,18 +317,31 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
     }
 }
 
-/// Per ingress link `(link, mark, local address)`: the mark (replies follow
-/// it back, the host reads the path from it), a conntrack zone of its own and
-/// a DNAT of the public IP to the link's local address, so two unpeered VNets
-/// with the same private addresses (legal in Azure) never share a flow or a
-/// socket, even with equal source ports.
-fn nft_batch(public: Ipv4Addr, links: &[(String, u32, Ipv4Addr)]) -> serde_json::Value {
+/// One ingress link as the service namespace's nft sees it.
+struct IngressLink {
+    ifname: String,
+    mark: u32,
+    /// The link's own address on `lo`.
+    local: Ipv4Addr,
+    /// What clients address on this link: the public IP (service endpoint)
+    /// or the private endpoint's address.
+    daddr: Ipv4Addr,
+    /// A private endpoint's link: the only TCP ports it passes.
+    ports: Option<&'static [u16]>,
+}
+
+/// Per ingress link: the mark (replies follow it back, the host reads the
+/// path from it), a conntrack zone of its own and a DNAT of the address the
+/// clients use on it (public IP or private endpoint IP) to the link's local
+/// address, so two unpeered VNets with the same private addresses (legal in
+/// Azure) never share a flow or a socket, even with equal source ports.
+fn nft_batch(links: &[IngressLink]) -> serde_json::Value {
     let mut batch = Batch::default();
     batch.chain("raw-pre", ChainType::Filter, "prerouting", -300);
     batch.chain("raw-out", ChainType::Filter, "output", -300);
     batch.chain("dnat", ChainType::Nat, "prerouting", -100);
     if !links.is_empty() {
-        let marks: Vec<(String, u32)> = links.iter().map(|(l, m, _)| (l.clone(), *m)).collect();
+        let marks: Vec<(String, u32)> = links.iter().map(|k| (k.ifname.clone(), k.mark)).collect();
         batch.rule("raw-pre", vec![nft::mark_by_iifname(&marks)]);
         // `ct zone set meta mark` is a type error for nft (zone is an
         // integer, mark a packet mark): map each mark to its zone instead.
@@ -236,19 +353,32 @@ fn nft_batch(public: Ipv4Addr, links: &[(String, u32, Ipv4Addr)]) -> serde_json:
             "raw-out",
             vec![zone_by(json!({"meta": {"key": "mark"}}), by_mark)],
         );
+        // `dnat ip to iifname . ip daddr map { "f-x" . <daddr> : <local> }`:
+        // anything else (another address on a link) is not DNATed and finds
+        // no socket.
+        let key = json!({"concat": [iifname, {"payload": {"protocol": "ip", "field": "daddr"}}]});
         let to_local: Vec<serde_json::Value> = links
             .iter()
-            .map(|(l, _, a)| json!([l, a.to_string()]))
+            .map(|k| json!([nft::concat(&k.ifname, k.daddr), k.local.to_string()]))
             .collect();
         batch.rule(
             "dnat",
+            vec![json!({"dnat": {"family": "ip", "addr": {"map": {"key": key, "data": {"set": to_local}}}}})],
+        );
+    }
+    for (link, ports) in links.iter().filter_map(|k| Some((&k.ifname, k.ports?))) {
+        // A private endpoint maps one sub-resource (group) of its target:
+        // other ports of the service are not reachable through it.
+        batch.rule(
+            "raw-pre",
             vec![
-                json!({"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": public.to_string()}}),
-                json!({"dnat": {"family": "ip", "addr": {"map": {"key": iifname, "data": {"set": to_local}}}}}),
+                nft::iifname(link),
+                json!({"match": {"op": "!=", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": {"set": ports}}}),
+                nft::drop(),
             ],
         );
     }
-    for (link, _, _) in links {
+    for link in links.iter().map(|k| &k.ifname) {
         let name = format!("in-{link}");
         batch.counter(&name);
         batch.rule(
@@ -285,14 +415,17 @@ fn host_config(l: &Layout, s: &ServiceL) -> HostConfig {
                 .collect(),
         },
         ingress: s
-            .fabrics
+            .links
             .iter()
             .enumerate()
-            .map(|(k, fi)| {
-                let vnet = &l.fabrics[*fi].vnet;
+            .map(|(k, link)| {
+                let vnet = &l.fabrics[link.fabric].vnet;
                 Ingress {
                     mark: SERVICE_MARK_BASE + k as u32,
-                    path: AccessPath::ServiceEndpoint,
+                    path: match link.private_endpoint {
+                        None => AccessPath::ServiceEndpoint,
+                        Some(_) => AccessPath::PrivateEndpoint,
+                    },
                     virtual_network: vnet.id.to_string(),
                     subnets: vnet
                         .subnets

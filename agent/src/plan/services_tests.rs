@@ -278,3 +278,91 @@ fn validation_follows_azure() {
     let kv = inv.service(&rid("Microsoft.KeyVault/vaults/kv1")).unwrap();
     assert_eq!(kv.secrets.len(), 1);
 }
+
+/// A private endpoint `pe1` to `acct1` (blob) in subnet `b`, manual or not.
+fn with_endpoint(manual: bool) -> LabState {
+    let list = if manual {
+        "manualPrivateLinkServiceConnections"
+    } else {
+        "privateLinkServiceConnections"
+    };
+    let mut r = resources(json!({ "publicNetworkAccess": "Disabled" }));
+    r.as_array_mut().unwrap().push(json!({
+        "type": "Microsoft.Network/privateEndpoints", "name": "pe1", "location": "westeurope",
+        "properties": { "subnet": { "id": subnet_id("b") }, list: [{ "name": "c1", "properties": {
+            "privateLinkServiceId": rid("Microsoft.Storage/storageAccounts/acct1").to_string(),
+            "groupIds": ["blob"] } }] } }));
+    deploy(&LabState::default(), r).unwrap()
+}
+
+#[test]
+fn an_approved_private_endpoint_has_its_own_link_mark_and_dnat_into_the_service() {
+    let s = with_endpoint(false);
+    let inv = crate::model::Inventory::parse_lenient(&s.resources);
+    let pe_ip = inv.private_endpoints[0].address(&s.allocations).unwrap();
+    let p = build(&s, &LabConfig::default());
+    let fab = p
+        .namespaces
+        .values()
+        .find(|n| n.name.starts_with("vl-vnet-vnet1-"))
+        .unwrap();
+    // Every subnet (the app's `int` too) routes the endpoint's /32 into a
+    // `p-` link of its own, not the service-endpoint link.
+    let se_link = fab
+        .routes
+        .iter()
+        .find(|r| {
+            r.table == 1000
+                && r.destination.addr() == svc_ip(&s, "Microsoft.Storage/storageAccounts/acct1")
+        })
+        .map(|r| r.kind.clone())
+        .unwrap();
+    for table in [1000, 1001] {
+        let kind = fab
+            .routes
+            .iter()
+            .find(|r| r.table == table && r.destination.addr() == pe_ip)
+            .map(|r| r.kind.clone())
+            .unwrap();
+        assert!(
+            matches!(&kind, RouteKind::Via { ifname, gateway, onlink: true }
+                if ifname.starts_with("p-") && gateway.octets()[..3] == [169, 254, 64]),
+            "{kind:?}"
+        );
+        assert_ne!(kind, se_link);
+    }
+    let host = p.services.iter().find(|h| h.key.contains("acct1")).unwrap();
+    assert_eq!(
+        host.config["ingress"][1]["mark"],
+        json!(SERVICE_MARK_BASE + 1)
+    );
+    assert_eq!(host.config["ingress"][1]["path"], "privateEndpoint");
+    let svc = &p.namespaces[&host.netns];
+    let nft = svc.nft.as_ref().unwrap().to_string();
+    assert!(nft.contains(&pe_ip.to_string()), "{nft}");
+    // Only blob's ports pass the endpoint's link.
+    assert!(nft.contains(r#""right":{"set":[80,443]}"#), "{nft}");
+    if super::nft_check::nft_available() {
+        assert!(super::nft_check::check_plan(&p) > 0);
+    }
+}
+
+#[test]
+fn a_pending_private_endpoint_passes_nothing() {
+    let s = with_endpoint(true);
+    let inv = crate::model::Inventory::parse_lenient(&s.resources);
+    let pe_ip = inv.private_endpoints[0].address(&s.allocations).unwrap();
+    let p = build(&s, &LabConfig::default());
+    let fab = p
+        .namespaces
+        .values()
+        .find(|n| n.name.starts_with("vl-vnet-vnet1-"))
+        .unwrap();
+    assert!(fab
+        .routes
+        .iter()
+        .filter(|r| r.destination.addr() == pe_ip)
+        .all(|r| r.kind == RouteKind::Throw));
+    let host = p.services.iter().find(|h| h.key.contains("acct1")).unwrap();
+    assert_eq!(host.config["ingress"].as_array().unwrap().len(), 1);
+}

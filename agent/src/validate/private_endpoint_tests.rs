@@ -732,7 +732,8 @@ fn every_subnet_of_the_vnet_routes_the_endpoint_as_interface_endpoint() {
         assert_eq!(row["source"], "Default");
         assert_eq!(row["state"], "Active");
     }
-    // The kernel realises it like VnetLocal: a throw in every subnet table.
+    // The kernel sends it into the endpoint's own link to web1's worker
+    // (plan/site_endpoint.rs) in every subnet table.
     let p = crate::plan::build(&s, &lab_cfg);
     let fab = p
         .namespaces
@@ -743,7 +744,8 @@ fn every_subnet_of_the_vnet_routes_the_endpoint_as_interface_endpoint() {
         assert!(
             fab.routes.iter().any(|r| r.table == table
                 && r.destination.to_string() == "10.0.1.4/32"
-                && r.kind == RouteKind::Throw),
+                && matches!(&r.kind, RouteKind::Via { gateway, ifname, onlink: true }
+                    if gateway.to_string() == "169.254.65.1" && ifname.starts_with("p-"))),
             "table {table}"
         );
     }
