@@ -519,3 +519,57 @@ fn private_vault_certificates_and_logs_to_private_storage_are_refused() {
         "{msg}"
     );
 }
+
+/// A Key Vault reference to a vault reachable only through its private
+/// endpoint: the public route is refused, the integration resolves the
+/// vault's name through the linked privatelink zone to the endpoint.
+#[test]
+fn key_vault_references_reach_a_private_vault_over_its_private_endpoint() {
+    let Some(lab) = Lab::start() else { return };
+    let mut res = base();
+    let mut vnet = res.remove(0);
+    vnet["properties"]["subnets"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "name": "endpoints", "properties": { "addressPrefix": "10.0.2.0/24" } }));
+    res.insert(0, vnet);
+    let mut kv = vault(json!({ "defaultAction": "Deny" }));
+    kv[0]["properties"]["publicNetworkAccess"] = json!("Disabled");
+    res.extend(kv);
+    let zone = "privatelink.vaultcore.azure.net";
+    res.push(json!({ "type": "Microsoft.Network/privateDnsZones", "name": zone, "location": "global",
+        "properties": { "virtualNetworkLinks": [{ "name": "l1", "properties": { "registrationEnabled": false,
+            "virtualNetwork": { "id": id(RG, "Microsoft.Network/virtualNetworks", "vnet1") } } }] } }));
+    res.push(json!({ "type": "Microsoft.Network/privateEndpoints", "name": "kv-pe", "location": "westeurope",
+        "properties": { "subnet": { "id": subnet_of("endpoints") },
+            "privateLinkServiceConnections": [{ "name": "c", "properties": {
+                "privateLinkServiceId": id(RG, "Microsoft.KeyVault/vaults", VAULT), "groupIds": ["vault"] } }] } }));
+    res.push(json!({ "type": "Microsoft.Network/privateEndpoints/privateDnsZoneGroups", "name": "kv-pe/default",
+        "properties": { "privateDnsZoneConfigs": [{ "name": "vault",
+            "properties": { "privateDnsZoneId": id(RG, "Microsoft.Network/privateDnsZones", zone) } }] } }));
+    let by_name = format!("@Microsoft.KeyVault(VaultName={VAULT};SecretName=db-password)");
+    res.push(site(
+        "kv1",
+        json!([{ "name": "DB_PASSWORD", "value": by_name }]),
+        json!({}),
+        true,
+    ));
+    lab.deploy(RG, &template(res));
+    let s = startup(&lab, "kv1");
+    let r = &s["keyVaultReferences"]["DB_PASSWORD"];
+    assert_eq!(r["status"], "Resolved", "{s:#}");
+    assert_eq!(r["route"], "VirtualNetwork");
+    let contacts = r["contacts"].as_array().unwrap();
+    assert_eq!(contacts[0]["error"], "ForbiddenByFirewall", "{r:#}");
+    assert_eq!(contacts[1]["path"], "privateEndpoint", "{r:#}");
+    assert_eq!(contacts[1]["sourceAddress"], "10.0.1.4");
+    assert!(
+        contacts[1]["address"]
+            .as_str()
+            .unwrap()
+            .starts_with("10.0.2."),
+        "{r:#}"
+    );
+    let env = lab.exec_ok(&["--app", "kv1"], &["printenv", "DB_PASSWORD"]);
+    assert_eq!(env.trim(), "s3cret");
+}

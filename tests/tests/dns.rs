@@ -538,3 +538,107 @@ fn a_storage_private_endpoint_resolves_privately_only_inside_the_vnet() {
     assert_eq!(getent(&lab, &web1, public).as_deref(), Some("10.0.2.5"));
     assert_eq!(dig_short(&lab, &host1, &[public]), public_ip);
 }
+
+/// The seed's three ways to resolve a private endpoint ("Private endpoints",
+/// DNS): (1) Azure DNS with the privatelink zone linked to the VNet; (2) an
+/// A record on your own DNS server; (3) your DNS server forwarding to Azure
+/// DNS (168.63.129.16), which answers from the linked zone. Each answer is
+/// then used for a real HTTPS request that arrives over the endpoint.
+#[test]
+fn the_seeds_three_ways_to_resolve_a_private_endpoint() {
+    let Some(lab) = Lab::start() else { return };
+    let mut t = basic_template(RG, 1);
+    let res = t["resources"].as_array_mut().unwrap();
+    // web2 asks vm1's dnsmasq; web1 keeps Azure DNS.
+    res[3]["properties"]["siteConfig"]["appSettings"] =
+        json!([{ "name": "WEBSITE_DNS_SERVER", "value": "10.0.2.4" }]);
+    let vms = format!(
+        "{}/subnets/vms",
+        id(RG, "Microsoft.Network/virtualNetworks", "vnet1")
+    );
+    let zone_name = "privatelink.blob.core.windows.net";
+    for (store, pe) in [("store1", "pe1"), ("store2", "pe2")] {
+        res.push(
+            json!({ "type": "Microsoft.Storage/storageAccounts", "name": store,
+            "location": "westeurope", "kind": "StorageV2", "sku": { "name": "Standard_LRS" },
+            "properties": { "publicNetworkAccess": "Disabled" } }),
+        );
+        res.push(
+            json!({ "type": "Microsoft.Network/privateEndpoints", "name": pe,
+            "location": "westeurope", "properties": { "subnet": { "id": vms },
+            "privateLinkServiceConnections": [{ "name": "c", "properties": {
+                "privateLinkServiceId": id(RG, "Microsoft.Storage/storageAccounts", store),
+                "groupIds": ["blob"] } }] } }),
+        );
+    }
+    res.push(zone(zone_name, &[(RG, "vnet1")], &[]));
+    // Only pe2 registers in the linked zone (a zone group); pe1 does not.
+    res.push(json!({ "type": "Microsoft.Network/privateEndpoints/privateDnsZoneGroups",
+        "name": "pe2/default", "properties": { "privateDnsZoneConfigs": [{ "name": "blob",
+            "properties": { "privateDnsZoneId": id(RG, "Microsoft.Network/privateDnsZones", zone_name) } }] } }));
+    lab.deploy(RG, &t);
+    let pe_ip = |pe: &str| -> String {
+        let v = lab.cli_json(&["network", "private-endpoint", "show", "-g", RG, "-n", pe]);
+        v["properties"]["customDnsConfigs"][0]["ipAddresses"][0]
+            .as_str()
+            .unwrap_or_else(|| panic!("address of {pe}: {v:#}"))
+            .to_string()
+    };
+    let (ip1, ip2) = (pe_ip("pe1"), pe_ip("pe2"));
+    // vm1 runs dnsmasq: its own A record for store1 (way 2), everything else
+    // forwarded to Azure DNS (way 3).
+    lab.deploy(
+        RG,
+        &template(vec![json!({
+            "type": "Microsoft.Compute/virtualMachines/extensions", "name": "vm1/dns",
+            "location": "westeurope",
+            "properties": { "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
+                "typeHandlerVersion": "2.1",
+                "settings": { "commandToExecute": format!(
+                    "exec dnsmasq --no-daemon --no-resolv --no-hosts --conf-file=/dev/null --pid-file= \
+                     --listen-address=10.0.2.4 --bind-interfaces --server=168.63.129.16 \
+                     --address=/store1.blob.core.windows.net/{ip1}") } }
+        })]),
+    );
+    let (web1, web2, host1) = (["--app", "web1"], ["--app", "web2"], ["--host", "host1"]);
+    wait_for_name(&lab, &web2, "store1.blob.core.windows.net");
+    let https = |target: &[&str], name: &str| -> Value {
+        let out = lab.exec_ok(
+            target,
+            &["sh", "-c", &format!(
+                "curl -sS --max-time 5 --cacert \"$VNET_LAB_CA_FILE\" https://{name}.blob.core.windows.net/")],
+        );
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{name}: {e}: {out}"))
+    };
+
+    // (1) Azure DNS, linked zone with the zone group's record.
+    assert_eq!(
+        getent(&lab, &web1, "store2.blob.core.windows.net").as_deref(),
+        Some(ip2.as_str())
+    );
+    let v = https(&web1, "store2");
+    assert_eq!(
+        (v["path"].as_str(), v["sourceAddress"].as_str()),
+        (Some("privateEndpoint"), Some("10.0.1.4")),
+        "{v:#}"
+    );
+    // (2) Your own DNS server's A record (the linked zone has none for store1).
+    assert_eq!(
+        getent(&lab, &web2, "store1.blob.core.windows.net").as_deref(),
+        Some(ip1.as_str())
+    );
+    let v = https(&web2, "store1");
+    assert_eq!(v["path"], "privateEndpoint", "{v:#}");
+    // (3) Your DNS server forwarding to Azure DNS, which answers from the linked zone.
+    assert_eq!(
+        getent(&lab, &web2, "store2.blob.core.windows.net").as_deref(),
+        Some(ip2.as_str())
+    );
+    // As in Azure: a linked privatelink zone without the name's record
+    // answers NXDOMAIN, no fallback to the public address.
+    assert_eq!(getent(&lab, &web1, "store1.blob.core.windows.net"), None);
+    // The internet still resolves the public chain.
+    let public = dig_short(&lab, &host1, &["store1.blob.core.windows.net"]);
+    assert_eq!(public[0], "store1.privatelink.blob.core.windows.net.");
+    assert_ne!(public[1], ip1);
+}
