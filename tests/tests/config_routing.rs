@@ -573,3 +573,84 @@ fn key_vault_references_reach_a_private_vault_over_its_private_endpoint() {
     let env = lab.exec_ok(&["--app", "kv1"], &["printenv", "DB_PASSWORD"]);
     assert_eq!(env.trim(), "s3cret");
 }
+
+/// Through the integration the platform asks the app's custom DNS servers
+/// (here the VNet's `dhcpOptions.dnsServers`: a VM running dnsmasq with its
+/// own A record for the vault, and no private zone linked): the reference
+/// resolves to the private endpoint only because that server says so.
+#[test]
+fn key_vault_references_use_the_vnets_custom_dns_server() {
+    let Some(lab) = Lab::start() else { return };
+    let mut res = base();
+    let mut vnet = res.remove(0);
+    vnet["properties"]["subnets"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "name": "endpoints", "properties": { "addressPrefix": "10.0.2.0/24" } }));
+    vnet["properties"]["dhcpOptions"] = json!({ "dnsServers": ["10.0.2.10"] });
+    res.insert(0, vnet);
+    let mut kv = vault(json!({ "defaultAction": "Deny" }));
+    kv[0]["properties"]["publicNetworkAccess"] = json!("Disabled");
+    res.extend(kv);
+    res.push(json!({ "type": "Microsoft.Network/privateEndpoints", "name": "kv-pe", "location": "westeurope",
+        "properties": { "subnet": { "id": subnet_of("endpoints") },
+            "ipConfigurations": [{ "name": "ip", "properties": { "groupId": "vault", "memberName": "default",
+                "privateIPAddress": "10.0.2.20" } }],
+            "privateLinkServiceConnections": [{ "name": "c", "properties": {
+                "privateLinkServiceId": id(RG, "Microsoft.KeyVault/vaults", VAULT), "groupIds": ["vault"] } }] } }));
+    res.push(json!({ "type": "Microsoft.Network/networkInterfaces", "name": "dns-nic", "location": "westeurope",
+        "properties": { "ipConfigurations": [{ "name": "ipconfig1", "properties": {
+            "subnet": { "id": subnet_of("endpoints") }, "privateIPAllocationMethod": "Static",
+            "privateIPAddress": "10.0.2.10" } }] } }));
+    res.push(json!({ "type": "Microsoft.Compute/virtualMachines", "name": "dns1", "location": "westeurope",
+        "properties": { "networkProfile": { "networkInterfaces": [
+            { "id": id(RG, "Microsoft.Network/networkInterfaces", "dns-nic") }] } } }));
+    res.push(
+        json!({ "type": "Microsoft.Compute/virtualMachines/extensions", "name": "dns1/dns",
+        "location": "westeurope",
+        "properties": { "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
+            "typeHandlerVersion": "2.1",
+            "settings": { "commandToExecute": format!(
+                "exec dnsmasq --no-daemon --no-resolv --no-hosts --conf-file=/dev/null --pid-file= \
+                 --listen-address=10.0.2.10 --bind-interfaces --server=168.63.129.16 \
+                 --address=/{VAULT}.vault.azure.net/10.0.2.20") } } }),
+    );
+    lab.deploy(RG, &template(res));
+    let pe = lab.cli_json(&[
+        "network",
+        "private-endpoint",
+        "show",
+        "-g",
+        RG,
+        "-n",
+        "kv-pe",
+    ]);
+    assert_eq!(
+        pe["properties"]["customDnsConfigs"][0]["ipAddresses"][0], "10.0.2.20",
+        "{pe:#}"
+    );
+    // The app comes after its DNS server runs (the platform asks it at start).
+    let by_name = format!("@Microsoft.KeyVault(VaultName={VAULT};SecretName=db-password)");
+    lab.deploy(
+        RG,
+        &template(vec![site(
+            "kv1",
+            json!([{ "name": "DB_PASSWORD", "value": by_name }]),
+            json!({}),
+            true,
+        )]),
+    );
+    let s = restart_until(&lab, "kv1", |s| {
+        s["keyVaultReferences"]["DB_PASSWORD"]["status"] == "Resolved"
+    });
+    let r = &s["keyVaultReferences"]["DB_PASSWORD"];
+    assert_eq!(r["route"], "VirtualNetwork", "{r:#}");
+    let last = r["contacts"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["address"], "10.0.2.20", "{r:#}");
+    assert_eq!(last["path"], "privateEndpoint", "{r:#}");
+    assert_eq!(
+        lab.exec_ok(&["--app", "kv1"], &["printenv", "DB_PASSWORD"])
+            .trim(),
+        "s3cret"
+    );
+}

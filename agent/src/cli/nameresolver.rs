@@ -3,23 +3,17 @@
 //! inside the app's sandbox to the servers of its resolv.conf, in order, the
 //! first that answers wins; the server used, the addresses and the aliases.
 
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::Ipv4Addr;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RData, RecordType};
 use serde_json::{json, Value};
 
 use super::{Global, OutputFormat};
 use crate::api::client::encode;
-
-/// Seconds one query waits for an answer (App Service Linux: 1 s per try).
-const TRY_TIMEOUT: Duration = Duration::from_secs(1);
-/// Tries per server before the next one.
-const TRIES: usize = 2;
 
 #[derive(Args, Debug)]
 pub struct NameresolverArgs {
@@ -63,7 +57,7 @@ pub fn run(g: &Global, args: NameresolverArgs) -> Result<ExitCode> {
     })
     .with_context(|| format!("{:?} is not a DNS name", args.name))?;
     for server in &servers {
-        if let Some(answer) = ask(*server, &name, rtype)? {
+        if let Some(answer) = crate::dns::client::ask(*server, &name, rtype, None)? {
             let v = summary(*server, &args.name, rtype, &answer);
             match g.output {
                 OutputFormat::Table => print!("{}", kudu_text(&v)),
@@ -92,55 +86,6 @@ pub fn nameservers(text: &str) -> Vec<Ipv4Addr> {
 }
 
 /// One query to `server`: UDP, then TCP when the answer is truncated.
-fn ask(server: Ipv4Addr, name: &Name, rtype: RecordType) -> Result<Option<Message>> {
-    let mut q = Message::new(rand_id(), MessageType::Query, OpCode::Query);
-    q.metadata.recursion_desired = true;
-    q.add_query(Query::query(name.clone(), rtype));
-    let bytes = q.to_vec()?;
-    let peer = SocketAddr::from((server, 53));
-    let sock = UdpSocket::bind(("0.0.0.0", 0))?;
-    sock.set_read_timeout(Some(TRY_TIMEOUT))?;
-    let mut buf = [0u8; 4096];
-    for _ in 0..TRIES {
-        sock.send_to(&bytes, peer)?;
-        while let Ok((n, from)) = sock.recv_from(&mut buf) {
-            let Ok(m) = Message::from_vec(&buf[..n]) else {
-                continue;
-            };
-            if from != peer || m.metadata.id != q.metadata.id {
-                continue;
-            }
-            if m.metadata.truncation {
-                return ask_tcp(peer, &bytes).map(Some);
-            }
-            return Ok(Some(m));
-        }
-    }
-    Ok(None)
-}
-
-fn ask_tcp(peer: SocketAddr, query: &[u8]) -> Result<Message> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(&peer, TRY_TIMEOUT)?;
-    s.set_read_timeout(Some(TRY_TIMEOUT))?;
-    let mut out = (query.len() as u16).to_be_bytes().to_vec();
-    out.extend_from_slice(query);
-    s.write_all(&out)?;
-    let mut len = [0u8; 2];
-    s.read_exact(&mut len)?;
-    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    s.read_exact(&mut buf)?;
-    Ok(Message::from_vec(&buf)?)
-}
-
-fn rand_id() -> u16 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    (t ^ std::process::id()) as u16
-}
-
 /// The answer as JSON: status, answer records, addresses and aliases.
 fn summary(server: Ipv4Addr, asked: &str, rtype: RecordType, m: &Message) -> Value {
     let status = match u16::from(m.metadata.response_code) {

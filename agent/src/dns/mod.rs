@@ -4,6 +4,7 @@
 //! endpoints" and "Azure DNS private zones". The DNS server that puts this on
 //! the wire lives elsewhere.
 
+pub mod client;
 pub mod view;
 pub mod wire;
 pub mod zone_groups;

@@ -79,6 +79,10 @@ pub struct StartupSpec {
     /// Where platform sockets are made.
     pub worker_netns: String,
     pub integration: Option<Integration>,
+    /// The app's custom DNS servers for traffic through the integration
+    /// (WEBSITE_DNS_SERVER/ALT, else the VNet's `dhcpOptions.dnsServers`;
+    /// empty: Azure-provided DNS of the VNet).
+    pub dns_servers: Vec<std::net::Ipv4Addr>,
     pub managed_identity: bool,
     pub content_share: Option<ContentShare>,
     pub image: Option<ImagePull>,
@@ -188,6 +192,11 @@ pub fn startup_specs(state: &LabState, lab: &LabConfig) -> Vec<StartupSpec> {
                     reference: kv_ref::parse(v),
                 })
                 .collect();
+            let dns_servers = match sb.vnic.map(|i| &l.fabrics[w.vnics[i].fabric].vnet) {
+                Some(_) if !site.dns_servers.is_empty() => site.dns_servers.clone(),
+                Some(vnet) => vnet.dns_servers.clone(),
+                None => Vec::new(),
+            };
             out.push(StartupSpec {
                 key: names::instance_key(&site.id.key(), w.instance),
                 site: site.id.clone(),
@@ -195,6 +204,7 @@ pub fn startup_specs(state: &LabState, lab: &LabConfig) -> Vec<StartupSpec> {
                 instance: w.instance,
                 worker_netns: w.netns.clone(),
                 integration,
+                dns_servers,
                 managed_identity: site.managed_identity,
                 content_share,
                 image,

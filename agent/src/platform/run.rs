@@ -51,16 +51,26 @@ impl<'a> Request<'a> {
 }
 
 /// Resolves `host` the way the route's resolver would: the public DNS of the
-/// lab for the public route, Azure-provided DNS of the integrated VNet
-/// (linked private zones first, so a private endpoint's address wins) for
-/// the integration.
-fn resolve(
+/// lab for the public route; through the integration, the app's custom DNS
+/// servers when it has some (a real query from the worker, marked into the
+/// vNIC, so a DNS server VM's own records and forwarding count), else
+/// Azure-provided DNS of the integrated VNet (linked private zones first, so
+/// a private endpoint's address wins).
+async fn resolve(
     env: &Env,
     spec: &StartupSpec,
     route: PlatformRoute,
     host: &str,
 ) -> Result<Ipv4Addr, String> {
     let answer = match (route, &spec.integration) {
+        (PlatformRoute::VirtualNetwork, Some(i)) if !spec.dns_servers.is_empty() => {
+            let (servers, host, mark) = (spec.dns_servers.clone(), host.to_string(), i.mark);
+            return in_netns_async(&spec.worker_netns, move || {
+                Ok(dns::client::lookup_a(&servers, &host, Some(mark)))
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("{e:#}")));
+        }
         (PlatformRoute::VirtualNetwork, Some(i)) => {
             dns::resolve(&env.state, &env.lab, &i.vnet, host, RecordType::A)
         }
@@ -102,7 +112,7 @@ async fn request(env: &Env, spec: &StartupSpec, req: Request<'_>) -> (Contact, O
         path: None,
         error: None,
     };
-    let addr = match resolve(env, spec, req.route, req.host) {
+    let addr = match resolve(env, spec, req.route, req.host).await {
         Ok(a) => a,
         Err(e) => {
             contact.error = Some(e);
@@ -185,7 +195,7 @@ async fn content_share(env: &Env, spec: &StartupSpec) -> Option<Step> {
             path: None,
             error: None,
         };
-        match resolve(env, spec, cs.route, &host) {
+        match resolve(env, spec, cs.route, &host).await {
             Err(e) => c.error = Some(e),
             Ok(addr) => {
                 c.address = addr.to_string();
