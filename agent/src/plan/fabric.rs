@@ -74,6 +74,7 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
             },
             true,
         );
+        super::worker::skip_source_validation(ns);
         for s in &f.subnets {
             ns.addr("lo", host(s.gateway));
         }
@@ -268,11 +269,13 @@ fn nft_batch(l: &Layout, fi: usize, f: &FabricL) -> serde_json::Value {
     );
     batch.counter("spoofed-source");
     batch.counter("spoofed-destination");
+    // The pair lookup first: a NIC's own traffic (nearly every packet) is
+    // through after one lookup; only a miss asks whether the link is guarded.
     batch.rule(
         "prerouting",
         vec![
-            nft::iifname_in_set(SET_NO_FORWARDING),
             nft::iifname_saddr_not_in_set(SET_NIC_ADDRESSES),
+            nft::iifname_in_set(SET_NO_FORWARDING),
             nft::named_counter("spoofed-source"),
             nft::drop(),
         ],
@@ -280,8 +283,8 @@ fn nft_batch(l: &Layout, fi: usize, f: &FabricL) -> serde_json::Value {
     batch.rule(
         "forward",
         vec![
-            nft::oifname_in_set(SET_NO_FORWARDING),
             nft::oifname_daddr_not_in_set(SET_NIC_ADDRESSES),
+            nft::oifname_in_set(SET_NO_FORWARDING),
             nft::named_counter("spoofed-destination"),
             nft::drop(),
         ],

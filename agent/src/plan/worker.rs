@@ -28,6 +28,7 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
         );
         ns.addr("lo", host(WORKER_GW));
         ns.addr("pub0", host(w.pub0));
+        skip_source_validation(ns);
         ns.via(MAIN, default_route(), STAMP_GW, "pub0");
         for v in &w.vnics {
             ns.addr(&v.ifname, net(v.ip, v.prefix_len));
@@ -95,6 +96,16 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
             }
         }
     }
+}
+
+/// `accept_local=1`: with policy rules in a namespace, the kernel validates
+/// the source of every forwarded packet with a second, reverse route lookup
+/// (rp_filter=0 only makes it lenient, not skipped); accepting local source
+/// addresses skips it. The only packets this lets through are ones claiming
+/// one of the namespace's own addresses as source, which the fabric's
+/// spoofing checks stop at NICs without IP forwarding.
+pub(crate) fn skip_source_validation(ns: &mut super::types::NamespacePlan) {
+    ns.sysctl("net/ipv4/conf/all/accept_local".into(), "1");
 }
 
 fn nft_batch(w: &WorkerL) -> serde_json::Value {
