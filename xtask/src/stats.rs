@@ -12,6 +12,19 @@ pub fn median(v: &[f64]) -> f64 {
     }
 }
 
+/// The `q`-quantile (0 <= q <= 1) of `v`, interpolated between the two
+/// nearest samples (q = 0.5 is the median); NaN when `v` is empty.
+pub fn quantile(v: &[f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let at = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (at - lo as f64)
+}
+
 /// The `p`-th percentile (0 < p <= 100) of `v` by the nearest-rank method:
 /// the smallest sample with at least p% of the samples at or below it. Always
 /// one of the samples, never interpolated; NaN when `v` is empty.
@@ -34,6 +47,17 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0]), 2.5);
         assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn quantiles_interpolate() {
+        let v = [4.0, 1.0, 3.0, 2.0, 5.0];
+        assert_eq!(quantile(&v, 0.5), 3.0);
+        assert_eq!(quantile(&v, 0.25), 2.0);
+        assert_eq!(quantile(&v, 1.0), 5.0);
+        assert_eq!(quantile(&[1.0, 2.0], 0.5), median(&[1.0, 2.0]));
+        assert_eq!(quantile(&[1.0, 2.0], 0.25), 1.25);
+        assert!(quantile(&[], 0.5).is_nan());
     }
 
     #[test]

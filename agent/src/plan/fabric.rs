@@ -76,6 +76,7 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
             },
             true,
         );
+        super::worker::skip_source_validation(ns);
         for s in &f.subnets {
             ns.addr("lo", host(s.gateway));
         }
@@ -232,6 +233,8 @@ fn nic_addresses(l: &Layout, fi: usize) -> Vec<FabricNic> {
 pub(crate) const SET_NO_FORWARDING: &str = "no_forwarding";
 /// Name of the set of `link . address` pairs those NICs hold.
 pub(crate) const SET_NIC_ADDRESSES: &str = "nic_addresses";
+/// Name of the map NIC link -> its subnet's table (the packet's mark).
+pub(crate) const MAP_SUBNET_MARKS: &str = "subnet_marks";
 
 fn nft_batch(l: &Layout, fi: usize, f: &FabricL) -> serde_json::Value {
     let nics = nic_addresses(l, fi);
@@ -241,9 +244,22 @@ fn nft_batch(l: &Layout, fi: usize, f: &FabricL) -> serde_json::Value {
     batch.chain("dnat", ChainType::Nat, "prerouting", -100);
     batch.chain("forward", ChainType::Filter, "forward", 0);
     batch.chain("postrouting", ChainType::Nat, "postrouting", 100);
+    // The subnet of the ingress NIC picks the routing table (the NSGs read
+    // the map too).
+    batch.map(
+        MAP_SUBNET_MARKS,
+        "ifname",
+        "mark",
+        links
+            .iter()
+            .map(|(l, m)| serde_json::json!([l, m]))
+            .collect(),
+    );
     if !links.is_empty() {
-        // The subnet of the ingress NIC picks the routing table.
-        batch.rule("prerouting", vec![nft::mark_by_iifname(&links)]);
+        batch.rule(
+            "prerouting",
+            vec![nft::mark_by_iifname_map(MAP_SUBNET_MARKS)],
+        );
     }
     // Spoofing: a NIC without IP forwarding sends only from, and receives
     // only for, its own addresses.
@@ -263,11 +279,13 @@ fn nft_batch(l: &Layout, fi: usize, f: &FabricL) -> serde_json::Value {
     );
     batch.counter("spoofed-source");
     batch.counter("spoofed-destination");
+    // The pair lookup first: a NIC's own traffic (nearly every packet) is
+    // through after one lookup; only a miss asks whether the link is guarded.
     batch.rule(
         "prerouting",
         vec![
-            nft::iifname_in_set(SET_NO_FORWARDING),
             nft::iifname_saddr_not_in_set(SET_NIC_ADDRESSES),
+            nft::iifname_in_set(SET_NO_FORWARDING),
             nft::named_counter("spoofed-source"),
             nft::drop(),
         ],
@@ -275,24 +293,26 @@ fn nft_batch(l: &Layout, fi: usize, f: &FabricL) -> serde_json::Value {
     batch.rule(
         "forward",
         vec![
-            nft::oifname_in_set(SET_NO_FORWARDING),
             nft::oifname_daddr_not_in_set(SET_NIC_ADDRESSES),
+            nft::oifname_in_set(SET_NO_FORWARDING),
             nft::named_counter("spoofed-destination"),
             nft::drop(),
         ],
     );
+    // What crossed each NIC: one counter map per direction, so a packet
+    // costs two lookups however many NICs the VNet has.
+    let mut by_in = Vec::new();
+    let mut by_out = Vec::new();
     for (link, _) in &links {
         let (cin, cout) = (format!("in-{link}"), format!("out-{link}"));
         batch.counter(&cin);
         batch.counter(&cout);
-        batch.rule(
-            "forward",
-            vec![nft::iifname(link), nft::named_counter(&cin)],
-        );
-        batch.rule(
-            "forward",
-            vec![nft::oifname(link), nft::named_counter(&cout)],
-        );
+        by_in.push((link.clone(), cin));
+        by_out.push((link.clone(), cout));
+    }
+    if !links.is_empty() {
+        batch.rule("forward", vec![nft::counter_by_ifname("iifname", &by_in)]);
+        batch.rule("forward", vec![nft::counter_by_ifname("oifname", &by_out)]);
     }
     // SMTP leaves the VNet only when its subscription allows it.
     if !f.allow_smtp {

@@ -76,6 +76,15 @@ impl Batch {
         self.objects.push(json!({"add": {"set": set}}));
     }
 
+    /// A named map of `key` to `data` with `elements` (`[key, value]` pairs).
+    pub fn map(&mut self, name: &str, key: &str, data: &str, elements: Vec<Value>) {
+        let mut map = json!({"family": NFT_FAMILY, "table": NFT_TABLE, "name": name, "type": key, "map": data});
+        if !elements.is_empty() {
+            map["elem"] = Value::Array(elements);
+        }
+        self.objects.push(json!({"add": {"map": map}}));
+    }
+
     pub fn rule(&mut self, chain: &str, expr: Vec<Value>) {
         self.rules.push(json!({"add": {"rule": {
             "family": NFT_FAMILY, "table": NFT_TABLE, "chain": chain, "expr": expr
@@ -162,6 +171,17 @@ pub(crate) fn snat_by_iifname_saddr(entries: &[(String, Ipv4Addr, Ipv4Addr)]) ->
 /// `meta mark set iifname map { "<if>" : <mark>, ... }`.
 pub(crate) fn mark_by_iifname(pairs: &[(String, u32)]) -> Value {
     mangle(meta("mark"), pairs)
+}
+
+/// `meta mark set iifname map @<map>`.
+pub(crate) fn mark_by_iifname_map(map: &str) -> Value {
+    json!({"mangle": {"key": meta("mark"), "value": {"map": {"key": meta("iifname"), "data": format!("@{map}")}}}})
+}
+
+/// `counter name <iifname|oifname> map { "<if>" : "<counter>", ... }`.
+pub(crate) fn counter_by_ifname(key: &str, pairs: &[(String, String)]) -> Value {
+    let set: Vec<Value> = pairs.iter().map(|(i, c)| json!([i, c])).collect();
+    json!({"counter": {"map": {"key": meta(key), "data": {"set": set}}}})
 }
 
 /// `ct mark set iifname map { "<if>" : <mark>, ... }`.

@@ -31,6 +31,7 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
         );
         ns.addr("lo", host(WORKER_GW));
         ns.addr("pub0", host(w.pub0));
+        skip_source_validation(ns);
         ns.via(MAIN, default_route(), STAMP_GW, "pub0");
         for (i, v) in w.vnics.iter().enumerate() {
             ns.addr(&v.ifname, net(v.ip, v.prefix_len));
@@ -125,6 +126,16 @@ fn endpoint_prefixes(l: &Layout, v: &super::layout::VnicL) -> Vec<ipnet::Ipv4Net
         .filter(|s| s.id == v.subnet)
         .flat_map(super::services::active_endpoint_prefixes)
         .collect()
+}
+
+/// `accept_local=1`: with policy rules in a namespace, the kernel validates
+/// the source of every forwarded packet with a second, reverse route lookup
+/// (rp_filter=0 only makes it lenient, not skipped); accepting local source
+/// addresses skips it. The only packets this lets through are ones claiming
+/// one of the namespace's own addresses as source, which the fabric's
+/// spoofing checks stop at NICs without IP forwarding.
+pub(crate) fn skip_source_validation(ns: &mut super::types::NamespacePlan) {
+    ns.sysctl("net/ipv4/conf/all/accept_local".into(), "1");
 }
 
 fn nft_batch(l: &Layout, wi: usize, w: &WorkerL) -> serde_json::Value {

@@ -1,6 +1,7 @@
-//! One measurement of one path: iperf3 throughput, then request/response and
-//! connect latency with `xtask rr-server`/`rr-client`, each server started on
-//! the far side and ended by its PID, every step time-limited.
+//! Measuring one path: its servers (iperf3 and `xtask rr-server`) start
+//! once on the far side and stay up for the whole run; each round runs the
+//! clients once (iperf3 throughput, then request/response and connect
+//! latency). Every step is time-limited; servers end by their PID.
 
 use std::fs::File;
 use std::os::unix::process::CommandExt;
@@ -18,8 +19,6 @@ use crate::run::{output, tail, timed};
 const LISTEN_LIMIT: Duration = Duration::from_secs(10);
 /// The latency client's whole run.
 const RR_LIMIT: Duration = Duration::from_secs(60);
-/// The servers' own lifetimes (they end themselves even if we could not).
-const SERVER_LIFETIME_S: u32 = 120;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -30,18 +29,28 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Many short rounds rather than a few long ones: the rounds of the
+    /// paths interleave, so a slow moment of the machine costs every path
+    /// alike, and the medians drop the outliers.
     pub const FULL: Settings = Settings {
-        rounds: 3,
-        iperf_seconds: 5,
+        rounds: 9,
+        iperf_seconds: 3,
         round_trips: 5000,
         connects: 500,
     };
     pub const QUICK: Settings = Settings {
-        rounds: 1,
-        iperf_seconds: 2,
+        rounds: 3,
+        iperf_seconds: 1,
         round_trips: 2000,
         connects: 200,
     };
+
+    /// A bound on the whole run of `paths` paths: the servers' lifetime,
+    /// so none outlives the benchmark for long.
+    pub fn lifetime_s(self, paths: usize) -> u32 {
+        let per_round = self.iperf_seconds + 30;
+        120 + (self.rounds * paths) as u32 * per_round
+    }
 
     pub fn to_json(self) -> Value {
         json!({
@@ -96,96 +105,101 @@ impl Sample {
     }
 }
 
-pub fn measure(ends: &Endpoints, xtask_bin: &Path, s: &Settings, dir: &Path) -> Result<Sample> {
-    let port = IPERF_PORT.to_string();
-    let iperf = {
-        let server = Server::start(
+/// The servers of one path, up until dropped.
+pub struct Servers {
+    _iperf: Server,
+    _rr: Server,
+}
+
+impl Servers {
+    /// Starts iperf3 and the request/response server on the far side of
+    /// `ends` and waits until both listen; each ends by itself after
+    /// `lifetime_s` if nothing ended it before.
+    pub fn start(
+        ends: &Endpoints,
+        xtask_bin: &Path,
+        dir: &Path,
+        lifetime_s: u32,
+    ) -> Result<Servers> {
+        let lifetime = lifetime_s.to_string();
+        let port = IPERF_PORT.to_string();
+        let iperf = Server::start(
             ends.command(
                 &ends.server,
-                &[
-                    "iperf3",
-                    "-s",
-                    "-1",
-                    "-p",
-                    &port,
-                    "--idle-timeout",
-                    &SERVER_LIFETIME_S.to_string(),
-                ],
+                &["timeout", &lifetime, "iperf3", "-s", "-p", &port],
             ),
             dir,
             "iperf3-server",
         )?;
-        server.wait_listening(&ends.server_netns, IPERF_PORT)?;
-        let secs = s.iperf_seconds.to_string();
-        let mut client = ends.command(
-            &ends.client,
-            &[
-                "iperf3",
-                "-c",
-                &ends.server_ip,
-                "-p",
-                &port,
-                "-t",
-                &secs,
-                "-J",
-                "--connect-timeout",
-                "5000",
-            ],
-        );
-        let limit = Duration::from_secs(u64::from(s.iperf_seconds) + 30);
-        let (out, err) = (dir.join("iperf3.out"), dir.join("iperf3.err"));
-        let (status, _) = timed(&mut client, limit, &out, &err)?;
-        let text = std::fs::read_to_string(&out).unwrap_or_default();
-        let parsed = parse_iperf(&text).with_context(|| {
-            format!(
-                "iperf3 client ({status}): {}",
-                tail(&std::fs::read_to_string(&err).unwrap_or_default(), 10)
-            )
-        })?;
-        ensure!(status.success(), "iperf3 client failed ({status})");
-        // `-s -1` ends after its one test.
-        server.wait_exit(Duration::from_secs(10));
-        parsed
-    };
-
-    let xtask = xtask_bin.to_string_lossy().into_owned();
-    let rr_port = RR_PORT.to_string();
-    let rr = {
-        let server = Server::start(
-            ends.command(
-                &ends.server,
-                &[
-                    &xtask,
-                    "rr-server",
-                    &rr_port,
-                    &SERVER_LIFETIME_S.to_string(),
-                ],
-            ),
+        iperf.wait_listening(&ends.server_netns, IPERF_PORT)?;
+        let xtask = xtask_bin.to_string_lossy().into_owned();
+        let rr_port = RR_PORT.to_string();
+        let rr = Server::start(
+            ends.command(&ends.server, &[&xtask, "rr-server", &rr_port, &lifetime]),
             dir,
             "rr-server",
         )?;
-        server.wait_listening(&ends.server_netns, RR_PORT)?;
-        let mut client = ends.command(
-            &ends.client,
-            &[
-                &xtask,
-                "rr-client",
-                &ends.server_ip,
-                &rr_port,
-                &s.round_trips.to_string(),
-                &s.connects.to_string(),
-            ],
-        );
-        let (out, err) = (dir.join("rr.out"), dir.join("rr.err"));
-        let (status, _) = timed(&mut client, RR_LIMIT, &out, &err)?;
-        ensure!(
-            status.success(),
-            "rr-client failed ({status}): {}",
+        rr.wait_listening(&ends.server_netns, RR_PORT)?;
+        Ok(Servers {
+            _iperf: iperf,
+            _rr: rr,
+        })
+    }
+}
+
+/// One round of one path (its `Servers` up): iperf3 for `iperf_seconds`,
+/// then `round_trips` 1-byte round trips and `connects` new connections.
+pub fn measure(ends: &Endpoints, xtask_bin: &Path, s: &Settings, dir: &Path) -> Result<Sample> {
+    let port = IPERF_PORT.to_string();
+    let secs = s.iperf_seconds.to_string();
+    let mut client = ends.command(
+        &ends.client,
+        &[
+            "iperf3",
+            "-c",
+            &ends.server_ip,
+            "-p",
+            &port,
+            "-t",
+            &secs,
+            "-J",
+            "--connect-timeout",
+            "5000",
+        ],
+    );
+    let limit = Duration::from_secs(u64::from(s.iperf_seconds) + 30);
+    let (out, err) = (dir.join("iperf3.out"), dir.join("iperf3.err"));
+    let (status, _) = timed(&mut client, limit, &out, &err)?;
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    let iperf = parse_iperf(&text).with_context(|| {
+        format!(
+            "iperf3 client ({status}): {}",
             tail(&std::fs::read_to_string(&err).unwrap_or_default(), 10)
-        );
-        parse_rr(&std::fs::read_to_string(&out)?)?
-        // The server is ended on drop.
-    };
+        )
+    })?;
+    ensure!(status.success(), "iperf3 client failed ({status})");
+
+    let xtask = xtask_bin.to_string_lossy().into_owned();
+    let rr_port = RR_PORT.to_string();
+    let mut client = ends.command(
+        &ends.client,
+        &[
+            &xtask,
+            "rr-client",
+            &ends.server_ip,
+            &rr_port,
+            &s.round_trips.to_string(),
+            &s.connects.to_string(),
+        ],
+    );
+    let (out, err) = (dir.join("rr.out"), dir.join("rr.err"));
+    let (status, _) = timed(&mut client, RR_LIMIT, &out, &err)?;
+    ensure!(
+        status.success(),
+        "rr-client failed ({status}): {}",
+        tail(&std::fs::read_to_string(&err).unwrap_or_default(), 10)
+    );
+    let rr = parse_rr(&std::fs::read_to_string(&out)?)?;
     Ok(Sample {
         gbit_s: iperf.gbit_s,
         retransmits: iperf.retransmits,
@@ -300,20 +314,6 @@ impl Server {
             LISTEN_LIMIT.as_secs(),
             tail(&err, 10)
         )
-    }
-
-    /// Waits up to `limit` for the server to exit by itself; ends it after.
-    fn wait_exit(mut self, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        if let Some(child) = self.child.as_mut() {
-            while Instant::now() < deadline {
-                if matches!(child.try_wait(), Ok(Some(_))) {
-                    self.child = None;
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
     }
 }
 

@@ -60,6 +60,11 @@ impl AddrSet {
         self.0.is_empty()
     }
 
+    /// The inclusive ranges (addresses as u32), sorted and disjoint.
+    pub fn ranges(&self) -> &[(u32, u32)] {
+        &self.0
+    }
+
     /// The smallest list of CIDR blocks covering exactly this set, in order.
     pub fn cidrs(&self) -> Vec<Ipv4Net> {
         let mut out = Vec::new();

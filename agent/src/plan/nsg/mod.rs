@@ -12,6 +12,7 @@
 //! from 168.63.129.16 is never filtered (the lab's reading of AZURE-FACTS §3:
 //! the AzurePlatformDNS/IMDS/LKM tags that would filter it are not emulated).
 
+mod classify;
 mod compile;
 mod render;
 #[cfg(test)]

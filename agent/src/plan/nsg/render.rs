@@ -1,9 +1,13 @@
 //! NSGs as nft in the fabric's one batch (docs/datapath.md, "NSGs").
 
+use std::net::Ipv4Addr;
+
 use serde_json::{json, Value};
 
+use super::super::fabric::MAP_SUBNET_MARKS;
 use super::super::layout::Layout;
-use super::super::nft::{Batch, ChainType};
+use super::super::nft::{self, Batch, ChainType};
+use super::classify::{classify, merged_ports, KeyField};
 use super::compile::{self, chain_name, Addr, AddrSet, CompiledRule};
 use crate::model::{Access, Direction, PortMatch, RuleProtocol, AZURE_PLATFORM_IP};
 
@@ -11,6 +15,11 @@ use crate::model::{Access, Direction, PortMatch, RuleProtocol, AZURE_PLATFORM_IP
 pub(crate) const NSG_CHAIN: &str = "nsg";
 /// Its priority on the forward hook: after the fabric's counters (0).
 pub(crate) const NSG_CHAIN_PRIORITY: i32 = 10;
+/// Where an Allow goes: gives the packet its subnet mark back, then returns
+/// to `nsg` (on to the next NSG).
+pub(crate) const NSG_ALLOW_CHAIN: &str = "nsg-allow";
+/// The rank register's value before any rule matched.
+const NO_RANK: u32 = u32::MAX;
 
 fn meta(key: &str) -> Value {
     json!({"meta": {"key": key}})
@@ -59,16 +68,7 @@ fn port_match(field: &str, p: &PortMatch) -> Option<Value> {
     let PortMatch::Ranges(r) = p else {
         return None;
     };
-    let mut r = r.clone();
-    r.sort();
-    let mut merged: Vec<(u16, u16)> = Vec::new();
-    for (a, b) in r {
-        match merged.last_mut() {
-            Some(l) if u32::from(a) <= u32::from(l.1) + 1 => l.1 = l.1.max(b),
-            _ => merged.push((a, b)),
-        }
-    }
-    let elems: Vec<Value> = merged
+    let elems: Vec<Value> = merged_ports(r)
         .iter()
         .map(|&(a, b)| {
             if a == b {
@@ -86,33 +86,140 @@ fn port_match(field: &str, p: &PortMatch) -> Option<Value> {
     Some(eq(payload("th", field), right))
 }
 
-/// The nft expressions of one rule: protocol, addresses, ports, the rule's
-/// named counter, then `return` (Allow: on to the next NSG) or `drop`.
-pub(crate) fn rule_expr(r: &CompiledRule) -> Vec<Value> {
+/// The nft match expressions of one rule: protocol, addresses, ports;
+/// without the fields `skip` that lookups have already matched.
+fn match_expr(r: &CompiledRule, skip: &[KeyField]) -> Vec<Value> {
     let t = &r.rule;
     let ports =
         !matches!(t.source_ports, PortMatch::Any) || !matches!(t.destination_ports, PortMatch::Any);
+    let keep = |f: KeyField| !skip.contains(&f);
     let mut e = Vec::new();
     match t.protocol {
         RuleProtocol::Tcp => e.push(eq(meta("l4proto"), json!("tcp"))),
         RuleProtocol::Udp => e.push(eq(meta("l4proto"), json!("udp"))),
         RuleProtocol::Icmp => e.push(eq(meta("l4proto"), json!("icmp"))),
         // Ports exist on TCP and UDP only.
-        RuleProtocol::Any if ports => e.push(eq(meta("l4proto"), json!({"set": ["tcp", "udp"]}))),
+        RuleProtocol::Any if ports => e.push(tcp_or_udp()),
         RuleProtocol::Any => {}
     }
-    e.extend(addr_match("saddr", &r.src));
-    e.extend(addr_match("daddr", &r.dst));
-    if t.protocol != RuleProtocol::Icmp {
-        e.extend(port_match("sport", &t.source_ports));
-        e.extend(port_match("dport", &t.destination_ports));
+    if keep(KeyField::Saddr) {
+        e.extend(addr_match("saddr", &r.src));
     }
-    e.push(json!({ "counter": r.counter }));
-    e.push(match t.access {
-        Access::Allow => json!({"return": null}),
-        Access::Deny => json!({"drop": null}),
-    });
+    if keep(KeyField::Daddr) {
+        e.extend(addr_match("daddr", &r.dst));
+    }
+    if t.protocol != RuleProtocol::Icmp {
+        if keep(KeyField::Sport) {
+            e.extend(port_match("sport", &t.source_ports));
+        }
+        if keep(KeyField::Dport) {
+            e.extend(port_match("dport", &t.destination_ports));
+        }
+    }
     e
+}
+
+fn tcp_or_udp() -> Value {
+    eq(meta("l4proto"), json!({"set": ["tcp", "udp"]}))
+}
+
+/// `meta mark > <rank> meta mark set <rank>`: the rule matched; it decides
+/// unless a rule of a lower rank (earlier in priority order) matched too.
+fn offer_rank(rank: u32) -> [Value; 2] {
+    [
+        json!({"match": {"op": ">", "left": meta("mark"), "right": rank}}),
+        json!({"mangle": {"key": meta("mark"), "value": rank}}),
+    ]
+}
+
+/// The packet field a group looks up.
+fn key_expr(f: KeyField) -> Value {
+    match f {
+        KeyField::Dport => payload("th", "dport"),
+        KeyField::Sport => payload("th", "sport"),
+        KeyField::Daddr => payload("ip", "daddr"),
+        KeyField::Saddr => payload("ip", "saddr"),
+    }
+}
+
+/// A vmap key element: one value or a range of `f`.
+fn key_elem(f: KeyField, (a, b): (u32, u32)) -> Value {
+    let v = |x: u32| {
+        if f.is_port() {
+            json!(x)
+        } else {
+            json!(Ipv4Addr::from(x).to_string())
+        }
+    };
+    if a == b {
+        v(a)
+    } else {
+        json!({"range": [v(a), v(b)]})
+    }
+}
+
+/// One direction of one NSG (`rules` in evaluation order) as chain `chain`
+/// (see `classify`): the rank register starts at "no rule"; `<chain>-0`
+/// (the tree's root; node k is chain `<chain>-<k>`) lowers it to the rank
+/// of the first matching rule; then that rule's counter counts the packet
+/// and its access decides (`drop`, or `goto nsg-allow`).
+fn append_direction(batch: &mut Batch, chain: &str, rules: &[&CompiledRule]) {
+    let tree = classify(rules);
+    let rank = |i: usize| u32::try_from(i).expect("fewer than 2^32 rules");
+    let node = |k: usize| format!("{chain}-{k}");
+    batch.rule(
+        chain,
+        vec![json!({"mangle": {"key": meta("mark"), "value": NO_RANK}})],
+    );
+    batch.rule(chain, vec![json!({"jump": {"target": node(0)}})]);
+    for (k, n) in tree.nodes.iter().enumerate() {
+        let name = node(k);
+        batch.regular_chain(&name);
+        for g in &n.groups {
+            let entries: Vec<(Value, String)> = g
+                .elements
+                .iter()
+                .map(|&(r, child)| (key_elem(g.field, r), node(child)))
+                .collect();
+            let mut e = Vec::new();
+            if g.field.is_port() {
+                e.push(tcp_or_udp());
+            }
+            e.push(vmap(key_expr(g.field), &entries));
+            batch.rule(&name, e);
+        }
+        for &i in &n.singles {
+            let mut e = match_expr(rules[i], &n.decided);
+            e.extend(offer_rank(rank(i)));
+            e.push(json!({"return": null}));
+            batch.rule(&name, e);
+        }
+    }
+    let decided: Vec<usize> = (0..rules.len())
+        .filter(|i| !tree.never.contains(i))
+        .collect();
+    let counters: Vec<Value> = decided
+        .iter()
+        .map(|&i| json!([rank(i), rules[i].counter]))
+        .collect();
+    batch.rule(
+        chain,
+        vec![json!({"counter": {"map": {"key": meta("mark"), "data": {"set": counters}}}})],
+    );
+    let verdicts: Vec<Value> = decided
+        .iter()
+        .map(|&i| {
+            let v = match rules[i].rule.access {
+                Access::Allow => json!({"goto": {"target": NSG_ALLOW_CHAIN}}),
+                Access::Deny => json!({"drop": null}),
+            };
+            json!([rank(i), v])
+        })
+        .collect();
+    batch.rule(
+        chain,
+        vec![json!({"vmap": {"key": meta("mark"), "data": {"set": verdicts}}})],
+    );
 }
 
 fn vmap<K: serde::Serialize>(key: Value, entries: &[(K, String)]) -> Value {
@@ -132,14 +239,28 @@ fn vmap<K: serde::Serialize>(key: Value, entries: &[(K, String)]) -> Value {
 ///   NIC's subnet table), `oifname vmap` (destination subnet's NSG, inbound),
 ///   `oifname vmap` (destination NIC's NSG, inbound). Only VM NIC links are in
 ///   the `oifname` maps: inbound rules never apply to worker vNICs.
-/// - per NSG, regular chains `nsg-<h>-out` and `nsg-<h>-in`, one rule per
-///   NSG rule by priority, then the default rules; named sets `tag-*`, `asg-*`.
+/// - per NSG, regular chains `nsg-<h>-out` and `nsg-<h>-in` that find the
+///   first matching rule by priority (the default rules last) in a few
+///   lookups (`append_direction`), a chain per rule tried by a lookup, and
+///   its named counter; named sets `tag-*`, `asg-*`.
 pub(crate) fn append(l: &Layout, fi: usize, batch: &mut Batch) {
     let fab = compile::fabric(l, fi);
     if fab.nsgs.is_empty() {
         return;
     }
     batch.chain(NSG_CHAIN, ChainType::Filter, "forward", NSG_CHAIN_PRIORITY);
+    // The rank register is the packet's mark: an Allow restores the subnet
+    // mark (`meta mark vmap` below and the NAT gateway read it).
+    batch.regular_chain(NSG_ALLOW_CHAIN);
+    batch.rule(
+        NSG_ALLOW_CHAIN,
+        vec![json!({"mangle": {"key": meta("mark"), "value": 0}})],
+    );
+    batch.rule(
+        NSG_ALLOW_CHAIN,
+        vec![nft::mark_by_iifname_map(MAP_SUBNET_MARKS)],
+    );
+    batch.rule(NSG_ALLOW_CHAIN, vec![json!({"return": null})]);
     for n in &fab.nsgs {
         for d in [Direction::Outbound, Direction::Inbound] {
             batch.regular_chain(&chain_name(&n.id, d));
@@ -220,10 +341,8 @@ pub(crate) fn append(l: &Layout, fi: usize, batch: &mut Batch) {
     }
     for n in &fab.nsgs {
         for d in [Direction::Outbound, Direction::Inbound] {
-            let chain = chain_name(&n.id, d);
-            for r in n.direction(d) {
-                batch.rule(&chain, rule_expr(r));
-            }
+            let rules: Vec<&CompiledRule> = n.direction(d).collect();
+            append_direction(batch, &chain_name(&n.id, d), &rules);
         }
     }
 }
