@@ -109,6 +109,20 @@ fn processes(lab: &Lab, name: &str) -> usize {
         .map_or(0, |a| a.len())
 }
 
+/// `webapp config appsettings list-references`: Azure's Key Vault reference statuses.
+fn references(lab: &Lab, name: &str) -> Value {
+    lab.cli_json(&[
+        "webapp",
+        "config",
+        "appsettings",
+        "list-references",
+        "-g",
+        RG,
+        "-n",
+        name,
+    ])
+}
+
 fn set(lab: &Lab, name: &str, flag: &str, value: bool) {
     lab.cli_ok(&[
         "webapp",
@@ -340,16 +354,7 @@ fn key_vault_references_try_public_then_the_integration() {
     ));
     lab.deploy(RG, &template(res));
 
-    let refs = lab.cli_json(&[
-        "webapp",
-        "config",
-        "appsettings",
-        "list-references",
-        "-g",
-        RG,
-        "-n",
-        "kv1",
-    ]);
+    let refs = references(&lab, "kv1");
     let status = |name: &str| -> Value {
         refs["value"]
             .as_array()
@@ -387,16 +392,7 @@ fn key_vault_references_try_public_then_the_integration() {
     let pid = lab.app_pid("kv1", 0);
     assert_eq!(process_env(pid)["DB_PASSWORD"], "s3cret");
 
-    let refs2 = lab.cli_json(&[
-        "webapp",
-        "config",
-        "appsettings",
-        "list-references",
-        "-g",
-        RG,
-        "-n",
-        "kv2",
-    ]);
+    let refs2 = references(&lab, "kv2");
     assert_eq!(
         refs2["value"][0]["properties"]["status"], "MSINotEnabled",
         "{refs2:#}"
@@ -407,16 +403,7 @@ fn key_vault_references_try_public_then_the_integration() {
     restart_until(&lab, "kv1", |s| {
         s["keyVaultReferences"]["DB_PASSWORD"]["route"] == "Public"
     });
-    let refs = lab.cli_json(&[
-        "webapp",
-        "config",
-        "appsettings",
-        "list-references",
-        "-g",
-        RG,
-        "-n",
-        "kv1",
-    ]);
+    let refs = references(&lab, "kv1");
     let p = refs["value"]
         .as_array()
         .unwrap()

@@ -259,31 +259,11 @@ pub(crate) fn merge_child(
         }
         ChildKind::VmExtension => {
             let entry = json!({ "name": name, "properties": child.properties });
-            upsert(
-                props,
-                "extensions",
-                entry,
-                |e| {
-                    e.get("name")
-                        .and_then(Value::as_str)
-                        .is_some_and(|n| n.eq_ignore_ascii_case(&name))
-                },
-                parent_id.name(),
-            )?;
+            upsert_named(props, "extensions", entry, &name, parent_id.name())?;
         }
         ChildKind::VaultSecret => {
             let entry = json!({ "name": name, "properties": { "value": child.properties.get("value").cloned().unwrap_or(json!("")) } });
-            upsert(
-                props,
-                "secrets",
-                entry,
-                |e| {
-                    e.get("name")
-                        .and_then(Value::as_str)
-                        .is_some_and(|n| n.eq_ignore_ascii_case(&name))
-                },
-                parent_id.name(),
-            )?;
+            upsert_named(props, "secrets", entry, &name, parent_id.name())?;
         }
         ChildKind::DnsZoneLink | ChildKind::PrivateDnsZoneGroup => {
             let key = if kind == ChildKind::DnsZoneLink {
@@ -292,20 +272,26 @@ pub(crate) fn merge_child(
                 "privateDnsZoneGroups"
             };
             let entry = json!({ "name": name, "properties": child.properties });
-            upsert(
-                props,
-                key,
-                entry,
-                |e| {
-                    e.get("name")
-                        .and_then(Value::as_str)
-                        .is_some_and(|n| n.eq_ignore_ascii_case(&name))
-                },
-                parent_id.name(),
-            )?;
+            upsert_named(props, key, entry, &name, parent_id.name())?;
         }
     }
     Ok(())
+}
+
+/// [`upsert`] of an entry identified by its `name` (case-insensitive).
+fn upsert_named(
+    props: &mut Map<String, Value>,
+    key: &str,
+    entry: Value,
+    name: &str,
+    parent: &str,
+) -> Result<(), AzureError> {
+    let same = |e: &Value| {
+        e.get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    };
+    upsert(props, key, entry, same, parent)
 }
 
 /// Replace the entry of `props[key]` that `same` picks, or append `entry`.
