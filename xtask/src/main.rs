@@ -22,10 +22,13 @@ tasks:
                     2. datapath: iperf3 throughput, TCP request/response and
                     connect latency from an app to a VM (through worker and
                     fabric) with 10 and 1,000 NSG rules, against a direct veth
-                    pair. Results: target/bench/datapath.json
+                    pair: every path built once, 15 interleaved rounds (order
+                    rotating), ratios as medians of same-round ratios.
+                    Results: target/bench/datapath.json
                     --quick: 1 and 10 instances, one round of each, shorter
-                    runs. --datapath-only: only 2. --no-nsg: the lab of 2
-                    without NSGs (automatic when the agent does not know them)
+                    runs (datapath: 3 rounds). --datapath-only: only 2.
+                    --no-nsg: the lab of 2 without NSGs (automatic when the
+                    agent does not know them)
                     3. DNS: queries per second and p99 latency of the agent's
                     168.63.129.16 against dnsmasq serving the same zone from
                     the same fabric, asked from an app sandbox. Results:
@@ -39,8 +42,9 @@ tasks:
   rr-server PORT [LIFETIME_S]
                     echo server for the latency measurement
   rr-client IP PORT COUNT [CONNECTS]
-                    COUNT 1-byte round trips, then CONNECTS new connections;
-                    prints p50/p99 in microseconds as JSON
+                    COUNT 1-byte round trips (both ends busy-poll), then
+                    CONNECTS new connections; prints p50/p99 in microseconds
+                    as JSON
   help              this text";
 
 fn main() -> ExitCode {

@@ -33,8 +33,8 @@ impl Settings {
     /// paths interleave, so a slow moment of the machine costs every path
     /// alike, and the medians drop the outliers.
     pub const FULL: Settings = Settings {
-        rounds: 9,
-        iperf_seconds: 3,
+        rounds: 15,
+        iperf_seconds: 2,
         round_trips: 5000,
         connects: 500,
     };
