@@ -723,3 +723,107 @@ fn smtp_is_blocked_directly_and_allowed_through_the_integration_when_the_subscri
     );
     assert!(!smtp("web1"), "still blocked on the direct path");
 }
+
+/// Packets counted by the named counter `name` of vnet1's fabric.
+fn fabric_counter(lab: &Lab, name: &str) -> u64 {
+    let fabric = lab
+        .namespaces()
+        .into_iter()
+        .find(|n| n.contains("-vnet-vnet1-"))
+        .expect("the fabric of vnet1");
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &fabric, "nft", "-j", "list", "counter"])
+        .args(["inet", "vnet_agent", name])
+        .output()
+        .expect("nft");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("nft json");
+    v["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|o| o["counter"]["packets"].as_u64())
+        .unwrap_or_else(|| panic!("no counter {name} in {fabric}"))
+}
+
+/// `fw` (10.0.3.4) also uses 10.0.3.99, which Azure never gave it: it sends
+/// from it to vm1, and vm1 reaches it through a route to 10.0.3.99 via `fw`.
+fn spoofing_lab(forwarding: bool) -> Value {
+    let rt = json!({ "type": "Microsoft.Network/routeTables", "name": "rt-vms", "location": "westeurope",
+                     "properties": { "routes": [{ "name": "to-99", "properties": {
+                         "addressPrefix": "10.0.3.99/32", "nextHopType": "VirtualAppliance", "nextHopIpAddress": "10.0.3.4" } }] } });
+    let mut extra = vec![rt];
+    extra.extend(vm(
+        "fw",
+        "fw",
+        "10.0.3.4",
+        json!({ "enableIPForwarding": forwarding }),
+    ));
+    lab4(
+        json!({}),
+        json!({ "routeTable": { "id": net("routeTables", "rt-vms") } }),
+        extra,
+    )
+}
+
+#[test]
+fn without_ip_forwarding_a_nic_sends_and_receives_only_its_own_addresses() {
+    let Some(mut lab) = Lab::start() else { return };
+    lab.deploy(RG, &spoofing_lab(false));
+    let probe = probe_bin();
+    lab.spawn(&["--vm", "vm1"], &[&probe, "serve-tcp", "9000"]);
+    lab.spawn(&["--vm", "fw"], &[&probe, "serve-tcp", "9001"]);
+    let use_99 = |lab: &Lab| {
+        lab.exec_ok(
+            &["--vm", "fw"],
+            &["ip", "addr", "replace", "10.0.3.99/32", "dev", "eth0"],
+        );
+        lab.exec_ok(
+            &["--vm", "fw"],
+            &[
+                "ip",
+                "route",
+                "replace",
+                "10.0.2.4/32",
+                "via",
+                "10.0.3.1",
+                "dev",
+                "eth0",
+                "src",
+                "10.0.3.99",
+            ],
+        );
+    };
+    use_99(&lab);
+    let (src0, dst0) = (
+        fabric_counter(&lab, "spoofed-source"),
+        fabric_counter(&lab, "spoofed-destination"),
+    );
+    let out = lab.exec(
+        &["--vm", "fw"],
+        &[&probe, "tcp", "10.0.2.4", "9000", "1000"],
+    );
+    assert!(!out.status.success(), "sent from 10.0.3.99: dropped");
+    assert!(fabric_counter(&lab, "spoofed-source") > src0);
+    let out = lab.exec(
+        &["--vm", "vm1"],
+        &[&probe, "tcp", "10.0.3.99", "9001", "1000"],
+    );
+    assert!(
+        !out.status.success(),
+        "sent to 10.0.3.99 through fw: dropped"
+    );
+    assert!(fabric_counter(&lab, "spoofed-destination") > dst0);
+    // Its own address still works both ways.
+    let seen = peer_ip(&lab.exec_ok(&["--vm", "vm1"], &[&probe, "tcp", "10.0.3.4", "9001"]));
+    assert_eq!(seen, "10.0.2.4");
+
+    lab.deploy(RG, &spoofing_lab(true));
+    use_99(&lab);
+    let seen = peer_ip(&lab.exec_ok(&["--vm", "fw"], &[&probe, "tcp", "10.0.2.4", "9000"]));
+    assert_eq!(
+        seen, "10.0.3.99",
+        "with IP forwarding the NIC may send from any address"
+    );
+    let seen = peer_ip(&lab.exec_ok(&["--vm", "vm1"], &[&probe, "tcp", "10.0.3.99", "9001"]));
+    assert_eq!(seen, "10.0.2.4", "and receive for any address routed to it");
+}

@@ -229,90 +229,71 @@ fn nic_addresses(l: &Layout, fi: usize) -> Vec<FabricNic> {
     out
 }
 
-/// Name of the set of NIC links without IP forwarding.
-pub(crate) const SET_NO_FORWARDING: &str = "no_forwarding";
-/// Name of the set of `link . address` pairs those NICs hold.
-pub(crate) const SET_NIC_ADDRESSES: &str = "nic_addresses";
 /// Name of the map NIC link -> its subnet's table (the packet's mark).
 pub(crate) const MAP_SUBNET_MARKS: &str = "subnet_marks";
 
 fn nft_batch(l: &Layout, fi: usize, f: &FabricL) -> serde_json::Value {
     let nics = nic_addresses(l, fi);
-    let links: Vec<(String, u32)> = nics.iter().map(|n| (n.link.clone(), n.table)).collect();
     let mut batch = Batch::default();
     batch.chain("prerouting", ChainType::Filter, "prerouting", -150);
     batch.chain("dnat", ChainType::Nat, "prerouting", -100);
     batch.chain("forward", ChainType::Filter, "forward", 0);
     batch.chain("postrouting", ChainType::Nat, "postrouting", 100);
-    // The subnet of the ingress NIC picks the routing table (the NSGs read
-    // the map too).
+    // The NSGs give a packet its subnet mark back from this map.
     batch.map(
         MAP_SUBNET_MARKS,
         "ifname",
         "mark",
-        links
-            .iter()
-            .map(|(l, m)| serde_json::json!([l, m]))
-            .collect(),
-    );
-    if !links.is_empty() {
-        batch.rule(
-            "prerouting",
-            vec![nft::mark_by_iifname_map(MAP_SUBNET_MARKS)],
-        );
-    }
-    // Spoofing: a NIC without IP forwarding sends only from, and receives
-    // only for, its own addresses.
-    let guarded: Vec<&FabricNic> = nics.iter().filter(|n| !n.forwarding).collect();
-    batch.set(
-        SET_NO_FORWARDING,
-        &["ifname"],
-        guarded.iter().map(|n| serde_json::json!(n.link)).collect(),
-    );
-    batch.set(
-        SET_NIC_ADDRESSES,
-        &["ifname", "ipv4_addr"],
-        guarded
-            .iter()
-            .flat_map(|n| n.addresses.iter().map(|a| nft::concat(&n.link, *a)))
+        nics.iter()
+            .map(|n| serde_json::json!([n.link, n.table]))
             .collect(),
     );
     batch.counter("spoofed-source");
     batch.counter("spoofed-destination");
-    // The pair lookup first: a NIC's own traffic (nearly every packet) is
-    // through after one lookup; only a miss asks whether the link is guarded.
-    batch.rule(
-        "prerouting",
-        vec![
-            nft::iifname_saddr_not_in_set(SET_NIC_ADDRESSES),
-            nft::iifname_in_set(SET_NO_FORWARDING),
-            nft::named_counter("spoofed-source"),
-            nft::drop(),
-        ],
-    );
-    batch.rule(
-        "forward",
-        vec![
-            nft::oifname_daddr_not_in_set(SET_NIC_ADDRESSES),
-            nft::oifname_in_set(SET_NO_FORWARDING),
-            nft::named_counter("spoofed-destination"),
-            nft::drop(),
-        ],
-    );
-    // What crossed each NIC: one counter map per direction, so a packet
-    // costs two lookups however many NICs the VNet has.
+    // Per NIC link, two chains reached by one lookup of the packet's
+    // link: `from-<link>` marks the packet with its subnet's table and, for a
+    // NIC without IP forwarding, drops what it sends from an address not its
+    // own; `to-<link>` drops what would reach such a NIC for an address not
+    // its own, then counts what it receives. So a packet costs one lookup
+    // per hook however many NICs the VNet has.
+    let mut from = Vec::new();
+    let mut to = Vec::new();
     let mut by_in = Vec::new();
-    let mut by_out = Vec::new();
-    for (link, _) in &links {
-        let (cin, cout) = (format!("in-{link}"), format!("out-{link}"));
+    for n in &nics {
+        let (from_chain, to_chain) = (format!("from-{}", n.link), format!("to-{}", n.link));
+        let (cin, cout) = (format!("in-{}", n.link), format!("out-{}", n.link));
+        batch.regular_chain(&from_chain);
+        batch.regular_chain(&to_chain);
         batch.counter(&cin);
         batch.counter(&cout);
-        by_in.push((link.clone(), cin));
-        by_out.push((link.clone(), cout));
+        batch.rule(&from_chain, vec![nft::set_mark(n.table)]);
+        if !n.forwarding {
+            batch.rule(
+                &from_chain,
+                vec![
+                    nft::ip_not("saddr", &n.addresses),
+                    nft::named_counter("spoofed-source"),
+                    nft::drop(),
+                ],
+            );
+            batch.rule(
+                &to_chain,
+                vec![
+                    nft::ip_not("daddr", &n.addresses),
+                    nft::named_counter("spoofed-destination"),
+                    nft::drop(),
+                ],
+            );
+        }
+        batch.rule(&to_chain, vec![nft::named_counter(&cout)]);
+        from.push((n.link.clone(), from_chain));
+        to.push((n.link.clone(), to_chain));
+        by_in.push((n.link.clone(), cin));
     }
-    if !links.is_empty() {
+    if !nics.is_empty() {
+        batch.rule("prerouting", vec![nft::jump_by_ifname("iifname", &from)]);
+        batch.rule("forward", vec![nft::jump_by_ifname("oifname", &to)]);
         batch.rule("forward", vec![nft::counter_by_ifname("iifname", &by_in)]);
-        batch.rule("forward", vec![nft::counter_by_ifname("oifname", &by_out)]);
     }
     // SMTP leaves the VNet only when its subscription allows it.
     if !f.allow_smtp {

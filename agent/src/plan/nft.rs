@@ -63,19 +63,6 @@ impl Batch {
         self.objects.push(json!({ "add": obj }));
     }
 
-    /// A named set of `types` (one type, or a concatenation) with `elements`.
-    pub fn set(&mut self, name: &str, types: &[&str], elements: Vec<Value>) {
-        let ty = match types {
-            [one] => json!(one),
-            many => json!(many),
-        };
-        let mut set = json!({"family": NFT_FAMILY, "table": NFT_TABLE, "name": name, "type": ty});
-        if !elements.is_empty() {
-            set["elem"] = Value::Array(elements);
-        }
-        self.objects.push(json!({"add": {"set": set}}));
-    }
-
     /// A named map of `key` to `data` with `elements` (`[key, value]` pairs).
     pub fn map(&mut self, name: &str, key: &str, data: &str, elements: Vec<Value>) {
         let mut map = json!({"family": NFT_FAMILY, "table": NFT_TABLE, "name": name, "type": key, "map": data});
@@ -178,6 +165,29 @@ pub(crate) fn mark_by_iifname_map(map: &str) -> Value {
     json!({"mangle": {"key": meta("mark"), "value": {"map": {"key": meta("iifname"), "data": format!("@{map}")}}}})
 }
 
+/// `<iifname|oifname> vmap { "<if>" : jump <chain>, ... }`.
+pub(crate) fn jump_by_ifname(key: &str, pairs: &[(String, String)]) -> Value {
+    let set: Vec<Value> = pairs
+        .iter()
+        .map(|(i, c)| json!([i, {"jump": {"target": c}}]))
+        .collect();
+    json!({"vmap": {"key": meta(key), "data": {"set": set}}})
+}
+
+/// `ip <saddr|daddr> != <addr>` or `!= { <addr>, ... }`.
+pub(crate) fn ip_not(field: &str, addresses: &[Ipv4Addr]) -> Value {
+    let right = match addresses {
+        [one] => json!(one.to_string()),
+        many => json!({"set": many.iter().map(ToString::to_string).collect::<Vec<_>>()}),
+    };
+    json!({"match": {"op": "!=", "left": {"payload": {"protocol": "ip", "field": field}}, "right": right}})
+}
+
+/// `meta mark set <mark>`.
+pub(crate) fn set_mark(mark: u32) -> Value {
+    json!({"mangle": {"key": meta("mark"), "value": mark}})
+}
+
 /// `counter name <iifname|oifname> map { "<if>" : "<counter>", ... }`.
 pub(crate) fn counter_by_ifname(key: &str, pairs: &[(String, String)]) -> Value {
     let set: Vec<Value> = pairs.iter().map(|(i, c)| json!([i, c])).collect();
@@ -199,37 +209,8 @@ pub(crate) fn mark_from_ct_mark() -> Value {
     json!({"mangle": {"key": meta("mark"), "value": {"ct": {"key": "mark"}}}})
 }
 
-fn saddr() -> Value {
-    json!({"payload": {"protocol": "ip", "field": "saddr"}})
-}
-
 fn daddr() -> Value {
     json!({"payload": {"protocol": "ip", "field": "daddr"}})
-}
-
-/// A `"<if>" . <addr>` element.
-pub(crate) fn concat(ifname: &str, addr: Ipv4Addr) -> Value {
-    json!({"concat": [ifname, addr.to_string()]})
-}
-
-/// `iifname @<set>`.
-pub(crate) fn iifname_in_set(set: &str) -> Value {
-    json!({"match": {"op": "==", "left": meta("iifname"), "right": format!("@{set}")}})
-}
-
-/// `oifname @<set>`.
-pub(crate) fn oifname_in_set(set: &str) -> Value {
-    json!({"match": {"op": "==", "left": meta("oifname"), "right": format!("@{set}")}})
-}
-
-/// `iifname . ip saddr != @<set>`.
-pub(crate) fn iifname_saddr_not_in_set(set: &str) -> Value {
-    json!({"match": {"op": "!=", "left": {"concat": [meta("iifname"), saddr()]}, "right": format!("@{set}")}})
-}
-
-/// `oifname . ip daddr != @<set>`.
-pub(crate) fn oifname_daddr_not_in_set(set: &str) -> Value {
-    json!({"match": {"op": "!=", "left": {"concat": [meta("oifname"), daddr()]}, "right": format!("@{set}")}})
 }
 
 /// `iifname { "<a>", "<b>" }`.

@@ -244,26 +244,30 @@ fn fabric_owns_nat_and_public_ips_and_translates_them() {
     )));
     // Spoofing: vm2 (no forwarding) and the workers are guarded, the firewall is not.
     let vm2_link = link_of(&p, "vl-vm-vm2-", "eth0");
-    assert!(text.contains(&format!(r#"{{"concat":["{vm2_link}","10.0.4.4"]}}"#)));
-    let sets: Vec<&Value> = fab.nft.as_ref().unwrap()["nftables"]
+    let rules: Vec<&Value> = fab.nft.as_ref().unwrap()["nftables"]
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|c| c["add"].get("set"))
+        .filter_map(|c| c["add"].get("rule"))
         .collect();
-    let no_fwd = sets.iter().find(|s| s["name"] == "no_forwarding").unwrap();
-    let members: Vec<&str> = no_fwd["elem"]
-        .as_array()
-        .unwrap()
+    let guarded: Vec<String> = rules
         .iter()
-        .map(|e| e.as_str().unwrap())
+        .filter(|r| r.to_string().contains("spoofed-source"))
+        .map(|r| r["chain"].as_str().unwrap().to_string())
         .collect();
-    assert!(members.contains(&vm2_link.as_str()) && !members.contains(&fw_link.as_str()));
+    assert!(guarded.contains(&format!("from-{vm2_link}")));
+    assert!(!guarded.contains(&format!("from-{fw_link}")));
     assert_eq!(
-        members.len(),
+        guarded.len(),
         1 + 1 + 3,
         "vm2, the plan-fw worker, three plan-nat workers"
     );
+    let vm2_spoof = rules
+        .iter()
+        .find(|r| r["chain"] == format!("to-{vm2_link}"))
+        .unwrap()
+        .to_string();
+    assert!(vm2_spoof.contains(r#""op":"!=""#) && vm2_spoof.contains(r#""right":"10.0.4.4""#));
     // SMTP: blocked by default, allowed once the subscription allows it.
     assert!(text.contains(r#""smtp-blocked""#));
     let sub = rid("Microsoft.Network/virtualNetworks/hub").subscription;

@@ -6,15 +6,14 @@ use serde_json::{json, Value};
 
 use super::super::fabric::MAP_SUBNET_MARKS;
 use super::super::layout::Layout;
-use super::super::nft::{self, Batch, ChainType};
+use super::super::nft::{self, Batch};
 use super::classify::{classify, merged_ports, KeyField};
 use super::compile::{self, chain_name, Addr, AddrSet, CompiledRule};
 use crate::model::{Access, Direction, PortMatch, RuleProtocol, AZURE_PLATFORM_IP};
 
-/// The base chain that dispatches to the NSG chains.
+/// The chain that dispatches to the NSG chains: the fabric's `forward`
+/// chain jumps to it last (after its spoofing checks and counters).
 pub(crate) const NSG_CHAIN: &str = "nsg";
-/// Its priority on the forward hook: after the fabric's counters (0).
-pub(crate) const NSG_CHAIN_PRIORITY: i32 = 10;
 /// Where an Allow goes: gives the packet its subnet mark back, then returns
 /// to `nsg` (on to the next NSG).
 pub(crate) const NSG_ALLOW_CHAIN: &str = "nsg-allow";
@@ -232,8 +231,9 @@ fn vmap<K: serde::Serialize>(key: Value, entries: &[(K, String)]) -> Value {
 
 /// Append fabric `fi`'s NSGs to its batch: nothing when no NSG applies there.
 ///
-/// - base chain `nsg` (filter, hook forward, priority 10): `ct state
-///   established,related accept`; `ip daddr|saddr 168.63.129.16 accept`;
+/// - chain `nsg`, jumped to at the end of `forward`: `ct state
+///   established,related return`; `ip daddr|saddr 168.63.129.16 return`
+///   (what returns is accepted by `forward`'s policy);
 ///   then, in Azure's order, `iifname vmap` (source NIC's NSG, outbound),
 ///   `meta mark vmap` (source subnet's NSG, outbound; the mark is the ingress
 ///   NIC's subnet table), `oifname vmap` (destination subnet's NSG, inbound),
@@ -241,14 +241,15 @@ fn vmap<K: serde::Serialize>(key: Value, entries: &[(K, String)]) -> Value {
 ///   the `oifname` maps: inbound rules never apply to worker vNICs.
 /// - per NSG, regular chains `nsg-<h>-out` and `nsg-<h>-in` that find the
 ///   first matching rule by priority (the default rules last) in a few
-///   lookups (`append_direction`), a chain per rule tried by a lookup, and
-///   its named counter; named sets `tag-*`, `asg-*`.
+///   lookups (`append_direction`, the chains `nsg-<h>-<dir>-<n>` of its
+///   tree); a named counter per rule; named sets `tag-*`, `asg-*`.
 pub(crate) fn append(l: &Layout, fi: usize, batch: &mut Batch) {
     let fab = compile::fabric(l, fi);
     if fab.nsgs.is_empty() {
         return;
     }
-    batch.chain(NSG_CHAIN, ChainType::Filter, "forward", NSG_CHAIN_PRIORITY);
+    batch.regular_chain(NSG_CHAIN);
+    batch.rule("forward", vec![json!({"jump": {"target": NSG_CHAIN}})]);
     // The rank register is the packet's mark: an Allow restores the subnet
     // mark (`meta mark vmap` below and the NAT gateway read it).
     batch.regular_chain(NSG_ALLOW_CHAIN);
@@ -280,7 +281,7 @@ pub(crate) fn append(l: &Layout, fi: usize, batch: &mut Batch) {
         NSG_CHAIN,
         vec![
             json!({"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}}),
-            json!({"accept": null}),
+            json!({"return": null}),
         ],
     );
     for field in ["daddr", "saddr"] {
@@ -288,7 +289,7 @@ pub(crate) fn append(l: &Layout, fi: usize, batch: &mut Batch) {
             NSG_CHAIN,
             vec![
                 eq(payload("ip", field), json!(AZURE_PLATFORM_IP.to_string())),
-                json!({"accept": null}),
+                json!({"return": null}),
             ],
         );
     }
