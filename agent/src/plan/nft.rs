@@ -255,3 +255,8 @@ pub(crate) fn dnat_by_daddr(pairs: &[(Ipv4Addr, Ipv4Addr)]) -> Value {
         .collect();
     json!({"dnat": {"family": "ip", "addr": {"map": {"key": daddr(), "data": {"set": set}}}}})
 }
+
+/// A `"<if>" . <addr>` element.
+pub(crate) fn concat(ifname: &str, addr: Ipv4Addr) -> Value {
+    json!({"concat": [ifname, addr.to_string()]})
+}
