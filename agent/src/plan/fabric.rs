@@ -232,6 +232,19 @@ fn nic_addresses(l: &Layout, fi: usize) -> Vec<FabricNic> {
 /// Name of the map NIC link -> its subnet's table (the packet's mark).
 pub(crate) const MAP_SUBNET_MARKS: &str = "subnet_marks";
 
+/// `ip <field> != <addresses> counter name "<counter>" drop`: an IPv4 packet
+/// from (or to) a NIC without IP forwarding for an address it does not hold.
+/// A NIC that holds none (not allocated yet) has all its IPv4 dropped.
+fn spoofed(field: &str, addresses: &[Ipv4Addr], counter: &str) -> Vec<serde_json::Value> {
+    let mut e = vec![if addresses.is_empty() {
+        nft::ipv4()
+    } else {
+        nft::ip_not(field, addresses)
+    }];
+    e.extend([nft::named_counter(counter), nft::drop()]);
+    e
+}
+
 fn nft_batch(l: &Layout, fi: usize, f: &FabricL) -> serde_json::Value {
     let nics = nic_addresses(l, fi);
     let mut batch = Batch::default();
@@ -270,19 +283,11 @@ fn nft_batch(l: &Layout, fi: usize, f: &FabricL) -> serde_json::Value {
         if !n.forwarding {
             batch.rule(
                 &from_chain,
-                vec![
-                    nft::ip_not("saddr", &n.addresses),
-                    nft::named_counter("spoofed-source"),
-                    nft::drop(),
-                ],
+                spoofed("saddr", &n.addresses, "spoofed-source"),
             );
             batch.rule(
                 &to_chain,
-                vec![
-                    nft::ip_not("daddr", &n.addresses),
-                    nft::named_counter("spoofed-destination"),
-                    nft::drop(),
-                ],
+                spoofed("daddr", &n.addresses, "spoofed-destination"),
             );
         }
         batch.rule(&to_chain, vec![nft::named_counter(&cout)]);

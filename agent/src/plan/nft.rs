@@ -174,7 +174,12 @@ pub(crate) fn jump_by_ifname(key: &str, pairs: &[(String, String)]) -> Value {
     json!({"vmap": {"key": meta(key), "data": {"set": set}}})
 }
 
-/// `ip <saddr|daddr> != <addr>` or `!= { <addr>, ... }`.
+/// `meta nfproto ipv4`.
+pub(crate) fn ipv4() -> Value {
+    json!({"match": {"op": "==", "left": meta("nfproto"), "right": "ipv4"}})
+}
+
+/// `ip <saddr|daddr> != <addr>` or `!= { <addr>, ... }` (at least one).
 pub(crate) fn ip_not(field: &str, addresses: &[Ipv4Addr]) -> Value {
     let right = match addresses {
         [one] => json!(one.to_string()),

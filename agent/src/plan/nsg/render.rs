@@ -131,7 +131,7 @@ fn offer_rank(rank: u32) -> [Value; 2] {
     ]
 }
 
-/// The packet field a group looks up.
+/// The packet field a lookup is keyed by.
 fn key_expr(f: KeyField) -> Value {
     match f {
         KeyField::Dport => payload("th", "dport"),
