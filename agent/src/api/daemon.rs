@@ -163,11 +163,11 @@ impl Daemon {
         // content share, image pull, Key Vault references) runs for the
         // instances whose spec changed, against running services, and
         // decides whether those apps start and with which settings.
-        let specs = crate::plan::startup::startup_specs(state, &self.config.lab);
+        let specs = &plan.startups;
         let services = self.service_processes(&plan.services)?;
         let desired = |d: &Self| {
             let ca = d.lab_ca.0.to_string_lossy().into_owned();
-            let mut processes = d.started_processes(&plan.processes, &specs);
+            let mut processes = d.started_processes(&plan.processes, specs);
             for p in &mut processes {
                 p.env.insert(LAB_CA_ENV.into(), ca.clone());
             }
@@ -177,7 +177,7 @@ impl Daemon {
         let first = desired(self);
         *self.processes.lock().unwrap() = first.clone();
         self.supervisor.sync(&first)?;
-        if self.run_startups(state, &specs).await {
+        if self.run_startups(state, specs).await {
             let second = desired(self);
             *self.processes.lock().unwrap() = second.clone();
             self.supervisor.sync(&second)?;

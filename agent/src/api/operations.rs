@@ -206,10 +206,10 @@ impl Daemon {
     pub async fn restart(&self, site: &ResourceId) -> Result<Value, ApiError> {
         // A restart runs the platform's startup work again (content share,
         // image pull, Key Vault references), as Azure does at every start.
-        self.forget_startups(site);
+        let restarted_by_startup = self.forget_startups(site);
         self.resync().await?;
         let keys: Vec<String> = self.site_pids(site).into_keys().collect();
-        for key in &keys {
+        for key in keys.iter().filter(|k| !restarted_by_startup.contains(k)) {
             self.supervisor.restart(key)?;
         }
         Ok(json!({ "id": site.to_string(), "restarted": keys }))

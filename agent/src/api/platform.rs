@@ -129,22 +129,21 @@ impl Daemon {
         plans: &[ProcessPlan],
         specs: &[StartupSpec],
     ) -> Vec<ProcessPlan> {
+        // The current spec hash of every instance that has startup work.
+        let current: BTreeMap<&str, String> = specs
+            .iter()
+            .filter(|sp| !sp.is_empty())
+            .map(|sp| (sp.key.as_str(), spec_hash(sp)))
+            .collect();
         let s = self.startups.lock().unwrap();
         plans
             .iter()
             .filter_map(|p| {
                 let mut p = p.clone();
-                let Some(spec) = specs
-                    .iter()
-                    .find(|sp| sp.key == p.key)
-                    .filter(|sp| !sp.is_empty())
-                else {
+                let Some(hash) = current.get(p.key.as_str()) else {
                     return Some(p);
                 };
-                let r = s
-                    .records
-                    .get(&p.key)
-                    .filter(|r| r.spec_hash == spec_hash(spec))?;
+                let r = s.records.get(&p.key).filter(|r| &r.spec_hash == hash)?;
                 if !r.startup.app_started {
                     return None;
                 }
@@ -166,12 +165,23 @@ impl Daemon {
         }
     }
 
-    /// Forgets a site's startup results, so its next reconcile runs them again.
-    pub(super) fn forget_startups(&self, site: &ResourceId) {
+    /// Forgets a site's startup results, so its next reconcile runs them
+    /// again (and stops, then starts, those instances' processes); returns
+    /// the process keys that restart that way.
+    pub(super) fn forget_startups(&self, site: &ResourceId) -> Vec<String> {
         let mut s = self.startups.lock().unwrap();
         let key = site.key();
-        s.records.retain(|_, r| r.site != key);
+        let gone: Vec<String> = s
+            .records
+            .iter()
+            .filter(|(_, r)| r.site == key)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &gone {
+            s.records.remove(k);
+        }
         s.save();
+        gone
     }
 
     /// The startup status of each instance of a site (for its view).

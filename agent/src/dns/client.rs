@@ -31,19 +31,7 @@ pub fn ask(
     let peer = SocketAddr::from((server, 53));
     let sock = UdpSocket::bind(("0.0.0.0", 0))?;
     if let Some(mark) = mark {
-        // SAFETY: setsockopt on our own socket with a u32 value.
-        let rc = unsafe {
-            libc::setsockopt(
-                sock.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_MARK,
-                &mark as *const u32 as *const libc::c_void,
-                std::mem::size_of::<u32>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error().into());
-        }
+        crate::platform::client::set_mark(sock.as_raw_fd(), mark)?;
     }
     sock.set_read_timeout(Some(TRY_TIMEOUT))?;
     let mut buf = [0u8; 4096];

@@ -66,7 +66,9 @@ pub fn build(state: &LabState, lab: &LabConfig) -> NetworkPlan {
     dns::build(&l, &mut b);
     services::build(&l, &mut b);
     site_endpoint::build(&l, &mut b);
-    b.finish()
+    let mut plan = b.finish();
+    plan.startups = startup::specs(&l);
+    plan
 }
 
 /// What `vnet-agent exec` runs in.

@@ -145,9 +145,13 @@ fn route(enabled: bool, integrated: bool) -> PlatformRoute {
     }
 }
 
-/// The startup work of every app instance of the lab.
+/// The startup work of every app instance of the lab (outside a full
+/// [`super::build`], which carries it as `NetworkPlan::startups`).
 pub fn startup_specs(state: &LabState, lab: &LabConfig) -> Vec<StartupSpec> {
-    let l = Layout::new(state, lab);
+    specs(&Layout::new(state, lab))
+}
+
+pub(super) fn specs(l: &Layout) -> Vec<StartupSpec> {
     let mut out = Vec::new();
     for w in &l.workers {
         for sb in &w.sandboxes {

@@ -182,4 +182,8 @@ pub struct NetworkPlan {
     /// Emulated services' hosts.
     #[serde(default)]
     pub services: Vec<ServiceHostPlan>,
+    /// What the platform does when each app instance starts (configuration
+    /// routing); carried out by the daemon, never written to the kernel.
+    #[serde(skip)]
+    pub startups: Vec<super::startup::StartupSpec>,
 }

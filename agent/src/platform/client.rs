@@ -48,7 +48,7 @@ fn connect_once(to: SocketAddrV4, mark: Option<u32>) -> io::Result<TcpStream> {
     // SAFETY: fd is a fresh socket we own.
     let stream = unsafe { TcpStream::from_raw_fd(fd) };
     if let Some(mark) = mark {
-        setsockopt(fd, libc::SOL_SOCKET, libc::SO_MARK, &mark)?;
+        set_mark(fd, mark)?;
     }
     let tv = libc::timeval {
         tv_sec: CONNECT_TIMEOUT.as_secs() as libc::time_t,
@@ -83,6 +83,11 @@ fn connect_once(to: SocketAddrV4, mark: Option<u32>) -> io::Result<TcpStream> {
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
     Ok(stream)
+}
+
+/// `SO_MARK` on a socket: policy routing picks the route by it.
+pub(crate) fn set_mark(fd: i32, mark: u32) -> io::Result<()> {
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_MARK, &mark)
 }
 
 fn setsockopt<T>(fd: i32, level: i32, name: i32, value: &T) -> io::Result<()> {

@@ -99,19 +99,26 @@ fn mark(spec: &StartupSpec, route: PlatformRoute) -> Option<u32> {
     }
 }
 
+impl Contact {
+    /// A contact not made yet: no address, no answer.
+    fn new(host: &str, port: u16, route: PlatformRoute) -> Contact {
+        Contact {
+            host: host.to_string(),
+            address: String::new(),
+            port,
+            route,
+            ok: false,
+            source_address: None,
+            path: None,
+            error: None,
+        }
+    }
+}
+
 /// Outcome of one request: the contact record and, when the service
 /// answered, its response.
 async fn request(env: &Env, spec: &StartupSpec, req: Request<'_>) -> (Contact, Option<Response>) {
-    let mut contact = Contact {
-        host: req.host.to_string(),
-        address: String::new(),
-        port: req.port,
-        route: req.route,
-        ok: false,
-        source_address: None,
-        path: None,
-        error: None,
-    };
+    let mut contact = Contact::new(req.host, req.port, req.route);
     let addr = match resolve(env, spec, req.route, req.host).await {
         Ok(a) => a,
         Err(e) => {
@@ -185,16 +192,7 @@ async fn content_share(env: &Env, spec: &StartupSpec) -> Option<Step> {
     let mut contacts = Vec::new();
     // SMB: the service writes one JSON line and closes.
     let smb = {
-        let mut c = Contact {
-            host: host.clone(),
-            address: String::new(),
-            port: 445,
-            route: cs.route,
-            ok: false,
-            source_address: None,
-            path: None,
-            error: None,
-        };
+        let mut c = Contact::new(&host, 445, cs.route);
         match resolve(env, spec, cs.route, &host).await {
             Err(e) => c.error = Some(e),
             Ok(addr) => {

@@ -99,6 +99,14 @@ pub fn apply_resources(
         }
     }
     for (child, kind) in &children {
+        // Logs to a private storage account: judged against every resource
+        // of the request (the account may come in the same template).
+        if *kind == ChildKind::SiteConfig && child.id.name().eq_ignore_ascii_case("logs") {
+            let site = child.id.parent().expect("child ids have a parent");
+            if let Some(e) = unsupported::logs_config(&next, site.name(), &child.properties) {
+                return Err(e);
+            }
+        }
         normalize::merge_child(&mut next, child, *kind)?;
     }
     finish(state, next, lab, ctx)

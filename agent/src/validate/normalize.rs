@@ -122,13 +122,6 @@ pub(crate) fn merge_child(
     kind: ChildKind,
 ) -> Result<(), AzureError> {
     let parent_id = child.id.parent().expect("child ids have a parent");
-    // What other resources say (e.g. a log destination's network rules),
-    // read before the parent is borrowed for the merge.
-    let snapshot = if kind == ChildKind::SiteConfig {
-        state.clone()
-    } else {
-        LabState::default()
-    };
     let parent = state.resources.get_mut(&parent_id.key()).ok_or_else(|| {
         AzureError::bad_request(
             "ParentResourceNotFound",
@@ -193,13 +186,6 @@ pub(crate) fn merge_child(
             }
         }
         ChildKind::SiteConfig => {
-            if name.eq_ignore_ascii_case("logs") {
-                if let Some(e) =
-                    super::unsupported::logs_config(&snapshot, parent_id.name(), &child.properties)
-                {
-                    return Err(e);
-                }
-            }
             return Err(AzureError::bad_request(
                 "NoRegisteredProviderFound",
                 format!("Microsoft.Web/sites/config '{name}' is not supported by the lab; use 'web' or 'appsettings'."),
