@@ -405,6 +405,91 @@ fn changing_one_rule_of_1000_reprograms_one_table_and_keeps_flows() {
     );
 }
 
+/// The lab's links carry IPv4 packets of up to 192 KiB (BIG TCP, kernel >=
+/// 6.3; `dataplane::links`): a bulk transfer from an app to a VM crosses the
+/// worker's SNAT and the fabric's NSG and conntrack in such packets, and
+/// arrives whole, in order, from the instance address.
+#[test]
+fn bulk_tcp_crosses_worker_and_fabric_in_big_packets_intact() {
+    let Some(mut lab) = Lab::start() else { return };
+    let rules = vec![rule(
+        "allow-vms",
+        100,
+        "Outbound",
+        "Allow",
+        "Tcp",
+        "10.0.2.0/24",
+        "9100",
+    )];
+    lab.deploy(
+        RG,
+        &lab4(
+            json!({ "networkSecurityGroup": { "id": net("networkSecurityGroups", "nsg-int") } }),
+            json!({}),
+            vec![nsg("nsg-int", rules)],
+        ),
+    );
+    // The test's own table in the VM: what arrives for port 9100, and how
+    // much of it in packets larger than the legacy 64 KiB GSO limit.
+    let vm = ["--vm", "vm1"];
+    lab.exec_ok(&vm, &["nft", "add", "table", "ip", "bigtcp"]);
+    lab.exec_ok(
+        &vm,
+        &[
+            "nft",
+            "add chain ip bigtcp in { type filter hook input priority 0; }",
+        ],
+    );
+    lab.exec_ok(
+        &vm,
+        &["nft", "add rule ip bigtcp in tcp dport 9100 counter"],
+    );
+    lab.exec_ok(
+        &vm,
+        &[
+            "nft",
+            "add rule ip bigtcp in tcp dport 9100 meta length > 65535 counter",
+        ],
+    );
+    let probe = probe_bin();
+    lab.spawn(&vm, &[&probe, "sink", "9100"]);
+    let bytes: u64 = 64 << 20;
+    let out = lab.exec_ok(
+        &["--app", "web1"],
+        &[&probe, "send", "10.0.2.4", "9100", &bytes.to_string()],
+    );
+    let ip = private_ip(&lab, "web1");
+    assert!(
+        out.starts_with(&format!("received={bytes} intact=true peer={ip}:")),
+        "the sink must get every byte, in order, from the instance address {ip}: {out}"
+    );
+    assert!(
+        hits(&lab, "nsg-int")["allow-vms"] >= 1,
+        "the NSG rule decided the flow"
+    );
+
+    let listing = lab.exec_ok(&vm, &["nft", "list", "table", "ip", "bigtcp"]);
+    let packets: Vec<u64> = listing
+        .lines()
+        .filter_map(|l| l.split("packets ").nth(1))
+        .filter_map(|r| r.split_whitespace().next()?.parse().ok())
+        .collect();
+    let [all, big] = packets[..] else {
+        panic!("two counters expected: {listing}")
+    };
+    assert!(all > 0, "{listing}");
+    if kernel_at_least(6, 3) {
+        // 64 MiB in 64 KiB packets would be at least 1,024 of them; most
+        // of the transfer came in larger ones.
+        assert!(
+            big > all / 2 && all < 1024,
+            "BIG TCP packets should carry the transfer ({all} packets, {big} over 64 KiB): {listing}"
+        );
+    } else {
+        assert_eq!(big, 0, "no IPv4 BIG TCP before 6.3: {listing}");
+    }
+}
+
 #[test]
 fn route_tables_none_and_effective_routes() {
     let Some(mut lab) = Lab::start() else { return };

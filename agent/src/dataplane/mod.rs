@@ -34,6 +34,7 @@ use tracing::Instrument;
 
 use crate::plan::{NamespacePlan, NetworkPlan};
 
+pub use links::BIG_TCP_MAX_SIZE;
 pub(crate) use netns::in_netns_async;
 pub use netns::{in_netns, netns_path};
 pub use nft::read_counters;
@@ -58,6 +59,8 @@ pub struct ReconcileReport {
     pub links_deleted: u64,
     /// Links set up.
     pub links_set_up: u64,
+    /// Links given the lab's GSO/GRO size (`links::BIG_TCP_MAX_SIZE`).
+    pub links_tuned: u64,
     /// IPv4 addresses added.
     pub addresses_added: u64,
     /// IPv4 addresses deleted.
@@ -82,6 +85,7 @@ impl ReconcileReport {
         self.links_created += o.links_created;
         self.links_deleted += o.links_deleted;
         self.links_set_up += o.links_set_up;
+        self.links_tuned += o.links_tuned;
         self.addresses_added += o.addresses_added;
         self.addresses_deleted += o.addresses_deleted;
         self.routes_added += o.routes_added;
@@ -90,6 +94,19 @@ impl ReconcileReport {
         self.sysctls_written += o.sysctls_written;
         self.nft_batches += o.nft_batches;
     }
+}
+
+/// The IPv4 GSO size of link `ifname` in namespace `netns`, after giving it
+/// the lab's ([`BIG_TCP_MAX_SIZE`]) when `apply`; `None` on a kernel without
+/// IPv4 BIG TCP. Blocking, for tools without a runtime: the benchmark sets
+/// its direct veth pair like the lab's links, so both paths are compared with
+/// the same link settings, and reports the size in effect.
+pub fn link_gso_size(netns: &str, ifname: &str, apply: bool) -> Result<Option<u32>> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting a runtime")?
+        .block_on(links::offload_size(netns, ifname, apply))
 }
 
 /// What [`Dataplane::teardown`] removed, and what it could not.

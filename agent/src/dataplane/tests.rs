@@ -342,8 +342,28 @@ async fn builds_a_lab_that_carries_traffic_and_then_writes_nothing() {
     });
     assert_eq!(proxy.unwrap().trim(), "1");
 
+    // Both ends of both veths carry BIG TCP packets where the kernel can
+    // (IPv4 BIG TCP came with 6.3); older kernels keep 64 KiB, untouched.
+    let big_tcp = kernel_at_least(6, 3);
+    for (ns, ifname) in [(&inet, "h-host"), (&host, "eth0"), (&vm, "eth0")] {
+        let size = super::links::offload_size(ns, ifname, false).await.unwrap();
+        let want = big_tcp.then_some(crate::dataplane::BIG_TCP_MAX_SIZE);
+        assert_eq!(size, want, "{ns}/{ifname}");
+    }
+    assert_eq!(r.links_tuned, if big_tcp { 4 } else { 0 }, "{r:?}");
+
     assert_noop(&dp.reconcile(&plan).await.unwrap());
     dp.teardown().await.unwrap();
+}
+
+/// Whether the running kernel is at least `major.minor`.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (a, b) >= (major, minor)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

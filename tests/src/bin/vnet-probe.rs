@@ -9,6 +9,10 @@
 //!   vnet-probe udp IP PORT [MS]        send one datagram; print the answer
 //!   vnet-probe hold IP PORT COUNT MS   one connection: COUNT lines, one every MS, each echoed
 //!   vnet-probe many IP PORT N [MS]     N connections at once, all held open; prints connected=X failed=Y
+//!   vnet-probe sink PORT               accept; read to EOF, checking the pattern of `send`;
+//!                                      answer "received=N intact=BOOL peer=IP:PORT"
+//!   vnet-probe send IP PORT BYTES      one connection: BYTES of the pattern, in 1 MiB writes;
+//!                                      print the sink's answer
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -28,7 +32,9 @@ fn main() -> ExitCode {
         "udp" => udp(a(1), a(2), ms(3, 2000)),
         "hold" => hold(a(1), a(2), a(3).parse().unwrap_or(10), ms(4, 100)),
         "many" => many(a(1), a(2), a(3).parse().unwrap_or(10), ms(4, 1500)),
-        _ => Err("usage: vnet-probe serve-tcp|serve-udp|tcp|udp|hold|many ...".into()),
+        "sink" => sink(a(1)),
+        "send" => send(a(1), a(2), a(3).parse().unwrap_or(0)),
+        _ => Err("usage: vnet-probe serve-tcp|serve-udp|tcp|udp|hold|many|sink|send ...".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -146,5 +152,66 @@ fn many(ip: &str, port: &str, n: u32, timeout: Duration) -> R {
     let ok = conns.iter().filter(|c| c.is_some()).count();
     println!("connected={ok} failed={}", n as usize - ok);
     drop(conns);
+    Ok(())
+}
+
+/// Byte `i` of a bulk transfer: a pattern a reordered, lost or duplicated
+/// segment would break (251 is prime, so no power-of-two window repeats it).
+fn pattern(i: u64) -> u8 {
+    (i % 251) as u8
+}
+
+fn sink(port: &str) -> R {
+    use std::io::Read;
+    let l = TcpListener::bind(addr("0.0.0.0", port)?).map_err(|e| e.to_string())?;
+    println!("listening tcp {port}");
+    for conn in l.incoming() {
+        let Ok(mut s) = conn else { continue };
+        std::thread::spawn(move || {
+            let peer = s.peer_addr().map(|p| p.to_string()).unwrap_or_default();
+            s.set_read_timeout(Some(Duration::from_secs(20))).ok();
+            let (mut n, mut intact) = (0u64, true);
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => {
+                        intact &= buf[..k]
+                            .iter()
+                            .enumerate()
+                            .all(|(j, &b)| b == pattern(n + j as u64));
+                        n += k as u64;
+                    }
+                }
+            }
+            println!("received={n} intact={intact} peer={peer}");
+            let _ = writeln!(s, "received={n} intact={intact} peer={peer}");
+        });
+    }
+    Ok(())
+}
+
+fn send(ip: &str, port: &str, bytes: u64) -> R {
+    let mut s = TcpStream::connect_timeout(&addr(ip, port)?, Duration::from_secs(2))
+        .map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok();
+    let mut sent = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    while sent < bytes {
+        let k = (bytes - sent).min(buf.len() as u64) as usize;
+        for (j, b) in buf[..k].iter_mut().enumerate() {
+            *b = pattern(sent + j as u64);
+        }
+        s.write_all(&buf[..k])
+            .map_err(|e| format!("write at {sent}: {e}"))?;
+        sent += k as u64;
+    }
+    s.shutdown(std::net::Shutdown::Write)
+        .map_err(|e| format!("shutdown: {e}"))?;
+    let mut line = String::new();
+    BufReader::new(&mut s)
+        .read_line(&mut line)
+        .map_err(|e| format!("read the sink's answer: {e}"))?;
+    print!("{line}");
     Ok(())
 }

@@ -86,6 +86,9 @@ impl PathKind {
 /// Every round of one path.
 struct Row {
     kind: PathKind,
+    /// IPv4 GSO size of the client's link (`None`: the kernel has no IPv4
+    /// BIG TCP, 64 KiB); every path's links are set alike.
+    gso: Option<u32>,
     samples: Vec<Sample>,
 }
 
@@ -222,8 +225,10 @@ pub fn run(root: &Path, opts: &Options) -> Result<()> {
     }
     let mut rows: Vec<Row> = kinds
         .iter()
-        .map(|&kind| Row {
+        .zip(&paths)
+        .map(|(&kind, path)| Row {
             kind,
+            gso: path.gso,
             samples: Vec::new(),
         })
         .collect();
@@ -281,6 +286,12 @@ impl DatapathBench {
                 let dir = self.dir.path().join(&lab);
                 std::fs::create_dir_all(&dir)?;
                 let pair = DirectPair::create(&lab)?;
+                // The lab's link settings, so the comparison is of paths,
+                // not of link settings.
+                let mut gso = None;
+                for ns in [&pair.a, &pair.b] {
+                    gso = vnet_agent::dataplane::link_gso_size(ns, "eth0", true)?;
+                }
                 let ends = Endpoints {
                     server: vec!["ip".into(), "netns".into(), "exec".into(), pair.b.clone()],
                     client: vec!["ip".into(), "netns".into(), "exec".into(), pair.a.clone()],
@@ -292,6 +303,7 @@ impl DatapathBench {
                 Ok(LivePath {
                     ends,
                     dir,
+                    gso,
                     servers: Some(servers),
                     owner: Owner::Direct(pair),
                 })
@@ -304,10 +316,20 @@ impl DatapathBench {
                 let path = dir.join("template.json");
                 std::fs::write(&path, serde_json::to_vec_pretty(&template)?)?;
                 let agent = AgentLab::deploy(&self.agent_bin, &lab, &dir, &path)?;
-                let vm_ns = lab_namespaces(&lab)
-                    .into_iter()
-                    .find(|n| n.starts_with(&format!("{lab}-vm-{VM}-")))
-                    .context("the lab has no namespace for vm1")?;
+                let namespaces = lab_namespaces(&lab);
+                let find = |prefix: String| {
+                    namespaces
+                        .iter()
+                        .find(|n| n.starts_with(&prefix))
+                        .cloned()
+                        .with_context(|| format!("the lab has no namespace {prefix}*"))
+                };
+                let vm_ns = find(format!("{lab}-vm-{VM}-"))?;
+                let gso = vnet_agent::dataplane::link_gso_size(
+                    &find(format!("{lab}-app-{SITE}-"))?,
+                    "eth0",
+                    false,
+                )?;
                 let exec = |target: &str, name: &str| {
                     vec![
                         self.agent_bin.to_string_lossy().into_owned(),
@@ -329,6 +351,7 @@ impl DatapathBench {
                 Ok(LivePath {
                     ends,
                     dir,
+                    gso,
                     servers: Some(servers),
                     owner: Owner::Lab(agent),
                 })
@@ -398,6 +421,8 @@ struct LivePath {
     ends: Endpoints,
     /// Its working files (server logs, client output of the last round).
     dir: PathBuf,
+    /// IPv4 GSO size of the client's link.
+    gso: Option<u32>,
     servers: Option<Servers>,
     owner: Owner,
 }
@@ -725,6 +750,20 @@ fn report_table(rows: &[Row]) -> String {
         None => "not measured (no NSGs)".into(),
     };
     let rounds = rows.iter().map(|r| r.samples.len()).min().unwrap_or(0);
+    let gso = |g: Option<u32>| {
+        g.map_or("64 KiB (no IPv4 BIG TCP)".to_string(), |b| {
+            format!("{b} bytes")
+        })
+    };
+    let sizes: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} {}", r.kind.label(), gso(r.gso)))
+        .collect();
+    let _ = writeln!(
+        s,
+        "IPv4 GSO size of the sender's link: {}",
+        sizes.join(", ")
+    );
     let _ = writeln!(
         s,
         "ratio, rr_x, connect_x: medians over {rounds} rounds of the path against the direct path measured in the same round"
@@ -775,6 +814,7 @@ fn report_json(
             json!({
                 "path": r.kind.label(),
                 "nsgRules": match r.kind { PathKind::Lab(n) => json!(n), PathKind::Direct => Value::Null },
+                "gsoIpv4MaxSize": r.gso,
                 "gbitS": num(m.gbit_s),
                 "ratio": x(|a| a.gbit_s),
                 "ratioQ1": x(|a| a.gbit_s_q1),
@@ -799,6 +839,7 @@ mod tests {
     fn row(kind: PathKind, gbit_s: f64, rr: f64, connect: f64) -> Row {
         Row {
             kind,
+            gso: Some(196_608),
             samples: vec![Sample {
                 gbit_s,
                 rr_p50_us: rr,
@@ -873,6 +914,7 @@ mod tests {
     fn ratios_are_medians_of_same_round_ratios() {
         let rounds = |kind, v: &[f64]| Row {
             kind,
+            gso: None,
             samples: v
                 .iter()
                 .map(|&g| Sample {
