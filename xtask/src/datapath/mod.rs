@@ -51,7 +51,7 @@ pub struct Options {
 /// Fails clearly, before anything is built, when a tool the section runs is
 /// missing.
 pub fn preflight() -> Result<()> {
-    for tool in ["iperf3", "ip", "ss"] {
+    for tool in ["iperf3", "ip", "ss", "taskset"] {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .output()
@@ -627,6 +627,9 @@ struct AgainstDirect {
     gbit_s_q3: f64,
     rr_p50: f64,
     connect_p50: f64,
+    /// Machine CPU time per Gbit moved: what the path costs, even when both
+    /// paths reach the same throughput ceiling (NaN when not measured).
+    cpu_per_gbit: f64,
 }
 
 fn against_direct(path: &Row, direct: &Row) -> AgainstDirect {
@@ -637,6 +640,9 @@ fn against_direct(path: &Row, direct: &Row) -> AgainstDirect {
         gbit_s_q3: quantile(&gbit, 0.75),
         rr_p50: median(&per_round(path, direct, |s| s.rr_p50_us)),
         connect_p50: median(&per_round(path, direct, |s| s.connect_p50_us)),
+        cpu_per_gbit: median(&per_round(path, direct, |s| {
+            s.busy_cpus.map_or(f64::NAN, |c| c / s.gbit_s)
+        })),
     }
 }
 
@@ -708,7 +714,7 @@ fn report_table(rows: &[Row]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "path              gbit_s  ratio  (q1-q3)      rr_p50_us  rr_x  connect_p50_us  connect_x  rr_p99_us  connect_p99_us"
+        "path              gbit_s  ratio  (q1-q3)      cpu_x  rr_p50_us  rr_x  connect_p50_us  connect_x  rr_p99_us  connect_p99_us"
     );
     for r in rows {
         let m = r.summary();
@@ -716,12 +722,13 @@ fn report_table(rows: &[Row]) -> String {
         let x = |f: fn(&AgainstDirect) -> f64| d.as_ref().map_or(f64::NAN, f);
         let _ = writeln!(
             s,
-            "{:<16}  {:>6.2}  {:>5.2}  ({:.2}-{:.2})  {:>9.0}  {:>4.1}  {:>14.0}  {:>9.1}  {:>9.0}  {:>14.0}",
+            "{:<16}  {:>6.2}  {:>5.2}  ({:.2}-{:.2})  {:>5.2}  {:>9.0}  {:>4.1}  {:>14.0}  {:>9.1}  {:>9.0}  {:>14.0}",
             r.kind.label(),
             m.gbit_s,
             x(|a| a.gbit_s),
             x(|a| a.gbit_s_q1),
             x(|a| a.gbit_s_q3),
+            x(|a| a.cpu_per_gbit),
             m.rr_p50_us,
             x(|a| a.rr_p50),
             m.connect_p50_us,
@@ -766,7 +773,8 @@ fn report_table(rows: &[Row]) -> String {
     );
     let _ = writeln!(
         s,
-        "ratio, rr_x, connect_x: medians over {rounds} rounds of the path against the direct path measured in the same round"
+        "ratio, cpu_x, rr_x, connect_x: medians over {rounds} rounds of the path against the direct path measured in the same round \
+         (cpu_x: the machine's CPU time per Gbit during the throughput run)"
     );
     let _ = writeln!(
         s,
@@ -819,6 +827,7 @@ fn report_json(
                 "ratio": x(|a| a.gbit_s),
                 "ratioQ1": x(|a| a.gbit_s_q1),
                 "ratioQ3": x(|a| a.gbit_s_q3),
+                "cpuPerGbitAgainstDirect": x(|a| a.cpu_per_gbit),
                 "rrP50AgainstDirect": x(|a| a.rr_p50),
                 "connectP50AgainstDirect": x(|a| a.connect_p50),
                 "rrP50Us": num(m.rr_p50_us),
@@ -846,6 +855,7 @@ mod tests {
                 rr_p99_us: rr * 2.0,
                 connect_p50_us: connect,
                 connect_p99_us: connect * 2.0,
+                busy_cpus: Some(1.0),
                 ..Sample::default()
             }],
         }
@@ -868,6 +878,8 @@ mod tests {
         assert!(table.contains("app->VM 1000 NSG"), "{table}");
         assert!(table.contains("  1.00  (1.00-1.00)"), "{table}");
         assert!(table.contains("  0.85  (0.85-0.85)"), "{table}");
+        // One CPU busy on every path: 34 Gbit/s cost 40/34 of direct's per Gbit.
+        assert!(table.contains("(0.85-0.85)   1.18  "), "{table}");
         // Latency against direct: 30 us against 20 us.
         assert!(table.contains("   1.5  "), "{table}");
         assert!(table.contains(">= 0.8 of direct: met;"), "{table}");

@@ -81,6 +81,24 @@ impl Endpoints {
     }
 }
 
+/// The CPUs of the request/response ends, on every path alike. Both ends
+/// busy-poll; left to the scheduler they sometimes share a CPU or swap, and
+/// the round trip times of one path split into two clusters (17 and 21 us
+/// on the lab path, measured), enough to move a 5% comparison either way.
+const RR_CLIENT_CPU: &str = "0";
+const RR_SERVER_CPU: &str = "1";
+
+/// `program` under `taskset -c cpu`, or as it is on a machine with one CPU.
+fn pinned<'a>(cpu: &'a str, program: &[&'a str]) -> Vec<&'a str> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        return program.to_vec();
+    }
+    let mut v = vec!["taskset", "-c", cpu];
+    v.extend_from_slice(program);
+    v
+}
+
 /// The numbers of one round of one path.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sample {
@@ -88,6 +106,9 @@ pub struct Sample {
     pub retransmits: Option<u64>,
     pub sender_cpu_pct: Option<f64>,
     pub receiver_cpu_pct: Option<f64>,
+    /// CPUs the whole machine kept busy during the throughput run (0 to the
+    /// number of CPUs): sender, receiver and every hop's softirq between.
+    pub busy_cpus: Option<f64>,
     pub rr_p50_us: f64,
     pub rr_p99_us: f64,
     pub connect_p50_us: f64,
@@ -99,6 +120,7 @@ impl Sample {
         json!({
             "gbitS": self.gbit_s, "retransmits": self.retransmits,
             "senderCpuPct": self.sender_cpu_pct, "receiverCpuPct": self.receiver_cpu_pct,
+            "busyCpus": self.busy_cpus,
             "rrP50Us": self.rr_p50_us, "rrP99Us": self.rr_p99_us,
             "connectP50Us": self.connect_p50_us, "connectP99Us": self.connect_p99_us,
         })
@@ -135,7 +157,10 @@ impl Servers {
         let xtask = xtask_bin.to_string_lossy().into_owned();
         let rr_port = RR_PORT.to_string();
         let rr = Server::start(
-            ends.command(&ends.server, &[&xtask, "rr-server", &rr_port, &lifetime]),
+            ends.command(
+                &ends.server,
+                &pinned(RR_SERVER_CPU, &[&xtask, "rr-server", &rr_port, &lifetime]),
+            ),
             dir,
             "rr-server",
         )?;
@@ -169,7 +194,9 @@ pub fn measure(ends: &Endpoints, xtask_bin: &Path, s: &Settings, dir: &Path) -> 
     );
     let limit = Duration::from_secs(u64::from(s.iperf_seconds) + 30);
     let (out, err) = (dir.join("iperf3.out"), dir.join("iperf3.err"));
+    let before = CpuTimes::read();
     let (status, _) = timed(&mut client, limit, &out, &err)?;
+    let busy_cpus = CpuTimes::read().and_then(|after| after.busy_cpus_since(&before?));
     let text = std::fs::read_to_string(&out).unwrap_or_default();
     let iperf = parse_iperf(&text).with_context(|| {
         format!(
@@ -181,16 +208,20 @@ pub fn measure(ends: &Endpoints, xtask_bin: &Path, s: &Settings, dir: &Path) -> 
 
     let xtask = xtask_bin.to_string_lossy().into_owned();
     let rr_port = RR_PORT.to_string();
+    let (trips, connects) = (s.round_trips.to_string(), s.connects.to_string());
     let mut client = ends.command(
         &ends.client,
-        &[
-            &xtask,
-            "rr-client",
-            &ends.server_ip,
-            &rr_port,
-            &s.round_trips.to_string(),
-            &s.connects.to_string(),
-        ],
+        &pinned(
+            RR_CLIENT_CPU,
+            &[
+                &xtask,
+                "rr-client",
+                &ends.server_ip,
+                &rr_port,
+                &trips,
+                &connects,
+            ],
+        ),
     );
     let (out, err) = (dir.join("rr.out"), dir.join("rr.err"));
     let (status, _) = timed(&mut client, RR_LIMIT, &out, &err)?;
@@ -205,11 +236,50 @@ pub fn measure(ends: &Endpoints, xtask_bin: &Path, s: &Settings, dir: &Path) -> 
         retransmits: iperf.retransmits,
         sender_cpu_pct: iperf.sender_cpu_pct,
         receiver_cpu_pct: iperf.receiver_cpu_pct,
+        busy_cpus,
         rr_p50_us: rr.rr_p50_us,
         rr_p99_us: rr.rr_p99_us,
         connect_p50_us: rr.connect_p50_us,
         connect_p99_us: rr.connect_p99_us,
     })
+}
+
+/// The machine's CPU time so far (`/proc/stat`, first line, in ticks).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CpuTimes {
+    cpus: u32,
+    total: u64,
+    /// idle + iowait.
+    idle: u64,
+}
+
+impl CpuTimes {
+    fn read() -> Option<CpuTimes> {
+        CpuTimes::parse(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    pub fn parse(stat: &str) -> Option<CpuTimes> {
+        let mut lines = stat.lines();
+        let first: Vec<u64> = lines
+            .next()?
+            .strip_prefix("cpu ")?
+            .split_whitespace()
+            .map(|v| v.parse().ok())
+            .collect::<Option<_>>()?;
+        let cpus = lines.filter(|l| l.starts_with("cpu")).count() as u32;
+        (first.len() >= 5 && cpus > 0).then(|| CpuTimes {
+            cpus,
+            total: first.iter().sum(),
+            idle: first[3] + first[4],
+        })
+    }
+
+    /// How many CPUs were busy on average between `before` and `self`.
+    pub fn busy_cpus_since(&self, before: &CpuTimes) -> Option<f64> {
+        let total = self.total.checked_sub(before.total)?;
+        let idle = self.idle.checked_sub(before.idle)?;
+        (total > 0).then(|| (total - idle.min(total)) as f64 / total as f64 * f64::from(self.cpus))
+    }
 }
 
 /// What `iperf3 -c ... -J` reports.
@@ -334,6 +404,24 @@ impl Drop for Server {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn busy_cpus_from_proc_stat() {
+        // user nice system idle iowait irq softirq steal
+        let before = CpuTimes::parse(
+            "cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 50 0 50 350 50 0 0 0 0 0\ncpu1 50 0 50 350 50 0 0 0 0 0\nintr 1\n",
+        )
+        .unwrap();
+        // 200 more ticks over 2 CPUs: 150 busy (user, system, softirq), 50 idle.
+        let after = CpuTimes::parse(
+            "cpu  160 0 180 740 110 0 10 0 0 0\ncpu0 1 0 1 1 1 0 0 0 0 0\ncpu1 1 0 1 1 1 0 0 0 0 0\n",
+        )
+        .unwrap();
+        let busy = after.busy_cpus_since(&before).unwrap();
+        assert!((busy - 1.5).abs() < 1e-9, "{busy}");
+        assert_eq!(before.busy_cpus_since(&after), None, "time never runs back");
+        assert_eq!(CpuTimes::parse("intr 1\n"), None);
+    }
 
     /// The parts of a real `iperf3 -c ... -J` (3.12) that are read.
     const IPERF_OK: &str = r#"{
