@@ -200,10 +200,26 @@ pub(crate) async fn reconcile_veths(
 async fn create_veth(conns: &HashMap<String, NsConn>, v: &VethPlan) -> Result<()> {
     let a = &conns[&v.a.netns];
     let b = &conns[&v.b.netns];
-    let peer = LinkUnspec::new_with_name(&v.b.ifname)
-        .setns_by_fd(b.raw_fd())
+    // Both ends are born with the lab's GSO/GRO size, so a new pair needs
+    // no second write; a kernel before 6.3 ignores the attributes it does not
+    // know (`set_up` then finds nothing to change either).
+    let big_tcp = [
+        LinkAttribute::GsoIpv4MaxSize(BIG_TCP_MAX_SIZE),
+        LinkAttribute::GroIpv4MaxSize(BIG_TCP_MAX_SIZE),
+    ];
+    let peer = big_tcp
+        .iter()
+        .fold(
+            LinkUnspec::new_with_name(&v.b.ifname).setns_by_fd(b.raw_fd()),
+            |m, a| m.append_extra_attribute(a.clone()),
+        )
         .build();
-    let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+    let msg = big_tcp
+        .iter()
+        .fold(
+            LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth),
+            |m, a| m.append_extra_attribute(a.clone()),
+        )
         .name(v.a.ifname.clone())
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
         .up()
