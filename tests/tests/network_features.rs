@@ -99,6 +99,18 @@ fn lab4(int_extra: Value, vms_extra: Value, extra: Vec<Value>) -> Value {
     template(resources)
 }
 
+/// `lab4` with NSG `nsg-int` of `rules` on the integration subnet.
+fn deploy_with_integration_nsg(lab: &Lab, rules: Vec<Value>) {
+    lab.deploy(
+        RG,
+        &lab4(
+            json!({ "networkSecurityGroup": { "id": net("networkSecurityGroups", "nsg-int") } }),
+            json!({}),
+            vec![nsg("nsg-int", rules)],
+        ),
+    );
+}
+
 /// Hit counts of an NSG's rules, by rule name, from `network nsg show`.
 fn hits(lab: &Lab, nsg_name: &str) -> std::collections::BTreeMap<String, u64> {
     let v = lab.cli_json(&["network", "nsg", "show", "-g", RG, "-n", nsg_name]);
@@ -171,14 +183,7 @@ fn subnet_nsg_outbound_rules_decide_app_traffic_into_the_vnet() {
         // Inbound rules never matter for the app: it has no inbound path.
         rule("deny-all-in", 150, "Inbound", "Deny", "*", "*", "*"),
     ];
-    lab.deploy(
-        RG,
-        &lab4(
-            json!({ "networkSecurityGroup": { "id": net("networkSecurityGroups", "nsg-int") } }),
-            json!({}),
-            vec![nsg("nsg-int", rules)],
-        ),
-    );
+    deploy_with_integration_nsg(&lab, rules);
     let probe = probe_bin();
     for (mode, port) in [
         ("serve-tcp", "9000"),
@@ -421,14 +426,7 @@ fn bulk_tcp_crosses_worker_and_fabric_in_big_packets_intact() {
         "10.0.2.0/24",
         "9100",
     )];
-    lab.deploy(
-        RG,
-        &lab4(
-            json!({ "networkSecurityGroup": { "id": net("networkSecurityGroups", "nsg-int") } }),
-            json!({}),
-            vec![nsg("nsg-int", rules)],
-        ),
-    );
+    deploy_with_integration_nsg(&lab, rules);
     // The test's own table in the VM: what arrives for port 9100, and how
     // much of it in packets larger than the legacy 64 KiB GSO limit.
     let vm = ["--vm", "vm1"];

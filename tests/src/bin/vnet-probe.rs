@@ -53,28 +53,34 @@ fn addr(ip: &str, port: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("bad address {ip}:{port}: {e}"))
 }
 
-fn serve_tcp(port: &str) -> R {
+/// Listens on TCP `port`; each connection gets a thread running `handle`
+/// with the stream and its peer ("IP:PORT").
+fn serve(port: &str, handle: fn(TcpStream, String)) -> R {
     let l = TcpListener::bind(addr("0.0.0.0", port)?).map_err(|e| e.to_string())?;
     println!("listening tcp {port}");
     for conn in l.incoming() {
-        let Ok(mut s) = conn else { continue };
-        std::thread::spawn(move || {
-            let peer = s.peer_addr().map(|p| p.to_string()).unwrap_or_default();
-            println!("accepted {peer}");
-            if writeln!(s, "peer={peer}").is_err() {
-                return;
-            }
-            let mut r = BufReader::new(s.try_clone().expect("clone"));
-            let mut line = String::new();
-            while r.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-                if s.write_all(line.as_bytes()).is_err() {
-                    break;
-                }
-                line.clear();
-            }
-        });
+        let Ok(s) = conn else { continue };
+        let peer = s.peer_addr().map(|p| p.to_string()).unwrap_or_default();
+        std::thread::spawn(move || handle(s, peer));
     }
     Ok(())
+}
+
+fn serve_tcp(port: &str) -> R {
+    serve(port, |mut s, peer| {
+        println!("accepted {peer}");
+        if writeln!(s, "peer={peer}").is_err() {
+            return;
+        }
+        let mut r = BufReader::new(s.try_clone().expect("clone"));
+        let mut line = String::new();
+        while r.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            if s.write_all(line.as_bytes()).is_err() {
+                break;
+            }
+            line.clear();
+        }
+    })
 }
 
 fn serve_udp(port: &str) -> R {
@@ -163,32 +169,25 @@ fn pattern(i: u64) -> u8 {
 
 fn sink(port: &str) -> R {
     use std::io::Read;
-    let l = TcpListener::bind(addr("0.0.0.0", port)?).map_err(|e| e.to_string())?;
-    println!("listening tcp {port}");
-    for conn in l.incoming() {
-        let Ok(mut s) = conn else { continue };
-        std::thread::spawn(move || {
-            let peer = s.peer_addr().map(|p| p.to_string()).unwrap_or_default();
-            s.set_read_timeout(Some(Duration::from_secs(20))).ok();
-            let (mut n, mut intact) = (0u64, true);
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                match s.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(k) => {
-                        intact &= buf[..k]
-                            .iter()
-                            .enumerate()
-                            .all(|(j, &b)| b == pattern(n + j as u64));
-                        n += k as u64;
-                    }
+    serve(port, |mut s, peer| {
+        s.set_read_timeout(Some(Duration::from_secs(20))).ok();
+        let (mut n, mut intact) = (0u64, true);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => {
+                    intact &= buf[..k]
+                        .iter()
+                        .enumerate()
+                        .all(|(j, &b)| b == pattern(n + j as u64));
+                    n += k as u64;
                 }
             }
-            println!("received={n} intact={intact} peer={peer}");
-            let _ = writeln!(s, "received={n} intact={intact} peer={peer}");
-        });
-    }
-    Ok(())
+        }
+        println!("received={n} intact={intact} peer={peer}");
+        let _ = writeln!(s, "received={n} intact={intact} peer={peer}");
+    })
 }
 
 fn send(ip: &str, port: &str, bytes: u64) -> R {
