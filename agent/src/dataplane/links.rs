@@ -256,7 +256,7 @@ pub(crate) async fn set_up(
         }
         set_link(conn, link, !link.up, offload)
             .await
-            .with_context(|| format!("setting {name} up in {}", conn.name))?;
+            .with_context(|| format!("setting link {name} in {}", conn.name))?;
         report.links_set_up += u64::from(!link.up);
         report.links_tuned += u64::from(offload.is_some());
         report.kernel_writes += 1;

@@ -75,11 +75,7 @@ fn service_namespace_links_and_endpoint_routes() {
     // The fabric: subnet `int` (table 1000) sends the storage IP to the
     // service link; subnet `b` (1001) has no such route; the vault (no
     // endpoint) has none anywhere.
-    let fab = p
-        .namespaces
-        .values()
-        .find(|n| n.name.starts_with("vl-vnet-vnet1-"))
-        .unwrap();
+    let fab = fabric(&p);
     let to = |table: u32, dst: std::net::Ipv4Addr| {
         fab.routes
             .iter()
@@ -280,6 +276,23 @@ fn validation_follows_azure() {
 }
 
 /// A private endpoint `pe1` to `acct1` (blob) in subnet `b`, manual or not.
+/// The fabric of `vnet1` in a plan of these tests.
+fn fabric(p: &NetworkPlan) -> &NamespacePlan {
+    p.namespaces
+        .values()
+        .find(|n| n.name.starts_with("vl-vnet-vnet1-"))
+        .expect("the plan has vnet1's fabric")
+}
+
+/// `with_endpoint(manual)`, its plan and the endpoint's private address.
+fn endpoint_plan(manual: bool) -> (LabState, NetworkPlan, std::net::Ipv4Addr) {
+    let s = with_endpoint(manual);
+    let inv = crate::model::Inventory::parse_lenient(&s.resources);
+    let pe_ip = inv.private_endpoints[0].address(&s.allocations).unwrap();
+    let p = build(&s, &LabConfig::default());
+    (s, p, pe_ip)
+}
+
 fn with_endpoint(manual: bool) -> LabState {
     let list = if manual {
         "manualPrivateLinkServiceConnections"
@@ -297,15 +310,8 @@ fn with_endpoint(manual: bool) -> LabState {
 
 #[test]
 fn an_approved_private_endpoint_has_its_own_link_mark_and_dnat_into_the_service() {
-    let s = with_endpoint(false);
-    let inv = crate::model::Inventory::parse_lenient(&s.resources);
-    let pe_ip = inv.private_endpoints[0].address(&s.allocations).unwrap();
-    let p = build(&s, &LabConfig::default());
-    let fab = p
-        .namespaces
-        .values()
-        .find(|n| n.name.starts_with("vl-vnet-vnet1-"))
-        .unwrap();
+    let (s, p, pe_ip) = endpoint_plan(false);
+    let fab = fabric(&p);
     // Every subnet (the app's `int` too) routes the endpoint's /32 into a
     // `p-` link of its own, not the service-endpoint link.
     let se_link = fab
@@ -349,15 +355,8 @@ fn an_approved_private_endpoint_has_its_own_link_mark_and_dnat_into_the_service(
 
 #[test]
 fn a_pending_private_endpoint_passes_nothing() {
-    let s = with_endpoint(true);
-    let inv = crate::model::Inventory::parse_lenient(&s.resources);
-    let pe_ip = inv.private_endpoints[0].address(&s.allocations).unwrap();
-    let p = build(&s, &LabConfig::default());
-    let fab = p
-        .namespaces
-        .values()
-        .find(|n| n.name.starts_with("vl-vnet-vnet1-"))
-        .unwrap();
+    let (_, p, pe_ip) = endpoint_plan(true);
+    let fab = fabric(&p);
     assert!(fab
         .routes
         .iter()

@@ -117,6 +117,13 @@ pub(crate) fn vm(name: &str, nics: &[&str]) -> Value {
     json!({"type": "Microsoft.Compute/virtualMachines", "name": name, "properties": {"networkProfile": {"networkInterfaces": nics}}})
 }
 
+/// `e` has Azure's `code` and its message names `needle`.
+#[track_caller]
+pub(crate) fn assert_refused(e: &AzureError, code: &str, needle: &str) {
+    assert_eq!(e.code, code, "{}", e.message);
+    assert!(e.message.contains(needle), "{}", e.message);
+}
+
 /// The error code of a result, or `Ok`.
 pub(crate) fn code(r: Result<LabState, AzureError>) -> String {
     match r {

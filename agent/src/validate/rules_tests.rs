@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::fixtures::{code, deploy, fresh, plan, rid, site, subnet, vnet};
+use super::fixtures::{assert_refused, code, deploy, fresh, plan, rid, site, subnet, vnet};
 use crate::model::{AzureError, LabState};
 
 /// A VNet with an empty /26 integration subnet and a /24 for VMs.
@@ -419,12 +419,7 @@ fn orphaned_link_blocks_subnet_update_and_delete() {
     );
     // Redeploying the original VNet template drops the (auto-added) delegation.
     let e = deploy(&s, json!([net()])).unwrap_err();
-    assert_eq!(e.code, "SubnetMissingRequiredDelegation");
-    assert!(
-        e.message.contains("requires any of the following delegation(s) [Microsoft.Web/serverFarms] to reference service association link"),
-        "{}",
-        e.message
-    );
+    assert_refused(&e, "SubnetMissingRequiredDelegation", "requires any of the following delegation(s) [Microsoft.Web/serverFarms] to reference service association link");
     assert!(e.message.contains("exact same names"), "{}", e.message);
     // Any other change to the subnet.
     let delegated = json!({"name": "int", "properties": {"addressPrefix": "10.0.1.0/25",
@@ -456,11 +451,10 @@ fn orphaned_link_blocks_subnet_update_and_delete() {
     // Deleting the subnet, removing it by redeploy, deleting the VNet.
     let v = rid("Microsoft.Network/virtualNetworks/v");
     let e = super::delete_resource(&s, &v.child("subnets", "int"), &lab(), &ctx()).unwrap_err();
-    assert_eq!(e.code, "InUseSubnetCannotBeDeleted");
-    assert!(
-        e.message.contains("serviceAssociationLinks/AppServiceLink"),
-        "{}",
-        e.message
+    assert_refused(
+        &e,
+        "InUseSubnetCannotBeDeleted",
+        "serviceAssociationLinks/AppServiceLink",
     );
     let without = vnet(
         "v",
@@ -547,8 +541,7 @@ fn integrations_per_plan_windows_two_linux_one() {
         site("b", "lin", Some("v/subnets/int2"))
     ]))
     .unwrap_err();
-    assert_eq!(e.code, "MaxVnetIntegrationsExceeded");
-    assert!(e.message.contains("Linux"), "{}", e.message);
+    assert_refused(&e, "MaxVnetIntegrationsExceeded", "Linux");
 }
 
 #[test]
