@@ -508,20 +508,7 @@ fn route_tables_none_and_effective_routes() {
         &[&probe, "tcp", "10.0.2.4", "9000", "1000"],
     );
     assert!(!out.status.success(), "a None route drops the traffic");
-    let table = lab.cli_ok(&[
-        "network",
-        "vnet",
-        "subnet",
-        "show-effective-route-table",
-        "-g",
-        RG,
-        "--vnet-name",
-        "vnet1",
-        "-n",
-        "integration",
-        "-o",
-        "table",
-    ]);
+    let table = lab.subnet_effective_routes_table(RG, "vnet1", "integration");
     assert!(
         table.lines().next().unwrap().starts_with("Source"),
         "{table}"
@@ -553,15 +540,7 @@ fn route_tables_none_and_effective_routes() {
         "drop-vms",
     ]);
     lab.exec_ok(&["--app", "web1"], &[&probe, "tcp", "10.0.2.4", "9000"]);
-    let nic = lab.cli_json(&[
-        "network",
-        "nic",
-        "show-effective-route-table",
-        "-g",
-        RG,
-        "-n",
-        "vm1-nic",
-    ]);
+    let nic = lab.nic_effective_routes(RG, "vm1-nic");
     assert!(nic.to_string().contains("VnetLocal"), "{nic}");
 }
 
