@@ -88,6 +88,25 @@ impl Lab {
         ]);
     }
 
+    /// `network private-dns record-set a add-record`: `name` -> `ip` in `zone`.
+    pub fn add_a_record(&self, rg: &str, zone: &str, name: &str, ip: &str) {
+        self.cli_ok(&[
+            "network",
+            "private-dns",
+            "record-set",
+            "a",
+            "add-record",
+            "-g",
+            rg,
+            "-z",
+            zone,
+            "-n",
+            name,
+            "-a",
+            ip,
+        ]);
+    }
+
     /// `network private-endpoint dns-zone-group create`: group `default` of
     /// endpoint `pe` registering it in `zone` (config name `zone_name`).
     pub fn create_zone_group(&self, rg: &str, pe: &str, zone: &str, zone_name: &str) {

@@ -37,8 +37,7 @@ fn base() -> Vec<Value> {
                       "serviceEndpoints": [ { "service": "Microsoft.Storage" },
                                             { "service": "Microsoft.KeyVault" },
                                             { "service": "Microsoft.ContainerRegistry" } ] } } ] } }),
-        json!({ "type": "Microsoft.Web/serverfarms", "name": "plan1", "location": "westeurope", "kind": "linux",
-                "sku": { "name": "P1v3", "capacity": 1 }, "properties": { "reserved": true } }),
+        fixtures::plan("plan1", "P1v3", 1, json!({})),
     ]
 }
 

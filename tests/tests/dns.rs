@@ -114,42 +114,14 @@ fn azure_dns_answers_linked_zones_per_vnet_and_public_names() {
 
     // A change is answered right after its apply: no restart.
     let daemon = lab.daemon_pid();
-    lab.cli_ok(&[
-        "network",
-        "private-dns",
-        "record-set",
-        "a",
-        "add-record",
-        "-g",
-        RG,
-        "-z",
-        "corp.internal",
-        "-n",
-        "api",
-        "-a",
-        "10.0.2.30",
-    ]);
+    lab.add_a_record(RG, "corp.internal", "api", "10.0.2.30");
     assert_eq!(lab.dig_short(&vm1, &["api.corp.internal"]), ["10.0.2.30"]);
     assert_eq!(
         lab.dig_status(&vm2, &["api.corp.internal"]),
         "NXDOMAIN",
         "vnet2's zone is another zone"
     );
-    lab.cli_ok(&[
-        "network",
-        "private-dns",
-        "link",
-        "vnet",
-        "create",
-        "-g",
-        RG,
-        "-z",
-        "unlinked.internal",
-        "-n",
-        "now-linked",
-        "-v",
-        "vnet1",
-    ]);
+    lab.link_private_dns_zone(RG, "unlinked.internal", "now-linked", "vnet1");
     assert_eq!(
         lab.dig_short(&web1, &["db.unlinked.internal"]),
         ["10.0.2.11"]
@@ -176,16 +148,12 @@ fn custom_dns_vm_with_dnsmasq_website_dns_server_and_nameresolver() {
     // vnet1's custom DNS server is vm1, a dnsmasq that forwards to Azure DNS
     // and answers one name of its own.
     res[0]["properties"]["dhcpOptions"] = json!({ "dnsServers": ["10.0.2.4"] });
-    res.push(json!({
-        "type": "Microsoft.Compute/virtualMachines/extensions", "name": "vm1/dns",
-        "location": "westeurope",
-        "properties": { "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
-            "typeHandlerVersion": "2.1",
-            "settings": { "commandToExecute":
-                "exec dnsmasq --no-daemon --no-resolv --no-hosts --conf-file=/dev/null --pid-file= \
-                 --listen-address=10.0.2.4 --bind-interfaces --server=168.63.129.16 \
-                 --address=/only.dnsmasq.lab/10.9.9.9" } }
-    }));
+    res.push(dnsmasq_extension(
+        "vm1",
+        "10.0.2.4",
+        "only.dnsmasq.lab",
+        "10.9.9.9",
+    ));
     // web2 overrides both with the lab's public DNS.
     res[3]["properties"]["siteConfig"]["appSettings"] =
         json!([{ "name": "WEBSITE_DNS_SERVER", "value": PUBLIC_DNS }]);

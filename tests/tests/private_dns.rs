@@ -19,21 +19,7 @@ fn a_private_zone_answers_only_in_linked_vnets() {
 
     let zone = "privatelink.blob.core.windows.net";
     lab.create_private_dns_zone(RG, zone);
-    lab.cli_ok(&[
-        "network",
-        "private-dns",
-        "record-set",
-        "a",
-        "add-record",
-        "-g",
-        RG,
-        "-z",
-        zone,
-        "-n",
-        "store1",
-        "-a",
-        "10.0.2.10",
-    ]);
+    lab.add_a_record(RG, zone, "store1", "10.0.2.10");
     let before = resolve("store1.privatelink.blob.core.windows.net");
     assert_eq!(
         before["status"], "NXDOMAIN",
