@@ -103,6 +103,21 @@ pub fn small_lab(capacity: u32, web1_subnet: &str) -> Value {
     )
 }
 
+/// Plan `plan1` (Linux P1v3, one instance) and app `web1` on it,
+/// integrated into vnet1's `integration` subnet, with this `siteConfig`.
+pub fn plan1_and_integrated_web1(site_config: Value) -> [Value; 2] {
+    [
+        plan("plan1", "P1v3", 1, json!({})),
+        site(
+            "web1",
+            "plan1",
+            Some(&subnet_id("vnet1", "integration")),
+            "westeurope",
+            site_config,
+        ),
+    ]
+}
+
 /// VM `name` in resource group `rg` and its NIC `NAME-nic` with the static
 /// address `ip` in subnet `subnet` (an id).
 pub fn vm_in(rg: &str, name: &str, subnet: &str, ip: &str) -> Vec<Value> {

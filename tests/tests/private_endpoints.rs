@@ -196,8 +196,8 @@ mod to_a_service {
 
     use serde_json::{json, Value};
     use vnet_e2e::fixtures::{
-        net, plan, private_endpoint, site, storage_account, subnet_id as subnet_of, template,
-        vm_in, zone_group, RG,
+        net, plan, plan1_and_integrated_web1, private_endpoint, site, storage_account,
+        subnet_id as subnet_of, template, vm_in, zone_group, RG,
     };
     use vnet_e2e::*;
 
@@ -235,15 +235,10 @@ mod to_a_service {
     fn lab_template() -> Value {
         let mut r = vnet("vnet1");
         r.extend(vnet("vnet2"));
+        r.extend(plan1_and_integrated_web1(
+            json!({ "vnetRouteAllEnabled": false }),
+        ));
         r.extend([
-            plan("plan1", "P1v3", 1, json!({})),
-            site(
-                "web1",
-                "plan1",
-                Some(&subnet_of("vnet1", "integration")),
-                "westeurope",
-                json!({ "vnetRouteAllEnabled": false }),
-            ),
             storage_account(STORE, "Disabled", None),
             json!({ "type": "Microsoft.Network/privateDnsZones", "name": BLOB_ZONE, "location": "global" }),
             json!({ "type": "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
@@ -402,16 +397,11 @@ mod to_a_service {
             .filter(|v| v["type"] != "Microsoft.Network/privateEndpoints")
             .collect();
         let serve = format!("exec {} serve-tcp 8080", probe_bin());
+        r.extend(plan1_and_integrated_web1(
+            json!({ "vnetRouteAllEnabled": false, "appCommandLine": "sleep 100000" }),
+        ));
         r.extend([
-            plan("plan1", "P1v3", 1, json!({})),
             plan("plan2", "P1v3", 1, json!({})),
-            site(
-                "web1",
-                "plan1",
-                Some(&subnet_of("vnet1", "integration")),
-                "westeurope",
-                json!({ "vnetRouteAllEnabled": false, "appCommandLine": "sleep 100000" }),
-            ),
             site(
                 "web2",
                 "plan2",

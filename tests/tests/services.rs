@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 use vnet_e2e::fixtures::{
-    net, plan, site, storage_account, subnet_id as subnet_of, template, vm_in, RG,
+    net, plan1_and_integrated_web1, storage_account, subnet_id as subnet_of, template, vm_in, RG,
 };
 use vnet_e2e::*;
 
@@ -39,14 +39,12 @@ fn services_lab(endpoints: Value, storage_res: Value, extra: Vec<Value>) -> Valu
                     sub("integration", "10.0.1.0/24", &endpoints),
                     sub("vms", "10.0.2.0/24", &endpoints),
                     sub("plain", "10.0.3.0/24", &json!([])) ] } }),
-        plan("plan1", "P1v3", 1, json!({})),
-        site(
-            "web1",
-            "plan1",
-            Some(&subnet_of("vnet1", "integration")),
-            "westeurope",
-            json!({ "vnetRouteAllEnabled": false }),
-        ),
+    ];
+    // Kept in this order: tests edit the vault (4) and the registry (6) by index.
+    resources.extend(plan1_and_integrated_web1(
+        json!({ "vnetRouteAllEnabled": false }),
+    ));
+    resources.extend([
         storage_res,
         json!({ "type": "Microsoft.KeyVault/vaults", "name": VAULT, "location": "westeurope",
                 "properties": { "sku": { "family": "A", "name": "standard" },
@@ -55,7 +53,7 @@ fn services_lab(endpoints: Value, storage_res: Value, extra: Vec<Value>) -> Valu
                 "properties": { "value": "s3cret" } }),
         json!({ "type": "Microsoft.ContainerRegistry/registries", "name": REGISTRY, "location": "westeurope",
                 "sku": { "name": "Premium" }, "properties": { "lab": { "images": ["app/web:1.0"] } } }),
-    ];
+    ]);
     resources.extend(vm("vm1", "vnet1", "vms", "10.0.2.4"));
     resources.extend(vm("vm2", "vnet1", "plain", "10.0.3.4"));
     resources.extend(extra);
