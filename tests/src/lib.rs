@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 pub mod fixtures;
+mod shortcuts;
+pub use shortcuts::private_endpoint_create_args;
 
 /// The network namespace inode of the machine's own namespace on this kernel
 /// (`PROC_NET_INIT_INO`): a lab is never built there.

@@ -6,7 +6,10 @@
 //! which one it took.
 
 use serde_json::{json, Value};
-use vnet_e2e::fixtures::{template, RG};
+use vnet_e2e::fixtures::{
+    dnsmasq_extension, private_dns_zone, private_endpoint, storage_account, template, vm_in,
+    zone_group, RG,
+};
 use vnet_e2e::*;
 
 const STORE: &str = "cfgstore1";
@@ -34,8 +37,7 @@ fn base() -> Vec<Value> {
                       "serviceEndpoints": [ { "service": "Microsoft.Storage" },
                                             { "service": "Microsoft.KeyVault" },
                                             { "service": "Microsoft.ContainerRegistry" } ] } } ] } }),
-        json!({ "type": "Microsoft.Web/serverfarms", "name": "plan1", "location": "westeurope", "kind": "linux",
-                "sku": { "name": "P1v3", "capacity": 1 }, "properties": { "reserved": true } }),
+        fixtures::plan("plan1", "P1v3", 1, json!({})),
     ]
 }
 
@@ -45,9 +47,7 @@ fn subnet_only() -> Value {
 }
 
 fn storage(acls: Value) -> Value {
-    json!({ "type": "Microsoft.Storage/storageAccounts", "name": STORE, "location": "westeurope",
-            "kind": "StorageV2", "sku": { "name": "Standard_LRS" },
-            "properties": { "publicNetworkAccess": "Enabled", "networkAcls": acls } })
+    storage_account(STORE, "Enabled", Some(acls))
 }
 
 fn vault(acls: Value) -> Vec<Value> {
@@ -514,37 +514,52 @@ fn private_vault_certificates_and_logs_to_private_storage_are_refused() {
 /// A Key Vault reference to a vault reachable only through its private
 /// endpoint: the public route is refused, the integration resolves the
 /// vault's name through the linked privatelink zone to the endpoint.
-#[test]
-fn key_vault_references_reach_a_private_vault_over_its_private_endpoint() {
-    let Some(lab) = Lab::start() else { return };
+/// `base()` plus subnet `endpoints` 10.0.2.0/24, the vault closed to the
+/// public (Deny, access Disabled), and its endpoint `kv-pe` in `endpoints`
+/// (at `pe_ip` when given).
+fn closed_vault_with_endpoint(pe_ip: Option<&str>) -> Vec<Value> {
     let mut res = base();
-    let mut vnet = res.remove(0);
-    vnet["properties"]["subnets"]
+    res[0]["properties"]["subnets"]
         .as_array_mut()
         .unwrap()
         .push(json!({ "name": "endpoints", "properties": { "addressPrefix": "10.0.2.0/24" } }));
-    res.insert(0, vnet);
     let mut kv = vault(json!({ "defaultAction": "Deny" }));
     kv[0]["properties"]["publicNetworkAccess"] = json!("Disabled");
     res.extend(kv);
-    let zone = "privatelink.vaultcore.azure.net";
-    res.push(json!({ "type": "Microsoft.Network/privateDnsZones", "name": zone, "location": "global",
-        "properties": { "virtualNetworkLinks": [{ "name": "l1", "properties": { "registrationEnabled": false,
-            "virtualNetwork": { "id": id(RG, "Microsoft.Network/virtualNetworks", "vnet1") } } }] } }));
-    res.push(json!({ "type": "Microsoft.Network/privateEndpoints", "name": "kv-pe", "location": "westeurope",
-        "properties": { "subnet": { "id": subnet_of("endpoints") },
-            "privateLinkServiceConnections": [{ "name": "c", "properties": {
-                "privateLinkServiceId": id(RG, "Microsoft.KeyVault/vaults", VAULT), "groupIds": ["vault"] } }] } }));
-    res.push(json!({ "type": "Microsoft.Network/privateEndpoints/privateDnsZoneGroups", "name": "kv-pe/default",
-        "properties": { "privateDnsZoneConfigs": [{ "name": "vault",
-            "properties": { "privateDnsZoneId": id(RG, "Microsoft.Network/privateDnsZones", zone) } }] } }));
+    let mut pe = private_endpoint(
+        "kv-pe",
+        &subnet_of("endpoints"),
+        &id(RG, "Microsoft.KeyVault/vaults", VAULT),
+        "vault",
+    );
+    if let Some(ip) = pe_ip {
+        pe["properties"]["ipConfigurations"] = json!([{ "name": "ip", "properties": {
+            "groupId": "vault", "memberName": "default", "privateIPAddress": ip } }]);
+    }
+    res.push(pe);
+    res
+}
+
+/// App `kv1` (with a managed identity) whose DB_PASSWORD references the
+/// vault's secret by name.
+fn kv1_with_a_reference_by_name() -> Value {
     let by_name = format!("@Microsoft.KeyVault(VaultName={VAULT};SecretName=db-password)");
-    res.push(site(
+    site(
         "kv1",
         json!([{ "name": "DB_PASSWORD", "value": by_name }]),
         json!({}),
         true,
-    ));
+    )
+}
+
+#[test]
+fn key_vault_references_reach_a_private_vault_over_its_private_endpoint() {
+    let Some(lab) = Lab::start() else { return };
+    let mut res = closed_vault_with_endpoint(None);
+    let zone = "privatelink.vaultcore.azure.net";
+    res.push(private_dns_zone(zone, &[(RG, "vnet1")], &[]));
+    res.push(zone_group("kv-pe", "vault", zone));
+    res.push(kv1_with_a_reference_by_name());
     lab.deploy(RG, &template(res));
     let s = startup(&lab, "kv1");
     let r = &s["keyVaultReferences"]["DB_PASSWORD"];
@@ -572,40 +587,15 @@ fn key_vault_references_reach_a_private_vault_over_its_private_endpoint() {
 #[test]
 fn key_vault_references_use_the_vnets_custom_dns_server() {
     let Some(lab) = Lab::start() else { return };
-    let mut res = base();
-    let mut vnet = res.remove(0);
-    vnet["properties"]["subnets"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({ "name": "endpoints", "properties": { "addressPrefix": "10.0.2.0/24" } }));
-    vnet["properties"]["dhcpOptions"] = json!({ "dnsServers": ["10.0.2.10"] });
-    res.insert(0, vnet);
-    let mut kv = vault(json!({ "defaultAction": "Deny" }));
-    kv[0]["properties"]["publicNetworkAccess"] = json!("Disabled");
-    res.extend(kv);
-    res.push(json!({ "type": "Microsoft.Network/privateEndpoints", "name": "kv-pe", "location": "westeurope",
-        "properties": { "subnet": { "id": subnet_of("endpoints") },
-            "ipConfigurations": [{ "name": "ip", "properties": { "groupId": "vault", "memberName": "default",
-                "privateIPAddress": "10.0.2.20" } }],
-            "privateLinkServiceConnections": [{ "name": "c", "properties": {
-                "privateLinkServiceId": id(RG, "Microsoft.KeyVault/vaults", VAULT), "groupIds": ["vault"] } }] } }));
-    res.push(json!({ "type": "Microsoft.Network/networkInterfaces", "name": "dns-nic", "location": "westeurope",
-        "properties": { "ipConfigurations": [{ "name": "ipconfig1", "properties": {
-            "subnet": { "id": subnet_of("endpoints") }, "privateIPAllocationMethod": "Static",
-            "privateIPAddress": "10.0.2.10" } }] } }));
-    res.push(json!({ "type": "Microsoft.Compute/virtualMachines", "name": "dns1", "location": "westeurope",
-        "properties": { "networkProfile": { "networkInterfaces": [
-            { "id": id(RG, "Microsoft.Network/networkInterfaces", "dns-nic") }] } } }));
-    res.push(
-        json!({ "type": "Microsoft.Compute/virtualMachines/extensions", "name": "dns1/dns",
-        "location": "westeurope",
-        "properties": { "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
-            "typeHandlerVersion": "2.1",
-            "settings": { "commandToExecute": format!(
-                "exec dnsmasq --no-daemon --no-resolv --no-hosts --conf-file=/dev/null --pid-file= \
-                 --listen-address=10.0.2.10 --bind-interfaces --server=168.63.129.16 \
-                 --address=/{VAULT}.vault.azure.net/10.0.2.20") } } }),
-    );
+    let mut res = closed_vault_with_endpoint(Some("10.0.2.20"));
+    res[0]["properties"]["dhcpOptions"] = json!({ "dnsServers": ["10.0.2.10"] });
+    res.extend(vm_in(RG, "dns1", &subnet_of("endpoints"), "10.0.2.10"));
+    res.push(dnsmasq_extension(
+        "dns1",
+        "10.0.2.10",
+        &format!("{VAULT}.vault.azure.net"),
+        "10.0.2.20",
+    ));
     lab.deploy(RG, &template(res));
     let pe = lab.cli_json(&[
         "network",
@@ -621,16 +611,7 @@ fn key_vault_references_use_the_vnets_custom_dns_server() {
         "{pe:#}"
     );
     // The app comes after its DNS server runs (the platform asks it at start).
-    let by_name = format!("@Microsoft.KeyVault(VaultName={VAULT};SecretName=db-password)");
-    lab.deploy(
-        RG,
-        &template(vec![site(
-            "kv1",
-            json!([{ "name": "DB_PASSWORD", "value": by_name }]),
-            json!({}),
-            true,
-        )]),
-    );
+    lab.deploy(RG, &template(vec![kv1_with_a_reference_by_name()]));
     let s = restart_until(&lab, "kv1", |s| {
         s["keyVaultReferences"]["DB_PASSWORD"]["status"] == "Resolved"
     });

@@ -7,34 +7,16 @@
 //! changes answered right after an apply, restarts and `down`.
 
 use serde_json::{json, Value};
+use vnet_e2e::fixtures::{
+    dnsmasq_extension, private_dns_zone, private_endpoint, storage_account, subnet_id, template,
+    vm_in, zone_group,
+};
 use vnet_e2e::*;
 
 const RG: &str = "rg1";
 const RG2: &str = "rg2";
 /// The lab's public DNS (docs/datapath.md, "DNS").
 const PUBLIC_DNS: &str = "192.0.2.53";
-
-fn zone(zone: &str, linked_vnets: &[(&str, &str)], records: &[(&str, &str)]) -> Value {
-    let links: Vec<Value> = linked_vnets
-        .iter()
-        .map(|(vrg, v)| {
-            json!({ "name": format!("link-{v}"), "properties": {
-                "registrationEnabled": false,
-                "virtualNetwork": { "id": id(vrg, "Microsoft.Network/virtualNetworks", v) } } })
-        })
-        .collect();
-    let sets: Vec<Value> = records
-        .iter()
-        .map(|(n, ip)| json!({ "name": n, "type": "A", "properties": { "ttl": 60, "aRecords": [{ "ipv4Address": ip }] } }))
-        .collect();
-    json!({ "type": "Microsoft.Network/privateDnsZones", "name": zone, "location": "global",
-            "properties": { "recordSets": sets, "virtualNetworkLinks": links } })
-}
-
-fn template(resources: Vec<Value>) -> Value {
-    json!({ "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
-            "contentVersion": "1.0.0.0", "resources": resources })
-}
 
 /// A second VNet `vnet2` in rg2 with the SAME address space as vnet1, and
 /// VM `vm2` at the same address as vm1 (10.0.2.4).
@@ -43,63 +25,25 @@ fn overlapping_vnet2() -> Value {
         "{}/subnets/vms",
         id(RG2, "Microsoft.Network/virtualNetworks", "vnet2")
     );
-    template(vec![
+    let mut r = vec![
         json!({ "type": "Microsoft.Network/virtualNetworks", "name": "vnet2", "location": "westeurope",
                 "properties": { "addressSpace": { "addressPrefixes": ["10.0.0.0/16"] },
                     "subnets": [{ "name": "vms", "properties": { "addressPrefix": "10.0.2.0/24" } }] } }),
-        json!({ "type": "Microsoft.Network/networkInterfaces", "name": "vm2-nic", "location": "westeurope",
-                "properties": { "ipConfigurations": [{ "name": "ipconfig1", "properties": {
-                    "subnet": { "id": subnet }, "privateIPAllocationMethod": "Static", "privateIPAddress": "10.0.2.4" } }] } }),
-        json!({ "type": "Microsoft.Compute/virtualMachines", "name": "vm2", "location": "westeurope",
-                "properties": { "networkProfile": { "networkInterfaces": [
-                    { "id": id(RG2, "Microsoft.Network/networkInterfaces", "vm2-nic") }] } } }),
-        zone("corp.internal", &[(RG2, "vnet2")], &[("db", "10.0.2.20")]),
-    ])
+        private_dns_zone("corp.internal", &[(RG2, "vnet2")], &[("db", "10.0.2.20")]),
+    ];
+    r.extend(vm_in(RG2, "vm2", &subnet, "10.0.2.4"));
+    template(r)
 }
 
-/// `dig +short` from a target; the answer lines.
-fn dig_short(lab: &Lab, target: &[&str], args: &[&str]) -> Vec<String> {
-    let mut cmd = vec!["dig", "+short", "+time=2", "+tries=2"];
-    cmd.extend_from_slice(args);
-    lab.exec_ok(target, &cmd)
-        .lines()
-        .map(str::to_string)
-        .filter(|l| !l.is_empty())
-        .collect()
-}
-
-/// The status dig reports (`NOERROR`, `NXDOMAIN`, ...).
-fn dig_status(lab: &Lab, target: &[&str], args: &[&str]) -> String {
-    let mut cmd = vec!["dig", "+time=2", "+tries=2"];
-    cmd.extend_from_slice(args);
-    let out = lab.exec_ok(target, &cmd);
-    out.split("status: ")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .unwrap_or_else(|| panic!("no status in dig output: {out}"))
-        .to_string()
-}
-
-fn getent(lab: &Lab, target: &[&str], name: &str) -> Option<String> {
-    let mut cmd = vec!["getent", "hosts"];
-    cmd.push(name);
-    let out = lab.exec(target, &cmd);
-    out.status.success().then(|| {
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_string()
-    })
-}
-
-/// Waits (up to 10 s) until `name` resolves in `target`: a supervised DNS
-/// server (dnsmasq in a VM) needs a moment to start after the deploy.
-fn wait_for_name(lab: &Lab, target: &[&str], name: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while getent(lab, target, name).is_none() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+/// Asserts that `name` resolves in `target` (glibc's getent) to `want`
+/// (None: does not resolve).
+#[track_caller]
+fn assert_getent(lab: &Lab, target: &[&str], name: &str, want: Option<&str>) {
+    assert_eq!(
+        lab.getent(target, name).as_deref(),
+        want,
+        "{name} in {target:?}"
+    );
 }
 
 #[test]
@@ -109,8 +53,8 @@ fn azure_dns_answers_linked_zones_per_vnet_and_public_names() {
     lab.deploy(
         RG,
         &template(vec![
-            zone("corp.internal", &[(RG, "vnet1")], &[("db", "10.0.2.10")]),
-            zone("unlinked.internal", &[], &[("db", "10.0.2.11")]),
+            private_dns_zone("corp.internal", &[(RG, "vnet1")], &[("db", "10.0.2.10")]),
+            private_dns_zone("unlinked.internal", &[], &[("db", "10.0.2.11")]),
         ]),
     );
     lab.deploy(RG2, &overlapping_vnet2());
@@ -124,46 +68,37 @@ fn azure_dns_answers_linked_zones_per_vnet_and_public_names() {
 
     // Each VNet's 168.63.129.16 answers from its own linked zone, though the
     // two address spaces (and the two VMs' addresses) are the same.
-    assert_eq!(dig_short(&lab, &vm1, &["db.corp.internal"]), ["10.0.2.10"]);
-    assert_eq!(dig_short(&lab, &vm2, &["db.corp.internal"]), ["10.0.2.20"]);
+    assert_eq!(lab.dig_short(&vm1, &["db.corp.internal"]), ["10.0.2.10"]);
+    assert_eq!(lab.dig_short(&vm2, &["db.corp.internal"]), ["10.0.2.20"]);
     // Apps reach their VNet's 168.63.129.16 through the vNIC, Route All off and on;
     // glibc in the sandbox reads the resolv.conf the agent mounted.
     for app in [&web1, &web2] {
         assert_eq!(
-            dig_short(&lab, app, &["@168.63.129.16", "db.corp.internal"]),
+            lab.dig_short(app, &["@168.63.129.16", "db.corp.internal"]),
             ["10.0.2.10"]
         );
-        assert_eq!(
-            getent(&lab, app, "db.corp.internal").as_deref(),
-            Some("10.0.2.10")
-        );
+        assert_getent(&lab, app, "db.corp.internal", Some("10.0.2.10"));
     }
     let resolv = lab.exec_ok(&web1, &["cat", "/etc/resolv.conf"]);
     assert!(resolv.contains("nameserver 168.63.129.16"), "{resolv}");
     // Over TCP too.
     assert_eq!(
-        dig_short(&lab, &vm1, &["+tcp", "db.corp.internal"]),
+        lab.dig_short(&vm1, &["+tcp", "db.corp.internal"]),
         ["10.0.2.10"]
     );
     // Unlinked zones are invisible; missing names are NXDOMAIN, inside a
     // linked zone too (no public fallback), and unknown public names.
-    assert_eq!(
-        dig_status(&lab, &vm1, &["db.unlinked.internal"]),
-        "NXDOMAIN"
-    );
-    assert_eq!(
-        dig_status(&lab, &vm1, &["nothere.corp.internal"]),
-        "NXDOMAIN"
-    );
-    assert_eq!(dig_status(&lab, &web1, &["www.example.com"]), "NXDOMAIN");
-    assert_eq!(getent(&lab, &web1, "nothere.corp.internal"), None);
+    assert_eq!(lab.dig_status(&vm1, &["db.unlinked.internal"]), "NXDOMAIN");
+    assert_eq!(lab.dig_status(&vm1, &["nothere.corp.internal"]), "NXDOMAIN");
+    assert_eq!(lab.dig_status(&web1, &["www.example.com"]), "NXDOMAIN");
+    assert_getent(&lab, &web1, "nothere.corp.internal", None);
     // Public names, from a VNet and from the internet (its public DNS).
     assert_eq!(
-        dig_short(&lab, &vm1, &["host1.internet.lab"]),
+        lab.dig_short(&vm1, &["host1.internet.lab"]),
         ["198.18.100.10"]
     );
     assert_eq!(
-        dig_short(&lab, &host1, &["host1.internet.lab"]),
+        lab.dig_short(&host1, &["host1.internet.lab"]),
         ["198.18.100.10"]
     );
     let host_resolv = lab.exec_ok(&host1, &["cat", "/etc/resolv.conf"]);
@@ -172,51 +107,23 @@ fn azure_dns_answers_linked_zones_per_vnet_and_public_names() {
         "{host_resolv}"
     );
     assert_eq!(
-        dig_status(&lab, &host1, &["db.corp.internal"]),
+        lab.dig_status(&host1, &["db.corp.internal"]),
         "NXDOMAIN",
         "private zones are not public"
     );
 
     // A change is answered right after its apply: no restart.
     let daemon = lab.daemon_pid();
-    lab.cli_ok(&[
-        "network",
-        "private-dns",
-        "record-set",
-        "a",
-        "add-record",
-        "-g",
-        RG,
-        "-z",
-        "corp.internal",
-        "-n",
-        "api",
-        "-a",
-        "10.0.2.30",
-    ]);
-    assert_eq!(dig_short(&lab, &vm1, &["api.corp.internal"]), ["10.0.2.30"]);
+    lab.add_a_record(RG, "corp.internal", "api", "10.0.2.30");
+    assert_eq!(lab.dig_short(&vm1, &["api.corp.internal"]), ["10.0.2.30"]);
     assert_eq!(
-        dig_status(&lab, &vm2, &["api.corp.internal"]),
+        lab.dig_status(&vm2, &["api.corp.internal"]),
         "NXDOMAIN",
         "vnet2's zone is another zone"
     );
-    lab.cli_ok(&[
-        "network",
-        "private-dns",
-        "link",
-        "vnet",
-        "create",
-        "-g",
-        RG,
-        "-z",
-        "unlinked.internal",
-        "-n",
-        "now-linked",
-        "-v",
-        "vnet1",
-    ]);
+    lab.link_private_dns_zone(RG, "unlinked.internal", "now-linked", "vnet1");
     assert_eq!(
-        dig_short(&lab, &web1, &["db.unlinked.internal"]),
+        lab.dig_short(&web1, &["db.unlinked.internal"]),
         ["10.0.2.11"]
     );
     assert_eq!(lab.daemon_pid(), daemon);
@@ -241,23 +148,19 @@ fn custom_dns_vm_with_dnsmasq_website_dns_server_and_nameresolver() {
     // vnet1's custom DNS server is vm1, a dnsmasq that forwards to Azure DNS
     // and answers one name of its own.
     res[0]["properties"]["dhcpOptions"] = json!({ "dnsServers": ["10.0.2.4"] });
-    res.push(json!({
-        "type": "Microsoft.Compute/virtualMachines/extensions", "name": "vm1/dns",
-        "location": "westeurope",
-        "properties": { "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
-            "typeHandlerVersion": "2.1",
-            "settings": { "commandToExecute":
-                "exec dnsmasq --no-daemon --no-resolv --no-hosts --conf-file=/dev/null --pid-file= \
-                 --listen-address=10.0.2.4 --bind-interfaces --server=168.63.129.16 \
-                 --address=/only.dnsmasq.lab/10.9.9.9" } }
-    }));
+    res.push(dnsmasq_extension(
+        "vm1",
+        "10.0.2.4",
+        "only.dnsmasq.lab",
+        "10.9.9.9",
+    ));
     // web2 overrides both with the lab's public DNS.
     res[3]["properties"]["siteConfig"]["appSettings"] =
         json!([{ "name": "WEBSITE_DNS_SERVER", "value": PUBLIC_DNS }]);
     lab.deploy(RG, &t);
     lab.deploy(
         RG,
-        &template(vec![zone(
+        &template(vec![private_dns_zone(
             "corp.internal",
             &[(RG, "vnet1")],
             &[("db", "10.0.2.10")],
@@ -269,17 +172,11 @@ fn custom_dns_vm_with_dnsmasq_website_dns_server_and_nameresolver() {
 
     // web1 asks vm1's dnsmasq (its own name), which forwards the rest to
     // 168.63.129.16 of vnet1 (the private zone).
-    wait_for_name(&lab, &web1, "only.dnsmasq.lab");
+    lab.wait_for_name(&web1, "only.dnsmasq.lab");
+    assert_getent(&lab, &web1, "only.dnsmasq.lab", Some("10.9.9.9"));
+    assert_getent(&lab, &web1, "db.corp.internal", Some("10.0.2.10"));
     assert_eq!(
-        getent(&lab, &web1, "only.dnsmasq.lab").as_deref(),
-        Some("10.9.9.9")
-    );
-    assert_eq!(
-        getent(&lab, &web1, "db.corp.internal").as_deref(),
-        Some("10.0.2.10")
-    );
-    assert_eq!(
-        dig_short(&lab, &web1, &["host1.internet.lab"]),
+        lab.dig_short(&web1, &["host1.internet.lab"]),
         ["198.18.100.10"]
     );
     // web2: WEBSITE_DNS_SERVER wins over the VNet's server: public names
@@ -289,12 +186,9 @@ fn custom_dns_vm_with_dnsmasq_website_dns_server_and_nameresolver() {
         resolv.contains(&format!("nameserver {PUBLIC_DNS}")) && !resolv.contains("10.0.2.4"),
         "{resolv}"
     );
-    assert_eq!(
-        getent(&lab, &web2, "host1.internet.lab").as_deref(),
-        Some("198.18.100.10")
-    );
-    assert_eq!(getent(&lab, &web2, "db.corp.internal"), None);
-    assert_eq!(getent(&lab, &web2, "only.dnsmasq.lab"), None);
+    assert_getent(&lab, &web2, "host1.internet.lab", Some("198.18.100.10"));
+    assert_getent(&lab, &web2, "db.corp.internal", None);
+    assert_getent(&lab, &web2, "only.dnsmasq.lab", None);
     // The supervised app process resolves through the same mounted file.
     let pid = lab.app_pid("web1", 0);
     let in_app = std::fs::read_to_string(format!("/proc/{pid}/root/etc/resolv.conf")).unwrap();
@@ -345,10 +239,7 @@ fn custom_dns_vm_with_dnsmasq_website_dns_server_and_nameresolver() {
         dnsmasq,
         "the extension's process was adopted"
     );
-    assert_eq!(
-        getent(&lab, &web1, "db.corp.internal").as_deref(),
-        Some("10.0.2.10")
-    );
+    assert_getent(&lab, &web1, "db.corp.internal", Some("10.0.2.10"));
 
     // down leaves no process and no mount behind.
     let app = lab.app_pid("web1", 0);
@@ -407,25 +298,13 @@ fn the_custom_dns_example_works() {
     let example: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     lab.deploy("lab", &example);
     let web1 = ["--app", "web1"];
-    wait_for_name(&lab, &web1, "intranet.contoso.lab");
-    assert_eq!(
-        getent(&lab, &web1, "intranet.contoso.lab").as_deref(),
-        Some("10.0.2.50")
-    );
-    assert_eq!(
-        getent(&lab, &web1, "db.contoso.internal").as_deref(),
-        Some("10.0.2.10")
-    );
-    assert_eq!(
-        getent(&lab, &web1, "host1.internet.lab").as_deref(),
-        Some("198.18.100.10")
-    );
+    lab.wait_for_name(&web1, "intranet.contoso.lab");
+    assert_getent(&lab, &web1, "intranet.contoso.lab", Some("10.0.2.50"));
+    assert_getent(&lab, &web1, "db.contoso.internal", Some("10.0.2.10"));
+    assert_getent(&lab, &web1, "host1.internet.lab", Some("198.18.100.10"));
     let web2 = ["--app", "web2"];
-    assert_eq!(
-        getent(&lab, &web2, "host1.internet.lab").as_deref(),
-        Some("198.18.100.10")
-    );
-    assert_eq!(getent(&lab, &web2, "db.contoso.internal"), None);
+    assert_getent(&lab, &web2, "host1.internet.lab", Some("198.18.100.10"));
+    assert_getent(&lab, &web2, "db.contoso.internal", None);
     let nr = lab.cli_json(&[
         "webapp",
         "nameresolver",
@@ -446,97 +325,35 @@ fn a_storage_private_endpoint_resolves_privately_only_inside_the_vnet() {
     lab.deploy(RG, &basic_template(RG, 1));
     lab.deploy(
         RG,
-        &template(vec![
-            json!({ "type": "Microsoft.Storage/storageAccounts", "name": "store1",
-            "location": "westeurope", "kind": "StorageV2", "sku": { "name": "Standard_LRS" },
-            "properties": { "publicNetworkAccess": "Enabled" } }),
-        ]),
+        &template(vec![storage_account("store1", "Enabled", None)]),
     );
     let public = "store1.blob.core.windows.net";
     let (vm1, web1, host1) = (["--vm", "vm1"], ["--app", "web1"], ["--host", "host1"]);
-    let public_ip = dig_short(&lab, &host1, &[public]);
+    let public_ip = lab.dig_short(&host1, &[public]);
     assert_eq!(public_ip.len(), 2, "CNAME then A: {public_ip:?}");
     assert_eq!(public_ip[0], "store1.privatelink.blob.core.windows.net.");
     assert_eq!(
-        dig_short(&lab, &vm1, &[public]),
+        lab.dig_short(&vm1, &[public]),
         public_ip,
         "no private zone yet"
     );
 
     let zone = "privatelink.blob.core.windows.net";
     let storage = id(RG, "Microsoft.Storage/storageAccounts", "store1");
-    for args in [
-        vec![
-            "network",
-            "private-dns",
-            "zone",
-            "create",
-            "-g",
-            RG,
-            "-n",
-            zone,
-        ],
-        vec![
-            "network",
-            "private-dns",
-            "link",
-            "vnet",
-            "create",
-            "-g",
-            RG,
-            "-z",
-            zone,
-            "-n",
-            "link1",
-            "-v",
-            "vnet1",
-        ],
-        vec![
-            "network",
-            "private-endpoint",
-            "create",
-            "-g",
-            RG,
-            "-n",
-            "pe1",
-            "--vnet-name",
-            "vnet1",
-            "--subnet",
-            "vms",
-            "--private-connection-resource-id",
-            &storage,
-            "--group-id",
-            "blob",
-            "--connection-name",
-            "c1",
-        ],
-        vec![
-            "network",
-            "private-endpoint",
-            "dns-zone-group",
-            "create",
-            "-g",
-            RG,
-            "--endpoint-name",
-            "pe1",
-            "-n",
-            "default",
-            "--private-dns-zone",
-            zone,
-            "--zone-name",
-            "blob",
-        ],
-    ] {
-        lab.cli_ok(&args);
-    }
-    let private = dig_short(&lab, &vm1, &[public]);
+    lab.create_private_dns_zone(RG, zone);
+    lab.link_private_dns_zone(RG, zone, "link1", "vnet1");
+    lab.cli_ok(&private_endpoint_create_args(
+        RG, "pe1", "vnet1", "vms", &storage, "blob",
+    ));
+    lab.create_zone_group(RG, "pe1", zone, "blob");
+    let private = lab.dig_short(&vm1, &[public]);
     assert_eq!(
         private,
         ["store1.privatelink.blob.core.windows.net.", "10.0.2.5"],
         "the endpoint's NIC (vm1 holds 10.0.2.4)"
     );
-    assert_eq!(getent(&lab, &web1, public).as_deref(), Some("10.0.2.5"));
-    assert_eq!(dig_short(&lab, &host1, &[public]), public_ip);
+    assert_getent(&lab, &web1, public, Some("10.0.2.5"));
+    assert_eq!(lab.dig_short(&host1, &[public]), public_ip);
 }
 
 /// The seed's three ways to resolve a private endpoint ("Private endpoints",
@@ -552,30 +369,20 @@ fn the_seeds_three_ways_to_resolve_a_private_endpoint() {
     // web2 asks vm1's dnsmasq; web1 keeps Azure DNS.
     res[3]["properties"]["siteConfig"]["appSettings"] =
         json!([{ "name": "WEBSITE_DNS_SERVER", "value": "10.0.2.4" }]);
-    let vms = format!(
-        "{}/subnets/vms",
-        id(RG, "Microsoft.Network/virtualNetworks", "vnet1")
-    );
+    let vms = subnet_id("vnet1", "vms");
     let zone_name = "privatelink.blob.core.windows.net";
     for (store, pe) in [("store1", "pe1"), ("store2", "pe2")] {
-        res.push(
-            json!({ "type": "Microsoft.Storage/storageAccounts", "name": store,
-            "location": "westeurope", "kind": "StorageV2", "sku": { "name": "Standard_LRS" },
-            "properties": { "publicNetworkAccess": "Disabled" } }),
-        );
-        res.push(
-            json!({ "type": "Microsoft.Network/privateEndpoints", "name": pe,
-            "location": "westeurope", "properties": { "subnet": { "id": vms },
-            "privateLinkServiceConnections": [{ "name": "c", "properties": {
-                "privateLinkServiceId": id(RG, "Microsoft.Storage/storageAccounts", store),
-                "groupIds": ["blob"] } }] } }),
-        );
+        res.push(storage_account(store, "Disabled", None));
+        res.push(private_endpoint(
+            pe,
+            &vms,
+            &id(RG, "Microsoft.Storage/storageAccounts", store),
+            "blob",
+        ));
     }
-    res.push(zone(zone_name, &[(RG, "vnet1")], &[]));
+    res.push(private_dns_zone(zone_name, &[(RG, "vnet1")], &[]));
     // Only pe2 registers in the linked zone (a zone group); pe1 does not.
-    res.push(json!({ "type": "Microsoft.Network/privateEndpoints/privateDnsZoneGroups",
-        "name": "pe2/default", "properties": { "privateDnsZoneConfigs": [{ "name": "blob",
-            "properties": { "privateDnsZoneId": id(RG, "Microsoft.Network/privateDnsZones", zone_name) } }] } }));
+    res.push(zone_group("pe2", "blob", zone_name));
     lab.deploy(RG, &t);
     let pe_ip = |pe: &str| -> String {
         let v = lab.cli_json(&["network", "private-endpoint", "show", "-g", RG, "-n", pe]);
@@ -589,19 +396,15 @@ fn the_seeds_three_ways_to_resolve_a_private_endpoint() {
     // forwarded to Azure DNS (way 3).
     lab.deploy(
         RG,
-        &template(vec![json!({
-            "type": "Microsoft.Compute/virtualMachines/extensions", "name": "vm1/dns",
-            "location": "westeurope",
-            "properties": { "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
-                "typeHandlerVersion": "2.1",
-                "settings": { "commandToExecute": format!(
-                    "exec dnsmasq --no-daemon --no-resolv --no-hosts --conf-file=/dev/null --pid-file= \
-                     --listen-address=10.0.2.4 --bind-interfaces --server=168.63.129.16 \
-                     --address=/store1.blob.core.windows.net/{ip1}") } }
-        })]),
+        &template(vec![dnsmasq_extension(
+            "vm1",
+            "10.0.2.4",
+            "store1.blob.core.windows.net",
+            &ip1,
+        )]),
     );
     let (web1, web2, host1) = (["--app", "web1"], ["--app", "web2"], ["--host", "host1"]);
-    wait_for_name(&lab, &web2, "store1.blob.core.windows.net");
+    lab.wait_for_name(&web2, "store1.blob.core.windows.net");
     let https = |target: &[&str], name: &str| -> Value {
         let out = lab.exec_ok(
             target,
@@ -612,9 +415,11 @@ fn the_seeds_three_ways_to_resolve_a_private_endpoint() {
     };
 
     // (1) Azure DNS, linked zone with the zone group's record.
-    assert_eq!(
-        getent(&lab, &web1, "store2.blob.core.windows.net").as_deref(),
-        Some(ip2.as_str())
+    assert_getent(
+        &lab,
+        &web1,
+        "store2.blob.core.windows.net",
+        Some(ip2.as_str()),
     );
     let v = https(&web1, "store2");
     assert_eq!(
@@ -623,22 +428,26 @@ fn the_seeds_three_ways_to_resolve_a_private_endpoint() {
         "{v:#}"
     );
     // (2) Your own DNS server's A record (the linked zone has none for store1).
-    assert_eq!(
-        getent(&lab, &web2, "store1.blob.core.windows.net").as_deref(),
-        Some(ip1.as_str())
+    assert_getent(
+        &lab,
+        &web2,
+        "store1.blob.core.windows.net",
+        Some(ip1.as_str()),
     );
     let v = https(&web2, "store1");
     assert_eq!(v["path"], "privateEndpoint", "{v:#}");
     // (3) Your DNS server forwarding to Azure DNS, which answers from the linked zone.
-    assert_eq!(
-        getent(&lab, &web2, "store2.blob.core.windows.net").as_deref(),
-        Some(ip2.as_str())
+    assert_getent(
+        &lab,
+        &web2,
+        "store2.blob.core.windows.net",
+        Some(ip2.as_str()),
     );
     // As in Azure: a linked privatelink zone without the name's record
     // answers NXDOMAIN, no fallback to the public address.
-    assert_eq!(getent(&lab, &web1, "store1.blob.core.windows.net"), None);
+    assert_getent(&lab, &web1, "store1.blob.core.windows.net", None);
     // The internet still resolves the public chain.
-    let public = dig_short(&lab, &host1, &["store1.blob.core.windows.net"]);
+    let public = lab.dig_short(&host1, &["store1.blob.core.windows.net"]);
     assert_eq!(public[0], "store1.privatelink.blob.core.windows.net.");
     assert_ne!(public[1], ip1);
 }

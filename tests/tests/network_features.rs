@@ -87,8 +87,7 @@ fn lab4(int_extra: Value, vms_extra: Value, extra: Vec<Value>) -> Value {
                     { "name": "integration", "properties": int_props },
                     { "name": "vms", "properties": vms_props },
                     { "name": "fw", "properties": { "addressPrefix": "10.0.3.0/24" } } ] } }),
-        json!({ "type": "Microsoft.Web/serverfarms", "name": "plan1", "location": "westeurope", "kind": "linux",
-                "sku": { "name": "P1v3", "capacity": 1 }, "properties": { "reserved": true } }),
+        fixtures::plan("plan1", "P1v3", 1, json!({})),
         site("web1", false),
         site("web2", true),
         json!({ "type": "Lab.Emulator/internetHosts", "name": "host1", "location": "westeurope",
@@ -508,20 +507,7 @@ fn route_tables_none_and_effective_routes() {
         &[&probe, "tcp", "10.0.2.4", "9000", "1000"],
     );
     assert!(!out.status.success(), "a None route drops the traffic");
-    let table = lab.cli_ok(&[
-        "network",
-        "vnet",
-        "subnet",
-        "show-effective-route-table",
-        "-g",
-        RG,
-        "--vnet-name",
-        "vnet1",
-        "-n",
-        "integration",
-        "-o",
-        "table",
-    ]);
+    let table = lab.subnet_effective_routes_table(RG, "vnet1", "integration");
     assert!(
         table.lines().next().unwrap().starts_with("Source"),
         "{table}"
@@ -553,15 +539,7 @@ fn route_tables_none_and_effective_routes() {
         "drop-vms",
     ]);
     lab.exec_ok(&["--app", "web1"], &[&probe, "tcp", "10.0.2.4", "9000"]);
-    let nic = lab.cli_json(&[
-        "network",
-        "nic",
-        "show-effective-route-table",
-        "-g",
-        RG,
-        "-n",
-        "vm1-nic",
-    ]);
+    let nic = lab.nic_effective_routes(RG, "vm1-nic");
     assert!(nic.to_string().contains("VnetLocal"), "{nic}");
 }
 

@@ -18,68 +18,26 @@ fn a_private_zone_answers_only_in_linked_vnets() {
     assert_eq!(host["answers"][0]["data"], "198.18.100.10", "{host}");
 
     let zone = "privatelink.blob.core.windows.net";
-    lab.cli_ok(&[
-        "network",
-        "private-dns",
-        "zone",
-        "create",
-        "-g",
-        RG,
-        "-n",
-        zone,
-    ]);
-    lab.cli_ok(&[
-        "network",
-        "private-dns",
-        "record-set",
-        "a",
-        "add-record",
-        "-g",
-        RG,
-        "-z",
-        zone,
-        "-n",
-        "store1",
-        "-a",
-        "10.0.2.10",
-    ]);
+    lab.create_private_dns_zone(RG, zone);
+    lab.add_a_record(RG, zone, "store1", "10.0.2.10");
     let before = resolve("store1.privatelink.blob.core.windows.net");
     assert_eq!(
         before["status"], "NXDOMAIN",
         "an unlinked zone is invisible: {before}"
     );
 
-    lab.cli_ok(&[
-        "network",
-        "private-dns",
-        "link",
-        "vnet",
-        "create",
-        "-g",
-        RG,
-        "-z",
-        zone,
-        "-n",
-        "link1",
-        "-v",
-        "vnet1",
-    ]);
+    lab.link_private_dns_zone(RG, zone, "link1", "vnet1");
     let after = resolve("store1.privatelink.blob.core.windows.net");
     assert_eq!(after["status"], "NOERROR", "{after}");
     assert_eq!(after["answers"][0]["data"], "10.0.2.10", "{after}");
     // The server at 168.63.129.16 answers the same on the wire, from a VM
     // and from an integrated app.
     for target in [["--vm", "vm1"], ["--app", "web1"]] {
-        let dig = lab.exec_ok(
+        let dig = lab.dig_short(
             &target,
-            &[
-                "dig",
-                "+short",
-                "@168.63.129.16",
-                "store1.privatelink.blob.core.windows.net",
-            ],
+            &["@168.63.129.16", "store1.privatelink.blob.core.windows.net"],
         );
-        assert_eq!(dig.trim(), "10.0.2.10", "{target:?}: {dig}");
+        assert_eq!(dig, ["10.0.2.10"], "{target:?}");
     }
     let missing = resolve("nothere.privatelink.blob.core.windows.net");
     assert_eq!(

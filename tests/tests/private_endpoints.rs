@@ -16,27 +16,9 @@ fn resolve(lab: &Lab, name: &str) -> Value {
     lab.resolve(RG, "vnet1", name)
 }
 
-/// `network private-endpoint create` to web app `web1` in `subnet` of vnet1.
+/// `network private-endpoint create` to web app `site` in `subnet` of vnet1.
 fn create_args<'a>(name: &'a str, subnet: &'a str, group: &'a str, site: &'a str) -> Vec<&'a str> {
-    vec![
-        "network",
-        "private-endpoint",
-        "create",
-        "-g",
-        RG,
-        "-n",
-        name,
-        "--vnet-name",
-        "vnet1",
-        "--subnet",
-        subnet,
-        "--private-connection-resource-id",
-        site,
-        "--group-id",
-        group,
-        "--connection-name",
-        "conn1",
-    ]
+    private_endpoint_create_args(RG, name, "vnet1", subnet, site, group)
 }
 
 /// The kernel routes of `table` in namespace `ns`.
@@ -45,6 +27,14 @@ fn table(ns: &str, table: u32) -> String {
         .args(["-n", ns, "route", "show", "table", &table.to_string()])
         .output()
         .expect("ip route");
+    // A failed `ip` (no such namespace) prints nothing: the check that a
+    // route is gone must not pass for that reason. A table the kernel no
+    // longer has is empty.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() || stderr.contains("FIB table does not exist"),
+        "ip -n {ns} route show table {table}: {stderr}"
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -53,35 +43,8 @@ fn a_private_endpoint_to_a_web_app_resolves_to_its_nic_in_the_linked_vnet() {
     let Some(lab) = Lab::start() else { return };
     lab.deploy(RG, &basic_template(RG, 1));
     let site = id(RG, "Microsoft.Web/sites", "web1");
-    for args in [
-        vec![
-            "network",
-            "private-dns",
-            "zone",
-            "create",
-            "-g",
-            RG,
-            "-n",
-            ZONE,
-        ],
-        vec![
-            "network",
-            "private-dns",
-            "link",
-            "vnet",
-            "create",
-            "-g",
-            RG,
-            "-z",
-            ZONE,
-            "-n",
-            "link1",
-            "-v",
-            "vnet1",
-        ],
-    ] {
-        lab.cli_ok(&args);
-    }
+    lab.create_private_dns_zone(RG, ZONE);
+    lab.link_private_dns_zone(RG, ZONE, "link1", "vnet1");
 
     // Azure's refusals change neither the store nor the kernel.
     lab.refused(
@@ -136,22 +99,7 @@ fn a_private_endpoint_to_a_web_app_resolves_to_its_nic_in_the_linked_vnet() {
     // Without a zone group the privatelink name does not exist in the linked zone.
     let fqdn = "web1.privatelink.azurewebsites.net";
     assert_eq!(resolve(&lab, fqdn)["status"], "NXDOMAIN");
-    lab.cli_ok(&[
-        "network",
-        "private-endpoint",
-        "dns-zone-group",
-        "create",
-        "-g",
-        RG,
-        "--endpoint-name",
-        "pe1",
-        "-n",
-        "default",
-        "--private-dns-zone",
-        ZONE,
-        "--zone-name",
-        "sites",
-    ]);
+    lab.create_zone_group(RG, "pe1", ZONE, "sites");
     let answer = resolve(&lab, fqdn);
     assert_eq!(answer["status"], "NOERROR", "{answer}");
     assert_eq!(answer["answers"][0]["data"], address.as_str(), "{answer}");
@@ -196,15 +144,7 @@ fn a_private_endpoint_to_a_web_app_resolves_to_its_nic_in_the_linked_vnet() {
 
     // Every subnet routes the /32 as InterfaceEndpoint; the kernel sends it
     // into the endpoint's own link to web1's worker (site_endpoint.rs).
-    let routes = lab.cli_json(&[
-        "network",
-        "nic",
-        "show-effective-route-table",
-        "-g",
-        RG,
-        "-n",
-        "vm1-nic",
-    ]);
+    let routes = lab.nic_effective_routes(RG, "vm1-nic");
     let row = routes["value"]
         .as_array()
         .expect("routes")
@@ -225,14 +165,10 @@ fn a_private_endpoint_to_a_web_app_resolves_to_its_nic_in_the_linked_vnet() {
             "table {t}: {kernel}"
         );
     }
-    let again = lab.cli_json(&["lab", "reconcile"]);
-    assert_eq!(kernel_writes(&again["reconcile"]), 0, "{again}");
+    lab.assert_reconcile_writes_nothing();
 
     // In use: the subnet and the endpoint's NIC cannot be deleted.
-    let subnet = format!(
-        "{}/subnets/vms",
-        id(RG, "Microsoft.Network/virtualNetworks", "vnet1")
-    );
+    let subnet = vnet_e2e::fixtures::subnet_id("vnet1", "vms");
     lab.refused(
         &["resource", "delete", "--ids", &subnet],
         "InUseSubnetCannotBeDeleted",
@@ -240,15 +176,7 @@ fn a_private_endpoint_to_a_web_app_resolves_to_its_nic_in_the_linked_vnet() {
     lab.refused(&["resource", "delete", "--ids", &nic_id], "NicInUse");
 
     // Deleting the endpoint takes its NIC, route and record away.
-    lab.cli_ok(&[
-        "network",
-        "private-endpoint",
-        "delete",
-        "-g",
-        RG,
-        "-n",
-        "pe1",
-    ]);
+    lab.delete_private_endpoint(RG, "pe1");
     assert!(
         !lab.cli(&["resource", "show", "--ids", &nic_id])
             .status
@@ -267,43 +195,38 @@ mod to_a_service {
     //! endpoint with the same IP stays apart; deleting it stops the traffic.
 
     use serde_json::{json, Value};
-    use vnet_e2e::fixtures::{template, RG};
+    use vnet_e2e::fixtures::{
+        net, plan, plan1_and_integrated_web1, private_endpoint, site, storage_account,
+        subnet_id as subnet_of, template, vm_in, zone_group, RG,
+    };
     use vnet_e2e::*;
 
     const STORE: &str = "pestore1";
     const BLOB_ZONE: &str = "privatelink.blob.core.windows.net";
-
-    fn net(ty: &str, name: &str) -> String {
-        id(RG, &format!("Microsoft.Network/{ty}"), name)
-    }
-
-    fn subnet_of(vnet: &str, name: &str) -> String {
-        format!("{}/subnets/{name}", net("virtualNetworks", vnet))
-    }
 
     /// VNet `vnet` 10.0.0.0/16 (`integration` 10.0.1.0/24, `vms`
     /// 10.0.2.0/24 with a VM at 10.0.2.4, `pes` 10.0.3.0/24 with endpoint
     /// `<vnet>-pe` to the storage account's blob).
     fn vnet(name: &str) -> Vec<Value> {
         let sub = |n: &str, p: &str| json!({ "name": n, "properties": { "addressPrefix": p } });
-        let vm = format!("{name}-vm");
-        vec![
+        let mut r = vec![
             json!({ "type": "Microsoft.Network/virtualNetworks", "name": name, "location": "westeurope",
                     "properties": { "addressSpace": { "addressPrefixes": ["10.0.0.0/16"] }, "subnets": [
                         sub("integration", "10.0.1.0/24"), sub("vms", "10.0.2.0/24"), sub("pes", "10.0.3.0/24") ] } }),
-            json!({ "type": "Microsoft.Network/networkInterfaces", "name": format!("{vm}-nic"), "location": "westeurope",
-                    "properties": { "ipConfigurations": [{ "name": "ipconfig1", "properties": {
-                        "subnet": { "id": subnet_of(name, "vms") }, "privateIPAllocationMethod": "Static",
-                        "privateIPAddress": "10.0.2.4" } }] } }),
-            json!({ "type": "Microsoft.Compute/virtualMachines", "name": vm, "location": "westeurope",
-                    "properties": { "networkProfile": { "networkInterfaces": [
-                        { "id": net("networkInterfaces", &format!("{vm}-nic")) }] } } }),
-            json!({ "type": "Microsoft.Network/privateEndpoints", "name": format!("{name}-pe"), "location": "westeurope",
-                    "properties": { "subnet": { "id": subnet_of(name, "pes") },
-                        "privateLinkServiceConnections": [{ "name": "c1", "properties": {
-                            "privateLinkServiceId": id(RG, "Microsoft.Storage/storageAccounts", STORE),
-                            "groupIds": ["blob"] } }] } }),
-        ]
+        ];
+        r.extend(vm_in(
+            RG,
+            &format!("{name}-vm"),
+            &subnet_of(name, "vms"),
+            "10.0.2.4",
+        ));
+        r.push(private_endpoint(
+            &format!("{name}-pe"),
+            &subnet_of(name, "pes"),
+            &id(RG, "Microsoft.Storage/storageAccounts", STORE),
+            "blob",
+        ));
+        r
     }
 
     /// vnet1 and vnet2 (same addresses), `web1` integrated into vnet1
@@ -312,24 +235,17 @@ mod to_a_service {
     fn lab_template() -> Value {
         let mut r = vnet("vnet1");
         r.extend(vnet("vnet2"));
+        r.extend(plan1_and_integrated_web1(
+            json!({ "vnetRouteAllEnabled": false }),
+        ));
         r.extend([
-            json!({ "type": "Microsoft.Web/serverfarms", "name": "plan1", "location": "westeurope", "kind": "linux",
-                    "sku": { "name": "P1v3", "capacity": 1 }, "properties": { "reserved": true } }),
-            json!({ "type": "Microsoft.Web/sites", "name": "web1", "location": "westeurope", "kind": "app,linux",
-                    "properties": { "serverFarmId": id(RG, "Microsoft.Web/serverfarms", "plan1"),
-                                    "virtualNetworkSubnetId": subnet_of("vnet1", "integration"),
-                                    "siteConfig": { "vnetRouteAllEnabled": false } } }),
-            json!({ "type": "Microsoft.Storage/storageAccounts", "name": STORE, "location": "westeurope",
-                    "kind": "StorageV2", "sku": { "name": "Standard_LRS" },
-                    "properties": { "publicNetworkAccess": "Disabled" } }),
+            storage_account(STORE, "Disabled", None),
             json!({ "type": "Microsoft.Network/privateDnsZones", "name": BLOB_ZONE, "location": "global" }),
             json!({ "type": "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
                     "name": format!("{BLOB_ZONE}/link1"), "location": "global",
                     "properties": { "virtualNetwork": { "id": net("virtualNetworks", "vnet1") },
                                     "registrationEnabled": false } }),
-            json!({ "type": "Microsoft.Network/privateEndpoints/privateDnsZoneGroups",
-                    "name": "vnet1-pe/default", "properties": { "privateDnsZoneConfigs": [{
-                        "name": "blob", "properties": { "privateDnsZoneId": net("privateDnsZones", BLOB_ZONE) } }] } }),
+            zone_group("vnet1-pe", "blob", BLOB_ZONE),
         ]);
         template(r)
     }
@@ -407,11 +323,8 @@ mod to_a_service {
         );
         // From the app through the VNet's DNS (168.63.129.16), the
         // CNAME chain ends at the endpoint's address.
-        let dig = lab.exec_ok(
-            &["--app", "web1"],
-            &["dig", "+short", "+time=2", "+tries=2", &host()],
-        );
-        assert!(dig.lines().any(|l| l.trim() == ip1), "{dig}");
+        let dig = lab.dig_short(&app, &[&host()]);
+        assert!(dig.iter().any(|l| l.trim() == ip1), "{dig:?}");
         // And the app reaches the account by name alone (no --resolve).
         let script = format!(
             "curl -sS --max-time 3 --cacert \"$VNET_LAB_CA_FILE\" https://{}/",
@@ -466,19 +379,10 @@ mod to_a_service {
             String::from_utf8_lossy(&smb.stdout)
         );
 
-        let again = lab.cli_json(&["lab", "reconcile"]);
-        assert_eq!(kernel_writes(&again["reconcile"]), 0, "{again}");
+        lab.assert_reconcile_writes_nothing();
 
         // Deleting vnet1's endpoint stops its traffic; vnet2's still flows.
-        lab.cli_ok(&[
-            "network",
-            "private-endpoint",
-            "delete",
-            "-g",
-            RG,
-            "-n",
-            "vnet1-pe",
-        ]);
+        lab.delete_private_endpoint(RG, "vnet1-pe");
         assert_eq!(blob(&lab, &vm1, &ip1).0, 0);
         assert_eq!(blob(&lab, &app, &ip1).0, 0);
         assert_eq!(blob(&lab, &vm2, &ip2).0, 200);
@@ -493,24 +397,25 @@ mod to_a_service {
             .filter(|v| v["type"] != "Microsoft.Network/privateEndpoints")
             .collect();
         let serve = format!("exec {} serve-tcp 8080", probe_bin());
+        r.extend(plan1_and_integrated_web1(
+            json!({ "vnetRouteAllEnabled": false, "appCommandLine": "sleep 100000" }),
+        ));
         r.extend([
-            json!({ "type": "Microsoft.Web/serverfarms", "name": "plan1", "location": "westeurope", "kind": "linux",
-                    "sku": { "name": "P1v3", "capacity": 1 }, "properties": { "reserved": true } }),
-            json!({ "type": "Microsoft.Web/serverfarms", "name": "plan2", "location": "westeurope", "kind": "linux",
-                    "sku": { "name": "P1v3", "capacity": 1 }, "properties": { "reserved": true } }),
-            json!({ "type": "Microsoft.Web/sites", "name": "web1", "location": "westeurope", "kind": "app,linux",
-                    "properties": { "serverFarmId": id(RG, "Microsoft.Web/serverfarms", "plan1"),
-                                    "virtualNetworkSubnetId": subnet_of("vnet1", "integration"),
-                                    "siteConfig": { "vnetRouteAllEnabled": false, "appCommandLine": "sleep 100000" } } }),
-            json!({ "type": "Microsoft.Web/sites", "name": "web2", "location": "westeurope", "kind": "app,linux",
-                    "properties": { "serverFarmId": id(RG, "Microsoft.Web/serverfarms", "plan2"),
-                                    "siteConfig": { "appCommandLine": serve,
-                                        "appSettings": [{ "name": "WEBSITES_PORT", "value": "8080" }] } } }),
-            json!({ "type": "Microsoft.Network/privateEndpoints", "name": "site-pe", "location": "westeurope",
-                    "properties": { "subnet": { "id": subnet_of("vnet1", "pes") },
-                        "privateLinkServiceConnections": [{ "name": "c1", "properties": {
-                            "privateLinkServiceId": id(RG, "Microsoft.Web/sites", "web2"),
-                            "groupIds": ["sites"] } }] } }),
+            plan("plan2", "P1v3", 1, json!({})),
+            site(
+                "web2",
+                "plan2",
+                None,
+                "westeurope",
+                json!({ "appCommandLine": serve,
+                        "appSettings": [{ "name": "WEBSITES_PORT", "value": "8080" }] }),
+            ),
+            private_endpoint(
+                "site-pe",
+                &subnet_of("vnet1", "pes"),
+                &id(RG, "Microsoft.Web/sites", "web2"),
+                "sites",
+            ),
         ]);
         template(r)
     }
@@ -555,18 +460,9 @@ mod to_a_service {
         let other = lab.exec(&vm, &[&probe_bin(), "tcp", &ip, "8080", "1000"]);
         assert!(!other.status.success());
 
-        let again = lab.cli_json(&["lab", "reconcile"]);
-        assert_eq!(kernel_writes(&again["reconcile"]), 0, "{again}");
+        lab.assert_reconcile_writes_nothing();
 
-        lab.cli_ok(&[
-            "network",
-            "private-endpoint",
-            "delete",
-            "-g",
-            RG,
-            "-n",
-            "site-pe",
-        ]);
+        lab.delete_private_endpoint(RG, "site-pe");
         let gone = lab.exec(&vm, &[&probe_bin(), "tcp", &ip, "80", "1000"]);
         assert!(!gone.status.success());
     }

@@ -4,20 +4,14 @@
 //! over service endpoints, with their network rules deciding.
 
 use serde_json::{json, Value};
-use vnet_e2e::fixtures::{template, RG};
+use vnet_e2e::fixtures::{
+    net, plan1_and_integrated_web1, storage_account, subnet_id as subnet_of, template, vm_in, RG,
+};
 use vnet_e2e::*;
 
 const STORE: &str = "labstore1";
 const VAULT: &str = "kv-lab-1";
 const REGISTRY: &str = "labregistry1";
-
-fn net(ty: &str, name: &str) -> String {
-    id(RG, &format!("Microsoft.Network/{ty}"), name)
-}
-
-fn subnet_of(vnet: &str, name: &str) -> String {
-    format!("{}/subnets/{name}", net("virtualNetworks", vnet))
-}
 
 fn storage_id() -> String {
     id(RG, "Microsoft.Storage/storageAccounts", STORE)
@@ -25,21 +19,11 @@ fn storage_id() -> String {
 
 /// A storage account with these `networkAcls` and `publicNetworkAccess`.
 fn storage(acls: Value, public_access: &str) -> Value {
-    json!({ "type": "Microsoft.Storage/storageAccounts", "name": STORE, "location": "westeurope",
-            "kind": "StorageV2", "sku": { "name": "Standard_LRS" },
-            "properties": { "publicNetworkAccess": public_access, "networkAcls": acls } })
+    storage_account(STORE, public_access, Some(acls))
 }
 
 fn vm(name: &str, vnet: &str, subnet: &str, ip: &str) -> Vec<Value> {
-    vec![
-        json!({ "type": "Microsoft.Network/networkInterfaces", "name": format!("{name}-nic"), "location": "westeurope",
-                "properties": { "ipConfigurations": [{ "name": "ipconfig1", "properties": {
-                    "subnet": { "id": subnet_of(vnet, subnet) }, "privateIPAllocationMethod": "Static",
-                    "privateIPAddress": ip } }] } }),
-        json!({ "type": "Microsoft.Compute/virtualMachines", "name": name, "location": "westeurope",
-                "properties": { "networkProfile": { "networkInterfaces": [
-                    { "id": net("networkInterfaces", &format!("{name}-nic")) }] } } }),
-    ]
+    vm_in(RG, name, &subnet_of(vnet, subnet), ip)
 }
 
 /// VNet `vnet1` 10.0.0.0/16 with `integration` 10.0.1.0/24 and `vms`
@@ -55,12 +39,12 @@ fn services_lab(endpoints: Value, storage_res: Value, extra: Vec<Value>) -> Valu
                     sub("integration", "10.0.1.0/24", &endpoints),
                     sub("vms", "10.0.2.0/24", &endpoints),
                     sub("plain", "10.0.3.0/24", &json!([])) ] } }),
-        json!({ "type": "Microsoft.Web/serverfarms", "name": "plan1", "location": "westeurope", "kind": "linux",
-                "sku": { "name": "P1v3", "capacity": 1 }, "properties": { "reserved": true } }),
-        json!({ "type": "Microsoft.Web/sites", "name": "web1", "location": "westeurope", "kind": "app,linux",
-                "properties": { "serverFarmId": id(RG, "Microsoft.Web/serverfarms", "plan1"),
-                                "virtualNetworkSubnetId": subnet_of("vnet1", "integration"),
-                                "siteConfig": { "vnetRouteAllEnabled": false } } }),
+    ];
+    // Kept in this order: tests edit the vault (4) and the registry (6) by index.
+    resources.extend(plan1_and_integrated_web1(
+        json!({ "vnetRouteAllEnabled": false }),
+    ));
+    resources.extend([
         storage_res,
         json!({ "type": "Microsoft.KeyVault/vaults", "name": VAULT, "location": "westeurope",
                 "properties": { "sku": { "family": "A", "name": "standard" },
@@ -69,7 +53,7 @@ fn services_lab(endpoints: Value, storage_res: Value, extra: Vec<Value>) -> Valu
                 "properties": { "value": "s3cret" } }),
         json!({ "type": "Microsoft.ContainerRegistry/registries", "name": REGISTRY, "location": "westeurope",
                 "sku": { "name": "Premium" }, "properties": { "lab": { "images": ["app/web:1.0"] } } }),
-    ];
+    ]);
     resources.extend(vm("vm1", "vnet1", "vms", "10.0.2.4"));
     resources.extend(vm("vm2", "vnet1", "plain", "10.0.3.4"));
     resources.extend(extra);
@@ -393,23 +377,11 @@ fn service_endpoints_carry_the_private_source_and_virtual_network_rules_admit_it
     let vnet1 = net("virtualNetworks", "vnet1");
     // Level-triggered: a second reconcile writes nothing (service
     // namespaces, their links, rules and nft included).
-    let again = lab.cli_json(&["lab", "reconcile"]);
-    assert_eq!(kernel_writes(&again["reconcile"]), 0, "{again}");
+    lab.assert_reconcile_writes_nothing();
 
     // The subnet's effective routes: one VirtualNetworkServiceEndpoint route
     // per storage public IP, source Default.
-    let routes = lab.cli_json(&[
-        "network",
-        "vnet",
-        "subnet",
-        "show-effective-route-table",
-        "-g",
-        RG,
-        "--vnet-name",
-        "vnet1",
-        "-n",
-        "vms",
-    ]);
+    let routes = lab.subnet_effective_routes(RG, "vnet1", "vms");
     let se: Vec<&Value> = routes["value"]
         .as_array()
         .unwrap()
