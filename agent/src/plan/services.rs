@@ -15,7 +15,7 @@ use super::builder::{default_route, host, Builder, NsExt, MAIN};
 use super::layout::{Layout, INET_GW, RULE_PRIORITY};
 use super::names;
 use super::nft::{self, Batch, ChainType};
-use super::private_endpoint::{connection_status, ConnectionStatus};
+use super::private_endpoint::{approved_endpoints, ApprovedEndpoint};
 use super::types::{NamespaceRole, RouteKind, RulePlan, ServiceHostPlan};
 use crate::ipam::Allocations;
 use crate::model::{
@@ -138,6 +138,7 @@ pub(crate) fn layout(
     vnets: &[crate::model::VirtualNetwork],
 ) -> Vec<ServiceL> {
     let alloc = &state.allocations;
+    let approved: Vec<ApprovedEndpoint> = approved_endpoints(inv, state, vnets).collect();
     inv.services
         .iter()
         .filter_map(|s| {
@@ -162,7 +163,7 @@ pub(crate) fn layout(
                     ports: &[],
                 })
                 .collect();
-            links.extend(endpoint_links(inv, state, vnets, &s.id));
+            links.extend(endpoint_links(&approved, &s.id));
             Some(ServiceL {
                 svc: s.clone(),
                 netns: names::netns(lab, "svc", &s.name, &s.id.key()),
@@ -175,26 +176,15 @@ pub(crate) fn layout(
 }
 
 /// The Approved private endpoints to service `target`, as links from their
-/// VNets' fabrics, by (fabric, address). A Pending or Disconnected endpoint
-/// passes nothing (its /32 stays unreachable).
-fn endpoint_links(
-    inv: &Inventory,
-    state: &LabState,
-    vnets: &[crate::model::VirtualNetwork],
-    target: &ResourceId,
-) -> Vec<ServiceLink> {
-    let mut links: Vec<ServiceLink> = inv
-        .private_endpoints
+/// VNets' fabrics, by (fabric, address).
+fn endpoint_links(approved: &[ApprovedEndpoint], target: &ResourceId) -> Vec<ServiceLink> {
+    let mut links: Vec<ServiceLink> = approved
         .iter()
-        .filter(|pe| pe.connection().and_then(|c| c.target.as_ref()) == Some(target))
-        .filter(|pe| connection_status(state, pe) == ConnectionStatus::Approved)
-        .filter_map(|pe| {
-            let vnet = pe.subnet_id.parent()?;
-            Some(ServiceLink {
-                fabric: vnets.iter().position(|v| v.id == vnet)?,
-                private_endpoint: Some(pe.address(&state.allocations)?),
-                ports: pe.group().map_or(&[][..], |g| g.ports),
-            })
+        .filter(|e| e.target == target)
+        .map(|e| ServiceLink {
+            fabric: e.fabric,
+            private_endpoint: Some(e.address),
+            ports: e.pe.group().map_or(&[][..], |g| g.ports),
         })
         .collect();
     links.sort_by_key(|k| (k.fabric, k.private_endpoint));

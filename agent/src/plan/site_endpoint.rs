@@ -11,7 +11,7 @@ use super::builder::{default_route, host, Builder, NsExt};
 use super::layout::{Layout, WorkerL, RULE_PRIORITY};
 use super::names;
 use super::nft::{self, Batch};
-use super::private_endpoint::{connection_status, ConnectionStatus};
+use super::private_endpoint::approved_endpoints;
 use super::services::FABRIC_SERVICE_GW;
 use super::types::{RouteKind, RulePlan};
 use crate::model::{Inventory, LabState, VirtualNetwork};
@@ -54,33 +54,24 @@ pub(crate) fn layout(
     workers: &[WorkerL],
 ) -> Vec<SiteEndpointL> {
     let mut out: Vec<SiteEndpointL> = Vec::new();
-    for pe in &inv.private_endpoints {
-        let Some(target) = pe.connection().and_then(|c| c.target.as_ref()) else {
-            continue;
-        };
-        if !target
+    for e in approved_endpoints(inv, state, vnets) {
+        if !e
+            .target
             .full_type()
             .eq_ignore_ascii_case("Microsoft.Web/sites")
-            || connection_status(state, pe) != ConnectionStatus::Approved
         {
             continue;
         }
-        let found = workers.iter().enumerate().find_map(|(wi, w)| {
-            let sb = w.sandboxes.iter().find(|sb| &sb.site.id == target)?;
+        let Some((worker, sb)) = workers.iter().enumerate().find_map(|(wi, w)| {
+            let sb = w.sandboxes.iter().find(|sb| &sb.site.id == e.target)?;
             Some((wi, sb))
-        });
-        let (Some((worker, sb)), Some(vnet), Some(address)) =
-            (found, pe.subnet_id.parent(), pe.address(&state.allocations))
-        else {
-            continue;
-        };
-        let Some(fabric) = vnets.iter().position(|v| v.id == vnet) else {
+        }) else {
             continue;
         };
         let j = out.iter().filter(|e| e.worker == worker).count() as u32;
         out.push(SiteEndpointL {
-            fabric,
-            address,
+            fabric: e.fabric,
+            address: e.address,
             worker,
             j,
             sandbox: sb.ip,
