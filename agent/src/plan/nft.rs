@@ -92,8 +92,14 @@ impl Batch {
     }
 }
 
-fn meta(key: &str) -> Value {
+/// `meta <key>` (an expression's left side).
+pub(crate) fn meta(key: &str) -> Value {
     json!({"meta": {"key": key}})
+}
+
+/// `<protocol> <field>` of the packet (an expression's left side).
+pub(crate) fn payload(protocol: &str, field: &str) -> Value {
+    json!({"payload": {"protocol": protocol, "field": field}})
 }
 
 /// `iifname "<name>"`.
@@ -108,7 +114,7 @@ pub(crate) fn oifname(name: &str) -> Value {
 
 /// `ip saddr <addr>`.
 pub(crate) fn ip_saddr(addr: Ipv4Addr) -> Value {
-    json!({"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": addr.to_string()}})
+    json!({"match": {"op": "==", "left": payload("ip", "saddr"), "right": addr.to_string()}})
 }
 
 /// `ct state new`.
@@ -146,8 +152,7 @@ pub(crate) fn snat_by_iifname(pairs: &[(String, Ipv4Addr)]) -> Value {
 
 /// `snat ip to iifname . ip saddr map { "<if>" . <saddr> : <addr>, ... }`.
 pub(crate) fn snat_by_iifname_saddr(entries: &[(String, Ipv4Addr, Ipv4Addr)]) -> Value {
-    let key =
-        json!({"concat": [meta("iifname"), {"payload": {"protocol": "ip", "field": "saddr"}}]});
+    let key = json!({"concat": [meta("iifname"), payload("ip", "saddr")]});
     let set: Vec<Value> = entries
         .iter()
         .map(|(i, s, a)| json!([concat(i, *s), a.to_string()]))
@@ -185,7 +190,7 @@ pub(crate) fn ip_not(field: &str, addresses: &[Ipv4Addr]) -> Value {
         [one] => json!(one.to_string()),
         many => json!({"set": many.iter().map(ToString::to_string).collect::<Vec<_>>()}),
     };
-    json!({"match": {"op": "!=", "left": {"payload": {"protocol": "ip", "field": field}}, "right": right}})
+    json!({"match": {"op": "!=", "left": payload("ip", field), "right": right}})
 }
 
 /// `meta mark set <mark>`.
@@ -232,7 +237,7 @@ pub(crate) fn mark_from_ct_mark() -> Value {
 }
 
 fn daddr() -> Value {
-    json!({"payload": {"protocol": "ip", "field": "daddr"}})
+    payload("ip", "daddr")
 }
 
 /// `iifname { "<a>", "<b>" }`.
@@ -253,7 +258,7 @@ pub(crate) fn iifname_daddr_in(pairs: &[(String, Ipv4Addr)]) -> Value {
 
 /// `tcp dport != { <port>, ... }`.
 pub(crate) fn tcp_dport_not_in(ports: &[u16]) -> Value {
-    json!({"match": {"op": "!=", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": {"set": ports}}})
+    json!({"match": {"op": "!=", "left": payload("tcp", "dport"), "right": {"set": ports}}})
 }
 
 /// `ct direction reply`.
@@ -263,7 +268,7 @@ pub(crate) fn ct_reply() -> Value {
 
 /// `tcp dport <port>`.
 pub(crate) fn tcp_dport(port: u16) -> Value {
-    json!({"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": port}})
+    json!({"match": {"op": "==", "left": payload("tcp", "dport"), "right": port}})
 }
 
 /// `meta l4proto { tcp, udp }`: needed before a SNAT with a port range.
