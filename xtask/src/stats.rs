@@ -3,13 +3,7 @@
 /// The median of `v` (the mean of the two middle values for an even count);
 /// NaN when `v` is empty.
 pub fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
+    quantile(v, 0.5)
 }
 
 /// The `q`-quantile (0 <= q <= 1) of `v`, interpolated between the two

@@ -108,19 +108,21 @@ pub(crate) async fn dump(conn: &NsConn) -> Result<BTreeMap<String, Link>> {
 }
 
 /// Makes every planned veth exist as a pair with both ends in their
-/// namespaces; deletes broken halves and veths no plan names.
+/// namespaces; deletes broken halves and veths no plan names. Returns the
+/// link dump of every namespace where it wrote nothing, still exact, so the
+/// per-namespace step does not list the same links a second time.
 pub(crate) async fn reconcile_veths(
     conns: &HashMap<String, NsConn>,
     veths: &[VethPlan],
     report: &mut ReconcileReport,
-) -> Result<()> {
+) -> Result<HashMap<String, BTreeMap<String, Link>>> {
     let dumps = futures::future::try_join_all(
         conns
             .values()
             .map(|c| async move { Ok::<_, anyhow::Error>((c.name.clone(), dump(c).await?)) }),
     )
     .await?;
-    let links: HashMap<String, BTreeMap<String, Link>> = dumps.into_iter().collect();
+    let mut links: HashMap<String, BTreeMap<String, Link>> = dumps.into_iter().collect();
     let get = |ns: &str, ifname: &str| links.get(ns).and_then(|m| m.get(ifname));
 
     let planned: BTreeSet<(&str, &str)> = veths
@@ -183,6 +185,18 @@ pub(crate) async fn reconcile_veths(
         }
     }
 
+    // The namespaces written to list their links again (new ifindexes).
+    // Deleting an end also removes its peer, which is either planned (then
+    // its pair was broken and is recreated: its namespace is written to) or
+    // itself doomed.
+    for (ns, _, _) in &doomed {
+        links.remove(ns);
+    }
+    for v in &missing {
+        links.remove(&v.a.netns);
+        links.remove(&v.b.netns);
+    }
+
     // Collected first: see the note in `reconcile_inner` on higher-ranked `Send`.
     let creates: Vec<_> = missing.into_iter().map(|v| create_veth(conns, v)).collect();
     let created = futures::stream::iter(creates)
@@ -194,7 +208,7 @@ pub(crate) async fn reconcile_veths(
         report.links_created += 1;
         report.kernel_writes += 1;
     }
-    Ok(())
+    Ok(links)
 }
 
 async fn create_veth(conns: &HashMap<String, NsConn>, v: &VethPlan) -> Result<()> {

@@ -24,7 +24,7 @@ mod sysctl;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -273,7 +273,7 @@ impl Dataplane {
 
         tracing::debug!(phase = "conns", elapsed = ?t0.elapsed(), "phase done");
         // 3. Veth pairs.
-        links::reconcile_veths(&conns, &plan.veths, &mut report)
+        let mut dumps = links::reconcile_veths(&conns, &plan.veths, &mut report)
             .instrument(tracing::info_span!("veths", count = plan.veths.len()))
             .await?;
 
@@ -298,11 +298,12 @@ impl Dataplane {
                 let conn = &conns[&ns.name];
                 let cached = cache.namespaces.get(&ns.name);
                 let fresh = fresh.contains(&ns.name);
+                let dumped = dumps.remove(&ns.name);
                 let span = tracing::info_span!("netns", name = %ns.name);
                 async move {
                     (
                         ns.name.clone(),
-                        reconcile_namespace(conn, ns, &wanted, cached, fresh).await,
+                        reconcile_namespace(conn, ns, &wanted, dumped, cached, fresh).await,
                     )
                 }
                 .instrument(span)
@@ -393,11 +394,16 @@ async fn reconcile_namespace(
     conn: &nl::NsConn,
     ns: &NamespacePlan,
     wanted_links: &BTreeSet<String>,
+    dumped: Option<BTreeMap<String, links::Link>>,
     cached: Option<&nft::CacheEntry>,
     fresh: bool,
 ) -> Result<(ReconcileReport, Option<nft::CacheEntry>)> {
     let mut report = ReconcileReport::default();
-    let links = links::dump(conn).await?;
+    // The veth step's dump, unless it wrote links here.
+    let links = match dumped {
+        Some(links) => links,
+        None => links::dump(conn).await?,
+    };
     links::set_up(conn, &links, wanted_links, &mut report).await?;
 
     let written = sysctl::reconcile(&ns.name, &ns.sysctls).await?;

@@ -616,6 +616,35 @@ async fn a_changed_plan_removes_exactly_what_left_it() {
     dp.teardown().await.unwrap();
 }
 
+/// The per-namespace step reuses the veth step's link dump where that step
+/// wrote nothing: a stray pair across two lab namespaces is deleted (both
+/// ends, from one delete), and the planned links, addresses and routes of
+/// both namespaces are left exactly as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stray_pair_across_two_namespaces_goes_and_nothing_else_moves() {
+    if !sandboxed() {
+        return;
+    }
+    let lab = "dpstray";
+    let cache = tempfile::tempdir().unwrap();
+    let dp = Dataplane::new(lab, cache.path());
+    let plan = lab_plan(lab);
+    dp.reconcile(&plan).await.unwrap();
+    let (inet, host) = (format!("{lab}-inet"), format!("{lab}-host"));
+
+    sh(&[
+        "ip", "-n", &host, "link", "add", "stray1", "type", "veth", "peer", "name", "stray2",
+        "netns", &inet,
+    ]);
+    let r = dp.reconcile(&plan).await.unwrap();
+    assert_eq!((r.links_deleted, r.kernel_writes), (1, 1), "{r:?}");
+    assert!(!sh(&["ip", "-n", &host, "link"]).contains("stray1"));
+    assert!(!sh(&["ip", "-n", &inet, "link"]).contains("stray2"));
+    assert!(reaches(&host, &inet, "169.254.1.1"));
+    assert_noop(&dp.reconcile(&plan).await.unwrap());
+    dp.teardown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_dataplane_with_the_same_cache_writes_nothing() {
     if !sandboxed() {

@@ -10,23 +10,23 @@ use serde_json::{json, Value};
 
 use super::layout::{Layout, SubnetL};
 use super::not_found;
-use super::routes::{EffectiveRoute, RouteInputs, RFC1918};
+use super::routes::{EffectiveRoute, EndpointRoute, RouteInputs, RFC1918};
 use super::worker::AZURE_PLATFORM_IP;
-use crate::ipam::Allocations;
 use crate::model::{
     AzureError, Inventory, LabConfig, LabState, ResourceId, Subnet, VirtualNetwork,
 };
 
 /// What the lab knows of a subnet's routes: its VNet's ranges, its route
-/// table, the VNet's private endpoints (addresses from `alloc`) and its
-/// service endpoints (one prefix per public IP of a service they reach). The
-/// lab has no peering or gateways yet, so those inputs stay
+/// table, the VNet's private endpoints (`private_endpoints::endpoint_routes`,
+/// the same for every subnet of the VNet: computed once per VNet by the
+/// caller) and its service endpoints (one prefix per public IP of a service
+/// they reach). The lab has no peering or gateways yet, so those inputs stay
 /// empty.
 pub(crate) fn lab_route_inputs(
     inv: &Inventory,
-    alloc: &Allocations,
     vnet: &VirtualNetwork,
     subnet: &Subnet,
+    private_endpoints: &[EndpointRoute],
     services: &[super::services::ServiceAddr],
 ) -> RouteInputs {
     let table = subnet
@@ -37,7 +37,7 @@ pub(crate) fn lab_route_inputs(
         vnet_prefixes: vnet.address_prefixes.clone(),
         udrs: table.map(|t| t.routes.clone()).unwrap_or_default(),
         disable_bgp_route_propagation: table.is_some_and(|t| t.disable_bgp_route_propagation),
-        private_endpoints: super::private_endpoint::endpoint_routes(inv, alloc, vnet),
+        private_endpoints: private_endpoints.to_vec(),
         service_endpoints: super::services::endpoint_prefixes(subnet, services),
         ..Default::default()
     }

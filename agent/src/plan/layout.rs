@@ -234,12 +234,13 @@ impl Layout {
         let mut nats: Vec<NatL> = Vec::new();
         let mut fabrics: Vec<FabricL> = Vec::new();
         for (fi, v) in inv.vnets.iter().enumerate() {
+            let endpoints = super::private_endpoint::endpoint_routes(&inv, alloc, v);
             let subnets = v
                 .subnets
                 .iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    let inputs = lab_route_inputs(&inv, alloc, v, s, &service_addrs);
+                    let inputs = lab_route_inputs(&inv, v, s, &endpoints, &service_addrs);
                     let nat = s.nat_gateway_id.as_ref().and_then(|id| {
                         if let Some(n) = nats.iter().position(|n| &n.id == id) {
                             return Some(n);

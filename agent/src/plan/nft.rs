@@ -92,8 +92,14 @@ impl Batch {
     }
 }
 
-fn meta(key: &str) -> Value {
+/// `meta <key>` (an expression's left side).
+pub(crate) fn meta(key: &str) -> Value {
     json!({"meta": {"key": key}})
+}
+
+/// `<protocol> <field>` of the packet (an expression's left side).
+pub(crate) fn payload(protocol: &str, field: &str) -> Value {
+    json!({"payload": {"protocol": protocol, "field": field}})
 }
 
 /// `iifname "<name>"`.
@@ -108,7 +114,7 @@ pub(crate) fn oifname(name: &str) -> Value {
 
 /// `ip saddr <addr>`.
 pub(crate) fn ip_saddr(addr: Ipv4Addr) -> Value {
-    json!({"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": addr.to_string()}})
+    json!({"match": {"op": "==", "left": payload("ip", "saddr"), "right": addr.to_string()}})
 }
 
 /// `ct state new`.
@@ -146,11 +152,10 @@ pub(crate) fn snat_by_iifname(pairs: &[(String, Ipv4Addr)]) -> Value {
 
 /// `snat ip to iifname . ip saddr map { "<if>" . <saddr> : <addr>, ... }`.
 pub(crate) fn snat_by_iifname_saddr(entries: &[(String, Ipv4Addr, Ipv4Addr)]) -> Value {
-    let key =
-        json!({"concat": [meta("iifname"), {"payload": {"protocol": "ip", "field": "saddr"}}]});
+    let key = json!({"concat": [meta("iifname"), payload("ip", "saddr")]});
     let set: Vec<Value> = entries
         .iter()
-        .map(|(i, s, a)| json!([{"concat": [i, s.to_string()]}, a.to_string()]))
+        .map(|(i, s, a)| json!([concat(i, *s), a.to_string()]))
         .collect();
     json!({"snat": {"family": "ip", "addr": {"map": {"key": key, "data": {"set": set}}}}})
 }
@@ -185,7 +190,7 @@ pub(crate) fn ip_not(field: &str, addresses: &[Ipv4Addr]) -> Value {
         [one] => json!(one.to_string()),
         many => json!({"set": many.iter().map(ToString::to_string).collect::<Vec<_>>()}),
     };
-    json!({"match": {"op": "!=", "left": {"payload": {"protocol": "ip", "field": field}}, "right": right}})
+    json!({"match": {"op": "!=", "left": payload("ip", field), "right": right}})
 }
 
 /// `meta mark set <mark>`.
@@ -204,6 +209,23 @@ pub(crate) fn ct_mark_by_iifname(pairs: &[(String, u32)]) -> Value {
     mangle(json!({"ct": {"key": "mark"}}), pairs)
 }
 
+/// `ct zone set iifname map { "<if>" : <zone>, ... }`.
+pub(crate) fn ct_zone_by_iifname(pairs: &[(String, u32)]) -> Value {
+    mangle(ct_zone(), pairs)
+}
+
+/// `ct zone set meta mark map { <mark> : <mark>, ... }`: `ct zone set meta
+/// mark` is a type error for nft (a zone is an integer, a mark a packet
+/// mark), so each mark is mapped to the zone of the same number.
+pub(crate) fn ct_zone_from_mark(marks: &[u32]) -> Value {
+    let set: Vec<Value> = marks.iter().map(|m| json!([m, m])).collect();
+    json!({"mangle": {"key": ct_zone(), "value": {"map": {"key": meta("mark"), "data": {"set": set}}}}})
+}
+
+fn ct_zone() -> Value {
+    json!({"ct": {"key": "zone"}})
+}
+
 fn mangle(key: Value, pairs: &[(String, u32)]) -> Value {
     let set: Vec<Value> = pairs.iter().map(|(i, m)| json!([i, m])).collect();
     json!({"mangle": {"key": key, "value": {"map": {"key": meta("iifname"), "data": {"set": set}}}}})
@@ -215,7 +237,7 @@ pub(crate) fn mark_from_ct_mark() -> Value {
 }
 
 fn daddr() -> Value {
-    json!({"payload": {"protocol": "ip", "field": "daddr"}})
+    payload("ip", "daddr")
 }
 
 /// `iifname { "<a>", "<b>" }`.
@@ -223,9 +245,30 @@ pub(crate) fn iifname_in(names: &[String]) -> Value {
     json!({"match": {"op": "==", "left": meta("iifname"), "right": {"set": names}}})
 }
 
+/// `ip daddr <addr>`.
+pub(crate) fn ip_daddr(addr: Ipv4Addr) -> Value {
+    json!({"match": {"op": "==", "left": daddr(), "right": addr.to_string()}})
+}
+
+/// `iifname . ip daddr { "<if>" . <addr>, ... }`.
+pub(crate) fn iifname_daddr_in(pairs: &[(String, Ipv4Addr)]) -> Value {
+    let set: Vec<Value> = pairs.iter().map(|(i, a)| concat(i, *a)).collect();
+    json!({"match": {"op": "==", "left": {"concat": [meta("iifname"), daddr()]}, "right": {"set": set}}})
+}
+
+/// `tcp dport != { <port>, ... }`.
+pub(crate) fn tcp_dport_not_in(ports: &[u16]) -> Value {
+    json!({"match": {"op": "!=", "left": payload("tcp", "dport"), "right": {"set": ports}}})
+}
+
+/// `ct direction reply`.
+pub(crate) fn ct_reply() -> Value {
+    json!({"match": {"op": "==", "left": {"ct": {"key": "direction"}}, "right": "reply"}})
+}
+
 /// `tcp dport <port>`.
 pub(crate) fn tcp_dport(port: u16) -> Value {
-    json!({"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": port}})
+    json!({"match": {"op": "==", "left": payload("tcp", "dport"), "right": port}})
 }
 
 /// `meta l4proto { tcp, udp }`: needed before a SNAT with a port range.
@@ -259,6 +302,16 @@ pub(crate) fn dnat_by_daddr(pairs: &[(Ipv4Addr, Ipv4Addr)]) -> Value {
         .map(|(a, b)| json!([a.to_string(), b.to_string()]))
         .collect();
     json!({"dnat": {"family": "ip", "addr": {"map": {"key": daddr(), "data": {"set": set}}}}})
+}
+
+/// `dnat ip to iifname . ip daddr map { "<if>" . <daddr> : <addr>, ... }`.
+pub(crate) fn dnat_by_iifname_daddr(entries: &[(String, Ipv4Addr, Ipv4Addr)]) -> Value {
+    let key = json!({"concat": [meta("iifname"), daddr()]});
+    let set: Vec<Value> = entries
+        .iter()
+        .map(|(i, d, a)| json!([concat(i, *d), a.to_string()]))
+        .collect();
+    json!({"dnat": {"family": "ip", "addr": {"map": {"key": key, "data": {"set": set}}}}})
 }
 
 /// A `"<if>" . <addr>` element.

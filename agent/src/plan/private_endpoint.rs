@@ -4,12 +4,16 @@
 //! `customDnsConfigs`, each connection's `privateLinkServiceConnectionState`,
 //! the record sets of its DNS zone groups).
 
+use std::net::Ipv4Addr;
+
 use serde_json::{json, Value};
 
 use super::routes::EndpointRoute;
 use crate::dns::zone_groups::{endpoint_records, ZONE_GROUP_TTL};
 use crate::ipam::Allocations;
-use crate::model::{GenericResource, Inventory, LabState, PrivateEndpoint, VirtualNetwork};
+use crate::model::{
+    GenericResource, Inventory, LabState, PrivateEndpoint, ResourceId, VirtualNetwork,
+};
 
 /// The /32 of every private endpoint of `vnet` with an address (AZURE-FACTS §2.5).
 pub(crate) fn endpoint_routes(
@@ -64,6 +68,39 @@ pub fn connection_status(state: &LabState, pe: &PrivateEndpoint) -> ConnectionSt
         Some(_) => ConnectionStatus::Approved,
         None => ConnectionStatus::Disconnected,
     }
+}
+
+/// An Approved private endpoint placed in the lab: what both kinds of
+/// target (services, apps) build their links from.
+pub(crate) struct ApprovedEndpoint<'a> {
+    pub pe: &'a PrivateEndpoint,
+    pub target: &'a ResourceId,
+    /// The endpoint's VNet (index into `vnets`: its fabric).
+    pub fabric: usize,
+    pub address: Ipv4Addr,
+}
+
+/// The Approved private endpoints with a target, an address and a VNet
+/// among `vnets`, in inventory order. Any other passes nothing (its /32
+/// stays unreachable).
+pub(crate) fn approved_endpoints<'a>(
+    inv: &'a Inventory,
+    state: &'a LabState,
+    vnets: &'a [VirtualNetwork],
+) -> impl Iterator<Item = ApprovedEndpoint<'a>> + 'a {
+    inv.private_endpoints.iter().filter_map(move |pe| {
+        let target = pe.connection()?.target.as_ref()?;
+        if connection_status(state, pe) != ConnectionStatus::Approved {
+            return None;
+        }
+        let vnet = pe.subnet_id.parent()?;
+        Some(ApprovedEndpoint {
+            pe,
+            target,
+            fabric: vnets.iter().position(|v| v.id == vnet)?,
+            address: pe.address(&state.allocations)?,
+        })
+    })
 }
 
 /// A private endpoint's `show`: `base` (stored properties) plus Azure's

@@ -10,13 +10,12 @@
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use serde_json::json;
 
 use super::builder::{default_route, host, Builder, NsExt, MAIN};
 use super::layout::{Layout, INET_GW, RULE_PRIORITY};
 use super::names;
 use super::nft::{self, Batch, ChainType};
-use super::private_endpoint::{connection_status, ConnectionStatus};
+use super::private_endpoint::{approved_endpoints, ApprovedEndpoint};
 use super::types::{NamespaceRole, RouteKind, RulePlan, ServiceHostPlan};
 use crate::ipam::Allocations;
 use crate::model::{
@@ -139,6 +138,7 @@ pub(crate) fn layout(
     vnets: &[crate::model::VirtualNetwork],
 ) -> Vec<ServiceL> {
     let alloc = &state.allocations;
+    let approved: Vec<ApprovedEndpoint> = approved_endpoints(inv, state, vnets).collect();
     inv.services
         .iter()
         .filter_map(|s| {
@@ -163,7 +163,7 @@ pub(crate) fn layout(
                     ports: &[],
                 })
                 .collect();
-            links.extend(endpoint_links(inv, state, vnets, &s.id));
+            links.extend(endpoint_links(&approved, &s.id));
             Some(ServiceL {
                 svc: s.clone(),
                 netns: names::netns(lab, "svc", &s.name, &s.id.key()),
@@ -176,26 +176,15 @@ pub(crate) fn layout(
 }
 
 /// The Approved private endpoints to service `target`, as links from their
-/// VNets' fabrics, by (fabric, address). A Pending or Disconnected endpoint
-/// passes nothing (its /32 stays unreachable).
-fn endpoint_links(
-    inv: &Inventory,
-    state: &LabState,
-    vnets: &[crate::model::VirtualNetwork],
-    target: &ResourceId,
-) -> Vec<ServiceLink> {
-    let mut links: Vec<ServiceLink> = inv
-        .private_endpoints
+/// VNets' fabrics, by (fabric, address).
+fn endpoint_links(approved: &[ApprovedEndpoint], target: &ResourceId) -> Vec<ServiceLink> {
+    let mut links: Vec<ServiceLink> = approved
         .iter()
-        .filter(|pe| pe.connection().and_then(|c| c.target.as_ref()) == Some(target))
-        .filter(|pe| connection_status(state, pe) == ConnectionStatus::Approved)
-        .filter_map(|pe| {
-            let vnet = pe.subnet_id.parent()?;
-            Some(ServiceLink {
-                fabric: vnets.iter().position(|v| v.id == vnet)?,
-                private_endpoint: Some(pe.address(&state.allocations)?),
-                ports: pe.group().map_or(&[][..], |g| g.ports),
-            })
+        .filter(|e| e.target == target)
+        .map(|e| ServiceLink {
+            fabric: e.fabric,
+            private_endpoint: Some(e.address),
+            ports: e.pe.group().map_or(&[][..], |g| g.ports),
         })
         .collect();
     links.sort_by_key(|k| (k.fabric, k.private_endpoint));
@@ -335,63 +324,59 @@ struct IngressLink {
 /// clients use on it (public IP or private endpoint IP) to the link's local
 /// address, so two unpeered VNets with the same private addresses (legal in
 /// Azure) never share a flow or a socket, even with equal source ports.
+/// A constant number of rules however many links: maps keyed by link.
 fn nft_batch(links: &[IngressLink]) -> serde_json::Value {
     let mut batch = Batch::default();
     batch.chain("raw-pre", ChainType::Filter, "prerouting", -300);
     batch.chain("raw-out", ChainType::Filter, "output", -300);
     batch.chain("dnat", ChainType::Nat, "prerouting", -100);
-    if !links.is_empty() {
-        let marks: Vec<(String, u32)> = links.iter().map(|k| (k.ifname.clone(), k.mark)).collect();
-        batch.rule("raw-pre", vec![nft::mark_by_iifname(&marks)]);
-        // `ct zone set meta mark` is a type error for nft (zone is an
-        // integer, mark a packet mark): map each mark to its zone instead.
-        let iifname = json!({"meta": {"key": "iifname"}});
-        let by_link = marks.iter().map(|(l, m)| json!([l, m])).collect();
-        batch.rule("raw-pre", vec![zone_by(iifname.clone(), by_link)]);
-        let by_mark = marks.iter().map(|(_, m)| json!([m, m])).collect();
-        batch.rule(
-            "raw-out",
-            vec![zone_by(json!({"meta": {"key": "mark"}}), by_mark)],
-        );
-        // `dnat ip to iifname . ip daddr map { "f-x" . <daddr> : <local> }`:
-        // anything else (another address on a link) is not DNATed and finds
-        // no socket.
-        let key = json!({"concat": [iifname, {"payload": {"protocol": "ip", "field": "daddr"}}]});
-        let to_local: Vec<serde_json::Value> = links
-            .iter()
-            .map(|k| json!([nft::concat(&k.ifname, k.daddr), k.local.to_string()]))
-            .collect();
-        batch.rule(
-            "dnat",
-            vec![json!({"dnat": {"family": "ip", "addr": {"map": {"key": key, "data": {"set": to_local}}}}})],
-        );
+    if links.is_empty() {
+        return batch.finish();
     }
+    let marks: Vec<(String, u32)> = links.iter().map(|k| (k.ifname.clone(), k.mark)).collect();
+    batch.rule("raw-pre", vec![nft::mark_by_iifname(&marks)]);
+    batch.rule("raw-pre", vec![nft::ct_zone_by_iifname(&marks)]);
+    let zones: Vec<u32> = links.iter().map(|k| k.mark).collect();
+    batch.rule("raw-out", vec![nft::ct_zone_from_mark(&zones)]);
+    // Anything else (another address on a link) is not DNATed and finds no
+    // socket.
+    let to_local: Vec<(String, Ipv4Addr, Ipv4Addr)> = links
+        .iter()
+        .map(|k| (k.ifname.clone(), k.daddr, k.local))
+        .collect();
+    batch.rule("dnat", vec![nft::dnat_by_iifname_daddr(&to_local)]);
+    // A private endpoint maps one sub-resource (group) of its target: other
+    // ports of the service are not reachable through it. One rule per
+    // group's ports, naming every endpoint link of that group.
+    let mut by_ports: Vec<(&'static [u16], Vec<String>)> = Vec::new();
     for (link, ports) in links.iter().filter_map(|k| Some((&k.ifname, k.ports?))) {
-        // A private endpoint maps one sub-resource (group) of its target:
-        // other ports of the service are not reachable through it.
+        match by_ports.iter_mut().find(|(p, _)| *p == ports) {
+            Some((_, names)) => names.push(link.clone()),
+            None => by_ports.push((ports, vec![link.clone()])),
+        }
+    }
+    for (ports, names) in &by_ports {
         batch.rule(
             "raw-pre",
             vec![
-                nft::iifname(link),
-                json!({"match": {"op": "!=", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": {"set": ports}}}),
+                nft::iifname_in(names),
+                nft::tcp_dport_not_in(ports),
                 nft::drop(),
             ],
         );
     }
-    for link in links.iter().map(|k| &k.ifname) {
-        let name = format!("in-{link}");
-        batch.counter(&name);
-        batch.rule(
-            "raw-pre",
-            vec![nft::iifname(link), nft::named_counter(&name)],
-        );
+    let counters: Vec<(String, String)> = links
+        .iter()
+        .map(|k| (k.ifname.clone(), format!("in-{}", k.ifname)))
+        .collect();
+    for (_, name) in &counters {
+        batch.counter(name);
     }
+    batch.rule(
+        "raw-pre",
+        vec![nft::counter_by_ifname("iifname", &counters)],
+    );
     batch.finish()
-}
-
-/// `ct zone set <key> map { ... }`.
-fn zone_by(key: serde_json::Value, set: Vec<serde_json::Value>) -> serde_json::Value {
-    json!({"mangle": {"key": {"ct": {"key": "zone"}}, "value": {"map": {"key": key, "data": {"set": set}}}}})
 }
 
 /// What the service's host serves.

@@ -11,7 +11,7 @@ use super::builder::{default_route, host, Builder, NsExt};
 use super::layout::{Layout, WorkerL, RULE_PRIORITY};
 use super::names;
 use super::nft::{self, Batch};
-use super::private_endpoint::{connection_status, ConnectionStatus};
+use super::private_endpoint::approved_endpoints;
 use super::services::FABRIC_SERVICE_GW;
 use super::types::{RouteKind, RulePlan};
 use crate::model::{Inventory, LabState, VirtualNetwork};
@@ -54,33 +54,24 @@ pub(crate) fn layout(
     workers: &[WorkerL],
 ) -> Vec<SiteEndpointL> {
     let mut out: Vec<SiteEndpointL> = Vec::new();
-    for pe in &inv.private_endpoints {
-        let Some(target) = pe.connection().and_then(|c| c.target.as_ref()) else {
-            continue;
-        };
-        if !target
+    for e in approved_endpoints(inv, state, vnets) {
+        if !e
+            .target
             .full_type()
             .eq_ignore_ascii_case("Microsoft.Web/sites")
-            || connection_status(state, pe) != ConnectionStatus::Approved
         {
             continue;
         }
-        let found = workers.iter().enumerate().find_map(|(wi, w)| {
-            let sb = w.sandboxes.iter().find(|sb| &sb.site.id == target)?;
+        let Some((worker, sb)) = workers.iter().enumerate().find_map(|(wi, w)| {
+            let sb = w.sandboxes.iter().find(|sb| &sb.site.id == e.target)?;
             Some((wi, sb))
-        });
-        let (Some((worker, sb)), Some(vnet), Some(address)) =
-            (found, pe.subnet_id.parent(), pe.address(&state.allocations))
-        else {
-            continue;
-        };
-        let Some(fabric) = vnets.iter().position(|v| v.id == vnet) else {
+        }) else {
             continue;
         };
         let j = out.iter().filter(|e| e.worker == worker).count() as u32;
         out.push(SiteEndpointL {
-            fabric,
-            address,
+            fabric: e.fabric,
+            address: e.address,
             worker,
             j,
             sandbox: sb.ip,
@@ -163,44 +154,51 @@ pub(crate) fn worker_rules(l: &Layout, wi: usize, batch: &mut Batch) {
     }
     batch.chain("pe-pre", super::nft::ChainType::Filter, "prerouting", -150);
     batch.chain("pe-dnat", super::nft::ChainType::Nat, "prerouting", -100);
-    let marks: Vec<(String, u32)> = mine.iter().map(|e| (links(l, e).0, mark(e))).collect();
+    let near: Vec<String> = mine.iter().map(|e| links(l, e).0).collect();
+    let marks: Vec<(String, u32)> = near
+        .iter()
+        .cloned()
+        .zip(mine.iter().map(|e| mark(e)))
+        .collect();
     batch.rule("pe-pre", vec![nft::ct_mark_by_iifname(&marks)]);
     // Only replies take the mark back: the flow's own packets must be
     // routed to the sandbox, not back to the VNet.
-    batch.rule(
-        "pe-pre",
-        vec![
-            json!({"match": {"op": "==", "left": {"ct": {"key": "direction"}}, "right": "reply"}}),
-            nft::mark_from_ct_mark(),
-        ],
-    );
-    for e in mine {
-        let link = links(l, e).0;
+    batch.rule("pe-pre", vec![nft::ct_reply(), nft::mark_from_ct_mark()]);
+    for (e, link) in mine.iter().zip(&near) {
         batch.rule(
             "pe-dnat",
             vec![
-                nft::iifname(&link),
-                json!({"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": e.address.to_string()}}),
+                nft::iifname(link),
+                nft::ip_daddr(e.address),
                 nft::tcp_dport(SITE_ENDPOINT_PORT),
                 json!({"dnat": {"family": "ip", "addr": e.sandbox.to_string(), "port": e.port}}),
             ],
         );
-        // Only the DNATed flow may cross; the rest (another port, the
-        // link's own address) goes nowhere.
-        let name = format!("in-{link}");
-        batch.counter(&name);
-        batch.rule(
-            "forward",
-            vec![
-                nft::iifname(&link),
-                json!({"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": e.sandbox.to_string()}}),
-                nft::named_counter(&name),
-                json!({"accept": null}),
-            ],
-        );
-        batch.rule("forward", vec![nft::iifname(&link), nft::drop()]);
-        batch.rule("input", vec![nft::iifname(&link), nft::drop()]);
     }
+    // Only the DNATed flow may cross; the rest (another port, the link's
+    // own address) goes nowhere.
+    let to_sandbox: Vec<(String, Ipv4Addr)> = near
+        .iter()
+        .cloned()
+        .zip(mine.iter().map(|e| e.sandbox))
+        .collect();
+    let counters: Vec<(String, String)> = near
+        .iter()
+        .map(|k| (k.clone(), format!("in-{k}")))
+        .collect();
+    for (_, name) in &counters {
+        batch.counter(name);
+    }
+    batch.rule(
+        "forward",
+        vec![
+            nft::iifname_daddr_in(&to_sandbox),
+            nft::counter_by_ifname("iifname", &counters),
+            json!({"accept": null}),
+        ],
+    );
+    batch.rule("forward", vec![nft::iifname_in(&near), nft::drop()]);
+    batch.rule("input", vec![nft::iifname_in(&near), nft::drop()]);
 }
 
 #[cfg(test)]

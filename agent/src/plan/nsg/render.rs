@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::super::fabric::MAP_SUBNET_MARKS;
 use super::super::layout::Layout;
-use super::super::nft::{self, Batch};
+use super::super::nft::{self, meta, payload, Batch};
 use super::classify::{classify, merged_ports, KeyField};
 use super::compile::{self, chain_name, Addr, AddrSet, CompiledRule};
 use crate::model::{Access, Direction, PortMatch, RuleProtocol, AZURE_PLATFORM_IP};
@@ -19,14 +19,6 @@ pub(crate) const NSG_CHAIN: &str = "nsg";
 pub(crate) const NSG_ALLOW_CHAIN: &str = "nsg-allow";
 /// The rank register's value before any rule matched.
 const NO_RANK: u32 = u32::MAX;
-
-fn meta(key: &str) -> Value {
-    json!({"meta": {"key": key}})
-}
-
-fn payload(protocol: &str, field: &str) -> Value {
-    json!({"payload": {"protocol": protocol, "field": field}})
-}
 
 fn eq(left: Value, right: Value) -> Value {
     json!({"match": {"op": "==", "left": left, "right": right}})
