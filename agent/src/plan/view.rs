@@ -651,28 +651,28 @@ fn public_ip_prefix_view(l: &Layout, state: &LabState, res: &GenericResource) ->
 /// `emulator`, its namespace, public address and service-endpoint links.
 /// A vault's secrets are child resources and not shown (as in Azure).
 fn service_view(l: &Layout, res: &GenericResource) -> Value {
+    use crate::model::ServiceKind;
     let mut v = base(res);
-    let name = res.name.to_ascii_lowercase();
     let p = props(&mut v);
-    match crate::model::ServiceKind::from_type(&res.type_) {
-        Some(crate::model::ServiceKind::Storage) => {
+    // The public host names come from the model, as DNS and TLS use them.
+    let kind = ServiceKind::from_type(&res.type_).unwrap_or(ServiceKind::ContainerRegistry);
+    let host = |i: usize| kind.endpoints()[i].host(&res.name);
+    match kind {
+        ServiceKind::Storage => {
             p.insert(
                 "primaryEndpoints".into(),
                 json!({
-                    "blob": format!("https://{name}.blob.core.windows.net/"),
-                    "file": format!("https://{name}.file.core.windows.net/"),
+                    "blob": format!("https://{}/", host(0)),
+                    "file": format!("https://{}/", host(1)),
                 }),
             );
         }
-        Some(crate::model::ServiceKind::KeyVault) => {
+        ServiceKind::KeyVault => {
             p.remove("secrets");
-            p.insert(
-                "vaultUri".into(),
-                json!(format!("https://{name}.vault.azure.net/")),
-            );
+            p.insert("vaultUri".into(), json!(format!("https://{}/", host(0))));
         }
-        _ => {
-            p.insert("loginServer".into(), json!(format!("{name}.azurecr.io")));
+        ServiceKind::ContainerRegistry => {
+            p.insert("loginServer".into(), json!(host(0)));
         }
     }
     if let Some(s) = super::services::find(l, &res.id) {
