@@ -16,6 +16,7 @@ mod tests;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use crate::model::{canonical_name, Inventory, LabConfig, LabState, PrivateDnsZone, ResourceId};
 
@@ -242,27 +243,43 @@ impl NameTable {
 pub struct Resolver {
     /// Linked zone name -> its records.
     private: HashMap<String, NameTable>,
-    public: NameTable,
+    /// Shared by every resolver built from one state ([`Tables`]).
+    public: Arc<NameTable>,
 }
 
-/// The type a query asks for: one the lab holds, or any other (`MX`, `SOA`,
-/// ...), which exists for no name (NOERROR without data when the name
-/// exists, NXDOMAIN when it does not; CNAMEs are still followed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueryType {
-    Known(RecordType),
-    Other,
+/// What every resolver built from one state shares, computed once: the
+/// public names (one table for all the lab's servers, not one per VNet) and
+/// the zone groups' record sets (one pass over the private endpoints, not
+/// one per linked zone).
+pub struct Tables {
+    public: Arc<NameTable>,
+    groups: Vec<zone_groups::GroupRecordSet>,
 }
 
-impl Resolver {
+impl Tables {
+    pub fn new(state: &LabState, inv: &Inventory) -> Tables {
+        Tables {
+            public: Arc::new(NameTable::new(public_records(inv, state))),
+            groups: zone_groups::group_record_sets(inv, state),
+        }
+    }
+
+    /// The lab's public DNS (no private zones).
+    pub fn public(&self) -> Resolver {
+        Resolver {
+            private: HashMap::new(),
+            public: self.public.clone(),
+        }
+    }
+
     /// Azure-provided DNS (168.63.129.16) inside `vnet`: its linked zones
-    /// (with auto-registered VMs), then the public names.
-    pub fn for_vnet(state: &LabState, inv: &Inventory, vnet: &ResourceId) -> Resolver {
+    /// (with zone groups' and auto-registered records), then the public names.
+    pub fn for_vnet(&self, state: &LabState, inv: &Inventory, vnet: &ResourceId) -> Resolver {
         let private = inv
             .zones_linked_to(vnet)
             .map(|z| {
                 let mut records = zone_records(z);
-                zone_groups::overlay_records(&mut records, inv, state, z);
+                zone_groups::overlay_records(&mut records, &self.groups, z);
                 let manual: BTreeSet<String> = records.iter().map(|r| r.name.clone()).collect();
                 // A record set written by hand wins over the registration.
                 records.extend(
@@ -275,15 +292,32 @@ impl Resolver {
             .collect();
         Resolver {
             private,
-            public: NameTable::new(public_records(inv, state)),
+            public: self.public.clone(),
         }
+    }
+}
+
+/// The type a query asks for: one the lab holds, or any other (`MX`, `SOA`,
+/// ...), which exists for no name (NOERROR without data when the name
+/// exists, NXDOMAIN when it does not; CNAMEs are still followed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryType {
+    Known(RecordType),
+    Other,
+}
+
+impl Resolver {
+    /// Azure-provided DNS (168.63.129.16) inside `vnet` (one resolver: for
+    /// several, build their [`Tables`] once).
+    pub fn for_vnet(state: &LabState, inv: &Inventory, vnet: &ResourceId) -> Resolver {
+        Tables::new(state, inv).for_vnet(state, inv, vnet)
     }
 
     /// The lab's public DNS (no private zones).
     pub fn public(state: &LabState, inv: &Inventory) -> Resolver {
         Resolver {
             private: HashMap::new(),
-            public: NameTable::new(public_records(inv, state)),
+            public: Arc::new(NameTable::new(public_records(inv, state))),
         }
     }
 
@@ -291,7 +325,7 @@ impl Resolver {
     pub fn from_public_records(records: Vec<Record>) -> Resolver {
         Resolver {
             private: HashMap::new(),
-            public: NameTable::new(records),
+            public: Arc::new(NameTable::new(records)),
         }
     }
 

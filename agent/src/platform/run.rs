@@ -11,7 +11,7 @@ use super::client::{self, Response};
 use super::kv_ref::{KeyVaultReference, ResolveStatus};
 use super::{Contact, InstanceStartup, KeyVaultReferenceStatus, PlatformRoute, StartupSpec, Step};
 use crate::dataplane::in_netns_async;
-use crate::dns::{self, QueryType, Rcode, RecordData, RecordType, Resolver};
+use crate::dns::{self, QueryType, Rcode, RecordData, RecordType, Resolver, Tables};
 use crate::model::{Inventory, LabState, ResourceId};
 use crate::plan::startup::Integration;
 
@@ -30,6 +30,7 @@ pub struct Env {
 struct Names {
     state: LabState,
     inv: Inventory,
+    tables: Tables,
     public: Resolver,
     vnets: Mutex<HashMap<ResourceId, Arc<Resolver>>>,
 }
@@ -37,11 +38,13 @@ struct Names {
 impl Env {
     pub fn new(state: LabState, ca_pem: Option<Arc<Vec<u8>>>) -> Env {
         let inv = Inventory::parse_lenient(&state.resources);
-        let public = Resolver::public(&state, &inv);
+        let tables = Tables::new(&state, &inv);
+        let public = tables.public();
         Env {
             names: Arc::new(Names {
                 state,
                 inv,
+                tables,
                 public,
                 vnets: Mutex::new(HashMap::new()),
             }),
@@ -56,7 +59,7 @@ impl Env {
             .lock()
             .expect("resolver cache lock")
             .entry(vnet.clone())
-            .or_insert_with(|| Arc::new(Resolver::for_vnet(&n.state, &n.inv, vnet)))
+            .or_insert_with(|| Arc::new(n.tables.for_vnet(&n.state, &n.inv, vnet)))
             .clone()
     }
 }
