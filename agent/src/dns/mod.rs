@@ -212,26 +212,20 @@ impl NameTable {
     }
 
     /// Look `name` up: exact owner-name matches, with a `*.` wildcard owner
-    /// matching when nothing exact exists. `None` = the name does not exist
+    /// matching when nothing exact exists (`true`: the records' owner is the
+    /// wildcard, to be renamed to `name`). `None` = the name does not exist
     /// (neither exact, wildcard, nor an empty non-terminal above a record).
-    fn lookup(&self, name: &str) -> Option<Vec<Record>> {
+    /// Borrowed: a query copies only the records it answers with.
+    fn lookup(&self, name: &str) -> Option<(&[Record], bool)> {
         if let Some(exact) = self.records.get(name) {
-            return Some(exact.clone());
+            return Some((exact, false));
         }
         if self.above.contains(name) {
-            return Some(Vec::new()); // empty non-terminal: NOERROR, no data
+            return Some((&[], false)); // empty non-terminal: NOERROR, no data
         }
         let parent = name.split_once('.')?.1;
-        let hits: Vec<Record> = self
-            .records
-            .get(&format!("*.{parent}"))?
-            .iter()
-            .map(|r| Record {
-                name: name.to_string(),
-                ..r.clone()
-            })
-            .collect();
-        Some(hits)
+        let hits = self.records.get(&format!("*.{parent}"))?;
+        Some((hits, true))
     }
 }
 
@@ -350,22 +344,25 @@ impl Resolver {
     /// The answer to `name` (any case, trailing dot or not) of type `qtype`:
     /// CNAMEs followed across zones (a query for CNAME itself stops at the
     /// first), up to [`MAX_CNAME_DEPTH`]; a loop or a longer chain is SERVFAIL.
+    ///
+    /// A loop needs no check of its own: it runs past the depth limit.
     pub fn answer(&self, name: &str, qtype: QueryType) -> Answer {
         let mut records = Vec::new();
-        let mut seen = BTreeSet::new();
         let mut current = canonical_name(name);
-        loop {
-            if !seen.insert(current.clone()) || seen.len() > MAX_CNAME_DEPTH + 1 {
-                return Answer {
-                    rcode: Rcode::ServFail,
-                    records: Vec::new(),
-                };
-            }
-            let Some(found) = self.table_for(&current).lookup(&current) else {
+        for _ in 0..=MAX_CNAME_DEPTH {
+            let Some((found, wildcard)) = self.table_for(&current).lookup(&current) else {
                 return Answer {
                     rcode: Rcode::NxDomain,
                     records,
                 };
+            };
+            let owned = |r: &Record| Record {
+                name: if wildcard {
+                    current.clone()
+                } else {
+                    r.name.clone()
+                },
+                ..r.clone()
             };
             let cname = found.iter().find(|r| r.rtype == RecordType::Cname);
             match cname {
@@ -373,14 +370,15 @@ impl Resolver {
                     let RecordData::Cname(target) = &c.data else {
                         unreachable!("CNAME records hold a name")
                     };
+                    records.push(owned(c));
                     current = target.clone();
-                    records.push(c.clone());
                 }
                 _ => {
                     records.extend(
                         found
-                            .into_iter()
-                            .filter(|r| qtype == QueryType::Known(r.rtype)),
+                            .iter()
+                            .filter(|r| qtype == QueryType::Known(r.rtype))
+                            .map(owned),
                     );
                     return Answer {
                         rcode: Rcode::NoError,
@@ -388,6 +386,10 @@ impl Resolver {
                     };
                 }
             }
+        }
+        Answer {
+            rcode: Rcode::ServFail,
+            records: Vec::new(),
         }
     }
 }
