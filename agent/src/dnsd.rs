@@ -29,7 +29,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::dataplane::{in_netns, netns_path};
 use crate::dns::wire::{respond, Transport};
-use crate::dns::Resolver;
+use crate::dns::{Resolver, Tables};
 use crate::model::{Inventory, LabState, ResourceId};
 use crate::plan::{DnsServerPlan, DnsView, NetworkPlan};
 
@@ -94,12 +94,12 @@ fn namespace_id(netns: &str) -> Option<(u64, u64)> {
         .map(|m| (m.dev(), m.ino()))
 }
 
-fn resolver_for(view: &DnsView, state: &LabState, inv: &Inventory) -> Resolver {
+fn resolver_for(view: &DnsView, tables: &Tables, state: &LabState, inv: &Inventory) -> Resolver {
     match view {
-        DnsView::Public => Resolver::public(state, inv),
+        DnsView::Public => tables.public(),
         DnsView::VirtualNetwork { vnet_id } => match vnet_id.parse::<ResourceId>() {
-            Ok(id) => Resolver::for_vnet(state, inv, &id),
-            Err(_) => Resolver::public(state, inv),
+            Ok(id) => tables.for_vnet(state, inv, &id),
+            Err(_) => tables.public(),
         },
     }
 }
@@ -133,9 +133,10 @@ impl DnsServers {
     pub async fn sync(&self, plan: &NetworkPlan, state: &LabState) -> Result<()> {
         self.stop_gone(plan);
         let inv = Inventory::parse_lenient(&state.resources);
+        let tables = Tables::new(state, &inv);
         let mut errors = Vec::new();
         for p in &plan.dns_servers {
-            let resolver = resolver_for(&p.view, state, &inv);
+            let resolver = resolver_for(&p.view, &tables, state, &inv);
             if let Some(r) = self.running.lock().expect("dns lock").get(&p.netns) {
                 r.view.replace(resolver);
                 continue;

@@ -95,11 +95,7 @@ impl Daemon {
         if todo.is_empty() {
             return false;
         }
-        let env = platform::Env {
-            state: Arc::new(state.clone()),
-            lab: self.config.lab.clone(),
-            ca_pem: self.lab_ca_pem(),
-        };
+        let env = platform::Env::new(state.clone(), self.lab_ca_pem());
         let results = futures::future::join_all(
             todo.iter()
                 .map(|(sp, _)| platform::start_instance(&env, sp)),
@@ -308,11 +304,7 @@ impl Daemon {
             )
             .into());
         }
-        let env = platform::Env {
-            state: Arc::new(state.clone()),
-            lab: self.config.lab.clone(),
-            ca_pem: self.lab_ca_pem(),
-        };
+        let env = platform::Env::new(state.clone(), self.lab_ca_pem());
         drop(state);
         let blob = format!("/{container}/{name}.zip");
         let content = (!restore).then(|| {

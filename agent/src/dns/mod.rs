@@ -16,6 +16,7 @@ mod tests;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use crate::model::{canonical_name, Inventory, LabConfig, LabState, PrivateDnsZone, ResourceId};
 
@@ -211,26 +212,20 @@ impl NameTable {
     }
 
     /// Look `name` up: exact owner-name matches, with a `*.` wildcard owner
-    /// matching when nothing exact exists. `None` = the name does not exist
+    /// matching when nothing exact exists (`true`: the records' owner is the
+    /// wildcard, to be renamed to `name`). `None` = the name does not exist
     /// (neither exact, wildcard, nor an empty non-terminal above a record).
-    fn lookup(&self, name: &str) -> Option<Vec<Record>> {
+    /// Borrowed: a query copies only the records it answers with.
+    fn lookup(&self, name: &str) -> Option<(&[Record], bool)> {
         if let Some(exact) = self.records.get(name) {
-            return Some(exact.clone());
+            return Some((exact, false));
         }
         if self.above.contains(name) {
-            return Some(Vec::new()); // empty non-terminal: NOERROR, no data
+            return Some((&[], false)); // empty non-terminal: NOERROR, no data
         }
         let parent = name.split_once('.')?.1;
-        let hits: Vec<Record> = self
-            .records
-            .get(&format!("*.{parent}"))?
-            .iter()
-            .map(|r| Record {
-                name: name.to_string(),
-                ..r.clone()
-            })
-            .collect();
-        Some(hits)
+        let hits = self.records.get(&format!("*.{parent}"))?;
+        Some((hits, true))
     }
 }
 
@@ -242,27 +237,43 @@ impl NameTable {
 pub struct Resolver {
     /// Linked zone name -> its records.
     private: HashMap<String, NameTable>,
-    public: NameTable,
+    /// Shared by every resolver built from one state ([`Tables`]).
+    public: Arc<NameTable>,
 }
 
-/// The type a query asks for: one the lab holds, or any other (`MX`, `SOA`,
-/// ...), which exists for no name (NOERROR without data when the name
-/// exists, NXDOMAIN when it does not; CNAMEs are still followed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueryType {
-    Known(RecordType),
-    Other,
+/// What every resolver built from one state shares, computed once: the
+/// public names (one table for all the lab's servers, not one per VNet) and
+/// the zone groups' record sets (one pass over the private endpoints, not
+/// one per linked zone).
+pub struct Tables {
+    public: Arc<NameTable>,
+    groups: Vec<zone_groups::GroupRecordSet>,
 }
 
-impl Resolver {
+impl Tables {
+    pub fn new(state: &LabState, inv: &Inventory) -> Tables {
+        Tables {
+            public: Arc::new(NameTable::new(public_records(inv, state))),
+            groups: zone_groups::group_record_sets(inv, state),
+        }
+    }
+
+    /// The lab's public DNS (no private zones).
+    pub fn public(&self) -> Resolver {
+        Resolver {
+            private: HashMap::new(),
+            public: self.public.clone(),
+        }
+    }
+
     /// Azure-provided DNS (168.63.129.16) inside `vnet`: its linked zones
-    /// (with auto-registered VMs), then the public names.
-    pub fn for_vnet(state: &LabState, inv: &Inventory, vnet: &ResourceId) -> Resolver {
+    /// (with zone groups' and auto-registered records), then the public names.
+    pub fn for_vnet(&self, state: &LabState, inv: &Inventory, vnet: &ResourceId) -> Resolver {
         let private = inv
             .zones_linked_to(vnet)
             .map(|z| {
                 let mut records = zone_records(z);
-                zone_groups::overlay_records(&mut records, inv, state, z);
+                zone_groups::overlay_records(&mut records, &self.groups, z);
                 let manual: BTreeSet<String> = records.iter().map(|r| r.name.clone()).collect();
                 // A record set written by hand wins over the registration.
                 records.extend(
@@ -275,15 +286,32 @@ impl Resolver {
             .collect();
         Resolver {
             private,
-            public: NameTable::new(public_records(inv, state)),
+            public: self.public.clone(),
         }
+    }
+}
+
+/// The type a query asks for: one the lab holds, or any other (`MX`, `SOA`,
+/// ...), which exists for no name (NOERROR without data when the name
+/// exists, NXDOMAIN when it does not; CNAMEs are still followed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryType {
+    Known(RecordType),
+    Other,
+}
+
+impl Resolver {
+    /// Azure-provided DNS (168.63.129.16) inside `vnet` (one resolver: for
+    /// several, build their [`Tables`] once).
+    pub fn for_vnet(state: &LabState, inv: &Inventory, vnet: &ResourceId) -> Resolver {
+        Tables::new(state, inv).for_vnet(state, inv, vnet)
     }
 
     /// The lab's public DNS (no private zones).
     pub fn public(state: &LabState, inv: &Inventory) -> Resolver {
         Resolver {
             private: HashMap::new(),
-            public: NameTable::new(public_records(inv, state)),
+            public: Arc::new(NameTable::new(public_records(inv, state))),
         }
     }
 
@@ -291,7 +319,7 @@ impl Resolver {
     pub fn from_public_records(records: Vec<Record>) -> Resolver {
         Resolver {
             private: HashMap::new(),
-            public: NameTable::new(records),
+            public: Arc::new(NameTable::new(records)),
         }
     }
 
@@ -316,22 +344,25 @@ impl Resolver {
     /// The answer to `name` (any case, trailing dot or not) of type `qtype`:
     /// CNAMEs followed across zones (a query for CNAME itself stops at the
     /// first), up to [`MAX_CNAME_DEPTH`]; a loop or a longer chain is SERVFAIL.
+    ///
+    /// A loop needs no check of its own: it runs past the depth limit.
     pub fn answer(&self, name: &str, qtype: QueryType) -> Answer {
         let mut records = Vec::new();
-        let mut seen = BTreeSet::new();
         let mut current = canonical_name(name);
-        loop {
-            if !seen.insert(current.clone()) || seen.len() > MAX_CNAME_DEPTH + 1 {
-                return Answer {
-                    rcode: Rcode::ServFail,
-                    records: Vec::new(),
-                };
-            }
-            let Some(found) = self.table_for(&current).lookup(&current) else {
+        for _ in 0..=MAX_CNAME_DEPTH {
+            let Some((found, wildcard)) = self.table_for(&current).lookup(&current) else {
                 return Answer {
                     rcode: Rcode::NxDomain,
                     records,
                 };
+            };
+            let owned = |r: &Record| Record {
+                name: if wildcard {
+                    current.clone()
+                } else {
+                    r.name.clone()
+                },
+                ..r.clone()
             };
             let cname = found.iter().find(|r| r.rtype == RecordType::Cname);
             match cname {
@@ -339,14 +370,15 @@ impl Resolver {
                     let RecordData::Cname(target) = &c.data else {
                         unreachable!("CNAME records hold a name")
                     };
+                    records.push(owned(c));
                     current = target.clone();
-                    records.push(c.clone());
                 }
                 _ => {
                     records.extend(
                         found
-                            .into_iter()
-                            .filter(|r| qtype == QueryType::Known(r.rtype)),
+                            .iter()
+                            .filter(|r| qtype == QueryType::Known(r.rtype))
+                            .map(owned),
                     );
                     return Answer {
                         rcode: Rcode::NoError,
@@ -354,6 +386,10 @@ impl Resolver {
                     };
                 }
             }
+        }
+        Answer {
+            rcode: Rcode::ServFail,
+            records: Vec::new(),
         }
     }
 }

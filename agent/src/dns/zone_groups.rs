@@ -96,16 +96,11 @@ fn in_zone<'a>(
         .filter(move |s| &s.zone == zone)
 }
 
-/// Put the zone groups' records into `records` (a zone's records with
-/// absolute names, as `dns::resolve` gathers them): each replaces the A
-/// records of its name.
-pub fn overlay_records(
-    records: &mut Vec<Record>,
-    inv: &Inventory,
-    state: &LabState,
-    zone: &PrivateDnsZone,
-) {
-    for set in in_zone(inv, state, &zone.id) {
+/// Put the zone groups' records (`sets`, from [`group_record_sets`]) into
+/// `records` (a zone's records with absolute names, as `dns::Tables`
+/// gathers them): each replaces the A records of its name.
+pub fn overlay_records(records: &mut Vec<Record>, sets: &[GroupRecordSet], zone: &PrivateDnsZone) {
+    for set in sets.iter().filter(|s| s.zone == zone.id) {
         let name = zone.absolute(&set.name);
         records.retain(|r| !(r.rtype == RecordType::A && r.name == name));
         records.extend(set.addresses.iter().map(|a| Record {

@@ -93,11 +93,6 @@ pub struct InstanceStartup {
 }
 
 impl InstanceStartup {
-    /// True when the step ran and succeeded (or had nothing to do).
-    pub fn step_ok(step: &Option<Step>) -> bool {
-        step.as_ref().is_none_or(|s| s.status == "Succeeded")
-    }
-
     /// The status as the API shows it: without the secrets' values.
     pub fn redacted(&self) -> InstanceStartup {
         let mut out = self.clone();

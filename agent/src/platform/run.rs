@@ -1,8 +1,9 @@
 //! Carrying out a [`StartupSpec`]: real connections from the worker
 //! namespace, by the route the spec chose.
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
@@ -10,18 +11,57 @@ use super::client::{self, Response};
 use super::kv_ref::{KeyVaultReference, ResolveStatus};
 use super::{Contact, InstanceStartup, KeyVaultReferenceStatus, PlatformRoute, StartupSpec, Step};
 use crate::dataplane::in_netns_async;
-use crate::dns::{self, Rcode, RecordData, RecordType};
-use crate::model::{LabConfig, LabState};
+use crate::dns::{self, QueryType, Rcode, RecordData, RecordType, Resolver, Tables};
+use crate::model::{Inventory, LabState, ResourceId};
 use crate::plan::startup::Integration;
 
 /// What the platform needs besides the spec: the lab's names and the CA
 /// the emulated services' certificates are signed with.
 #[derive(Clone)]
 pub struct Env {
-    pub state: Arc<LabState>,
-    pub lab: LabConfig,
+    names: Arc<Names>,
     /// PEM of the lab CA (None: HTTPS is refused as untrusted).
     pub ca_pem: Option<Arc<Vec<u8>>>,
+}
+
+/// The lab's DNS answers for one run: the state's inventory is parsed once
+/// and each resolver built once (the public one, and one per integrated
+/// VNet on first use), not once per host name the platform looks up.
+struct Names {
+    state: LabState,
+    inv: Inventory,
+    tables: Tables,
+    public: Resolver,
+    vnets: Mutex<HashMap<ResourceId, Arc<Resolver>>>,
+}
+
+impl Env {
+    pub fn new(state: LabState, ca_pem: Option<Arc<Vec<u8>>>) -> Env {
+        let inv = Inventory::parse_lenient(&state.resources);
+        let tables = Tables::new(&state, &inv);
+        let public = tables.public();
+        Env {
+            names: Arc::new(Names {
+                state,
+                inv,
+                tables,
+                public,
+                vnets: Mutex::new(HashMap::new()),
+            }),
+            ca_pem,
+        }
+    }
+
+    /// Azure-provided DNS as `vnet` sees it.
+    fn vnet_resolver(&self, vnet: &ResourceId) -> Arc<Resolver> {
+        let n = &self.names;
+        n.vnets
+            .lock()
+            .expect("resolver cache lock")
+            .entry(vnet.clone())
+            .or_insert_with(|| Arc::new(n.tables.for_vnet(&n.state, &n.inv, vnet)))
+            .clone()
+    }
 }
 
 /// Where a request goes.
@@ -71,10 +111,13 @@ async fn resolve(
             .await
             .unwrap_or_else(|e| Err(format!("{e:#}")));
         }
-        (PlatformRoute::VirtualNetwork, Some(i)) => {
-            dns::resolve(&env.state, &env.lab, &i.vnet, host, RecordType::A)
-        }
-        _ => dns::public_resolve(&env.state, &env.lab, host, RecordType::A),
+        (PlatformRoute::VirtualNetwork, Some(i)) => env
+            .vnet_resolver(&i.vnet)
+            .answer(host, QueryType::Known(RecordType::A)),
+        _ => env
+            .names
+            .public
+            .answer(host, QueryType::Known(RecordType::A)),
     };
     match answer.rcode {
         Rcode::NxDomain => return Err(format!("{host}: NXDOMAIN")),

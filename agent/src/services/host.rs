@@ -35,9 +35,18 @@ const RELOAD_EVERY: Duration = Duration::from_millis(300);
 
 struct Shared {
     path: PathBuf,
-    config: RwLock<HostConfig>,
+    /// Swapped whole on reload; a request holds the one it started with.
+    config: RwLock<Arc<HostConfig>>,
     /// `container/blob` -> bytes (PUT stores, GET returns).
     blobs: Mutex<BTreeMap<String, Bytes>>,
+}
+
+impl Shared {
+    /// The configuration in force (a pointer copy, not a copy of its
+    /// secrets, images and ingress lists per request).
+    fn current(&self) -> Arc<HostConfig> {
+        self.config.read().expect("config lock").clone()
+    }
 }
 
 /// One accepted connection: who, and which way it came.
@@ -79,7 +88,7 @@ pub fn run(config_path: &Path) -> Result<()> {
         );
         let shared = Arc::new(Shared {
             path: config_path.to_path_buf(),
-            config: RwLock::new(config),
+            config: RwLock::new(Arc::new(config)),
             blobs: Mutex::new(BTreeMap::new()),
         });
         for port in ports {
@@ -124,7 +133,7 @@ async fn reload_loop(shared: Arc<Shared>, mut seen: Option<SystemTime>) {
             Ok((config, modified)) => {
                 seen = modified;
                 eprintln!("configuration reloaded: access {:?}", config.access);
-                *shared.config.write().expect("config lock") = config;
+                *shared.config.write().expect("config lock") = Arc::new(config);
             }
             Err(e) => eprintln!("keeping the previous configuration: {e:#}"),
         }
@@ -213,20 +222,17 @@ fn origin_of(cfg: &HostConfig, conn: Conn) -> Origin {
 
 /// SMB 445: one JSON line (the identity, or the refusal), then close.
 async fn smb(mut stream: TcpStream, conn: Conn, shared: &Shared) {
-    let cfg = shared.config.read().expect("config lock").clone();
+    let cfg = shared.current();
     let origin = origin_of(&cfg, conn);
-    let mut line = if admits(&cfg.access, &origin) {
+    let admitted = admits(&cfg.access, &origin);
+    let mut line = if admitted {
         identity(&cfg, &origin, conn, "file")
     } else {
         let mut v = denied_body(cfg.kind(), conn.peer);
         merge(&mut v, identity(&cfg, &origin, conn, "file"));
         v
     };
-    line["status"] = json!(if admits(&cfg.access, &origin) {
-        200
-    } else {
-        403
-    });
+    line["status"] = json!(if admitted { 200 } else { 403 });
     let _ = stream.write_all(format!("{line}\n").as_bytes()).await;
     let _ = stream.shutdown().await;
 }
@@ -250,7 +256,7 @@ fn reply(status: StatusCode, source: Ipv4Addr, body: Value) -> Response<Full<Byt
 }
 
 async fn respond(req: Request<Incoming>, conn: Conn, shared: &Shared) -> Response<Full<Bytes>> {
-    let cfg = shared.config.read().expect("config lock").clone();
+    let cfg = shared.current();
     let origin = origin_of(&cfg, conn);
     let kind = cfg.kind();
     let endpoint = match kind {
