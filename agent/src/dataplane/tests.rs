@@ -68,8 +68,12 @@ fn tcp(from: &str, to: &str, ip: &str) -> Option<Ipv4Addr> {
     }
 }
 
+/// A TCP connection from `from` reaches `ip` in `to` within 3 s. Tried up
+/// to three times: a veth the reconcile just made can drop a first SYN until
+/// the kernel's link watcher has activated its queue (a deferred work item),
+/// and TCP would resend only after the 1 s connect timeout.
 fn reaches(from: &str, to: &str, ip: &str) -> bool {
-    tcp(from, to, ip).is_some()
+    (0..3).any(|_| tcp(from, to, ip).is_some())
 }
 
 fn net(s: &str) -> Ipv4Net {
