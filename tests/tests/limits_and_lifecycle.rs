@@ -230,6 +230,41 @@ fn every_refused_request_changes_nothing() {
         &["resource", "delete", "--ids", &web1],
         "InUseSubnetCannotBeDeleted",
     );
+    // ... nor resized (seed, "Subnet requirements": "subnet size can't be
+    // changed after assignment"): the integration subnet and the VMs' one
+    // keep their prefixes; the empty `big` may shrink.
+    let resized = |integration: &str, vms: &str, big: &str| {
+        vnet(
+            "vnet1",
+            "westeurope",
+            &["10.0.0.0/16"],
+            json!([
+                { "name": "integration", "properties": { "addressPrefix": integration } },
+                { "name": "big", "properties": { "addressPrefix": big } },
+                { "name": "vms", "properties": { "addressPrefix": vms } },
+                { "name": "other", "properties": { "addressPrefix": "10.0.4.0/24" } }
+            ]),
+        )
+    };
+    let err = lab.deploy_refused(
+        RG,
+        &template(vec![resized("10.0.1.0/27", "10.0.3.0/24", "10.0.2.0/24")]),
+        "InUsePrefixCannotBeDeleted",
+    );
+    assert!(
+        err.contains("IpPrefix 10.0.1.0/28 on Subnet integration"),
+        "{err}"
+    );
+    let err = lab.deploy_refused(
+        RG,
+        &template(vec![resized("10.0.1.0/28", "10.0.3.0/25", "10.0.2.0/24")]),
+        "InUsePrefixCannotBeDeleted",
+    );
+    assert!(err.contains("network interface"), "{err}");
+    lab.deploy(
+        RG,
+        &template(vec![resized("10.0.1.0/28", "10.0.3.0/24", "10.0.2.0/25")]),
+    );
     // 6. No subscription move while integrated.
     lab.refused(
         &[

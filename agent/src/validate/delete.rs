@@ -146,39 +146,15 @@ fn subnet_in_use(
     vnet: &VirtualNetwork,
     subnet: &ResourceId,
 ) -> Result<(), AzureError> {
-    let in_use = |by: String| {
-        AzureError::bad_request(
+    if let Some(by) = subnet_user(inv, subnet) {
+        return Err(AzureError::bad_request(
             "InUseSubnetCannotBeDeleted",
             format!(
                 "Subnet '{}' of virtual network '{}' is in use by {by} and cannot be deleted. Remove that first.",
                 subnet.name(),
                 vnet.name
             ),
-        )
-    };
-    if let Some(site) = inv
-        .sites
-        .iter()
-        .find(|s| s.subnet_id.as_ref() == Some(subnet))
-    {
-        return Err(in_use(format!(
-            "{subnet}/serviceAssociationLinks/AppServiceLink (site '{}'); disconnect the site's virtual network integration",
-            site.name
-        )));
-    }
-    if let Some(pe) = inv
-        .private_endpoints
-        .iter()
-        .find(|p| &p.subnet_id == subnet)
-    {
-        return Err(in_use(format!(
-            "private endpoint '{}' (network interface '{}')",
-            pe.name,
-            pe.nic_id().name()
-        )));
-    }
-    if let Some(nic) = inv.nics_in_subnet(subnet).next() {
-        return Err(in_use(format!("network interface '{}'", nic.name)));
+        ));
     }
     if let Some((_, s, _)) = inv.subnet(subnet) {
         if let Some(link) = s.app_service_link() {
@@ -186,6 +162,37 @@ fn subnet_in_use(
         }
     }
     Ok(())
+}
+
+/// What holds addresses in `subnet` (an integrated site, a private endpoint,
+/// a NIC), said for an error message; `None` when nothing does. A service
+/// association link left behind by a deleted app is not a user here: callers
+/// that care ask the subnet for it.
+pub(super) fn subnet_user(inv: &Inventory, subnet: &ResourceId) -> Option<String> {
+    if let Some(site) = inv
+        .sites
+        .iter()
+        .find(|s| s.subnet_id.as_ref() == Some(subnet))
+    {
+        return Some(format!(
+            "{subnet}/serviceAssociationLinks/AppServiceLink (site '{}'); disconnect the site's virtual network integration",
+            site.name
+        ));
+    }
+    if let Some(pe) = inv
+        .private_endpoints
+        .iter()
+        .find(|p| &p.subnet_id == subnet)
+    {
+        return Some(format!(
+            "private endpoint '{}' (network interface '{}')",
+            pe.name,
+            pe.nic_id().name()
+        ));
+    }
+    inv.nics_in_subnet(subnet)
+        .next()
+        .map(|nic| format!("network interface '{}'", nic.name))
 }
 
 /// A record set (`privateDnsZones/A/www`) or a virtual network link

@@ -205,6 +205,7 @@ fn finish(
     private_endpoint::sync_nics(&mut next, &inv)?;
     let inv = Inventory::parse(&next.resources)?;
     network::check(&inv)?;
+    network::check_prefix_changes(&old_inv, &inv)?;
     services::check(&inv, &old_inv)?;
     routing::check(&inv)?;
     dns::check(&inv)?;

@@ -196,3 +196,48 @@ fn check_vnet(vnet: &VirtualNetwork) -> Result<(), AzureError> {
     }
     Ok(())
 }
+
+/// Seed, "Subnet requirements": "subnet size can't be changed after
+/// assignment". A subnet that holds addresses (an integration's
+/// `AppServiceLink`, a private endpoint, a NIC) keeps its prefixes; Azure
+/// refuses the change with `InUsePrefixCannotBeDeleted` ("IpPrefix
+/// 10.2.0.0/24 on Subnet default has active allocations and cannot be
+/// deleted", quoted in hashicorp/terraform-provider-azurerm#11211). An empty
+/// subnet may be resized.
+pub(crate) fn check_prefix_changes(old: &Inventory, new: &Inventory) -> Result<(), AzureError> {
+    for vnet in &new.vnets {
+        for s in &vnet.subnets {
+            let Some((_, before, _)) = old.subnet(&s.id) else {
+                continue;
+            };
+            let removed = (before.address_prefix != s.address_prefix)
+                .then(|| before.address_prefix.to_string())
+                .or_else(|| {
+                    before
+                        .ipv6_prefixes
+                        .iter()
+                        .find(|p| !s.ipv6_prefixes.contains(p))
+                        .map(|p| p.to_string())
+                });
+            let Some(prefix) = removed else { continue };
+            let user = super::delete::subnet_user(old, &s.id).or_else(|| {
+                before
+                    .app_service_link()
+                    .map(|_| format!("{}/serviceAssociationLinks/AppServiceLink", s.id))
+            });
+            if let Some(by) = user {
+                return Err(bad(
+                    "InUsePrefixCannotBeDeleted",
+                    format!(
+                        "IpPrefix {prefix} on Subnet {} has active allocations and cannot be deleted. The subnet of \
+                         virtual network '{}' is in use by {by}; a subnet's size can't be changed after assignment \
+                         (seed, \"Subnet requirements\"). Use a new subnet of the size you need, move the users to \
+                         it, then change or delete this one.",
+                        s.name, vnet.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -842,3 +842,54 @@ fn subnet_full_type_mismatch_and_move_collision() {
     .unwrap_err();
     assert_eq!((e.code.as_str(), e.status), ("ResourceAlreadyExists", 409));
 }
+
+/// Seed, "Subnet requirements": "subnet size can't be changed after
+/// assignment". An integrated subnet, a subnet with a VM NIC and one with a
+/// private endpoint keep their prefixes (`InUsePrefixCannotBeDeleted`, the
+/// state unchanged); an empty subnet may grow or shrink.
+#[test]
+fn in_use_subnet_keeps_its_prefix_an_empty_one_may_change() {
+    use super::fixtures::{nic, vm};
+    let s = with(json!([
+        plan("p", "S1", 1),
+        site("w", "p", Some("v/subnets/int")),
+        nic("n1", "v/subnets/vms", None),
+        vm("vm1", &["n1"])
+    ]))
+    .unwrap();
+    let resized = |int: &str, vms: &str, int2: &str| {
+        let mut int_props = subnet_json(&s, "v", 0);
+        int_props["addressPrefix"] = json!(int);
+        vnet(
+            "v",
+            json!(["10.0.0.0/16"]),
+            json!([{"name": "int", "properties": int_props}, subnet("int2", int2), subnet("vms", vms)]),
+        )
+    };
+    // The integration subnet: /26 -> /25 (even growing) is refused.
+    let e = deploy(
+        &s,
+        json!([resized("10.0.1.0/25", "10.0.3.0/24", "10.0.2.0/26")]),
+    )
+    .unwrap_err();
+    assert_refused(
+        &e,
+        "InUsePrefixCannotBeDeleted",
+        "IpPrefix 10.0.1.0/26 on Subnet int",
+    );
+    assert!(e.message.contains("AppServiceLink"), "{}", e.message);
+    // The VMs' subnet.
+    let e = deploy(
+        &s,
+        json!([resized("10.0.1.0/26", "10.0.3.0/25", "10.0.2.0/26")]),
+    )
+    .unwrap_err();
+    assert_refused(&e, "InUsePrefixCannotBeDeleted", "network interface 'n1'");
+    // The empty one may change, and the rest stays as it was.
+    let next = deploy(
+        &s,
+        json!([resized("10.0.1.0/26", "10.0.3.0/24", "10.0.2.0/27")]),
+    )
+    .unwrap();
+    assert_eq!(subnet_json(&next, "v", 1)["addressPrefix"], "10.0.2.0/27");
+}
