@@ -8,8 +8,8 @@
 
 use serde_json::{json, Value};
 use vnet_e2e::fixtures::{
-    dnsmasq_extension, private_dns_zone, private_endpoint, storage_account, subnet_id, template,
-    vm_in, zone_group,
+    dnsmasq_extension, instance_ips, private_dns_zone, private_endpoint, storage_account,
+    subnet_id, template, vm_in, zone_group,
 };
 use vnet_e2e::*;
 
@@ -318,7 +318,10 @@ fn the_custom_dns_example_works() {
 /// Seed, "Private endpoints": with a private zone linked to the VNet (and no
 /// custom DNS), the service's public name resolves to the private endpoint
 /// inside the VNet (CNAME to privatelink, A from the zone group), while the
-/// internet still gets the public address.
+/// internet still gets the public address. The privatelink alias exists only
+/// while the account has an Approved endpoint (AZURE-FACTS §11): before the
+/// endpoint and after it is deleted, the public name is a plain A record,
+/// inside the VNet too, whatever zone it links.
 #[test]
 fn a_storage_private_endpoint_resolves_privately_only_inside_the_vnet() {
     let Some(lab) = Lab::start() else { return };
@@ -329,23 +332,36 @@ fn a_storage_private_endpoint_resolves_privately_only_inside_the_vnet() {
     );
     let public = "store1.blob.core.windows.net";
     let (vm1, web1, host1) = (["--vm", "vm1"], ["--app", "web1"], ["--host", "host1"]);
-    let public_ip = lab.dig_short(&host1, &[public]);
-    assert_eq!(public_ip.len(), 2, "CNAME then A: {public_ip:?}");
-    assert_eq!(public_ip[0], "store1.privatelink.blob.core.windows.net.");
+    let plain = lab.dig_short(&host1, &[public]);
     assert_eq!(
-        lab.dig_short(&vm1, &[public]),
-        public_ip,
-        "no private zone yet"
+        plain.len(),
+        1,
+        "no endpoint, no privatelink alias: {plain:?}"
     );
+    assert_eq!(lab.dig_short(&vm1, &[public]), plain, "no private zone yet");
 
     let zone = "privatelink.blob.core.windows.net";
     let storage = id(RG, "Microsoft.Storage/storageAccounts", "store1");
     lab.create_private_dns_zone(RG, zone);
     lab.link_private_dns_zone(RG, zone, "link1", "vnet1");
+    assert_eq!(
+        lab.dig_short(&vm1, &[public]),
+        plain,
+        "a linked privatelink zone does not shadow an account without an endpoint"
+    );
     lab.cli_ok(&private_endpoint_create_args(
         RG, "pe1", "vnet1", "vms", &storage, "blob",
     ));
     lab.create_zone_group(RG, "pe1", zone, "blob");
+    let aliased = lab.dig_short(&host1, &[public]);
+    assert_eq!(
+        aliased,
+        [
+            "store1.privatelink.blob.core.windows.net.",
+            plain[0].as_str()
+        ],
+        "the endpoint adds the public CNAME"
+    );
     let private = lab.dig_short(&vm1, &[public]);
     assert_eq!(
         private,
@@ -353,7 +369,82 @@ fn a_storage_private_endpoint_resolves_privately_only_inside_the_vnet() {
         "the endpoint's NIC (vm1 holds 10.0.2.4)"
     );
     assert_getent(&lab, &web1, public, Some("10.0.2.5"));
-    assert_eq!(lab.dig_short(&host1, &[public]), public_ip);
+    assert_eq!(lab.dig_short(&host1, &[public]), aliased);
+    // The last endpoint goes: so does the alias, with no restart.
+    lab.cli_ok(&[
+        "network",
+        "private-endpoint",
+        "delete",
+        "-g",
+        RG,
+        "-n",
+        "pe1",
+    ]);
+    assert_eq!(lab.dig_short(&host1, &[public]), plain);
+    assert_eq!(lab.dig_short(&vm1, &[public]), plain);
+}
+
+/// AZURE-FACTS §11, the everyday setup: one account behind a private
+/// endpoint and another reached by the integration subnet's service
+/// endpoint, in a VNet that links `privatelink.blob.core.windows.net`. The
+/// second resolves to its public address (not NXDOMAIN) and is reached over
+/// the service endpoint with the instance's private source, which its
+/// subnet-only firewall admits; the first goes over its endpoint.
+#[test]
+fn an_account_without_an_endpoint_resolves_publicly_in_a_vnet_linking_privatelink() {
+    let Some(lab) = Lab::start() else { return };
+    let mut t = basic_template(RG, 1);
+    let res = t["resources"].as_array_mut().unwrap();
+    res[0]["properties"]["subnets"][0]["properties"]["serviceEndpoints"] =
+        json!([{ "service": "Microsoft.Storage" }]);
+    let zone = "privatelink.blob.core.windows.net";
+    let subnet_only = json!({ "defaultAction": "Deny", "virtualNetworkRules": [
+        { "id": subnet_id("vnet1", "integration"), "action": "Allow" }] });
+    res.push(storage_account("store1", "Disabled", None));
+    res.push(storage_account("store2", "Enabled", Some(subnet_only)));
+    res.push(private_endpoint(
+        "pe1",
+        &subnet_id("vnet1", "vms"),
+        &id(RG, "Microsoft.Storage/storageAccounts", "store1"),
+        "blob",
+    ));
+    res.push(private_dns_zone(zone, &[(RG, "vnet1")], &[]));
+    res.push(zone_group("pe1", "blob", zone));
+    lab.deploy(RG, &t);
+    let (web1, host1) = (["--app", "web1"], ["--host", "host1"]);
+    let store2 = "store2.blob.core.windows.net";
+    let public2 = lab.dig_short(&host1, &[store2]);
+    assert_eq!(public2.len(), 1, "store2 has no endpoint: {public2:?}");
+    assert_eq!(
+        lab.dig_short(&web1, &[store2]),
+        public2,
+        "not NXDOMAIN inside the VNet"
+    );
+    assert_eq!(
+        lab.dig_short(&web1, &["store1.blob.core.windows.net"]),
+        ["store1.privatelink.blob.core.windows.net.", "10.0.2.5"]
+    );
+    let web1_ip = instance_ips(&lab, "web1")[0].clone();
+    let https = |name: &str| -> Value {
+        let out = lab.exec_ok(
+            &web1,
+            &["sh", "-c", &format!(
+                "curl -sS --max-time 5 --cacert \"$VNET_LAB_CA_FILE\" https://{name}.blob.core.windows.net/")],
+        );
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{name}: {e}: {out}"))
+    };
+    let v = https("store2");
+    assert_eq!(
+        (v["path"].as_str(), v["sourceAddress"].as_str()),
+        (Some("serviceEndpoint"), Some(web1_ip.as_str())),
+        "{v:#}"
+    );
+    let v = https("store1");
+    assert_eq!(
+        (v["path"].as_str(), v["sourceAddress"].as_str()),
+        (Some("privateEndpoint"), Some(web1_ip.as_str())),
+        "{v:#}"
+    );
 }
 
 /// The seed's three ways to resolve a private endpoint ("Private endpoints",

@@ -18,7 +18,10 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use crate::model::{canonical_name, Inventory, LabConfig, LabState, PrivateDnsZone, ResourceId};
+use crate::model::{
+    canonical_name, connection_status, ConnectionStatus, Inventory, LabConfig, LabState,
+    PrivateDnsZone, ResourceId,
+};
 
 pub use crate::model::{RecordData, RecordType};
 
@@ -57,33 +60,71 @@ pub struct Answer {
     pub records: Vec<Record>,
 }
 
+/// The public names Azure aliases into a `privatelink.*` zone: those served
+/// by a private endpoint whose connection is Approved (from any VNet),
+/// lower-cased. AZURE-FACTS §11 (private-endpoint-dns.md): "When you create
+/// a private endpoint, the DNS CNAME resource record for the storage account
+/// is updated to an alias in a subdomain with the prefix privatelink"; a
+/// resource without one keeps its plain public record. Per name, so a blob
+/// endpoint does not alias the same account's file name.
+pub fn privatelink_aliased(inv: &Inventory, state: &LabState) -> BTreeSet<String> {
+    inv.private_endpoints
+        .iter()
+        .filter(|pe| connection_status(state, pe) == ConnectionStatus::Approved)
+        .flat_map(|pe| pe.names(state))
+        .map(|(fqdn, _)| fqdn)
+        .collect()
+}
+
+/// The public record(s) of one public name with address `ip`: with an
+/// aliasing private endpoint, `public` CNAME `privatelink` A `ip` (a private
+/// zone `privatelink.<zone>` linked to a VNet then answers the second name
+/// inside that VNet, without changing the name clients use); without,
+/// `public` A `ip`, which a linked privatelink zone cannot shadow.
+pub fn public_name_records(
+    public: String,
+    privatelink: String,
+    ip: Ipv4Addr,
+    aliased: &BTreeSet<String>,
+) -> Vec<Record> {
+    let a = |name| Record {
+        name,
+        rtype: RecordType::A,
+        ttl: PUBLIC_TTL,
+        data: RecordData::A(ip),
+    };
+    if !aliased.contains(&public) {
+        return vec![a(public)];
+    }
+    vec![
+        Record {
+            name: public,
+            rtype: RecordType::Cname,
+            ttl: PUBLIC_TTL,
+            data: RecordData::Cname(privatelink.clone()),
+        },
+        a(privatelink),
+    ]
+}
+
 /// The emulated services' public names, as the public internet's DNS holds
-/// them (notes/service-api.md, "Public names"; AZURE-FACTS §6): for every
+/// them (notes/service-api.md, "Public names"; AZURE-FACTS §6): every
 /// endpoint of every storage account, vault and registry that has its public
-/// address, `NAME.<zone>` CNAME `NAME.<privatelink zone>`, and that name's A
-/// record is the service's public IP. A private zone `privatelink.<zone>`
-/// linked to a VNet then answers the second name inside that VNet (private
-/// endpoints), without changing the name clients use.
+/// address, by [`public_name_records`].
 pub fn public_service_records(inv: &Inventory, state: &LabState) -> Vec<Record> {
+    let aliased = privatelink_aliased(inv, state);
     let mut records = Vec::new();
     for s in &inv.services {
         let Some(ip) = state.allocations.service_ips.get(&s.id.key()) else {
             continue;
         };
         for e in s.kind.endpoints() {
-            let (public, privatelink) = (e.host(&s.name), e.privatelink_host(&s.name));
-            records.push(Record {
-                name: public,
-                rtype: RecordType::Cname,
-                ttl: PUBLIC_TTL,
-                data: RecordData::Cname(privatelink.clone()),
-            });
-            records.push(Record {
-                name: privatelink,
-                rtype: RecordType::A,
-                ttl: PUBLIC_TTL,
-                data: RecordData::A(*ip),
-            });
+            records.extend(public_name_records(
+                e.host(&s.name),
+                e.privatelink_host(&s.name),
+                *ip,
+                &aliased,
+            ));
         }
     }
     records

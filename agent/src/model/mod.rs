@@ -39,9 +39,10 @@ pub use nsg::{
     MAX_RULE_NAME_LEN, MAX_RULE_PRIORITY, MIN_RULE_PRIORITY, SERVICE_TAGS,
 };
 pub use private_endpoint::{
-    groups_of, private_link_group, stable_guid, PrivateDnsZoneConfig, PrivateDnsZoneGroup,
-    PrivateEndpoint, PrivateEndpointIpConfiguration, PrivateEndpointNetworkPolicies,
-    PrivateLinkGroup, PrivateLinkServiceConnection, PRIVATE_LINK_GROUPS,
+    connection_status, groups_of, private_link_group, stable_guid, ConnectionStatus,
+    PrivateDnsZoneConfig, PrivateDnsZoneGroup, PrivateEndpoint, PrivateEndpointIpConfiguration,
+    PrivateEndpointNetworkPolicies, PrivateLinkGroup, PrivateLinkServiceConnection,
+    PRIVATE_LINK_GROUPS,
 };
 pub use routing::{
     NatGateway, NextHopType, PublicIpAddress, PublicIpPrefix, PublicSku, Route, RouteTable,

@@ -537,3 +537,38 @@ impl PrivateEndpoint {
         }
     }
 }
+
+/// `privateLinkServiceConnectionState.status` (seed and Azure's private
+/// endpoint overview: only an Approved endpoint sends traffic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionStatus {
+    /// An automatic connection to a target of the lab (the lab owner may
+    /// approve anything, so every automatic request is auto-approved).
+    Approved,
+    /// A manual connection, waiting for the target's owner.
+    Pending,
+    /// The target was deleted after the endpoint was created.
+    Disconnected,
+}
+
+impl ConnectionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionStatus::Approved => "Approved",
+            ConnectionStatus::Pending => "Pending",
+            ConnectionStatus::Disconnected => "Disconnected",
+        }
+    }
+}
+
+/// The state of `pe`'s connection in `state`.
+pub fn connection_status(state: &LabState, pe: &PrivateEndpoint) -> ConnectionStatus {
+    match pe.connection() {
+        Some(c) if c.target.as_ref().and_then(|t| state.get(t)).is_none() => {
+            ConnectionStatus::Disconnected
+        }
+        Some(c) if c.manual => ConnectionStatus::Pending,
+        Some(_) => ConnectionStatus::Approved,
+        None => ConnectionStatus::Disconnected,
+    }
+}

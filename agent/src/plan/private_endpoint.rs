@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::routes::EndpointRoute;
 use crate::dns::zone_groups::{endpoint_records, ZONE_GROUP_TTL};
 use crate::ipam::Allocations;
+pub use crate::model::{connection_status, ConnectionStatus};
 use crate::model::{
     GenericResource, Inventory, LabState, PrivateEndpoint, ResourceId, VirtualNetwork,
 };
@@ -33,41 +34,6 @@ pub(crate) fn endpoint_routes(
         .collect();
     routes.sort_by_key(|r| r.address);
     routes
-}
-
-/// `privateLinkServiceConnectionState.status` (seed and Azure's private
-/// endpoint overview: only an Approved endpoint sends traffic).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectionStatus {
-    /// An automatic connection to a target of the lab (the lab owner may
-    /// approve anything, so every automatic request is auto-approved).
-    Approved,
-    /// A manual connection, waiting for the target's owner.
-    Pending,
-    /// The target was deleted after the endpoint was created.
-    Disconnected,
-}
-
-impl ConnectionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConnectionStatus::Approved => "Approved",
-            ConnectionStatus::Pending => "Pending",
-            ConnectionStatus::Disconnected => "Disconnected",
-        }
-    }
-}
-
-/// The state of `pe`'s connection in `state`.
-pub fn connection_status(state: &LabState, pe: &PrivateEndpoint) -> ConnectionStatus {
-    match pe.connection() {
-        Some(c) if c.target.as_ref().and_then(|t| state.get(t)).is_none() => {
-            ConnectionStatus::Disconnected
-        }
-        Some(c) if c.manual => ConnectionStatus::Pending,
-        Some(_) => ConnectionStatus::Approved,
-        None => ConnectionStatus::Disconnected,
-    }
 }
 
 /// An Approved private endpoint placed in the lab: what both kinds of

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::services::SERVICE_MARK_BASE;
 use super::*;
+use crate::dns::Record;
 use crate::model::{LabConfig, LabState, RecordData, RecordType, ServiceKind, ServiceTag};
 use crate::validate::fixtures::{deploy, deploy_as, rid};
 
@@ -150,22 +151,65 @@ fn service_tags_hold_the_service_ips_by_kind_and_region() {
     assert!(!tag("Sql").covers(ServiceKind::Storage, "westeurope"));
 }
 
+/// AZURE-FACTS §11: the public name aliases into `privatelink.*` only for a
+/// resource with an Approved private endpoint, and only for the endpoint's
+/// group (blob, not file); every other name is a plain public A record, which
+/// a VNet that links the privatelink zone still resolves.
 #[test]
-fn public_names_cname_to_privatelink() {
+fn public_names_cname_to_privatelink_only_with_an_approved_endpoint() {
+    let lab = LabConfig::default();
+    let resolve =
+        |s: &LabState, name: &str| crate::dns::public_resolve(s, &lab, name, RecordType::A);
     let s = state();
     let ip = svc_ip(&s, "Microsoft.Storage/storageAccounts/acct1");
-    let lab = LabConfig::default();
     for name in ["acct1.blob.core.windows.net", "ACCT1.file.core.windows.net"] {
-        let a = crate::dns::public_resolve(&s, &lab, name, RecordType::A);
-        assert_eq!(a.records.len(), 2, "{a:?}");
-        assert!(
-            matches!(&a.records[0].data, RecordData::Cname(c) if c.starts_with("acct1.privatelink."))
-        );
-        assert_eq!(a.records[1].data, RecordData::A(ip));
+        let a = resolve(&s, name);
+        assert_eq!(a.records.len(), 1, "{a:?}");
+        assert_eq!(a.records[0].data, RecordData::A(ip));
     }
-    let kv = crate::dns::public_resolve(&s, &lab, "kv1.vault.azure.net", RecordType::A);
+    let kv = resolve(&s, "kv1.vault.azure.net");
     assert!(
-        matches!(&kv.records[0].data, RecordData::Cname(c) if c == "kv1.privatelink.vaultcore.azure.net")
+        matches!(
+            kv.records[..],
+            [Record {
+                data: RecordData::A(_),
+                ..
+            }]
+        ),
+        "{kv:?}"
+    );
+    assert_eq!(
+        resolve(&s, "acct1.privatelink.blob.core.windows.net")
+            .records
+            .len(),
+        0
+    );
+
+    // An Approved blob endpoint: blob aliases, file does not.
+    let s = with_endpoint(false);
+    let ip = svc_ip(&s, "Microsoft.Storage/storageAccounts/acct1");
+    let blob = resolve(&s, "acct1.blob.core.windows.net");
+    assert!(
+        matches!(&blob.records[0].data, RecordData::Cname(c) if c == "acct1.privatelink.blob.core.windows.net"),
+        "{blob:?}"
+    );
+    assert_eq!(blob.records[1].data, RecordData::A(ip));
+    assert_eq!(
+        resolve(&s, "acct1.file.core.windows.net").records[0].data,
+        RecordData::A(ip)
+    );
+    // A Pending (manual) one does not alias yet.
+    let s = with_endpoint(true);
+    let blob = resolve(&s, "acct1.blob.core.windows.net");
+    assert!(
+        matches!(
+            blob.records[..],
+            [Record {
+                data: RecordData::A(_),
+                ..
+            }]
+        ),
+        "{blob:?}"
     );
 }
 

@@ -220,12 +220,9 @@ pub(crate) fn check_prefix_changes(old: &Inventory, new: &Inventory) -> Result<(
                         .map(|p| p.to_string())
                 });
             let Some(prefix) = removed else { continue };
-            let user = super::delete::subnet_user(old, &s.id).or_else(|| {
-                before
-                    .app_service_link()
-                    .map(|_| format!("{}/serviceAssociationLinks/AppServiceLink", s.id))
-            });
-            if let Some(by) = user {
+            // A link left behind by a deleted app blocks every change with
+            // its own recovery message (`sal.rs`), not this one.
+            if let Some(by) = super::delete::subnet_user(old, &s.id) {
                 return Err(bad(
                     "InUsePrefixCannotBeDeleted",
                     format!(
