@@ -60,10 +60,17 @@ fn vm(name: &str, subnet_name: &str, ip: &str, extra_nic: Value) -> Vec<Value> {
     ]
 }
 
+/// A partner API at its real address, outside the lab's public pool
+/// (issue 10, item 1): every path of these tests reaches it.
+const PARTNER: &str = "203.0.113.77";
+/// Another one, in Azure-like public space.
+const PARTNER2: &str = "20.50.1.1";
+
 /// VNet `vnet1` 10.0.0.0/16: `integration` 10.0.1.0/24 (with `int_extra` merged
 /// into its properties), `vms` 10.0.2.0/24, `fw` 10.0.3.0/24; plan `plan1` (1
 /// instance); `web1` route-all off, `web2` route-all on; `vm1` 10.0.2.4;
-/// internet host `host1` 198.18.100.10; plus `extra` resources.
+/// internet host `host1` at [`PARTNER`] and `host2` at [`PARTNER2`], real
+/// public addresses outside the lab's pool; plus `extra` resources.
 fn lab4(int_extra: Value, vms_extra: Value, extra: Vec<Value>) -> Value {
     let mut int_props = json!({ "addressPrefix": "10.0.1.0/24" });
     int_props
@@ -91,7 +98,9 @@ fn lab4(int_extra: Value, vms_extra: Value, extra: Vec<Value>) -> Value {
         site("web1", false),
         site("web2", true),
         json!({ "type": "Lab.Emulator/internetHosts", "name": "host1", "location": "westeurope",
-                "properties": { "ipAddress": "198.18.100.10" } }),
+                "properties": { "ipAddress": PARTNER } }),
+        json!({ "type": "Lab.Emulator/internetHosts", "name": "host2", "location": "westeurope",
+                "properties": { "ipAddress": PARTNER2 } }),
     ];
     resources.extend(vm("vm1", "vms", "10.0.2.4", json!({})));
     resources.extend(extra);
@@ -224,14 +233,11 @@ fn subnet_nsg_outbound_rules_decide_app_traffic_into_the_vnet() {
     );
     assert!(!ping.status.success(), "deny-icmp must drop ICMP");
     // Route-all off: internet traffic never enters the VNet, so the NSG does not see it.
-    lab.exec_ok(
-        &["--app", "web1"],
-        &[&probe, "tcp", "198.18.100.10", "8080"],
-    );
+    lab.exec_ok(&["--app", "web1"], &[&probe, "tcp", PARTNER, "8080"]);
     // Route-all on: it does, and deny-internet decides.
     let out = lab.exec(
         &["--app", "web2"],
-        &[&probe, "tcp", "198.18.100.10", "8080", "1000"],
+        &[&probe, "tcp", PARTNER, "8080", "1000"],
     );
     assert!(
         !out.status.success(),
@@ -294,7 +300,7 @@ fn nic_nsg_asg_and_statefulness() {
         "the NIC NSG denies everything else inbound"
     );
     // Stateful: vm1's own outbound flow gets its replies although all other inbound is denied.
-    lab.exec_ok(&["--vm", "vm1"], &[&probe, "tcp", "198.18.100.10", "8080"]);
+    lab.exec_ok(&["--vm", "vm1"], &[&probe, "tcp", PARTNER, "8080"]);
     let after = hits(&lab, "nsg-vm");
     assert!(
         after["allow-app-to-db"] > before["allow-app-to-db"],
@@ -608,19 +614,13 @@ fn forced_tunnelling_leaves_with_the_firewalls_public_ip() {
         .as_str()
         .expect("ipAddress")
         .to_string();
-    let seen = peer_ip(&lab.exec_ok(
-        &["--app", "web2"],
-        &[&probe, "tcp", "198.18.100.10", "8080"],
-    ));
+    let seen = peer_ip(&lab.exec_ok(&["--app", "web2"], &[&probe, "tcp", PARTNER, "8080"]));
     assert_eq!(
         seen, fw_ip,
         "route-all + 0/0 to the firewall: the internet sees the firewall's public IP"
     );
     // Route-all off: internet traffic does not enter the VNet, so it keeps the app's outbound IP.
-    let seen = peer_ip(&lab.exec_ok(
-        &["--app", "web1"],
-        &[&probe, "tcp", "198.18.100.10", "8080"],
-    ));
+    let seen = peer_ip(&lab.exec_ok(&["--app", "web1"], &[&probe, "tcp", PARTNER, "8080"]));
     assert_ne!(seen, fw_ip);
 }
 
@@ -658,16 +658,10 @@ fn nat_gateway_gives_route_all_traffic_its_ip_and_idle_timeout() {
         .map(str::to_string)
         .collect();
     assert_eq!(
-        peer_ip(&lab.exec_ok(
-            &["--app", "web2"],
-            &[&probe, "tcp", "198.18.100.10", "8080"]
-        )),
+        peer_ip(&lab.exec_ok(&["--app", "web2"], &[&probe, "tcp", PARTNER, "8080"])),
         nat_ip
     );
-    let off = peer_ip(&lab.exec_ok(
-        &["--app", "web1"],
-        &[&probe, "tcp", "198.18.100.10", "8080"],
-    ));
+    let off = peer_ip(&lab.exec_ok(&["--app", "web1"], &[&probe, "tcp", PARTNER, "8080"]));
     assert!(
         outbound.contains(&off),
         "route-all off still leaves with an outbound IP: {off}"
@@ -678,7 +672,7 @@ fn nat_gateway_gives_route_all_traffic_its_ip_and_idle_timeout() {
     // conntrack caps any TCP timeout at 300 s).
     lab.spawn_quiet(
         &["--app", "web2"],
-        &[&probe, "hold", "198.18.100.10", "8080", "2", "4000"],
+        &[&probe, "hold", PARTNER, "8080", "2", "4000"],
     );
     std::thread::sleep(std::time::Duration::from_millis(800));
     let vnet = lab.show(&net("virtualNetworks", "vnet1"));
@@ -737,7 +731,7 @@ fn snat_ports_run_out_on_the_stamp_path_but_not_through_a_nat_gateway() {
     // 128 SNAT ports per instance (the lab's default): 200 at once to one host:port cannot all connect.
     let direct = lab.exec_ok(
         &["--app", "web1"],
-        &[&probe, "many", "198.18.100.10", "8080", "200", "1500"],
+        &[&probe, "many", PARTNER, "8080", "200", "1500"],
     );
     assert!(
         count(&direct, "connected=") <= 128 && count(&direct, "failed=") >= 72,
@@ -746,7 +740,7 @@ fn snat_ports_run_out_on_the_stamp_path_but_not_through_a_nat_gateway() {
     // Through the NAT gateway (64,512 ports per IP) they all do.
     let nat = lab.exec_ok(
         &["--app", "web2"],
-        &[&probe, "many", "198.18.100.10", "8080", "200", "1500"],
+        &[&probe, "many", PARTNER, "8080", "200", "1500"],
     );
     assert_eq!(count(&nat, "connected="), 200, "NAT gateway path: {nat}");
 }
@@ -758,12 +752,9 @@ fn smtp_is_blocked_directly_and_allowed_through_the_integration_when_the_subscri
     let probe = probe_bin();
     lab.spawn(&["--host", "host1"], &[&probe, "serve-tcp", "25"]);
     let smtp = |site: &str| {
-        lab.exec(
-            &["--app", site],
-            &[&probe, "tcp", "198.18.100.10", "25", "1000"],
-        )
-        .status
-        .success()
+        lab.exec(&["--app", site], &[&probe, "tcp", PARTNER, "25", "1000"])
+            .status
+            .success()
     };
     assert!(!smtp("web1"), "TCP 25 on the direct path is blocked");
     assert!(
@@ -887,4 +878,115 @@ fn without_ip_forwarding_a_nic_sends_and_receives_only_its_own_addresses() {
     );
     let seen = peer_ip(&lab.exec_ok(&["--vm", "vm1"], &[&probe, "tcp", "10.0.3.99", "9001"]));
     assert_eq!(seen, "10.0.2.4", "and receive for any address routed to it");
+}
+
+/// Issue 10, item 1: internet hosts at the addresses users name. Both
+/// partners are reached directly (the app's outbound IP) and through the
+/// VNet with route-all (the stamp's outbound IP, via the fabric); an outbound
+/// NSG rule naming one's prefix drops it (its counter moves) while the other
+/// passes; a UDR naming the other's /32 with next hop None blackholes it.
+/// A host at a private address is refused, changing nothing.
+#[test]
+fn internet_hosts_at_real_addresses_meet_nsg_rules_and_udrs_that_name_them() {
+    let Some(mut lab) = Lab::start() else { return };
+    let rt = json!({ "type": "Microsoft.Network/routeTables", "name": "rt-int", "location": "westeurope",
+                     "properties": { "routes": [{ "name": "drop-partner2", "properties": {
+                         "addressPrefix": format!("{PARTNER2}/32"), "nextHopType": "None" } }] } });
+    let deny = rule(
+        "deny-partner-net",
+        100,
+        "Outbound",
+        "Deny",
+        "Tcp",
+        "203.0.113.0/24",
+        "*",
+    );
+    let t = lab4(
+        json!({ "networkSecurityGroup": { "id": net("networkSecurityGroups", "nsg-int") },
+                "routeTable": { "id": net("routeTables", "rt-int") } }),
+        json!({}),
+        vec![nsg("nsg-int", vec![deny]), rt],
+    );
+    lab.deploy(RG, &t);
+    let probe = probe_bin();
+    for h in ["host1", "host2"] {
+        lab.spawn(&["--host", h], &[&probe, "serve-tcp", "8080"]);
+    }
+    let outbound: Vec<String> = lab.show(&id(RG, "Microsoft.Web/sites", "web1"))["properties"]
+        ["outboundIpAddresses"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    // Route-all off: straight out of the stamp with an outbound IP; the
+    // subnet's NSG and UDRs do not see it.
+    for partner in [PARTNER, PARTNER2] {
+        let seen = peer_ip(&lab.exec_ok(&["--app", "web1"], &[&probe, "tcp", partner, "8080"]));
+        assert!(
+            outbound.contains(&seen),
+            "{partner} saw {seen}, not one of {outbound:?}"
+        );
+    }
+    // Route-all on: the NSG rule for 203.0.113.0/24 drops PARTNER...
+    let before = hits(&lab, "nsg-int");
+    let out = lab.exec(
+        &["--app", "web2"],
+        &[&probe, "tcp", PARTNER, "8080", "1000"],
+    );
+    assert!(
+        !out.status.success(),
+        "deny-partner-net must drop the flow to {PARTNER}"
+    );
+    let after = hits(&lab, "nsg-int");
+    assert!(
+        after["deny-partner-net"] > before["deny-partner-net"],
+        "the rule's counter must move: {before:?} -> {after:?}"
+    );
+    // ... and the UDR blackholes PARTNER2, whose flow the NSG allows.
+    let out = lab.exec(
+        &["--app", "web2"],
+        &[&probe, "tcp", PARTNER2, "8080", "1000"],
+    );
+    assert!(
+        !out.status.success(),
+        "the None route for {PARTNER2}/32 must drop the flow"
+    );
+    let routes = lab.subnet_effective_routes(RG, "vnet1", "integration");
+    assert!(
+        routes.to_string().contains(&format!("{PARTNER2}/32")),
+        "{routes}"
+    );
+    // Without the UDR, the route-all path reaches it with the outbound IP.
+    let t = lab4(
+        json!({ "networkSecurityGroup": { "id": net("networkSecurityGroups", "nsg-int") } }),
+        json!({}),
+        vec![nsg(
+            "nsg-int",
+            vec![rule(
+                "deny-partner-net",
+                100,
+                "Outbound",
+                "Deny",
+                "Tcp",
+                "203.0.113.0/24",
+                "*",
+            )],
+        )],
+    );
+    lab.deploy(RG, &t);
+    let seen = peer_ip(&lab.exec_ok(&["--app", "web2"], &[&probe, "tcp", PARTNER2, "8080"]));
+    assert!(
+        outbound.contains(&seen),
+        "{PARTNER2} saw {seen} through the VNet"
+    );
+    // A private address is no internet host: refused, nothing changed.
+    lab.deploy_refused(
+        RG,
+        &template(vec![
+            json!({ "type": "Lab.Emulator/internetHosts", "name": "host3", "location": "westeurope",
+                                "properties": { "ipAddress": "10.20.30.40" } }),
+        ]),
+        "InvalidInternetHostAddress",
+    );
 }

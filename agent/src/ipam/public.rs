@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::{lowest_free, Allocations, Demand, Holders};
-use crate::model::{AzureError, LabConfig};
+use crate::model::{internet_host_address_problem, AzureError, LabConfig};
 
 pub(super) fn allocate(
     demand: &Demand,
@@ -86,12 +86,18 @@ pub(super) fn allocate(
     // 2. Explicit host addresses.
     for (host, label, explicit) in &demand.hosts {
         let Some(a) = *explicit else { continue };
-        if !pool.contains(&a) || a == pool.network() || a == pool.broadcast() {
+        // Any public unicast address (a partner API at its real address);
+        // inside the pool, not its network or broadcast address.
+        let problem = internet_host_address_problem(a).or_else(|| {
+            (a == pool.network() || a == pool.broadcast())
+                .then_some("the network or broadcast address of the lab's public pool")
+        });
+        if let Some(problem) = problem {
             return Err(AzureError::bad_request(
-                "PublicIPAddressNotInPool",
+                "InvalidInternetHostAddress",
                 format!(
-                    "The ipAddress {a} of {label} is not a host address of the lab's public pool {pool}. \
-                     Pick an address inside the pool, or leave ipAddress out to get one."
+                    "The ipAddress {a} of {label} is {problem}. An internet host needs a public unicast IPv4 \
+                     address (e.g. 203.0.113.77), or leave ipAddress out to get one from the lab's public pool {pool}."
                 ),
             ));
         }

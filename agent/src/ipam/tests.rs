@@ -577,14 +577,60 @@ fn static_addresses_are_checked() {
     assert!(e.message.contains("nic a"), "{}", e.message);
 }
 
+/// Issue 10, item 1: a host takes any public unicast address, inside the
+/// pool or not; non-public ones, the pool's network address and an address
+/// another host holds are refused, naming the host and the address.
 #[test]
-fn host_outside_the_pool_is_refused() {
-    let d = Demand {
-        hosts: vec![("h".into(), "host h".into(), Some(ip("8.8.8.8")))],
+fn hosts_take_public_addresses_outside_the_pool_too() {
+    let hosts = |list: &[(&str, &str)]| Demand {
+        hosts: list
+            .iter()
+            .map(|(h, a)| (h.to_string(), format!("host {h}"), Some(ip(a))))
+            .collect(),
+        plans: vec!["p".into()],
         ..Default::default()
     };
-    let e = allocate(&d, &Allocations::default(), &lab(), 0).unwrap_err();
-    assert_eq!(e.code, "PublicIPAddressNotInPool");
+    let a = allocate(
+        &hosts(&[("partner", "203.0.113.77"), ("api", "20.50.1.1")]),
+        &Allocations::default(),
+        &lab(),
+        0,
+    )
+    .unwrap();
+    assert_eq!(a.host_addresses["partner"], ip("203.0.113.77"));
+    assert_eq!(a.host_addresses["api"], ip("20.50.1.1"));
+    for bad in [
+        "10.0.0.7",
+        "100.64.1.1",
+        "127.0.0.2",
+        "169.254.9.9",
+        "224.1.1.1",
+        "0.0.0.9",
+        "168.63.129.16",
+        "192.0.2.53",
+        "198.18.0.0",
+    ] {
+        let e = allocate(&hosts(&[("h", bad)]), &Allocations::default(), &lab(), 0).unwrap_err();
+        assert_eq!(e.code, "InvalidInternetHostAddress", "{bad}");
+        assert!(
+            e.message.contains(bad) && e.message.contains("host h"),
+            "{}",
+            e.message
+        );
+    }
+    let e = allocate(
+        &hosts(&[("a", "203.0.113.77"), ("b", "203.0.113.77")]),
+        &Allocations::default(),
+        &lab(),
+        0,
+    )
+    .unwrap_err();
+    assert_eq!(e.code, "PublicIPAddressInUse");
+    assert!(
+        e.message.contains("host a") && e.message.contains("host b"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]

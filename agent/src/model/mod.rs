@@ -23,7 +23,7 @@ pub use dns::{
     VirtualNetworkLink, DEFAULT_RECORD_TTL, GLOBAL_LOCATION,
 };
 pub use error::AzureError;
-pub use host::{InternetHost, INTERNET_HOST_DOMAIN};
+pub use host::{internet_host_address_problem, InternetHost, INTERNET_HOST_DOMAIN, LAB_PUBLIC_DNS};
 pub use id::ResourceId;
 pub use inventory::Inventory;
 pub(crate) use kind::unsupported_type as kind_unsupported;

@@ -20,7 +20,7 @@ pub const AZURE_DNS: Ipv4Addr = AZURE_PLATFORM_IP;
 /// The lab's public DNS, on `lo` of the internet namespace: what internet
 /// hosts and apps without integration resolve with. A fixed address outside
 /// the default public pool (TEST-NET-1, RFC 5737), so no allocation can take it.
-pub const PUBLIC_DNS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 53);
+pub const PUBLIC_DNS: Ipv4Addr = crate::model::LAB_PUBLIC_DNS;
 
 pub(crate) fn build(l: &Layout, b: &mut Builder) {
     b.get(&l.inet).addr("lo", host(PUBLIC_DNS));

@@ -282,7 +282,8 @@ fn nic_and_vm_errors() {
 #[test]
 fn hosts_and_pool() {
     let h = |addr: &str| json!([{"type": "Lab.Emulator/internetHosts", "name": "h", "properties": {"ipAddress": addr}}]);
-    assert_eq!(code(fresh(h("8.8.8.8"))), "PublicIPAddressNotInPool");
+    assert_eq!(code(fresh(h("8.8.8.8"))), "Ok");
+    assert_eq!(code(fresh(h("10.9.9.9"))), "InvalidInternetHostAddress");
     assert_eq!(code(fresh(h("198.18.7.7"))), "Ok");
     assert_eq!(code(fresh(h("not-an-ip"))), "InvalidRequestFormat");
 }
