@@ -445,7 +445,7 @@ fn a_site_without_integration_goes_straight_out() {
         &LabState::default(),
         json!([
             {"type": "Microsoft.Web/serverfarms", "name": "p", "sku": {"name": "S1", "capacity": 1}},
-            {"type": "Microsoft.Web/sites", "name": "w", "properties": {"serverFarmId": id_str("Microsoft.Web/serverfarms/p")}}
+            {"type": "Microsoft.Web/sites", "name": "w1", "properties": {"serverFarmId": id_str("Microsoft.Web/serverfarms/p")}}
         ]),
     )
     .unwrap();
@@ -459,7 +459,7 @@ fn a_site_without_integration_goes_straight_out() {
         &s,
         &lab(),
         &ExecTarget::App {
-            site: "w".into(),
+            site: "w1".into(),
             instance: 0,
         },
     )

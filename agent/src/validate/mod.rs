@@ -7,6 +7,7 @@ mod delete;
 mod dns;
 mod integration;
 mod moves;
+mod names;
 mod network;
 mod normalize;
 mod nsg;
@@ -73,6 +74,11 @@ pub fn apply_resources(
     lab: &LabConfig,
     ctx: &RequestContext,
 ) -> Result<LabState, AzureError> {
+    // Names first: a name that breaks Azure's rules must never be committed
+    // (it could not be applied, and would fail every later apply).
+    for res in &resources {
+        names::check_resource(res)?;
+    }
     for res in &resources {
         authz::require(
             state,

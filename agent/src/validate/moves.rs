@@ -33,6 +33,7 @@ pub fn move_resources(
     lab: &LabConfig,
     ctx: &RequestContext,
 ) -> Result<LabState, AzureError> {
+    super::names::check_resource_group(target_resource_group)?;
     let inv = Inventory::parse_lenient(&state.resources);
     let mut moved: BTreeMap<String, ResourceId> = BTreeMap::new();
     for id in ids {

@@ -37,7 +37,7 @@ fn with(extra: Value) -> Result<LabState, AzureError> {
 fn integrated(plan_sku: &str, generation: Option<&str>) -> Result<LabState, AzureError> {
     with(json!([
         plan_gen("p", plan_sku, generation),
-        site("w", "p", Some("v/subnets/int"))
+        site("w1", "p", Some("v/subnets/int"))
     ]))
 }
 
@@ -55,7 +55,7 @@ fn tier_free_and_shared_refused() {
         let e = integrated(sku, None).unwrap_err();
         assert_eq!(e.code, "VnetIntegrationNotSupportedForSku", "{sku}");
         assert!(
-            e.message.contains("'w'") && e.message.contains("'p'"),
+            e.message.contains("'w1'") && e.message.contains("'p'"),
             "{}",
             e.message
         );
@@ -125,7 +125,7 @@ fn tier_premium_v3_lands_on_current_and_keeps_it_scaled_down() {
         &s,
         json!([
             plan_gen("p", "S1", Some("Legacy")),
-            site("w", "p", Some("v/subnets/int"))
+            site("w1", "p", Some("v/subnets/int"))
         ]),
     )
     .unwrap();
@@ -150,7 +150,7 @@ fn site_kinds_all_supported() {
         "functionapp,workflowapp",
         "app,linux,container",
     ] {
-        let mut w = site("w", "p", Some("v/subnets/int"));
+        let mut w = site("w1", "p", Some("v/subnets/int"));
         w["kind"] = json!(kind);
         assert_eq!(code(with(json!([plan("p", "S1", 1), w]))), "Ok", "{kind}");
     }
@@ -158,12 +158,12 @@ fn site_kinds_all_supported() {
 
 #[test]
 fn docker_compose_refused() {
-    let mut w = site("w", "p", Some("v/subnets/int"));
+    let mut w = site("w1", "p", Some("v/subnets/int"));
     w["properties"]["siteConfig"] = json!({"linuxFxVersion": "compose|dmVyc2lvbjogJzMn"});
     let e = with(json!([plan("p", "P1v3", 1), w.clone()])).unwrap_err();
     assert_eq!(e.code, "VnetIntegrationNotSupportedForDockerCompose");
     assert!(
-        e.message.contains("'w'") && e.message.contains("Docker Compose"),
+        e.message.contains("'w1'") && e.message.contains("Docker Compose"),
         "{}",
         e.message
     );
@@ -177,7 +177,7 @@ fn docker_compose_refused() {
 
 #[test]
 fn region_must_match_naming_both_regions() {
-    let mut w = site("w", "p", Some("v/subnets/int"));
+    let mut w = site("w1", "p", Some("v/subnets/int"));
     w["location"] = json!("northeurope");
     let mut p = plan("p", "S1", 1);
     p["location"] = json!("North Europe");
@@ -209,7 +209,7 @@ fn ipv6_vnets_valid_but_not_for_integration() {
             &s,
             json!([
                 plan("p", "S1", 1),
-                site("w", "p", Some(&format!("v6/subnets/{subnet_name}")))
+                site("w1", "p", Some(&format!("v6/subnets/{subnet_name}")))
             ]),
         )
         .unwrap_err();
@@ -251,7 +251,7 @@ fn integration_subnet_without_service_endpoint_policies() {
     let e = fresh(json!([
         v,
         plan("p", "S1", 1),
-        site("w", "p", Some("v/subnets/int"))
+        site("w1", "p", Some("v/subnets/int"))
     ]))
     .unwrap_err();
     assert_eq!(e.code, "SubnetHasServiceEndpointPolicies");
@@ -269,7 +269,7 @@ fn classic_vnets_stored_but_never_integrated() {
     let s = fresh(json!([classic])).unwrap();
     let stored = &s.resources[&rid("Microsoft.ClassicNetwork/virtualNetworks/old").key()];
     assert_eq!(stored.type_, "Microsoft.ClassicNetwork/virtualNetworks");
-    let mut w = site("w", "p", None);
+    let mut w = site("w1", "p", None);
     w["properties"]["virtualNetworkSubnetId"] = json!(crate::validate::fixtures::id_str(
         "Microsoft.ClassicNetwork/virtualNetworks/old/subnets/int"
     ));
@@ -304,7 +304,7 @@ fn subnet_json(s: &LabState, vnet_name: &str, index: usize) -> Value {
 fn integrated_lab() -> LabState {
     with(json!([
         plan("p", "S1", 1),
-        site("w", "p", Some("v/subnets/int"))
+        site("w1", "p", Some("v/subnets/int"))
     ]))
     .unwrap()
 }
@@ -347,10 +347,10 @@ fn integration_adds_delegation_and_service_association_link() {
         "Microsoft.Web/serverFarms"
     );
     // set_integration does the same as a deploy.
-    let bare = with(json!([plan("p", "S1", 1), site("w", "p", None)])).unwrap();
+    let bare = with(json!([plan("p", "S1", 1), site("w1", "p", None)])).unwrap();
     let via_cli = super::set_integration(
         &bare,
-        &rid("Microsoft.Web/sites/w"),
+        &rid("Microsoft.Web/sites/w1"),
         Some(&rid("Microsoft.Network/virtualNetworks/v/subnets/int")),
         &lab(),
         &ctx(),
@@ -367,7 +367,7 @@ fn in_use_vnet_and_subnet_cannot_be_deleted_until_disconnected() {
     let e = super::delete_resource(&s, &v, &lab(), &ctx()).unwrap_err();
     assert_eq!(e.code, "InUseVirtualNetworkCannotBeDeleted");
     assert!(
-        e.message.contains("'v'") && e.message.contains("Site 'w'"),
+        e.message.contains("'v'") && e.message.contains("Site 'w1'"),
         "{}",
         e.message
     );
@@ -375,7 +375,7 @@ fn in_use_vnet_and_subnet_cannot_be_deleted_until_disconnected() {
     assert_eq!(e.code, "InUseSubnetCannotBeDeleted");
     // Disconnect: the link goes, the delegation stays, the subnet and VNet can go.
     let s =
-        super::set_integration(&s, &rid("Microsoft.Web/sites/w"), None, &lab(), &ctx()).unwrap();
+        super::set_integration(&s, &rid("Microsoft.Web/sites/w1"), None, &lab(), &ctx()).unwrap();
     let props = subnet_json(&s, "v", 0);
     assert!(props.get("serviceAssociationLinks").is_none(), "{props}");
     assert_eq!(
@@ -390,12 +390,12 @@ fn in_use_vnet_and_subnet_cannot_be_deleted_until_disconnected() {
 fn disconnect_keeps_link_while_another_app_of_the_plan_uses_it() {
     let s = with(json!([
         plan("p", "S1", 1),
-        site("w", "p", Some("v/subnets/int")),
-        site("x", "p", Some("v/subnets/int"))
+        site("w1", "p", Some("v/subnets/int")),
+        site("x1", "p", Some("v/subnets/int"))
     ]))
     .unwrap();
     let s =
-        super::set_integration(&s, &rid("Microsoft.Web/sites/w"), None, &lab(), &ctx()).unwrap();
+        super::set_integration(&s, &rid("Microsoft.Web/sites/w1"), None, &lab(), &ctx()).unwrap();
     assert_eq!(
         subnet_json(&s, "v", 0)["serviceAssociationLinks"][0]["name"],
         "AppServiceLink"
@@ -405,7 +405,7 @@ fn disconnect_keeps_link_while_another_app_of_the_plan_uses_it() {
 /// The app and plan deleted without disconnecting: the link is left behind.
 fn orphaned_lab() -> LabState {
     let s = integrated_lab();
-    let s = super::delete_resource(&s, &rid("Microsoft.Web/sites/w"), &lab(), &ctx()).unwrap();
+    let s = super::delete_resource(&s, &rid("Microsoft.Web/sites/w1"), &lab(), &ctx()).unwrap();
     super::delete_resource(&s, &rid("Microsoft.Web/serverfarms/p"), &lab(), &ctx()).unwrap()
 }
 
@@ -472,7 +472,7 @@ fn orphaned_link_blocks_subnet_update_and_delete() {
     // Another plan cannot take the subnet.
     let e = deploy(
         &s,
-        json!([plan("q", "S1", 1), site("w", "q", Some("v/subnets/int"))]),
+        json!([plan("q", "S1", 1), site("w1", "q", Some("v/subnets/int"))]),
     )
     .unwrap_err();
     assert_eq!(e.code, "SubnetUsedByAnotherServerFarm");
@@ -484,10 +484,10 @@ fn orphaned_link_recovery_procedure() {
     let lab = lab();
     let ctx = ctx();
     // 1. Re-create the plan and app with the exact same names.
-    let s = deploy(&s, json!([plan("p", "S1", 1), site("w", "p", None)])).unwrap();
+    let s = deploy(&s, json!([plan("p", "S1", 1), site("w1", "p", None)])).unwrap();
     // 2. Integrate: the link is re-adopted.
     let int = rid("Microsoft.Network/virtualNetworks/v/subnets/int");
-    let w = rid("Microsoft.Web/sites/w");
+    let w = rid("Microsoft.Web/sites/w1");
     let s = super::set_integration(&s, &w, Some(&int), &lab, &ctx).unwrap();
     assert_eq!(
         subnet_json(&s, "v", 0)["serviceAssociationLinks"]
@@ -516,17 +516,17 @@ fn integrations_per_plan_windows_two_linux_one() {
     assert_eq!(
         code(with(json!([
             windows("win"),
-            site("a", "win", Some("v/subnets/int")),
-            site("b", "win", Some("v/subnets/int2")),
-            site("c", "win", Some("v/subnets/int2"))
+            site("aa", "win", Some("v/subnets/int")),
+            site("bb", "win", Some("v/subnets/int2")),
+            site("cc", "win", Some("v/subnets/int2"))
         ]))),
         "Ok"
     );
     let e = with(json!([
         windows("win"),
-        site("a", "win", Some("v/subnets/int")),
-        site("b", "win", Some("v/subnets/int2")),
-        site("c", "win", Some("v/subnets/vms"))
+        site("aa", "win", Some("v/subnets/int")),
+        site("bb", "win", Some("v/subnets/int2")),
+        site("cc", "win", Some("v/subnets/vms"))
     ]))
     .unwrap_err();
     assert_eq!(e.code, "MaxVnetIntegrationsExceeded");
@@ -537,8 +537,8 @@ fn integrations_per_plan_windows_two_linux_one() {
     );
     let e = with(json!([
         plan("lin", "S1", 1),
-        site("a", "lin", Some("v/subnets/int")),
-        site("b", "lin", Some("v/subnets/int2"))
+        site("aa", "lin", Some("v/subnets/int")),
+        site("bb", "lin", Some("v/subnets/int2"))
     ]))
     .unwrap_err();
     assert_refused(&e, "MaxVnetIntegrationsExceeded", "Linux");
@@ -548,21 +548,21 @@ fn integrations_per_plan_windows_two_linux_one() {
 fn app_has_one_integration_network_config_cannot_add_a_second() {
     let s = integrated_lab();
     let config = |subnet_name: &str| {
-        json!([{"type": "Microsoft.Web/sites/networkConfig", "name": "w/virtualNetwork",
+        json!([{"type": "Microsoft.Web/sites/networkConfig", "name": "w1/virtualNetwork",
             "properties": {"subnetResourceId": crate::validate::fixtures::id_str(&format!("Microsoft.Network/virtualNetworks/v/subnets/{subnet_name}")),
                            "swiftSupported": true}}])
     };
     let e = deploy(&s, config("int2")).unwrap_err();
     assert_eq!(e.code, "SiteAlreadyHasVnetIntegration");
     assert!(
-        e.message.contains("'w'") && e.message.contains("single virtual network integration"),
+        e.message.contains("'w1'") && e.message.contains("single virtual network integration"),
         "{}",
         e.message
     );
     // The same subnet again is fine; so is a networkConfig after disconnecting.
     assert_eq!(code(deploy(&s, config("int"))), "Ok");
     let s =
-        super::set_integration(&s, &rid("Microsoft.Web/sites/w"), None, &lab(), &ctx()).unwrap();
+        super::set_integration(&s, &rid("Microsoft.Web/sites/w1"), None, &lab(), &ctx()).unwrap();
     assert_eq!(code(deploy(&s, config("int2"))), "Ok");
 }
 
@@ -595,13 +595,13 @@ fn integration_needs_subnet_join_permission() {
     use crate::validate::fixtures::{deploy_as, id_str};
     let rg = format!("/subscriptions/{DEFAULT_SUBSCRIPTION}/resourceGroups/lab");
     let subnet_id = id_str("Microsoft.Network/virtualNetworks/v/subnets/int");
-    let web = id_str("Microsoft.Web/sites/w");
+    let web = id_str("Microsoft.Web/sites/w1");
     // Website Contributor on the RG: may write the site, not join the subnet.
     let s = alice_lab(&[("Website Contributor", rg.clone())]);
     let e = deploy_as(
         &s,
         DEFAULT_SUBSCRIPTION,
-        json!([site("w", "p", Some("v/subnets/int"))]),
+        json!([site("w1", "p", Some("v/subnets/int"))]),
         &as_alice(),
     )
     .unwrap_err();
@@ -623,7 +623,7 @@ fn integration_needs_subnet_join_permission() {
         code(deploy_as(
             &s,
             DEFAULT_SUBSCRIPTION,
-            json!([site("w", "p", None)]),
+            json!([site("w1", "p", None)]),
             &as_alice()
         )),
         "Ok"
@@ -641,7 +641,7 @@ fn integration_needs_subnet_join_permission() {
         let r = deploy_as(
             &s,
             DEFAULT_SUBSCRIPTION,
-            json!([site("w", "p", Some("v/subnets/int"))]),
+            json!([site("w1", "p", Some("v/subnets/int"))]),
             &as_alice(),
         );
         assert_eq!(code(r), "Ok", "{scope}");
@@ -655,7 +655,7 @@ fn integration_needs_subnet_join_permission() {
     let r = deploy_as(
         &s,
         DEFAULT_SUBSCRIPTION,
-        json!([site("w", "p", Some("v/subnets/int"))]),
+        json!([site("w1", "p", Some("v/subnets/int"))]),
         &as_alice(),
     );
     assert_eq!(code(r), "LinkedAuthorizationFailed");
@@ -664,7 +664,7 @@ fn integration_needs_subnet_join_permission() {
     let s = deploy_as(
         &s,
         DEFAULT_SUBSCRIPTION,
-        json!([site("w", "p", None)]),
+        json!([site("w1", "p", None)]),
         &as_alice(),
     )
     .unwrap();
@@ -681,7 +681,7 @@ fn integration_needs_subnet_join_permission() {
     let e = deploy_as(
         &s,
         DEFAULT_SUBSCRIPTION,
-        json!([site("w", "p", None)]),
+        json!([site("w1", "p", None)]),
         &as_alice(),
     )
     .unwrap_err();
@@ -706,7 +706,7 @@ fn cross_subscription_vnet_needs_microsoft_web_registered() {
         &owner,
     )
     .unwrap();
-    let mut w = site("w", "p", None);
+    let mut w = site("w1", "p", None);
     w["properties"]["virtualNetworkSubnetId"] =
         json!("/subscriptions/netsub/resourceGroups/lab/providers/Microsoft.Network/virtualNetworks/v/subnets/int");
     let e = deploy_as(&s, DEFAULT_SUBSCRIPTION, json!([w.clone()]), &owner).unwrap_err();
@@ -758,7 +758,7 @@ fn cross_subscription_vnet_needs_microsoft_web_registered() {
 fn move_refused_while_integrated_allowed_after_disconnect() {
     let s = integrated_lab();
     let (w, p, v) = (
-        rid("Microsoft.Web/sites/w"),
+        rid("Microsoft.Web/sites/w1"),
         rid("Microsoft.Web/serverfarms/p"),
         rid("Microsoft.Network/virtualNetworks/v"),
     );
@@ -778,7 +778,7 @@ fn move_refused_while_integrated_allowed_after_disconnect() {
         .unwrap();
     assert!(moved.get(&w).is_none() && moved.get(&p).is_none());
     let new_w: crate::model::ResourceId =
-        "/subscriptions/other/resourceGroups/lab2/providers/Microsoft.Web/sites/w"
+        "/subscriptions/other/resourceGroups/lab2/providers/Microsoft.Web/sites/w1"
             .parse()
             .unwrap();
     let site = &moved.get(&new_w).unwrap().properties;
@@ -816,12 +816,12 @@ fn subnet_full_type_mismatch_and_move_collision() {
     // More instances than a /28 holds (11 usable addresses).
     let e = with(json!([{"type": "Microsoft.Network/virtualNetworks", "name": "tiny",
         "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]}, "subnets": [subnet("int", "10.1.0.0/28")]}},
-        plan("p", "P1v3", 12), site("w", "p", Some("tiny/subnets/int"))]))
+        plan("p", "P1v3", 12), site("w1", "p", Some("tiny/subnets/int"))]))
     .unwrap_err();
     assert_eq!(e.code, "SubnetIsFull");
     // A resource whose id names another type.
     let mut res: crate::model::GenericResource = serde_json::from_value(json!({
-        "id": crate::validate::fixtures::id_str("Microsoft.Web/sites/w"),
+        "id": crate::validate::fixtures::id_str("Microsoft.Web/sites/w1"),
         "type": "Microsoft.Web/serverfarms", "name": "w", "properties": {}}))
     .unwrap();
     res.location = None;
@@ -852,7 +852,7 @@ fn in_use_subnet_keeps_its_prefix_an_empty_one_may_change() {
     use super::fixtures::{nic, vm};
     let s = with(json!([
         plan("p", "S1", 1),
-        site("w", "p", Some("v/subnets/int")),
+        site("w1", "p", Some("v/subnets/int")),
         nic("n1", "v/subnets/vms", None),
         vm("vm1", &["n1"])
     ]))

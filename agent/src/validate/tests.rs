@@ -55,7 +55,7 @@ fn integration_adds_the_delegation() {
             json!([subnet("int", "10.1.1.0/26")])
         ),
         plan("p", "S1", 1),
-        site("w", "p", Some("v/subnets/int")),
+        site("w1", "p", Some("v/subnets/int")),
     ]))
     .unwrap();
     let v = &s.resources[&rid("Microsoft.Network/virtualNetworks/v").key()];
@@ -180,48 +180,48 @@ fn with(extra: Value) -> Result<LabState, AzureError> {
 #[test]
 fn site_errors() {
     assert_eq!(
-        code(with(json!([site("w", "p", Some("v/subnets/int"))]))),
+        code(with(json!([site("w1", "p", Some("v/subnets/int"))]))),
         "Ok"
     );
     assert_eq!(
-        code(with(json!([site("w", "nope", None)]))),
+        code(with(json!([site("w1", "nope", None)]))),
         "InvalidResourceReference"
     );
-    let e = with(json!([site("w", "p", Some("v/subnets/nope"))])).unwrap_err();
-    assert_refused(&e, "InvalidResourceReference", "site 'w'");
+    let e = with(json!([site("w1", "p", Some("v/subnets/nope"))])).unwrap_err();
+    assert_refused(&e, "InvalidResourceReference", "site 'w1'");
     assert_eq!(
-        code(with(json!([site("w", "p", Some("v/subnets/sql"))]))),
+        code(with(json!([site("w1", "p", Some("v/subnets/sql"))]))),
         "SubnetDelegationInvalid"
     );
     assert_eq!(
-        code(with(json!([site("w", "p", Some("v/subnets/tiny"))]))),
+        code(with(json!([site("w1", "p", Some("v/subnets/tiny"))]))),
         "SubnetTooSmall"
     );
     assert_eq!(
-        code(with(json!([site("w", "free", Some("v/subnets/int"))]))),
+        code(with(json!([site("w1", "free", Some("v/subnets/int"))]))),
         "VnetIntegrationNotSupportedForSku"
     );
     assert_eq!(
         code(with(json!([
-            site("w", "p", Some("v/subnets/int")),
-            site("x", "q", Some("v/subnets/int"))
+            site("w1", "p", Some("v/subnets/int")),
+            site("x1", "q", Some("v/subnets/int"))
         ]))),
         "SubnetUsedByAnotherServerFarm"
     );
     assert_eq!(
         code(with(json!([
-            site("w", "p", Some("v/subnets/int")),
-            site("x", "p", Some("v/subnets/int2"))
+            site("w1", "p", Some("v/subnets/int")),
+            site("x1", "p", Some("v/subnets/int2"))
         ]))),
         "MaxVnetIntegrationsExceeded"
     );
-    let mut far = site("w", "p", Some("v/subnets/int"));
+    let mut far = site("w1", "p", Some("v/subnets/int"));
     far["location"] = json!("eastus");
     assert_eq!(code(with(json!([far]))), "LocationMismatch");
     assert_eq!(
         code(with(json!([
             nic("n", "v/subnets/int", None),
-            site("w", "p", Some("v/subnets/int"))
+            site("w1", "p", Some("v/subnets/int"))
         ]))),
         "SubnetDelegationsCannotChangeWhenSubnetUsedByResource"
     );
@@ -272,7 +272,7 @@ fn nic_and_vm_errors() {
         "NicInUse"
     );
     // A NIC in a subnet that integration would delegate: refused on the site side.
-    let s = with(json!([site("w", "p", Some("v/subnets/int"))])).unwrap();
+    let s = with(json!([site("w1", "p", Some("v/subnets/int"))])).unwrap();
     assert_eq!(
         code(deploy(&s, json!([nic("n", "v/subnets/int", None)]))),
         "SubnetDelegatedCannotHostNetworkInterface"
@@ -382,10 +382,10 @@ fn child_resources_merge_into_stored_parents() {
     .unwrap();
     let s = deploy(&s, json!([
         {"type": "Microsoft.Network/virtualNetworks/subnets", "name": "v/b", "properties": {"addressPrefix": "10.0.2.0/24"}},
-        site("w", "p", None),
-        {"type": "Microsoft.Web/sites/networkConfig", "name": "w/virtualNetwork",
+        site("w1", "p", None),
+        {"type": "Microsoft.Web/sites/networkConfig", "name": "w1/virtualNetwork",
          "properties": {"subnetResourceId": id_str("Microsoft.Network/virtualNetworks/v/subnets/b"), "swiftSupported": true}},
-        {"type": "Microsoft.Web/sites/config", "name": "w/appsettings", "properties": {"K": "V"}}
+        {"type": "Microsoft.Web/sites/config", "name": "w1/appsettings", "properties": {"K": "V"}}
     ]))
     .unwrap();
     let inv = Inventory::parse(&s.resources).unwrap();
