@@ -55,6 +55,9 @@ struct Inner {
     records: BTreeMap<String, ProcessRecord>,
     /// Children this daemon spawned (adopted ones are not our children).
     children: BTreeMap<i32, Child>,
+    /// Processes that could not be started, by key, with why: each fails
+    /// alone, and the others (and the rest of the reconcile) go on.
+    failed: BTreeMap<String, String>,
 }
 
 /// Starts, restarts and stops the processes of a plan.
@@ -78,6 +81,7 @@ impl Supervisor {
             inner: Mutex::new(Inner {
                 records,
                 children: BTreeMap::new(),
+                failed: BTreeMap::new(),
             }),
         };
         sup.persist(&sup.inner.lock().unwrap())?;
@@ -86,6 +90,9 @@ impl Supervisor {
 
     /// Makes the running set match `desired`: starts what is missing or dead,
     /// restarts what changed (command, environment or namespace), ends what is gone.
+    /// A process that cannot be started fails alone: it is kept in
+    /// [`Supervisor::failures`] (and retried on the next sync), and the
+    /// others start; only a failure to record what runs is an error.
     pub fn sync(&self, desired: &[ProcessPlan]) -> Result<()> {
         let mut inner = self.inner.lock().unwrap();
         // Called every second by the daemon: write the records only when they change.
@@ -103,7 +110,7 @@ impl Supervisor {
                 stop(&mut inner, &rec);
             }
         }
-        let mut errors = Vec::new();
+        inner.failed.retain(|k, _| want.contains_key(k.as_str()));
         for plan in desired {
             let (restarts, needs_start) = match inner.records.get(&plan.key) {
                 Some(rec) if rec.plan == *plan && is_alive(rec.pid, rec.start_time) => continue,
@@ -121,6 +128,7 @@ impl Supervisor {
                         let pid = child.id() as i32;
                         let start_time = proc_start_time(pid).unwrap_or(0);
                         tracing::info!(key = %plan.key, pid, netns = %plan.netns, "started app process");
+                        inner.failed.remove(&plan.key);
                         inner.children.insert(pid, child);
                         inner.records.insert(
                             plan.key.clone(),
@@ -133,7 +141,13 @@ impl Supervisor {
                             },
                         );
                     }
-                    Err(e) => errors.push(format!("{}: {e:#}", plan.key)),
+                    Err(e) => {
+                        let why = format!("{e:#}");
+                        if inner.failed.get(&plan.key) != Some(&why) {
+                            tracing::warn!(key = %plan.key, "could not start app process: {why}");
+                        }
+                        inner.failed.insert(plan.key.clone(), why);
+                    }
                 }
             }
         }
@@ -141,10 +155,13 @@ impl Supervisor {
         if inner.records != before {
             self.persist(&inner)?;
         }
-        if !errors.is_empty() {
-            anyhow::bail!("could not start app processes: {}", errors.join("; "));
-        }
         Ok(())
+    }
+
+    /// The processes that could not be started at the last sync, by key,
+    /// with why.
+    pub fn failures(&self) -> BTreeMap<String, String> {
+        self.inner.lock().unwrap().failed.clone()
     }
 
     /// Restarts one process (e.g. the app restart that a disconnect causes).

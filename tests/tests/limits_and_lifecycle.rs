@@ -619,3 +619,81 @@ fn a_windows_plan_integrates_two_subnets_with_two_vnics() {
         "wa must not reach the other integration's VNet"
     );
 }
+
+/// Issue 10, item 0: a name that breaks Azure's rules is refused before it
+/// is committed; a resource that still fails to apply (committed by an
+/// older version, before names were checked) fails alone: it shows
+/// `provisioningState: Failed` and `lab status` names it, while unrelated
+/// changes go on with real traffic, and it can be deleted.
+#[test]
+fn poison_names_are_refused_and_a_failing_resource_fails_alone() {
+    let Some(mut lab) = Lab::start() else { return };
+    lab.deploy(RG, &small_lab(1, "integration"));
+    let long = "a".repeat(300);
+    for bad in [long.as_str(), "web\u{0}one"] {
+        lab.deploy_refused(
+            RG,
+            &template(vec![site(bad, "plan1", None, "westeurope", json!({}))]),
+            "InvalidResourceName",
+        );
+    }
+    // An older version committed the 300-character site.
+    lab.stop_daemon();
+    let path = lab.state_dir().join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let bad_id = id(RG, "Microsoft.Web/sites", &long);
+    let mut bad = site(
+        &long,
+        "plan1",
+        None,
+        "westeurope",
+        json!({ "appCommandLine": "sleep 100000" }),
+    );
+    bad["id"] = json!(bad_id);
+    bad["properties"]["serverFarmId"] = json!(id(RG, "Microsoft.Web/serverfarms", "plan1"));
+    state["resources"][bad_id.to_ascii_lowercase()] = bad;
+    std::fs::write(&path, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+    // The daemon starts: the rest of the lab is applied, the bad site fails alone.
+    lab.start_daemon();
+    let status = lab.cli_json(&["lab", "status"]);
+    let failed = status["failedResources"]
+        .as_array()
+        .expect("failedResources");
+    assert_eq!(failed.len(), 1, "{status:#}");
+    assert_eq!(failed[0]["id"], bad_id.to_ascii_lowercase(), "{status:#}");
+    assert!(
+        failed[0]["errors"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("File name too long"),
+        "{status:#}"
+    );
+    assert!(status["totals"]["lastError"].is_string(), "{status:#}");
+    assert_eq!(
+        lab.show(&bad_id)["properties"]["provisioningState"],
+        "Failed"
+    );
+    assert_eq!(
+        lab.show(&id(RG, "Microsoft.Web/sites", "web1"))["properties"]["provisioningState"],
+        "Succeeded"
+    );
+    // An unrelated deploy is committed and applied: a new VM answers.
+    let mut more = small_lab(1, "integration");
+    more["resources"].as_array_mut().unwrap().extend(vm_in(
+        RG,
+        "vm2",
+        &subnet_id("vnet1", "vms"),
+        "10.0.3.5",
+    ));
+    lab.deploy(RG, &more);
+    let probe = probe_bin();
+    lab.spawn(&["--vm", "vm2"], &[&probe, "serve-tcp", "9000"]);
+    let seen = peer_ip(&lab.exec_ok(&["--vm", "vm1"], &[&probe, "tcp", "10.0.3.5", "9000"]));
+    assert_eq!(seen, "10.0.3.4");
+    // The bad site can be deleted, and then nothing has failed.
+    lab.cli_ok(&["resource", "delete", "--ids", &bad_id]);
+    let status = lab.cli_json(&["lab", "status"]);
+    assert_eq!(status["failedResources"], json!([]), "{status:#}");
+    assert!(status["totals"]["lastError"].is_null(), "{status:#}");
+}

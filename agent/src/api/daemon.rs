@@ -318,6 +318,7 @@ impl Daemon {
         let mut view = plan::view::resource_view(&state, &self.config.lab, id)?;
         drop(state);
         self.annotate_processes(&mut view);
+        self.annotate_failures(&mut view);
         if id
             .full_type()
             .eq_ignore_ascii_case("Microsoft.Network/networkSecurityGroups")
@@ -361,7 +362,56 @@ impl Daemon {
 
     pub async fn list(&self, resource_group: Option<&str>) -> Value {
         let state = self.state.lock().await;
-        json!({ "value": plan::view::list(&state, &self.config.lab, resource_group) })
+        let mut views = plan::view::list(&state, &self.config.lab, resource_group);
+        drop(state);
+        for v in &mut views {
+            self.annotate_failures(v);
+        }
+        json!({ "value": views })
+    }
+
+    /// What failed to apply, by resource: each process that could not be
+    /// started belongs to the resource whose id its key starts with
+    /// (`<site>/instances/N`, `<vm>/extensions/<name>`, a service's id).
+    fn failures_by_resource(&self) -> BTreeMap<String, Vec<(String, String)>> {
+        let mut out: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        for (key, why) in self.supervisor.failures() {
+            let lower = key.to_ascii_lowercase();
+            let resource = ["/instances/", "/extensions/"]
+                .iter()
+                .find_map(|m| lower.find(m).map(|i| lower[..i].to_string()))
+                .unwrap_or(lower);
+            out.entry(resource).or_default().push((key, why));
+        }
+        out
+    }
+
+    /// A resource that failed to apply shows it, as ARM does:
+    /// `provisioningState: Failed`, and why under `emulator.provisioningErrors`.
+    fn annotate_failures(&self, view: &mut Value) {
+        let Some(id) = view
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase)
+        else {
+            return;
+        };
+        let Some(errors) = self.failures_by_resource().remove(&id) else {
+            return;
+        };
+        if let Some(props) = view.get_mut("properties").and_then(Value::as_object_mut) {
+            props.insert("provisioningState".into(), json!("Failed"));
+        }
+        if let Some(obj) = view.as_object_mut() {
+            let em = obj.entry("emulator").or_insert_with(|| json!({}));
+            if let Some(em) = em.as_object_mut() {
+                let list: Vec<Value> = errors
+                    .iter()
+                    .map(|(key, why)| json!({ "key": key, "message": why }))
+                    .collect();
+                em.insert("provisioningErrors".into(), json!(list));
+            }
+        }
     }
 
     pub async fn exec_target(&self, target: &ExecTarget) -> Result<Value, ApiError> {
@@ -389,8 +439,26 @@ impl Daemon {
 
     pub async fn status(&self) -> Value {
         let state = self.state.lock().await;
-        let totals = self.totals.lock().unwrap().clone();
+        let mut totals = self.totals.lock().unwrap().clone();
+        let failed: Vec<Value> = self
+            .failures_by_resource()
+            .into_iter()
+            .map(|(id, errors)| {
+                let messages: Vec<String> = errors
+                    .iter()
+                    .map(|(k, why)| format!("{k}: {why}"))
+                    .collect();
+                json!({ "id": id, "provisioningState": "Failed", "errors": messages })
+            })
+            .collect();
+        if totals.last_error.is_none() && !failed.is_empty() {
+            totals.last_error = Some(format!(
+                "{} resource(s) failed to apply (see failedResources); the rest of the lab is applied",
+                failed.len()
+            ));
+        }
         json!({
+            "failedResources": failed,
             "lab": self.config.lab,
             "stateDir": self.config.state_dir,
             "generation": state.generation,
