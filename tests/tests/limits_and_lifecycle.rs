@@ -697,3 +697,60 @@ fn poison_names_are_refused_and_a_failing_resource_fails_alone() {
     assert_eq!(status["failedResources"], json!([]), "{status:#}");
     assert!(status["totals"]["lastError"].is_null(), "{status:#}");
 }
+
+/// Issue 10, item 0: the lab's own commands go through the same
+/// authorization as resource requests. A Reader reads the lab's status but
+/// can't take it down, reconcile it, `exec` into an app or create users,
+/// and each refusal changes neither the store nor the kernel; the owner can.
+#[test]
+fn a_reader_cannot_take_the_lab_down() {
+    let Some(lab) = Lab::start() else { return };
+    lab.deploy(RG, &small_lab(1, "integration"));
+    lab.cli_ok(&["ad", "user", "create", "--display-name", "rita"]);
+    lab.cli_ok(&[
+        "role",
+        "assignment",
+        "create",
+        "--assignee",
+        "rita",
+        "--role",
+        "Reader",
+        "--scope",
+        "/",
+    ]);
+    let as_rita = |args: &[&str]| -> Vec<String> {
+        ["--principal", "rita"]
+            .iter()
+            .chain(args)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let status = lab.cli_json(
+        &as_rita(&["lab", "status"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(status["generation"].as_u64().unwrap() > 0, "{status}");
+    for args in [
+        vec!["down", "--purge"],
+        vec!["down"],
+        vec!["lab", "reconcile"],
+        vec!["exec", "--app", "web1", "--", "true"],
+        vec!["exec", "--vm", "vm1", "--", "true"],
+        vec!["ad", "user", "create", "--display-name", "mallory"],
+    ] {
+        let args = as_rita(&args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        lab.refused(&args, "AuthorizationFailed");
+    }
+    assert!(!lab.namespaces().is_empty(), "the lab is still there");
+    // Someone without any role can't even read it.
+    lab.refused(
+        &["--principal", "nobody", "lab", "status"],
+        "AuthorizationFailed",
+    );
+    // The owner can.
+    lab.cli_ok(&["down"]);
+    assert!(lab.namespaces().is_empty(), "{:?}", lab.namespaces());
+}

@@ -121,6 +121,18 @@ impl Daemon {
         Ok(daemon)
     }
 
+    /// `principal` may do `action` at `scope` in the committed state (the
+    /// lab's own routes; resource routes check inside `validate`).
+    pub async fn authorize(
+        &self,
+        principal: &str,
+        action: &str,
+        scope: &str,
+    ) -> Result<(), ApiError> {
+        let state = self.state.lock().await;
+        Ok(crate::authz::require(&state, principal, action, scope)?)
+    }
+
     /// Who is asking, and when: what validation needs beyond the state.
     pub(super) fn context(&self) -> RequestContext {
         let principal = PRINCIPAL
@@ -417,6 +429,17 @@ impl Daemon {
     pub async fn exec_target(&self, target: &ExecTarget) -> Result<Value, ApiError> {
         let state = self.state.lock().await;
         let mut spec = plan::exec_target(&state, &self.config.lab, target)?;
+        let action = match target {
+            ExecTarget::App { .. } => crate::authz::EXEC_APP,
+            ExecTarget::Vm { .. } => crate::authz::EXEC_VM,
+            ExecTarget::Host { .. } => crate::authz::EXEC_HOST,
+        };
+        crate::authz::require(
+            &state,
+            &self.context().principal,
+            action,
+            &spec.resource.to_string(),
+        )?;
         if let Some(key) = &spec.process_key {
             self.startup_env(key, &mut spec.env);
         }

@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::Request;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
 use axum::{Json, Router};
@@ -13,6 +15,7 @@ use serde_json::{json, Value};
 
 use super::client::PRINCIPAL_HEADER;
 use super::daemon::{deployment_parameters, ApiError, Daemon};
+use crate::authz;
 use crate::model::LAB_OWNER as DEFAULT_PRINCIPAL;
 use crate::model::{AzureError, ResourceId};
 use crate::plan::ExecTarget;
@@ -38,13 +41,14 @@ impl IntoResponse for ApiError {
 type Reply = Result<Json<Value>, ApiError>;
 
 pub fn router(daemon: Arc<Daemon>) -> Router {
-    Router::new()
+    // The lab's own routes go through the same authorization as resource
+    // routes (which check inside `validate`): a Reader must not `down`.
+    let lab = Router::new()
         .route("/lab/status", get(status))
         .route("/lab/reconcile", post(reconcile))
         .route("/lab/down", post(down))
         .route("/lab/exec", get(exec_target))
         .route("/lab/ca", get(lab_ca))
-        .route("/resources", get(list))
         .route("/lab/principals", get(list_principals))
         .route("/lab/principals/{name}", put(put_principal))
         .route("/lab/roleAssignments", get(list_role_assignments))
@@ -52,8 +56,54 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
             "/lab/subscriptions/{sub}",
             get(get_subscription).put(put_subscription),
         )
+        .route_layer(middleware::from_fn_with_state(daemon.clone(), lab_gate));
+    Router::new()
+        .merge(lab)
+        .route("/resources", get(list))
         .route("/subscriptions/{*rest}", any(resource))
+        .route("/providers/{*rest}", any(root_scope))
         .with_state(daemon)
+}
+
+/// The calling principal: the request's principal header, else the lab owner.
+fn principal_of(headers: &HeaderMap) -> String {
+    headers
+        .get(PRINCIPAL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(DEFAULT_PRINCIPAL)
+        .to_string()
+}
+
+/// The action and scope a lab route needs (docs/errors.md, "Lab
+/// operations"); `None` for `exec`, which is checked on the resource it
+/// resolves to.
+fn lab_requirement(method: &Method, path: &str) -> Option<(&'static str, String)> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let root = || "/".to_string();
+    Some(match (method, parts.as_slice()) {
+        (_, ["lab", "exec"]) => return None,
+        (&Method::POST, ["lab", "reconcile"]) => (authz::LAB_RECONCILE, root()),
+        (&Method::POST, ["lab", "down"]) => (authz::LAB_DOWN, root()),
+        (&Method::PUT, ["lab", "principals", _]) => (authz::ROLE_ASSIGNMENT_WRITE, root()),
+        (&Method::PUT, ["lab", "subscriptions", sub]) => (
+            authz::SUBSCRIPTION_SETTINGS_WRITE,
+            format!("/subscriptions/{sub}"),
+        ),
+        (_, ["lab", "subscriptions", sub]) => (authz::LAB_READ, format!("/subscriptions/{sub}")),
+        _ => (authz::LAB_READ, root()),
+    })
+}
+
+async fn lab_gate(State(d): State<Arc<Daemon>>, req: Request, next: Next) -> Response {
+    let principal = principal_of(req.headers());
+    if let Some((action, scope)) = lab_requirement(req.method(), req.uri().path()) {
+        if let Err(e) = d.authorize(&principal, action, &scope).await {
+            return e.into_response();
+        }
+    }
+    super::daemon::PRINCIPAL
+        .scope(principal, next.run(req))
+        .await
 }
 
 async fn status(State(d): State<Arc<Daemon>>) -> Json<Value> {
@@ -159,6 +209,29 @@ async fn resource(
     body: Bytes,
 ) -> Reply {
     let path = format!("/subscriptions/{}", rest.trim_end_matches('/'));
+    arm_request(d, method, &headers, path, body).await
+}
+
+/// `/providers/...` at the root scope `/`: role assignments there (Azure's
+/// root scope, `az role assignment create --scope /`).
+async fn root_scope(
+    State(d): State<Arc<Daemon>>,
+    method: Method,
+    headers: HeaderMap,
+    Path(rest): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let path = format!("/providers/{}", rest.trim_end_matches('/'));
+    arm_request(d, method, &headers, path, body).await
+}
+
+async fn arm_request(
+    d: Arc<Daemon>,
+    method: Method,
+    headers: &HeaderMap,
+    path: String,
+    body: Bytes,
+) -> Reply {
     let body: Value = if body.is_empty() {
         json!({})
     } else {
@@ -169,11 +242,7 @@ async fn resource(
             )
         })?
     };
-    let principal = headers
-        .get(PRINCIPAL_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or(DEFAULT_PRINCIPAL)
-        .to_string();
+    let principal = principal_of(headers);
     super::daemon::PRINCIPAL
         .scope(principal, dispatch(d, method, path, body))
         .await
@@ -197,7 +266,7 @@ async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> 
         return Ok(Json(d.move_resources(parts[1], parts[3], body).await?));
     }
     // {scope}/providers/Microsoft.Authorization/roleAssignments/NAME
-    if n >= 5 && lower[n - 2] == "roleassignments" && lower[n - 3] == "microsoft.authorization" {
+    if n >= 4 && lower[n - 2] == "roleassignments" && lower[n - 3] == "microsoft.authorization" {
         let scope = format!("/{}", parts[..n - 4].join("/"));
         let name = parts[n - 1];
         return match method {

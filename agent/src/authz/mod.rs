@@ -14,6 +14,22 @@ pub const INTEGRATION_ACTIONS: [&str; 3] = [
     "Microsoft.Network/virtualNetworks/subnets/join/action",
 ];
 
+/// The lab's own operations (`/lab/*`), as actions of the lab's provider
+/// `Lab.Emulator`, at the root scope `/`: reading the lab's status needs
+/// what Reader has (`*/read`); reconciling and taking it down what
+/// Contributor has (`*`). Azure has no twin: these follow its patterns.
+pub const LAB_READ: &str = "Lab.Emulator/lab/read";
+pub const LAB_RECONCILE: &str = "Lab.Emulator/lab/reconcile/action";
+pub const LAB_DOWN: &str = "Lab.Emulator/lab/delete";
+/// `exec` into an app's sandbox: what Kudu's console needs, write on the site.
+pub const EXEC_APP: &str = "Microsoft.Web/sites/write";
+/// `exec` into a VM: Azure's Run Command action.
+pub const EXEC_VM: &str = "Microsoft.Compute/virtualMachines/runCommand/action";
+/// `exec` on an internet host (a lab resource).
+pub const EXEC_HOST: &str = "Lab.Emulator/internetHosts/write";
+/// A subscription's settings (outbound SMTP).
+pub const SUBSCRIPTION_SETTINGS_WRITE: &str = "Lab.Emulator/subscriptionSettings/write";
+
 /// Writing role assignments and role definitions (Owner has it, Contributor not).
 pub const ROLE_ASSIGNMENT_WRITE: &str = "Microsoft.Authorization/roleAssignments/write";
 pub const ROLE_ASSIGNMENT_DELETE: &str = "Microsoft.Authorization/roleAssignments/delete";

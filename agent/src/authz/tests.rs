@@ -141,3 +141,39 @@ fn malformed_principals_roles_and_assignments() {
     let e = remove_assignment(&s, "nope", LAB_OWNER).unwrap_err();
     assert_eq!((e.code.as_str(), e.status), ("RoleAssignmentNotFound", 404));
 }
+
+/// Issue 10, item 0: the lab's own operations need a role like resource
+/// operations. A Reader at the root reads the lab's status but can't
+/// reconcile or take it down; a Contributor can, but can't create users
+/// (role-assignment write); `exec` needs write on the site, Run Command on a
+/// VM.
+#[test]
+fn lab_operations_need_a_role_at_the_right_scope() {
+    let s = lab_with(&[assignment("a1", "alice", "Reader", "/")]);
+    assert!(allowed(&s, "alice", LAB_READ, "/"));
+    for action in [LAB_DOWN, LAB_RECONCILE, ROLE_ASSIGNMENT_WRITE] {
+        assert!(!allowed(&s, "alice", action, "/"), "{action}");
+    }
+    let s = add_principal(&s, "bob").unwrap();
+    let s = assign_role(&s, assignment("a2", "bob", "Contributor", "/"), LAB_OWNER).unwrap();
+    assert!(allowed(&s, "bob", LAB_DOWN, "/") && allowed(&s, "bob", LAB_RECONCILE, "/"));
+    assert!(!allowed(&s, "bob", ROLE_ASSIGNMENT_WRITE, "/"));
+    let site = "/subscriptions/s1/resourceGroups/web/providers/Microsoft.Web/sites/w1";
+    let vm = "/subscriptions/s1/resourceGroups/web/providers/Microsoft.Compute/virtualMachines/vm1";
+    let s = add_principal(&s, "carol").unwrap();
+    let s = assign_role(
+        &s,
+        assignment(
+            "a3",
+            "carol",
+            "Website Contributor",
+            "/subscriptions/s1/resourceGroups/web",
+        ),
+        LAB_OWNER,
+    )
+    .unwrap();
+    assert!(allowed(&s, "carol", EXEC_APP, site));
+    assert!(!allowed(&s, "carol", EXEC_VM, vm));
+    assert!(!allowed(&s, "carol", LAB_DOWN, "/"));
+    assert!(!allowed(&s, "nobody", LAB_READ, "/"));
+}

@@ -355,7 +355,12 @@ fn down(g: &Global, purge: bool) -> Result<ExitCode> {
         &format!("/lab/down?purge={purge}"),
         None,
     ) {
-        Ok((status, value)) => {
+        Ok((status, value)) if status != 200 => {
+            // Refused (a caller without the role): the lab stays as it is.
+            print_error(&value);
+            Ok(ExitCode::FAILURE)
+        }
+        Ok((_, value)) => {
             println!("{}", serde_json::to_string_pretty(&value)?);
             // The daemon exits after answering; wait for its socket to go.
             for _ in 0..100 {
@@ -364,11 +369,7 @@ fn down(g: &Global, purge: bool) -> Result<ExitCode> {
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            Ok(if status == 200 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(ExitCode::SUCCESS)
         }
         Err(_) => {
             // No daemon: clean up from the state directory alone.

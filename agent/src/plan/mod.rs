@@ -94,6 +94,9 @@ pub struct ExecSpec {
     pub env: BTreeMap<String, String>,
     /// An app instance's process key (its startup results attach there).
     pub process_key: Option<String>,
+    /// The resource `exec` enters (site, VM or internet host): what the
+    /// caller must be authorized on.
+    pub resource: ResourceId,
 }
 
 /// Where `exec` runs: an app's sandbox with the app's environment
@@ -123,6 +126,7 @@ pub fn exec_target(
                 netns: sb.netns.clone(),
                 env: env::site_env(&l, w, sb),
                 process_key: Some(names::instance_key(&id.key(), w.instance)),
+                resource: id,
             })
         }
         ExecTarget::Vm { name } => {
@@ -134,6 +138,7 @@ pub fn exec_target(
                 netns: vm.netns.clone(),
                 env: BTreeMap::new(),
                 process_key: None,
+                resource: id,
             })
         }
         ExecTarget::Host { name } => {
@@ -145,6 +150,7 @@ pub fn exec_target(
                 netns: h.netns.clone(),
                 env: BTreeMap::new(),
                 process_key: None,
+                resource: id,
             })
         }
     }
