@@ -193,6 +193,12 @@ impl DnsServers {
             if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
                 std::fs::write(&path, text)
                     .with_context(|| format!("writing {}", path.display()))?;
+                // Bind-mounted as the program's /etc/resolv.conf, which a
+                // program that drops privileges (dnsmasq as nobody) still
+                // reads: world-readable, as /etc/resolv.conf is. It holds no
+                // secret; the state directory around it stays 0700.
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
             }
         }
         for entry in std::fs::read_dir(&dir)?.flatten() {

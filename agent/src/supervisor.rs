@@ -254,10 +254,13 @@ impl Supervisor {
             .exists()
             .then(|| ResolvMount::new(&resolv))
             .transpose()?;
-        // SAFETY: only async-signal-safe calls (setns, unshare, mount, setsid)
-        // between fork and exec, on memory prepared before the fork.
+        // SAFETY: only async-signal-safe calls (setns, unshare, mount, setsid,
+        // umask) between fork and exec, on memory prepared before the fork.
         unsafe {
             cmd.pre_exec(move || {
+                // The daemon's umask keeps its own files private; an app
+                // creates files as a program normally does.
+                libc::umask(0o022);
                 if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }

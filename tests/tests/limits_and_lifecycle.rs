@@ -754,3 +754,51 @@ fn a_reader_cannot_take_the_lab_down() {
     lab.cli_ok(&["down"]);
     assert!(lab.namespaces().is_empty(), "{:?}", lab.namespaces());
 }
+
+/// Issue 10, item 0: the state holds app settings and secrets, so it is
+/// root's alone: the state directory 0700, its files 0600. Another user
+/// can't read an app setting, through the directory or from the file.
+#[test]
+fn state_files_are_unreadable_by_another_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(lab) = Lab::start() else { return };
+    let mut t = small_lab(1, "integration");
+    t["resources"][2]["properties"]["siteConfig"]["appSettings"] =
+        json!([{ "name": "DB_PASSWORD", "value": "s3cret-value" }]);
+    lab.deploy(RG, &t);
+    let dir = lab.state_dir();
+    let state = dir.join("state.json");
+    assert!(std::fs::read_to_string(&state)
+        .unwrap()
+        .contains("s3cret-value"));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700, "state directory");
+    assert_eq!(mode(&state), 0o600, "state.json");
+    for sub in ["logs", "ca"] {
+        let p = dir.join(sub);
+        if p.exists() {
+            assert_eq!(mode(&p) & 0o077, 0, "{} is open to others", p.display());
+        }
+    }
+    // As nobody: neither the file nor a copy of its directory listing.
+    let as_nobody = |args: &[&str]| {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args(args)
+            .output()
+            .expect("setpriv")
+    };
+    let out = as_nobody(&["cat", state.to_str().unwrap()]);
+    assert!(!out.status.success(), "nobody read the state");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret-value"));
+    // Even a state file an older version left 0644 is closed at the next start.
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut lab = lab;
+    lab.stop_daemon();
+    lab.start_daemon();
+    assert_eq!((mode(&dir), mode(&state)), (0o700, 0o600));
+    // The app still starts and reads its resolv.conf.
+    lab.exec_ok(&["--app", "web1"], &["cat", "/etc/resolv.conf"]);
+}

@@ -409,6 +409,11 @@ fn serve(g: &Global, args: ServeArgs) -> Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     validate_lab_name(&g.lab)?;
+    // Everything the daemon writes (state with app settings and secrets,
+    // service configurations, the lab CA's key, logs) is root's alone:
+    // files 0600, directories 0700. Supervised processes get 022 back.
+    // SAFETY: umask has no preconditions.
+    unsafe { libc::umask(0o077) };
     let config = DaemonConfig {
         lab: LabConfig {
             name: g.lab.clone(),

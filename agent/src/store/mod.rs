@@ -7,6 +7,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,15 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store> {
         fs::create_dir_all(dir)
             .with_context(|| format!("creating state directory {}", dir.display()))?;
+        // The state holds app settings and secrets: root's alone (also for a
+        // directory an older version made 0755 with a 0644 state.json).
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making {} private (0700)", dir.display()))?;
+        let state = dir.join(STATE_FILE);
+        if state.exists() {
+            fs::set_permissions(&state, fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("making {} private (0600)", state.display()))?;
+        }
         let lock_path = dir.join("lock");
         let lock = OpenOptions::new()
             .create(true)
@@ -78,7 +88,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().context("path without a parent directory")?;
     let tmp = path.with_extension("tmp");
     {
-        let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }
@@ -103,6 +119,9 @@ mod tests {
         store.commit(&state).unwrap();
         assert_eq!(store.load().unwrap().generation, 7);
         assert!(!dir.path().join("state.tmp").exists());
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("state.json")), 0o600);
+        assert_eq!(mode(dir.path()), 0o700);
     }
 
     #[test]
