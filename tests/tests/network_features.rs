@@ -990,3 +990,63 @@ fn internet_hosts_at_real_addresses_meet_nsg_rules_and_udrs_that_name_them() {
         "InvalidInternetHostAddress",
     );
 }
+
+/// Issue 10, item 4 (seed: integration "doesn't support ... NetBIOS"): UDP
+/// 137 and 138 and TCP 139 from an app never cross the integration. Nothing
+/// arrives at the VM, the worker's `netbios-blocked` counter moves by what
+/// was dropped; a control port on the same VM arrives from the instance IP.
+#[test]
+fn netbios_from_an_app_never_crosses_the_integration() {
+    let Some(mut lab) = Lab::start() else { return };
+    lab.deploy(RG, &lab4(json!({}), json!({}), vec![]));
+    let probe = probe_bin();
+    for (mode, port) in [
+        ("serve-udp", "137"),
+        ("serve-udp", "138"),
+        ("serve-tcp", "139"),
+        ("serve-udp", "1370"),
+        ("serve-tcp", "1390"),
+    ] {
+        lab.spawn(&["--vm", "vm1"], &[&probe, mode, port]);
+    }
+    let worker = lab
+        .namespaces()
+        .into_iter()
+        .find(|n| n.contains("-wk-plan1-"))
+        .expect("the worker of plan1");
+    let blocked = || -> u64 {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &worker, "nft", "-j", "list", "counter"])
+            .args(["inet", "vnet_agent", "netbios-blocked"])
+            .output()
+            .expect("nft");
+        let v: Value = serde_json::from_slice(&out.stdout).expect("nft json");
+        v["nftables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|o| o["counter"]["packets"].as_u64())
+            .expect("the netbios-blocked counter")
+    };
+    let me = private_ip(&lab, "web2");
+    let before = blocked();
+    for site in ["web1", "web2"] {
+        for (proto, port) in [("udp", "137"), ("udp", "138"), ("tcp", "139")] {
+            let out = lab.exec(&["--app", site], &[&probe, proto, "10.0.2.4", port, "700"]);
+            assert!(
+                !out.status.success(),
+                "{site}: NetBIOS {proto}/{port} crossed the integration"
+            );
+        }
+    }
+    let after = blocked();
+    // Two sites x (two datagrams + at least one SYN).
+    assert!(
+        after >= before + 6,
+        "netbios-blocked moved {before} -> {after}"
+    );
+    let seen = peer_ip(&lab.exec_ok(&["--app", "web2"], &[&probe, "udp", "10.0.2.4", "1370"]));
+    assert_eq!(seen, me, "a control UDP port crosses, from the instance IP");
+    let seen = peer_ip(&lab.exec_ok(&["--app", "web2"], &[&probe, "tcp", "10.0.2.4", "1390"]));
+    assert_eq!(seen, me);
+}

@@ -256,6 +256,16 @@ pub(crate) fn iifname_daddr_in(pairs: &[(String, Ipv4Addr)]) -> Value {
     json!({"match": {"op": "==", "left": {"concat": [meta("iifname"), daddr()]}, "right": {"set": set}}})
 }
 
+/// `oifname { <name>, ... }`.
+pub(crate) fn oifname_in(names: &[String]) -> Value {
+    json!({"match": {"op": "==", "left": meta("oifname"), "right": {"set": names}}})
+}
+
+/// `<tcp|udp> dport { <port>, ... }`.
+pub(crate) fn dport_in(protocol: &str, ports: &[u16]) -> Value {
+    json!({"match": {"op": "==", "left": payload(protocol, "dport"), "right": {"set": ports}}})
+}
+
 /// `tcp dport != { <port>, ... }`.
 pub(crate) fn tcp_dport_not_in(ports: &[u16]) -> Value {
     json!({"match": {"op": "!=", "left": payload("tcp", "dport"), "right": {"set": ports}}})

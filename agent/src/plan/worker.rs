@@ -138,6 +138,33 @@ pub(crate) fn skip_source_validation(ns: &mut super::types::NamespacePlan) {
     ns.sysctl("net/ipv4/conf/all/accept_local".into(), "1");
 }
 
+/// The named counter of NetBIOS dropped at a worker's vNICs.
+pub const NETBIOS_COUNTER: &str = "netbios-blocked";
+
+/// Seed: "There are some things that virtual network integration doesn't
+/// support, like: ... NetBIOS." NetBIOS name and datagram service (UDP 137,
+/// 138) and session service (TCP 139) from an app never cross the
+/// integration: dropped on the way into the vNICs, counted. The direct path
+/// (`pub0`) is not the integration and is left as it is.
+fn netbios_rules(w: &WorkerL, batch: &mut Batch) {
+    if w.vnics.is_empty() {
+        return;
+    }
+    let vnics: Vec<String> = w.vnics.iter().map(|v| v.ifname.clone()).collect();
+    batch.counter(NETBIOS_COUNTER);
+    for (protocol, ports) in [("udp", &[137u16, 138][..]), ("tcp", &[139][..])] {
+        batch.rule(
+            "forward",
+            vec![
+                nft::oifname_in(&vnics),
+                nft::dport_in(protocol, ports),
+                nft::named_counter(NETBIOS_COUNTER),
+                nft::drop(),
+            ],
+        );
+    }
+}
+
 fn nft_batch(l: &Layout, wi: usize, w: &WorkerL) -> serde_json::Value {
     let mut batch = Batch::default();
     batch.chain("input", ChainType::Filter, "input", 0);
@@ -180,6 +207,7 @@ fn nft_batch(l: &Layout, wi: usize, w: &WorkerL) -> serde_json::Value {
             vec![nft::oifname(&v.ifname), nft::snat(v.ip)],
         );
     }
+    netbios_rules(w, &mut batch);
     batch.rule("postrouting", vec![nft::oifname("pub0"), nft::snat(w.pub0)]);
     super::site_endpoint::worker_rules(l, wi, &mut batch);
     batch.finish()
