@@ -605,3 +605,79 @@ fn overlapping_vnets_reach_one_service_over_their_own_endpoints() {
         );
     }
 }
+
+/// Issue 10, item 4 (seed: integration "doesn't support ... Mounting a
+/// drive"): a site's own storage mounts (`azureStorageAccounts`) are made
+/// over the public route, never through the integration, even with Route
+/// All and `vnetContentShareEnabled` on. A storage firewall that admits only
+/// the integration subnet therefore fails the mount (`state: InvalidShare`,
+/// the service saw the app's outbound IP, not the instance IP); an open
+/// account mounts (`Ok`), and the app runs either way.
+#[test]
+fn storage_mounts_go_over_the_public_route_never_the_integration() {
+    let Some(lab) = Lab::start() else { return };
+    let open = storage_account("labopen1", "Enabled", None);
+    let mut t = services_lab(
+        storage_endpoint(),
+        storage(vnet_rules(&["integration"]), "Enabled"),
+        vec![open],
+    );
+    let web1 = &mut t["resources"][2]["properties"];
+    web1["vnetContentShareEnabled"] = json!(true);
+    web1["siteConfig"]["vnetRouteAllEnabled"] = json!(true);
+    web1["siteConfig"]["appCommandLine"] = json!("sleep 100000");
+    web1["siteConfig"]["azureStorageAccounts"] = json!({
+        "files1": { "type": "AzureFiles", "accountName": STORE, "shareName": "data",
+                    "accessKey": "a2V5", "mountPath": "/mounts/data" },
+        "blob1": { "type": "AzureBlob", "accountName": "labopen1", "shareName": "media",
+                   "accessKey": "a2V5", "mountPath": "/mounts/media" } });
+    lab.deploy(RG, &t);
+    let site_id = id(RG, "Microsoft.Web/sites", "web1");
+    let outbound: Vec<String> = lab.show(&site_id)["properties"]["outboundIpAddresses"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let instance_ip = lab.exec_ok(&["--app", "web1"], &["printenv", "WEBSITE_PRIVATE_IP"]);
+    let view = lab.show(&site_id);
+    let mounts = &view["properties"]["siteConfig"]["azureStorageAccounts"];
+    assert_eq!(mounts["files1"]["state"], "InvalidShare", "{view:#}");
+    assert_eq!(mounts["blob1"]["state"], "Ok", "{view:#}");
+    assert!(
+        mounts["files1"]["accessKey"].is_null(),
+        "access keys are not shown"
+    );
+    let startup = &view["emulator"]["startup"][0]["storageMounts"];
+    for name in ["files1", "blob1"] {
+        let m = &startup[name];
+        assert_eq!(m["route"], "Public", "{m:#}");
+        let seen = m["contacts"][0]["sourceAddress"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            outbound.iter().any(|o| o == seen),
+            "{name}: the service saw {seen}, not an outbound IP {outbound:?} (instance {instance_ip})"
+        );
+    }
+    assert_eq!(startup["files1"]["contacts"][0]["port"], 445);
+    assert!(
+        startup["files1"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("public route"),
+        "{startup:#}"
+    );
+    // The app runs although a mount failed.
+    lab.app_pid("web1", 0);
+    // The subnet-only firewall does admit the same instance over the
+    // integration (its service endpoint): only the mount's route differs.
+    let ip = service_ip(&lab, "Microsoft.Storage/storageAccounts", STORE);
+    let line = lab.exec_ok(&["--app", "web1"], &[&probe_bin(), "tcp", &ip, "445"]);
+    let smb = json_of(&line);
+    assert_eq!(
+        smb["sourceAddress"].as_str(),
+        Some(instance_ip.trim()),
+        "{smb}"
+    );
+}

@@ -356,6 +356,22 @@ impl Daemon {
             .filter(|p| p.key.to_ascii_lowercase().starts_with(&format!("{id}/")))
             .collect();
         let startups = self.site_startups(&id);
+        // Each storage mount's `state`, as Azure shows it on
+        // `azureStorageAccounts` (instance 0's mount, one per site as Azure).
+        if let Some(first) = startups.iter().min_by_key(|s| s.instance) {
+            if let Some(mounts) = view
+                .pointer_mut("/properties/siteConfig/azureStorageAccounts")
+                .and_then(Value::as_object_mut)
+            {
+                for (name, m) in mounts.iter_mut() {
+                    if let (Some(status), Some(obj)) =
+                        (first.storage_mounts.get(name), m.as_object_mut())
+                    {
+                        obj.insert("state".into(), json!(status.state));
+                    }
+                }
+            }
+        }
         if procs.is_empty() && startups.is_empty() {
             return;
         }

@@ -53,8 +53,9 @@ pub use services::{
     ServiceEndpoint, ServiceKind, VirtualNetworkRule, SERVICE_ENDPOINT_SERVICES,
 };
 pub use web::{
-    DeploymentGeneration, ServerFarm, Site, TierClass, DEPLOYMENT_GENERATION_PROPERTY,
-    MAX_APP_DNS_SERVERS, WEBSITE_DNS_ALT_SERVER, WEBSITE_DNS_SERVER,
+    DeploymentGeneration, ServerFarm, Site, StorageMount, StorageMountKind, TierClass,
+    DEPLOYMENT_GENERATION_PROPERTY, MAX_APP_DNS_SERVERS, WEBSITE_DNS_ALT_SERVER,
+    WEBSITE_DNS_SERVER,
 };
 
 /// Region of a resource that names none. ARM templates usually write

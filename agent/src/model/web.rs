@@ -233,6 +233,78 @@ pub struct Site {
     /// fallback appended). They override the VNet's and Azure's
     /// (AZURE-FACTS §5.1, §6). Empty = none set.
     pub dns_servers: Vec<Ipv4Addr>,
+    /// `properties.siteConfig.azureStorageAccounts` (also written by the
+    /// `sites/config` resource `azurestorageaccounts`): the app's own storage
+    /// mounts, by name.
+    pub storage_mounts: Vec<StorageMount>,
+}
+
+/// The kind of a storage mount (`AzureStorageInfoValue.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum StorageMountKind {
+    /// An Azure Files share, mounted over SMB (TCP 445).
+    AzureFiles,
+    /// A blob container, mounted over HTTPS (TCP 443).
+    AzureBlob,
+}
+
+/// One `azureStorageAccounts` entry: "bring your own storage" mounted into
+/// the app. Seed: virtual network integration "doesn't support ... Mounting
+/// a drive": the platform mounts it over the public route, never through
+/// the integration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageMount {
+    pub name: String,
+    pub kind: StorageMountKind,
+    /// Lower-cased.
+    pub account_name: String,
+    pub share_name: String,
+    pub mount_path: String,
+}
+
+/// The storage mounts of `p`'s `siteConfig.azureStorageAccounts`, checked:
+/// `type` AzureFiles or AzureBlob, `accountName` and `shareName` set.
+fn storage_mounts(res: &GenericResource) -> Result<Vec<StorageMount>, AzureError> {
+    let path = "properties.siteConfig.azureStorageAccounts";
+    let Some(map) = res
+        .properties
+        .pointer("/siteConfig/azureStorageAccounts")
+        .filter(|v| !v.is_null())
+    else {
+        return Ok(Vec::new());
+    };
+    let map = map
+        .as_object()
+        .ok_or_else(|| invalid(res, path, "must be an object of mounts by name"))?;
+    let mut out = Vec::new();
+    for (name, v) in map {
+        let field = |f: &str| v.get(f).and_then(serde_json::Value::as_str).unwrap_or("");
+        let kind = match field("type") {
+            t if t.eq_ignore_ascii_case("AzureFiles") => StorageMountKind::AzureFiles,
+            t if t.eq_ignore_ascii_case("AzureBlob") => StorageMountKind::AzureBlob,
+            t => {
+                return Err(invalid(
+                    res,
+                    &format!("{path}.{name}.type"),
+                    &format!("is '{t}'; use AzureFiles or AzureBlob"),
+                ))
+            }
+        };
+        for f in ["accountName", "shareName"] {
+            if field(f).is_empty() {
+                return Err(invalid(res, &format!("{path}.{name}.{f}"), "is required"));
+            }
+        }
+        out.push(StorageMount {
+            name: name.clone(),
+            kind,
+            account_name: field("accountName").to_ascii_lowercase(),
+            share_name: field("shareName").to_string(),
+            mount_path: field("mountPath").to_string(),
+        });
+    }
+    Ok(out)
 }
 
 /// App setting with the app's DNS servers (AZURE-FACTS §5.1).
@@ -364,8 +436,10 @@ impl Site {
             || legacy_route_all;
         let dns_servers = app_dns_servers(res, &app_settings)?;
         let config_routing = ConfigRouting::from_site(&p, &app_settings)?;
+        let storage_mounts = storage_mounts(res)?;
         Ok(Site {
             dns_servers,
+            storage_mounts,
             id: res.id.clone(),
             name: res.name.clone(),
             location: res.location.clone().unwrap_or_default(),

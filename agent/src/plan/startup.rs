@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::layout::{Layout, PLATFORM_MARK_BASE};
 use super::names;
-use crate::model::{LabConfig, LabState, ResourceId, Site};
+use crate::model::{LabConfig, LabState, ResourceId, Site, StorageMount};
 use crate::platform::kv_ref::{self, KeyVaultReference};
 
 /// The route a piece of platform traffic takes.
@@ -87,12 +87,19 @@ pub struct StartupSpec {
     pub content_share: Option<ContentShare>,
     pub image: Option<ImagePull>,
     pub key_vault_references: Vec<KeyVaultSetting>,
+    /// The app's own storage mounts (`azureStorageAccounts`): always over
+    /// the public route (seed: integration "doesn't support ... Mounting a
+    /// drive"), whatever Route All or `vnetContentShareEnabled` say.
+    pub storage_mounts: Vec<StorageMount>,
 }
 
 impl StartupSpec {
     /// True when the platform has nothing to do for this instance.
     pub fn is_empty(&self) -> bool {
-        self.content_share.is_none() && self.image.is_none() && self.key_vault_references.is_empty()
+        self.content_share.is_none()
+            && self.image.is_none()
+            && self.key_vault_references.is_empty()
+            && self.storage_mounts.is_empty()
     }
 }
 
@@ -213,6 +220,7 @@ pub(super) fn specs(l: &Layout) -> Vec<StartupSpec> {
                 content_share,
                 image,
                 key_vault_references,
+                storage_mounts: site.storage_mounts.clone(),
             });
         }
     }

@@ -173,6 +173,18 @@ fn site_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
     };
     let outbound = plan_outbound(state, &site.server_farm_id);
     let p = props(&mut v);
+    // Storage mounts' access keys are secrets: ARM returns them as null.
+    if let Some(mounts) = p
+        .get_mut("siteConfig")
+        .and_then(|c| c.get_mut("azureStorageAccounts"))
+        .and_then(Value::as_object_mut)
+    {
+        for m in mounts.values_mut().filter_map(Value::as_object_mut) {
+            if m.contains_key("accessKey") {
+                m.insert("accessKey".into(), Value::Null);
+            }
+        }
+    }
     p.insert("state".into(), json!("Running"));
     p.insert(
         "serverFarmId".into(),

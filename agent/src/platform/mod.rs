@@ -51,6 +51,20 @@ pub struct Step {
     pub message: String,
 }
 
+/// One storage mount as the platform made it: Azure's `AzureStorageState`
+/// (`Ok`, `InvalidCredentials`, `InvalidShare`, `NotValidated`) and how.
+/// A share the platform cannot reach or that refuses it (a storage firewall
+/// that admits only the integration subnet) is `InvalidShare`: the lab's
+/// reading, as no Azure page says which state a firewall gives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageMountStatus {
+    pub state: String,
+    pub mount_path: String,
+    #[serde(flatten)]
+    pub step: Step,
+}
+
 /// Azure's `ApiKVReference` for one app setting.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -86,6 +100,9 @@ pub struct InstanceStartup {
     pub image_pull: Option<Step>,
     /// Keyed by app setting name.
     pub key_vault_references: BTreeMap<String, KeyVaultReferenceStatus>,
+    /// The app's own storage mounts (`azureStorageAccounts`), by name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub storage_mounts: BTreeMap<String, StorageMountStatus>,
     /// False when a failed content share or image pull keeps the app down.
     pub app_started: bool,
     #[serde(skip_serializing_if = "Option::is_none")]

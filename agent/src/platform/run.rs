@@ -9,10 +9,13 @@ use serde_json::Value;
 
 use super::client::{self, Response};
 use super::kv_ref::{KeyVaultReference, ResolveStatus};
-use super::{Contact, InstanceStartup, KeyVaultReferenceStatus, PlatformRoute, StartupSpec, Step};
+use super::{
+    Contact, InstanceStartup, KeyVaultReferenceStatus, PlatformRoute, StartupSpec, Step,
+    StorageMountStatus,
+};
 use crate::dataplane::in_netns_async;
 use crate::dns::{self, QueryType, Rcode, RecordData, RecordType, Resolver, Tables};
-use crate::model::{Inventory, LabState, ResourceId};
+use crate::model::{Inventory, LabState, ResourceId, StorageMount, StorageMountKind};
 use crate::plan::startup::Integration;
 
 /// What the platform needs besides the spec: the lab's names and the CA
@@ -227,37 +230,83 @@ fn note_answer(contact: &mut Contact, v: &Value) {
         .or_else(|| text("/errors/0/code"));
 }
 
+/// An SMB (TCP 445) connection to `host` by `route`: the emulated service
+/// writes one JSON line (who it saw, and its decision) and closes.
+async fn smb_contact(env: &Env, spec: &StartupSpec, route: PlatformRoute, host: &str) -> Contact {
+    let mut c = Contact::new(host, 445, route);
+    match resolve(env, spec, route, host).await {
+        Err(e) => c.error = Some(e),
+        Ok(addr) => {
+            c.address = addr.to_string();
+            let m = mark(spec, route);
+            let r = in_netns_async(&spec.worker_netns, move || {
+                let mut s = client::connect(SocketAddrV4::new(addr, 445), m)?;
+                Ok(client::smb_greeting(&mut s)?)
+            })
+            .await;
+            match r {
+                Ok(v) => {
+                    note_answer(&mut c, &v);
+                    c.ok = v.get("error").is_none();
+                }
+                Err(e) => c.error = Some(format!("{e:#}")),
+            }
+        }
+    }
+    c
+}
+
+/// One of the app's own storage mounts (seed: integration "doesn't support
+/// ... Mounting a drive"): always over the public route, from the app's
+/// outbound IPs, whatever Route All or `vnetContentShareEnabled` say. An
+/// Azure Files share is mounted over SMB (445), a blob container over HTTPS
+/// (443). The app starts either way; the mount's state says how it went.
+async fn storage_mount(env: &Env, spec: &StartupSpec, m: &StorageMount) -> StorageMountStatus {
+    let route = PlatformRoute::Public;
+    let (host, contact) = match m.kind {
+        StorageMountKind::AzureFiles => {
+            let host = format!("{}.file.core.windows.net", m.account_name);
+            let c = smb_contact(env, spec, route, &host).await;
+            (host, c)
+        }
+        StorageMountKind::AzureBlob => {
+            let host = format!("{}.blob.core.windows.net", m.account_name);
+            let (c, _) = request(env, spec, Request::get(route, &host, 443, "/")).await;
+            (host, c)
+        }
+    };
+    let ok = contact.ok;
+    let target = format!("{host}/{}", m.share_name);
+    let message = if ok {
+        format!("{target} mounted at {} over the public route", m.mount_path)
+    } else {
+        format!(
+            "{target} could not be mounted: {} (TCP {}). Storage mounts are made over the public route from the \
+             app's outbound IPs, never through the virtual network integration (mounting a drive is not \
+             supported over it): a storage firewall must admit those addresses",
+            contact.error.as_deref().unwrap_or("failed"),
+            contact.port
+        )
+    };
+    StorageMountStatus {
+        state: if ok { "Ok" } else { "InvalidShare" }.into(),
+        mount_path: m.mount_path.clone(),
+        step: Step {
+            status: if ok { "Succeeded" } else { "Failed" }.into(),
+            route,
+            target,
+            contacts: vec![contact],
+            message,
+        },
+    }
+}
+
 /// The content share: SMB (445) and the Files REST endpoint (443), both
 /// must work for the share to mount.
 async fn content_share(env: &Env, spec: &StartupSpec) -> Option<Step> {
     let cs = spec.content_share.as_ref()?;
     let host = cs.host();
-    let mut contacts = Vec::new();
-    // SMB: the service writes one JSON line and closes.
-    let smb = {
-        let mut c = Contact::new(&host, 445, cs.route);
-        match resolve(env, spec, cs.route, &host).await {
-            Err(e) => c.error = Some(e),
-            Ok(addr) => {
-                c.address = addr.to_string();
-                let m = mark(spec, cs.route);
-                let r = in_netns_async(&spec.worker_netns, move || {
-                    let mut s = client::connect(SocketAddrV4::new(addr, 445), m)?;
-                    Ok(client::smb_greeting(&mut s)?)
-                })
-                .await;
-                match r {
-                    Ok(v) => {
-                        note_answer(&mut c, &v);
-                        c.ok = v.get("error").is_none();
-                    }
-                    Err(e) => c.error = Some(format!("{e:#}")),
-                }
-            }
-        }
-        c
-    };
-    contacts.push(smb);
+    let mut contacts = vec![smb_contact(env, spec, cs.route, &host).await];
     // The Files REST endpoint on 443: the emulated account answers its
     // identity at `/` (it keeps no share metadata).
     let path = "/";
@@ -458,6 +507,10 @@ pub async fn start_instance(env: &Env, spec: &StartupSpec) -> InstanceStartup {
             key_vault_reference(env, spec, &kv.raw, &kv.reference).await,
         );
     }
+    let mut storage_mounts = std::collections::BTreeMap::new();
+    for m in &spec.storage_mounts {
+        storage_mounts.insert(m.name.clone(), storage_mount(env, spec, m).await);
+    }
     let blocker = [&content_share, &image_pull]
         .into_iter()
         .flatten()
@@ -471,6 +524,7 @@ pub async fn start_instance(env: &Env, spec: &StartupSpec) -> InstanceStartup {
         content_share,
         image_pull,
         key_vault_references,
+        storage_mounts,
         app_started: blocker.is_none(),
         reason: blocker,
     }

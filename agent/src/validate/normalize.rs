@@ -185,10 +185,20 @@ pub(crate) fn merge_child(
                 sc.insert("appSettings".into(), Value::Array(settings));
             }
         }
+        // The site's storage mounts, replaced whole as ARM's PUT does.
+        ChildKind::SiteConfig if name.eq_ignore_ascii_case("azurestorageaccounts") => {
+            let site_config = props.entry("siteConfig").or_insert_with(|| json!({}));
+            if let Some(sc) = site_config.as_object_mut() {
+                sc.insert("azureStorageAccounts".into(), child.properties.clone());
+            }
+        }
         ChildKind::SiteConfig => {
             return Err(AzureError::bad_request(
                 "NoRegisteredProviderFound",
-                format!("Microsoft.Web/sites/config '{name}' is not supported by the lab; use 'web' or 'appsettings'."),
+                format!(
+                    "Microsoft.Web/sites/config '{name}' is not supported by the lab; use 'web', 'appsettings' or \
+                     'azurestorageaccounts'."
+                ),
             ));
         }
         ChildKind::SiteNetworkConfig => {

@@ -409,3 +409,31 @@ fn failure_leaves_state_untouched() {
     assert!(deploy(&s, json!([plan("plan1", "P1v3", 500)])).is_err());
     assert_eq!(s, before);
 }
+
+/// `azureStorageAccounts` entries: AzureFiles or AzureBlob, with an account
+/// and a share; also set by the `sites/config` resource `azurestorageaccounts`.
+#[test]
+fn storage_mounts_are_checked_and_merged_from_their_config_resource() {
+    let s = example_state();
+    let mount = |ty: &str, account: &str| {
+        json!({"type": "Microsoft.Web/sites/config", "name": "web1/azurestorageaccounts",
+               "properties": {"m1": {"type": ty, "accountName": account, "shareName": "data", "mountPath": "/data"}}})
+    };
+    assert_eq!(
+        code(deploy(&s, json!([mount("Nfs", "acct1")]))),
+        "InvalidRequestFormat"
+    );
+    assert_eq!(
+        code(deploy(&s, json!([mount("AzureFiles", "")]))),
+        "InvalidRequestFormat"
+    );
+    let next = deploy(&s, json!([mount("AzureFiles", "Acct1")])).unwrap();
+    let inv = crate::model::Inventory::parse(&next.resources).unwrap();
+    let site = inv.sites.iter().find(|x| x.name == "web1").unwrap();
+    assert_eq!(site.storage_mounts.len(), 1);
+    assert_eq!(site.storage_mounts[0].account_name, "acct1");
+    assert_eq!(
+        site.storage_mounts[0].kind,
+        crate::model::StorageMountKind::AzureFiles
+    );
+}
