@@ -10,6 +10,7 @@ pub mod cli;
 pub mod dataplane;
 pub mod dns;
 pub mod dnsd;
+pub mod frontend;
 pub mod ipam;
 pub mod model;
 pub mod plan;

@@ -1050,3 +1050,128 @@ fn netbios_from_an_app_never_crosses_the_integration() {
     let seen = peer_ip(&lab.exec_ok(&["--app", "web2"], &[&probe, "tcp", "10.0.2.4", "1390"]));
     assert_eq!(seen, me);
 }
+
+/// Issue 10, item 5: the app's inbound side. Each site is reachable from
+/// the lab's internet at `NAME.azurewebsites.net` (the stamp's inbound
+/// address in the lab's public DNS): the front end forwards HTTP (80) and
+/// HTTPS (443, the lab CA) to the app's port on every instance in turn,
+/// with `X-Forwarded-For`. "Routes don't apply to replies from inbound app
+/// requests": with Route All and a 0.0.0.0/0 UDR to a firewall VM, the
+/// replies never cross the firewall (its forward counter stays), while the
+/// app's own outbound traffic does. Access restrictions and
+/// `publicNetworkAccess: Disabled` answer Azure's 403.
+#[test]
+fn the_front_end_serves_every_instance_and_replies_skip_the_firewall() {
+    let Some(lab) = Lab::start() else { return };
+    let probe = probe_bin();
+    let app = |t: &mut Value, restrictions: Value, public: &str| {
+        t["resources"][1]["sku"]["capacity"] = json!(2);
+        let web2 = &mut t["resources"][3]["properties"];
+        web2["publicNetworkAccess"] = json!(public);
+        let sc = &mut web2["siteConfig"];
+        sc["appCommandLine"] = json!(format!("{probe} serve-http 8080"));
+        sc["appSettings"] = json!([{ "name": "PORT", "value": "8080" }]);
+        sc["ipSecurityRestrictions"] = restrictions;
+    };
+    let mut t = firewall_lab(true, "0.0.0.0/0");
+    app(&mut t, json!([]), "Enabled");
+    lab.deploy(RG, &t);
+    configure_firewall(&lab);
+    lab.exec_ok(
+        &["--vm", "fw"],
+        &["nft", "add chain ip fw through { type filter hook forward priority 0; }; add rule ip fw through counter"],
+    );
+    let fw_forwarded = || -> u64 {
+        let out = lab.exec_ok(
+            &["--vm", "fw"],
+            &["nft", "-j", "list", "chain", "ip", "fw", "through"],
+        );
+        let v: Value = serde_json::from_str(&out).expect("nft json");
+        v["nftables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|o| o["rule"]["expr"][0]["counter"]["packets"].as_u64())
+            .expect("the fw counter")
+    };
+    let site = lab.show(&id(RG, "Microsoft.Web/sites", "web2"));
+    let inbound = site["properties"]["inboundIpAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (host1, host2) = (["--host", "host1"], ["--host", "host2"]);
+    assert_eq!(
+        lab.dig_short(&host1, &["web2.azurewebsites.net"]),
+        std::slice::from_ref(&inbound)
+    );
+    let get = |from: &[&str], url: &str| -> (u16, String) {
+        let out = lab.exec_ok(
+            from,
+            &["sh", "-c", &format!(
+                "curl -sS --max-time 5 --cacert \"$VNET_LAB_CA_FILE\" -w '\\n%{{http_code}}' {url}")],
+        );
+        let (body, code) = out.trim_end().rsplit_once('\n').unwrap_or(("", out.trim()));
+        (code.parse().unwrap_or(0), body.to_string())
+    };
+    // Both instances answer, over HTTP and HTTPS, with the caller's address
+    // in X-Forwarded-For; the firewall sees none of it.
+    let before = fw_forwarded();
+    let mut instances = std::collections::BTreeSet::new();
+    for url in [
+        "http://web2.azurewebsites.net/",
+        "https://web2.azurewebsites.net/",
+    ] {
+        for _ in 0..4 {
+            let (code, body) = get(&host1, url);
+            assert_eq!(code, 200, "{url}: {body}");
+            let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+            assert_eq!(v["forwardedFor"], PARTNER, "{v}");
+            assert_eq!(v["host"], "web2.azurewebsites.net", "{v}");
+            instances.insert(v["instance"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    assert_eq!(
+        instances.len(),
+        2,
+        "spread across both instances: {instances:?}"
+    );
+    assert_eq!(
+        fw_forwarded(),
+        before,
+        "inbound replies crossed the firewall VM"
+    );
+    // The app's own outbound traffic does cross it (Route All + the UDR).
+    lab.dig_short(&["--app", "web2"], &["@192.0.2.53", "host1.internet.lab"]);
+    assert!(
+        fw_forwarded() > before,
+        "the outbound flow should cross the firewall"
+    );
+    // An unknown host name: the front end's 404.
+    let (code, _) = get(
+        &host1,
+        &format!("-H 'Host: nosuch.azurewebsites.net' http://{inbound}/"),
+    );
+    assert_eq!(code, 404);
+
+    // Access restrictions: PARTNER's /24 allowed, everyone else denied by
+    // the implicit "Deny all"; the scm site has no rules of its own.
+    let mut t = firewall_lab(true, "0.0.0.0/0");
+    app(
+        &mut t,
+        json!([{ "name": "partners", "ipAddress": "203.0.113.0/24", "action": "Allow", "priority": 100 }]),
+        "Enabled",
+    );
+    lab.deploy(RG, &t);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(get(&host1, "http://web2.azurewebsites.net/").0, 200);
+    let (code, body) = get(&host2, "http://web2.azurewebsites.net/");
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("blocked your access"), "{body}");
+    // publicNetworkAccess Disabled closes the public path for everyone.
+    let mut t = firewall_lab(true, "0.0.0.0/0");
+    app(&mut t, json!([]), "Disabled");
+    lab.deploy(RG, &t);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(get(&host1, "https://web2.azurewebsites.net/").0, 403);
+    lab.assert_reconcile_writes_nothing();
+}

@@ -222,7 +222,7 @@ impl Daemon {
                 netns: s.netns.clone(),
                 argv: vec![
                     self.service_exe.to_string_lossy().into_owned(),
-                    "service-host".into(),
+                    s.command.clone(),
                     "--config".into(),
                     path.to_string_lossy().into_owned(),
                 ],

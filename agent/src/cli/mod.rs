@@ -161,6 +161,14 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Internal: the App Service front end of one stamp (run by the daemon
+    /// in the stamp's namespace).
+    #[command(hide = true)]
+    FrontEnd {
+        /// The configuration the daemon writes (re-read when it changes).
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -293,6 +301,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::ServiceHost { config } => {
             crate::services::host::run(&config).map(|_| ExitCode::SUCCESS)
         }
+        Command::FrontEnd { config } => crate::frontend::run(&config).map(|_| ExitCode::SUCCESS),
     }
 }
 

@@ -153,6 +153,32 @@ pub fn public_records(inv: &Inventory, state: &LabState) -> Vec<Record> {
         })
         .collect();
     records.extend(public_service_records(inv, state));
+    records.extend(public_site_records(inv, state));
+    records
+}
+
+/// The apps' public names (docs/datapath.md "Front end"):
+/// `NAME.azurewebsites.net` and `NAME.scm.azurewebsites.net` -> the inbound
+/// address of the site's stamp, by [`public_name_records`] (aliased into
+/// `privatelink.azurewebsites.net` while an Approved private endpoint
+/// serves the site).
+pub fn public_site_records(inv: &Inventory, state: &LabState) -> Vec<Record> {
+    let aliased = privatelink_aliased(inv, state);
+    let mut records = Vec::new();
+    for site in &inv.sites {
+        let Some(ip) = state.allocations.site_inbound(inv, site) else {
+            continue;
+        };
+        let name = site.name.to_ascii_lowercase();
+        for label in [name.clone(), format!("{name}.scm")] {
+            records.extend(public_name_records(
+                format!("{label}.azurewebsites.net"),
+                format!("{label}.privatelink.azurewebsites.net"),
+                ip,
+                &aliased,
+            ));
+        }
+    }
     records
 }
 

@@ -81,6 +81,9 @@ pub struct Demand {
     /// `(service key, label)`: one public address each (storage accounts,
     /// key vaults, registries).
     pub services: Vec<(String, String)>,
+    /// `(location key, label)`: one inbound address per App Service stamp
+    /// (region with a plan), what `NAME.azurewebsites.net` resolves to.
+    pub stamps: Vec<(String, String)>,
 }
 
 /// A Windows container app: a site on a Windows plan that either runs a
@@ -215,6 +218,29 @@ impl Demand {
                     )
                 })
                 .collect(),
+            stamps: {
+                let mut locs: Vec<(String, String)> = inv
+                    .plans
+                    .iter()
+                    .map(|p| {
+                        (
+                            stamp_key(&p.location),
+                            format!(
+                                "the inbound address of the App Service stamp in {}",
+                                p.location
+                            ),
+                        )
+                    })
+                    .collect();
+                locs.sort();
+                locs.dedup_by(|a, b| a.0 == b.0);
+                locs
+            },
         }
     }
+}
+
+/// The allocation key of a region's stamp (its location, lower-cased).
+pub fn stamp_key(location: &str) -> String {
+    location.to_ascii_lowercase()
 }

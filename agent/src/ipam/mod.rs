@@ -30,7 +30,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 pub use demand::{
-    is_windows_container, ContainerDemand, Demand, NicDemand, PlanDemand, SubnetDemand,
+    is_windows_container, stamp_key, ContainerDemand, Demand, NicDemand, PlanDemand, SubnetDemand,
 };
 
 use crate::model::{AzureError, Inventory, LabConfig, LabState, ResourceId};
@@ -72,6 +72,10 @@ pub struct Allocations {
     /// public address, from the pool (what its public names resolve to).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub service_ips: BTreeMap<String, Ipv4Addr>,
+    /// Location (lower-cased) -> the App Service stamp's inbound address
+    /// (`inboundIpAddress` of its sites), from the pool.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stamp_inbound: BTreeMap<String, Ipv4Addr>,
     /// Plan id -> the size its instances were placed for; a different size
     /// next time is a scale.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -88,6 +92,12 @@ pub type ContainerMap =
     BTreeMap<String, BTreeMap<String, BTreeMap<u32, BTreeMap<String, Ipv4Addr>>>>;
 
 impl Allocations {
+    /// The inbound address of `site` (its plan's stamp), once allocated.
+    pub fn site_inbound(&self, inv: &Inventory, site: &crate::model::Site) -> Option<Ipv4Addr> {
+        let plan = inv.plan(&site.server_farm_id)?;
+        self.stamp_inbound.get(&stamp_key(&plan.location)).copied()
+    }
+
     /// The address of instance `instance` of `plan` in `subnet` (keys lower-cased).
     pub fn instance_ip(&self, plan: &str, subnet: &str, instance: u32) -> Option<Ipv4Addr> {
         self.instances

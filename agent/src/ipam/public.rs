@@ -71,6 +71,13 @@ pub(super) fn allocate(
             }
         }
     }
+    for (loc, label) in &demand.stamps {
+        if let Some(a) = previous.stamp_inbound.get(loc) {
+            if in_range(*a) && holders.take(*a, loc, label).is_ok() {
+                out.stamp_inbound.insert(loc.clone(), *a);
+            }
+        }
+    }
     for (prefix, label, len) in &demand.public_ip_prefixes {
         if let Some(block) = previous.public_ip_prefixes.get(prefix) {
             let fits = block.prefix_len() == *len
@@ -176,6 +183,14 @@ pub(super) fn allocate(
         };
         take_block(&mut holders, block, prefix, label);
         out.public_ip_prefixes.insert(prefix.clone(), block);
+    }
+    // Last, so that adding front ends moved no address handed out before.
+    for (loc, label) in &demand.stamps {
+        if !out.stamp_inbound.contains_key(loc) {
+            let a = lowest_free(&holders, &mut cursor, last).ok_or_else(exhausted)?;
+            holders.take(a, loc, label).expect("free address");
+            out.stamp_inbound.insert(loc.clone(), a);
+        }
     }
     Ok(())
 }

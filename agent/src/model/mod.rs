@@ -1,5 +1,6 @@
 //! Desired state: ARM-shaped resources, ids, and the lab's configuration.
 
+pub mod access_restriction;
 mod authz;
 mod compute;
 mod dns;

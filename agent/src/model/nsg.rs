@@ -33,8 +33,14 @@ pub const AZURE_PLATFORM_IP: Ipv4Addr = Ipv4Addr::new(168, 63, 129, 16);
 /// in that region: [`ServiceTag::covers`]); the others have no emulated service
 /// and stay empty.
 pub const SERVICE_TAGS: &[(&str, Option<ServiceKind>)] = &[
+    ("ApiManagement", None),
+    ("AppService", None),
     ("AzureActiveDirectory", None),
     ("AzureCloud", None),
+    // What access restrictions name most: Front Door's back ends.
+    ("AzureFrontDoor.Backend", None),
+    ("AzureFrontDoor.Frontend", None),
+    ("AzureTrafficManager", None),
     (
         "AzureContainerRegistry",
         Some(ServiceKind::ContainerRegistry),
@@ -42,6 +48,7 @@ pub const SERVICE_TAGS: &[(&str, Option<ServiceKind>)] = &[
     ("AzureKeyVault", Some(ServiceKind::KeyVault)),
     ("AzureMonitor", None),
     ("EventHub", None),
+    ("GatewayManager", None),
     ("Sql", None),
     ("Storage", Some(ServiceKind::Storage)),
 ];

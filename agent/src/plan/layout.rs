@@ -54,6 +54,9 @@ pub(crate) struct StampL {
     pub netns: String,
     /// Every outbound IP of every plan in this region (the stamp owns them).
     pub outbound: Vec<Ipv4Addr>,
+    /// The stamp's inbound address: its front end, what every site's
+    /// `NAME.azurewebsites.net` resolves to.
+    pub inbound: Option<Ipv4Addr>,
     /// Fabrics linked to this stamp: (index into `fabrics`, mark = table).
     pub fabrics: Vec<(usize, u32)>,
 }
@@ -225,6 +228,10 @@ impl Layout {
                     location: loc.clone(),
                     netns: names::stamp(l, loc),
                     outbound,
+                    inbound: alloc
+                        .stamp_inbound
+                        .get(&crate::ipam::stamp_key(loc))
+                        .copied(),
                     fabrics: Vec::new(),
                 }
             })

@@ -6,6 +6,7 @@ pub mod dns;
 mod effective_routes;
 mod env;
 mod fabric;
+mod frontend;
 mod internet;
 mod layout;
 pub mod names;
@@ -66,6 +67,7 @@ pub fn build(state: &LabState, lab: &LabConfig) -> NetworkPlan {
     dns::build(&l, &mut b);
     services::build(&l, &mut b);
     site_endpoint::build(&l, &mut b);
+    frontend::build(&l, state, &mut b);
     let mut plan = b.finish();
     plan.startups = startup::specs(&l);
     plan

@@ -256,6 +256,16 @@ pub(crate) fn iifname_daddr_in(pairs: &[(String, Ipv4Addr)]) -> Value {
     json!({"match": {"op": "==", "left": {"concat": [meta("iifname"), daddr()]}, "right": {"set": set}}})
 }
 
+/// `ct mark set <mark>`.
+pub(crate) fn ct_mark_set(mark: u32) -> Value {
+    json!({"mangle": {"key": {"ct": {"key": "mark"}}, "value": mark}})
+}
+
+/// `dnat ip to <addr>:<port>`.
+pub(crate) fn dnat_port(addr: Ipv4Addr, port: u16) -> Value {
+    json!({"dnat": {"family": "ip", "addr": addr.to_string(), "port": port}})
+}
+
 /// `oifname { <name>, ... }`.
 pub(crate) fn oifname_in(names: &[String]) -> Value {
     json!({"match": {"op": "==", "left": meta("oifname"), "right": {"set": names}}})

@@ -301,6 +301,7 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
         b.service_host(ServiceHostPlan {
             key: format!("{}/host", s.svc.id.key()),
             netns: s.netns.clone(),
+            command: "service-host".into(),
             config: serde_json::to_value(host_config(l, s)).expect("serialisable"),
         });
     }

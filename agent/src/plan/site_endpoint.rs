@@ -82,7 +82,7 @@ pub(crate) fn layout(
 }
 
 /// `WEBSITES_PORT`, else `PORT`, else 80.
-fn listening_port(settings: &[(String, String)]) -> u16 {
+pub(crate) fn listening_port(settings: &[(String, String)]) -> u16 {
     ["WEBSITES_PORT", "PORT"]
         .iter()
         .find_map(|k| {

@@ -25,7 +25,7 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
             true,
         );
         ns.addr("lo", host(STAMP_GW));
-        for ip in &s.outbound {
+        for ip in s.outbound.iter().chain(&s.inbound) {
             ns.addr("lo", host(*ip));
         }
         ns.via(MAIN, default_route(), INET_GW, "inet0");
@@ -42,7 +42,7 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
         ns.nft = Some(nft_batch(l, si));
         b.veth(&l.inet, &uplink, st, "inet0");
         let inet = b.get(&l.inet);
-        for ip in &s.outbound {
+        for ip in s.outbound.iter().chain(&s.inbound) {
             inet.dev_route(host(*ip), &uplink);
         }
     }

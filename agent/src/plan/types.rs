@@ -160,7 +160,10 @@ pub struct ServiceHostPlan {
     /// `<service id>/host`, lower-cased.
     pub key: String,
     pub netns: String,
-    /// A `services::config::HostConfig` as JSON.
+    /// The `vnet-agent` subcommand that runs it: `service-host` (an
+    /// emulated service) or `front-end` (a stamp's front end).
+    pub command: String,
+    /// A `services::config::HostConfig` (or `frontend::config::FrontEndConfig`) as JSON.
     pub config: serde_json::Value,
 }
 

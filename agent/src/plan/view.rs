@@ -192,6 +192,21 @@ fn site_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
     );
     p.insert("outboundIpAddresses".into(), json!(outbound));
     p.insert("possibleOutboundIpAddresses".into(), json!(outbound));
+    // The stamp's front end (docs/datapath.md "Front end").
+    let inbound = state
+        .allocations
+        .site_inbound(&l.inv, site)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    p.insert("inboundIpAddress".into(), json!(inbound));
+    p.insert("possibleInboundIpAddresses".into(), json!(inbound));
+    p.insert(
+        "defaultHostName".into(),
+        json!(format!(
+            "{}.azurewebsites.net",
+            site.name.to_ascii_lowercase()
+        )),
+    );
     p.insert(
         "virtualNetworkSubnetId".into(),
         json!(site.subnet_id.as_ref().map(ToString::to_string)),

@@ -210,5 +210,6 @@ fn nft_batch(l: &Layout, wi: usize, w: &WorkerL) -> serde_json::Value {
     netbios_rules(w, &mut batch);
     batch.rule("postrouting", vec![nft::oifname("pub0"), nft::snat(w.pub0)]);
     super::site_endpoint::worker_rules(l, wi, &mut batch);
+    super::frontend::worker_rules(w, &mut batch);
     batch.finish()
 }

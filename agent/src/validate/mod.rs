@@ -216,6 +216,7 @@ fn finish(
     routing::check(&inv)?;
     dns::check(&inv)?;
     web::check(&inv, &old_inv)?;
+    web::check_access_restrictions(&next, &inv)?;
     // Before the NIC rules: an endpoint's NIC breaks them only because the
     // endpoint does, and the endpoint's error says why.
     private_endpoint::check(&next, &inv, &old_inv)?;

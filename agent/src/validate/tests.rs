@@ -437,3 +437,49 @@ fn storage_mounts_are_checked_and_merged_from_their_config_resource() {
         crate::model::StorageMountKind::AzureFiles
     );
 }
+
+/// Access restrictions are checked before commit: a bad CIDR, and a
+/// `vnetSubnetResourceId` rule whose subnet lacks the Microsoft.Web service
+/// endpoint, are refused (`InvalidAccessRestriction`).
+#[test]
+fn access_restrictions_are_checked_before_commit() {
+    let s = example_state();
+    let with_rules = |rules: Value| {
+        let mut site = s
+            .resources
+            .values()
+            .find(|r| r.name == "web1")
+            .unwrap()
+            .clone();
+        site.properties["siteConfig"]["ipSecurityRestrictions"] = rules;
+        json!([{"type": site.type_, "name": site.name, "location": site.location,
+                "properties": site.properties}])
+    };
+    assert_eq!(
+        code(deploy(
+            &s,
+            with_rules(json!([{"ipAddress": "1.2.3.400/32", "priority": 100}]))
+        )),
+        "InvalidAccessRestriction"
+    );
+    let subnet = id_str("Microsoft.Network/virtualNetworks/vnet1/subnets/integration");
+    let e = deploy(
+        &s,
+        with_rules(json!([{"vnetSubnetResourceId": subnet, "priority": 100}])),
+    )
+    .unwrap_err();
+    assert_refused(
+        &e,
+        "InvalidAccessRestriction",
+        "Microsoft.Web service endpoint",
+    );
+    assert_eq!(
+        code(deploy(
+            &s,
+            with_rules(
+                json!([{"ipAddress": "203.0.113.0/24", "action": "Allow", "priority": 100}])
+            )
+        )),
+        "Ok"
+    );
+}

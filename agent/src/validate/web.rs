@@ -149,3 +149,56 @@ pub(crate) fn check(inv: &Inventory, old: &Inventory) -> Result<(), AzureError> 
     }
     Ok(())
 }
+
+/// Every site's access restrictions (`model::access_restriction`), checked
+/// before commit: rules Azure would refuse, and a `vnetSubnetResourceId`
+/// rule whose subnet lacks the `Microsoft.Web` service endpoint (the traffic
+/// could never arrive from it: `az webapp config access-restriction add`
+/// adds the endpoint for you).
+pub(crate) fn check_access_restrictions(
+    state: &crate::model::LabState,
+    inv: &Inventory,
+) -> Result<(), AzureError> {
+    use crate::model::access_restriction::policy;
+    for site in &inv.sites {
+        let Some(res) = state.get(&site.id) else {
+            continue;
+        };
+        let subnet_prefix = |id: &ResourceId| {
+            let (_, s, _) = inv.subnet(id)?;
+            s.service_endpoints
+                .iter()
+                .any(|e| e.service.eq_ignore_ascii_case("Microsoft.Web"))
+                .then_some(s.address_prefix)
+        };
+        let Err(e) = policy(res, &subnet_prefix, &|_| Vec::new()) else {
+            continue;
+        };
+        // Tell a subnet without the endpoint from one that is not there.
+        let endpointless = ["ipSecurityRestrictions", "scmIpSecurityRestrictions"]
+            .iter()
+            .filter_map(|k| res.properties.pointer(&format!("/siteConfig/{k}")))
+            .filter_map(serde_json::Value::as_array)
+            .flatten()
+            .filter_map(|r| {
+                r.get("vnetSubnetResourceId")?
+                    .as_str()?
+                    .parse::<ResourceId>()
+                    .ok()
+            })
+            .find(|id| inv.subnet(id).is_some() && subnet_prefix(id).is_none());
+        return Err(match endpointless {
+            Some(id) => bad(
+                "InvalidAccessRestriction",
+                format!(
+                    "Site '{}': the access restriction for subnet '{id}' needs the Microsoft.Web service endpoint on \
+                     that subnet (traffic reaches the app from the subnet only over it). Add \
+                     serviceEndpoints [{{\"service\": \"Microsoft.Web\"}}] to the subnet.",
+                    site.name
+                ),
+            ),
+            None => e,
+        });
+    }
+    Ok(())
+}

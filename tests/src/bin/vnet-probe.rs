@@ -5,6 +5,9 @@
 //!
 //!   vnet-probe serve-tcp PORT          accept; write "peer=IP:PORT\n"; then echo lines
 //!   vnet-probe serve-udp PORT          answer each datagram with "peer=IP:PORT"
+//!   vnet-probe serve-http PORT         answer each HTTP request with one JSON line: the
+//!                                      instance (WEBSITE_INSTANCE_ID), the TCP peer, the
+//!                                      Host and X-Forwarded-For headers
 //!   vnet-probe tcp IP PORT [MS]        connect (timeout MS, default 2000); print the server's line
 //!   vnet-probe udp IP PORT [MS]        send one datagram; print the answer
 //!   vnet-probe hold IP PORT COUNT MS   one connection: COUNT lines, one every MS, each echoed
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
     let result = match a(0) {
         "serve-tcp" => serve_tcp(a(1)),
         "serve-udp" => serve_udp(a(1)),
+        "serve-http" => serve_http(a(1)),
         "tcp" => tcp(a(1), a(2), ms(3, 2000)),
         "udp" => udp(a(1), a(2), ms(3, 2000)),
         "hold" => hold(a(1), a(2), a(3).parse().unwrap_or(10), ms(4, 100)),
@@ -79,6 +83,46 @@ fn serve_tcp(port: &str) -> R {
                 break;
             }
             line.clear();
+        }
+    })
+}
+
+fn serve_http(port: &str) -> R {
+    serve(port, |mut s, peer| {
+        let instance = std::env::var("WEBSITE_INSTANCE_ID").unwrap_or_default();
+        let mut r = BufReader::new(s.try_clone().expect("clone"));
+        loop {
+            // One request: its head (no body is expected), then the answer.
+            let (mut host, mut xff, mut line) = (String::new(), String::new(), String::new());
+            let mut first = true;
+            loop {
+                line.clear();
+                if r.read_line(&mut line).map(|n| n == 0).unwrap_or(true) {
+                    return;
+                }
+                let l = line.trim_end();
+                if l.is_empty() && !first {
+                    break;
+                }
+                first = false;
+                if let Some((k, v)) = l.split_once(':') {
+                    match k.trim().to_ascii_lowercase().as_str() {
+                        "host" => host = v.trim().to_string(),
+                        "x-forwarded-for" => xff = v.trim().to_string(),
+                        _ => {}
+                    }
+                }
+            }
+            let body = format!(
+                "{{\"instance\":\"{instance}\",\"peer\":\"{peer}\",\"host\":\"{host}\",\"forwardedFor\":\"{xff}\"}}\n"
+            );
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if s.write_all(answer.as_bytes()).is_err() {
+                return;
+            }
         }
     })
 }
