@@ -204,17 +204,26 @@ fn down_leaves_nothing_behind() {
         lab.namespaces()
     );
     let status = lab.cli_json(&["lab", "status"]);
-    let app_pids: Vec<u32> = status["processes"]
-        .as_array()
-        .expect("processes")
+    let processes = status["processes"].as_array().expect("processes");
+    let apps = processes
+        .iter()
+        .filter(|p| p["key"].as_str().unwrap_or("").contains("/sites/"))
+        .count();
+    assert_eq!(
+        apps, 4,
+        "2 sites x 2 instances run their appCommandLine: {status}"
+    );
+    assert!(
+        processes
+            .iter()
+            .any(|p| p["key"].as_str().unwrap_or("").ends_with("/front-end")),
+        "the stamp's front end runs: {status}"
+    );
+    // Every supervised process (apps and the front end) must end with `down`.
+    let app_pids: Vec<u32> = processes
         .iter()
         .map(|p| p["pid"].as_u64().unwrap() as u32)
         .collect();
-    assert_eq!(
-        app_pids.len(),
-        4,
-        "2 sites x 2 instances run their appCommandLine: {status}"
-    );
     assert!(app_pids.iter().all(|p| pid_alive(*p)));
     let daemon = lab.daemon_pid().unwrap();
 
