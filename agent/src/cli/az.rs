@@ -55,7 +55,19 @@ pub struct SiteArgs {
 }
 
 impl SiteArgs {
-    fn id(&self) -> ResourceId {
+    /// The id of another resource in the app's subscription and group.
+    pub(super) fn sibling(&self, namespace: &str, type_: &str, name: &str) -> String {
+        ResourceId::new(
+            &self.subscription,
+            &self.resource_group,
+            namespace,
+            type_,
+            name,
+        )
+        .to_string()
+    }
+
+    pub(super) fn id(&self) -> ResourceId {
         ResourceId::new(
             &self.subscription,
             &self.resource_group,
@@ -122,6 +134,9 @@ pub enum ConfigCmd {
     /// App settings.
     #[command(subcommand)]
     Appsettings(AppsettingsCmd),
+    /// Access restrictions of the app's public front end.
+    #[command(subcommand)]
+    AccessRestriction(super::access_restriction::AccessRestrictionCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -407,6 +422,9 @@ pub fn webapp(g: &Global, cmd: WebappCmd) -> Result<ExitCode> {
             &format!("{}/virtualNetworkConnections", site.id()),
             None,
         ),
+        WebappCmd::Config(ConfigCmd::AccessRestriction(cmd)) => {
+            super::access_restriction::run(g, cmd)
+        }
         WebappCmd::Config(ConfigCmd::Set {
             site,
             vnet_route_all_enabled,

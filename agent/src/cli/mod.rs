@@ -1,6 +1,7 @@
 //! The `vnet-agent` command line: the daemon (`serve`) and a client with
 //! `az`'s nouns, verbs and flags wherever `az` has them.
 
+mod access_restriction;
 mod az;
 mod exec;
 mod nameresolver;
@@ -88,6 +89,12 @@ impl Global {
             print_error(&value);
             Ok(None)
         }
+    }
+
+    /// Prints a value this command computed, as a successful answer.
+    fn print_value(&self, value: &Value) -> Result<ExitCode> {
+        self.print(value)?;
+        Ok(ExitCode::SUCCESS)
     }
 
     /// Prints a successful answer in the chosen output format.
