@@ -25,7 +25,8 @@ use tokio::net::{TcpSocket, TcpStream};
 use crate::model::access_restriction::{Caller, FORBIDDEN_BODY, FORBIDDEN_STATUS};
 use config::FrontEndConfig;
 
-const RELOAD_EVERY: Duration = Duration::from_secs(1);
+const RELOAD_EVERY: Duration = Duration::from_millis(300);
+const WHAT: &str = "front-end configuration";
 /// The longest request head the front end reads before it answers 431.
 const MAX_HEAD: usize = 64 * 1024;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,14 +48,6 @@ struct Shared {
     next: Mutex<BTreeMap<String, Arc<AtomicUsize>>>,
 }
 
-fn load(path: &Path) -> Result<(FrontEndConfig, Option<SystemTime>)> {
-    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let config = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not a front-end configuration", path.display()))?;
-    Ok((config, modified))
-}
-
 /// A TLS acceptor for every host name the configuration serves.
 fn acceptor(config: &FrontEndConfig) -> Result<Option<tokio_rustls::TlsAcceptor>> {
     let (Some((_, key)), false) = (&config.ca, config.sites.is_empty()) else {
@@ -66,7 +59,7 @@ fn acceptor(config: &FrontEndConfig) -> Result<Option<tokio_rustls::TlsAcceptor>
 
 /// Runs the front end until it is signalled.
 pub fn run(config_path: &Path) -> Result<()> {
-    let (config, modified) = load(config_path)?;
+    let (config, modified) = crate::services::watch::load::<FrontEndConfig>(config_path, WHAT)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -106,28 +99,18 @@ pub fn run(config_path: &Path) -> Result<()> {
     })
 }
 
-async fn reload_loop(shared: Arc<Shared>, mut seen: Option<SystemTime>) {
-    loop {
-        tokio::time::sleep(RELOAD_EVERY).await;
-        let now = std::fs::metadata(&shared.path)
-            .and_then(|m| m.modified())
-            .ok();
-        if now == seen {
-            continue;
-        }
-        let loaded = load(&shared.path).and_then(|(c, m)| Ok((acceptor(&c)?, c, m)));
-        match loaded {
-            Ok((tls, config, modified)) => {
-                seen = modified;
-                eprintln!("configuration reloaded: {} site(s)", config.sites.len());
-                *shared.current.write().expect("config lock") = Current {
-                    config: Arc::new(config),
-                    tls,
-                };
-            }
-            Err(e) => eprintln!("keeping the previous configuration: {e:#}"),
-        }
-    }
+async fn reload_loop(shared: Arc<Shared>, seen: Option<SystemTime>) {
+    let path = shared.path.clone();
+    crate::services::watch::watch(path, WHAT, RELOAD_EVERY, seen, |config: FrontEndConfig| {
+        let tls = acceptor(&config)?;
+        eprintln!("configuration reloaded: {} site(s)", config.sites.len());
+        *shared.current.write().expect("config lock") = Current {
+            config: Arc::new(config),
+            tls,
+        };
+        Ok(())
+    })
+    .await
 }
 
 async fn serve(stream: TcpStream, peer: Ipv4Addr, tls: bool, shared: Arc<Shared>) {

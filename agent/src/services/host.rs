@@ -32,6 +32,7 @@ use crate::model::ServiceKind;
 const MAX_BLOB: usize = 16 << 20;
 /// How often the configuration file's modification time is checked.
 const RELOAD_EVERY: Duration = Duration::from_millis(300);
+const WHAT: &str = "service host configuration";
 
 struct Shared {
     path: PathBuf,
@@ -58,17 +59,9 @@ struct Conn {
     port: u16,
 }
 
-fn load(path: &Path) -> Result<(HostConfig, Option<SystemTime>)> {
-    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let config = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not a service host configuration", path.display()))?;
-    Ok((config, modified))
-}
-
 /// Runs the host until it is signalled.
 pub fn run(config_path: &Path) -> Result<()> {
-    let (config, modified) = load(config_path)?;
+    let (config, modified) = super::watch::load::<HostConfig>(config_path, WHAT)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -120,24 +113,14 @@ pub fn run(config_path: &Path) -> Result<()> {
 }
 
 /// Re-reads the configuration whenever the file changes.
-async fn reload_loop(shared: Arc<Shared>, mut seen: Option<SystemTime>) {
-    loop {
-        tokio::time::sleep(RELOAD_EVERY).await;
-        let now = std::fs::metadata(&shared.path)
-            .and_then(|m| m.modified())
-            .ok();
-        if now == seen {
-            continue;
-        }
-        match load(&shared.path) {
-            Ok((config, modified)) => {
-                seen = modified;
-                eprintln!("configuration reloaded: access {:?}", config.access);
-                *shared.config.write().expect("config lock") = Arc::new(config);
-            }
-            Err(e) => eprintln!("keeping the previous configuration: {e:#}"),
-        }
-    }
+async fn reload_loop(shared: Arc<Shared>, seen: Option<SystemTime>) {
+    let path = shared.path.clone();
+    super::watch::watch(path, WHAT, RELOAD_EVERY, seen, |config: HostConfig| {
+        eprintln!("configuration reloaded: access {:?}", config.access);
+        *shared.config.write().expect("config lock") = Arc::new(config);
+        Ok(())
+    })
+    .await
 }
 
 /// The mark the connection's packets carried into the namespace (the

@@ -13,3 +13,4 @@ pub mod acl;
 pub mod ca;
 pub mod config;
 pub mod host;
+pub mod watch;
