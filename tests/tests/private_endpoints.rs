@@ -389,26 +389,30 @@ mod to_a_service {
     }
 
     /// vnet1 (its VM and `web1` integrated, Route All off, on plan1) and a
-    /// second app `web2` on plan2, not integrated, listening with vnet-probe
-    /// on WEBSITES_PORT 8080; `site-pe` in vnet1's `pes` to web2.
+    /// second app `web2` on plan2 (two instances), not integrated, serving
+    /// HTTP with vnet-probe on WEBSITES_PORT 8080, closed to the public by
+    /// an access restriction (only 192.0.2.99 may come in); `site-pe` in
+    /// vnet1's `pes` to web2.
     fn apps_template() -> Value {
         let mut r: Vec<Value> = vnet("vnet1")
             .into_iter()
             .filter(|v| v["type"] != "Microsoft.Network/privateEndpoints")
             .collect();
-        let serve = format!("exec {} serve-tcp 8080", probe_bin());
+        let serve = format!("exec {} serve-http 8080", probe_bin());
         r.extend(plan1_and_integrated_web1(
             json!({ "vnetRouteAllEnabled": false, "appCommandLine": "sleep 100000" }),
         ));
         r.extend([
-            plan("plan2", "P1v3", 1, json!({})),
+            plan("plan2", "P1v3", 2, json!({})),
             site(
                 "web2",
                 "plan2",
                 None,
                 "westeurope",
                 json!({ "appCommandLine": serve,
-                        "appSettings": [{ "name": "WEBSITES_PORT", "value": "8080" }] }),
+                        "appSettings": [{ "name": "WEBSITES_PORT", "value": "8080" }],
+                        "ipSecurityRestrictions": [{ "name": "only-one", "ipAddress": "192.0.2.99/32",
+                                                     "action": "Allow", "priority": 100 }] }),
             ),
             private_endpoint(
                 "site-pe",
@@ -420,25 +424,39 @@ mod to_a_service {
         template(r)
     }
 
-    /// `vnet-probe tcp IP PORT` from `target` until it answers (the target
-    /// app may still be starting), for 5 s at most: the server's line.
-    fn probe_until(lab: &Lab, target: &[&str], ip: &str, port: &str) -> String {
+    /// `curl` of web2 from `target`, `--resolve`d to `ip` (the endpoint, or
+    /// the public inbound address), until the front end answers (the apps
+    /// may still be starting), for 5 s at most: (status, body).
+    fn get_until(lab: &Lab, target: &[&str], scheme: &str, ip: &str) -> (u16, String) {
+        let port = if scheme == "https" { 443 } else { 80 };
+        let cmd = format!(
+            "curl -sS --max-time 2 --cacert \"$VNET_LAB_CA_FILE\" --resolve web2.azurewebsites.net:{port}:{ip} \
+             -w '\\n%{{http_code}}' {scheme}://web2.azurewebsites.net/"
+        );
         let mut last = String::new();
         for _ in 0..25 {
-            let out = lab.exec(target, &[&probe_bin(), "tcp", ip, port, "1000"]);
+            let out = lab.exec(target, &["sh", "-c", &cmd]);
             last = format!(
                 "{}{}",
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
-            if out.status.success() {
-                return last;
+            if let Some((body, code)) = last.trim_end().rsplit_once('\n') {
+                let code: u16 = code.parse().unwrap_or(0);
+                if code != 0 && code != 502 {
+                    return (code, body.to_string());
+                }
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
-        panic!("no answer from {ip}:{port}: {last}");
+        panic!("no answer from {ip} ({scheme}): {last}");
     }
 
+    /// Through the endpoint, the app's front end: every instance on 80 and
+    /// 443 (lab CA), the client's private address in `X-Forwarded-For`, and
+    /// no access restriction (seed: "Access restrictions does not apply to
+    /// traffic coming through a private endpoint"), while the public path
+    /// answers the same caller 403. Other ports go nowhere.
     #[test]
     fn an_app_and_a_vm_reach_another_app_over_its_private_endpoint() {
         let Some(lab) = Lab::start() else { return };
@@ -449,13 +467,40 @@ mod to_a_service {
             .unwrap_or_else(|| panic!("{pe}"))
             .to_string();
         let (vm, app) = (["--vm", "vnet1-vm"], ["--app", "web1"]);
+        let inbound = lab.show(&id(RG, "Microsoft.Web/sites", "web2"))["properties"]
+            ["inboundIpAddress"]
+            .as_str()
+            .unwrap()
+            .to_string();
 
-        // Port 80 of the endpoint reaches web2's listener on 8080, with the
-        // client's private source.
-        let line = probe_until(&lab, &vm, &ip, "80");
-        assert!(line.contains("peer=10.0.2.4:"), "{line}");
-        let line = probe_until(&lab, &app, &ip, "80");
-        assert!(line.contains("peer=10.0.1."), "{line}");
+        let mut instances = std::collections::BTreeSet::new();
+        for scheme in ["http", "https"] {
+            for _ in 0..3 {
+                let (code, body) = get_until(&lab, &vm, scheme, &ip);
+                assert_eq!(code, 200, "{scheme}: {body}");
+                let v: Value =
+                    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+                assert_eq!(
+                    v["forwardedFor"], "10.0.2.4",
+                    "the VM's private address: {v}"
+                );
+                instances.insert(v["instance"].as_str().unwrap_or_default().to_string());
+            }
+        }
+        assert_eq!(
+            instances.len(),
+            2,
+            "both instances through the endpoint: {instances:?}"
+        );
+        let (code, body) = get_until(&lab, &app, "http", &ip);
+        assert_eq!(code, 200, "{body}");
+        assert!(
+            body.contains("\"forwardedFor\":\"10.0.1."),
+            "the app's instance address: {body}"
+        );
+        // The same VM on the public path: the access restriction denies it.
+        let (code, body) = get_until(&lab, &vm, "http", &inbound);
+        assert_eq!(code, 403, "{body}");
         // Other ports go nowhere.
         let other = lab.exec(&vm, &[&probe_bin(), "tcp", &ip, "8080", "1000"]);
         assert!(!other.status.success());
@@ -463,7 +508,10 @@ mod to_a_service {
         lab.assert_reconcile_writes_nothing();
 
         lab.delete_private_endpoint(RG, "site-pe");
-        let gone = lab.exec(&vm, &[&probe_bin(), "tcp", &ip, "80", "1000"]);
+        let gone = lab.exec(
+            &vm,
+            &["curl", "-s", "--max-time", "2", &format!("http://{ip}/")],
+        );
         assert!(!gone.status.success());
     }
 }

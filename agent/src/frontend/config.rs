@@ -37,6 +37,10 @@ pub struct FrontEndConfig {
     /// The address its connections to workers come from (the stamp's own).
     pub source: Ipv4Addr,
     pub sites: Vec<FrontEndSite>,
+    /// Socket marks of connections that came through a private endpoint
+    /// (the stamp's endpoint links): never restricted.
+    #[serde(default)]
+    pub private_endpoint_marks: Vec<u32>,
     /// The lab CA (certificate, key) the HTTPS certificate is signed with;
     /// filled in by the daemon.
     #[serde(default, skip_serializing_if = "Option::is_none")]

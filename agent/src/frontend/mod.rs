@@ -114,6 +114,7 @@ async fn reload_loop(shared: Arc<Shared>, seen: Option<SystemTime>) {
 }
 
 async fn serve(stream: TcpStream, peer: Ipv4Addr, tls: bool, shared: Arc<Shared>) {
+    let mark = crate::services::host::socket_mark(&stream);
     let (config, acceptor) = {
         let c = shared.current.read().expect("config lock");
         (c.config.clone(), c.tls.clone())
@@ -127,7 +128,13 @@ async fn serve(stream: TcpStream, peer: Ipv4Addr, tls: bool, shared: Arc<Shared>
     } else {
         Box::new(stream)
     };
-    if let Err(e) = proxy(client, peer, tls, &config, &shared).await {
+    // A private endpoint's link marks its flows; everyone else is the internet.
+    let caller = if config.private_endpoint_marks.contains(&mark) {
+        Caller::PrivateEndpoint
+    } else {
+        Caller::Internet { source: peer }
+    };
+    if let Err(e) = proxy(client, peer, caller, tls, &config, &shared).await {
         eprintln!("{peer}: {e:#}");
     }
 }
@@ -177,6 +184,7 @@ async fn answer(client: &mut Box<dyn Io>, status: u16, reason: &str, body: &str)
 async fn proxy(
     mut client: Box<dyn Io>,
     peer: Ipv4Addr,
+    caller: Caller,
     tls: bool,
     config: &FrontEndConfig,
     shared: &Shared,
@@ -199,7 +207,7 @@ async fn proxy(
         )
         .await;
     };
-    let decision = site.access.decide(scm, &Caller::Internet { source: peer });
+    let decision = site.access.decide(scm, &caller);
     if !decision.allowed {
         eprintln!(
             "{peer} -> {}{}: denied ({})",
@@ -269,6 +277,7 @@ mod tests {
             inbound: Ipv4Addr::new(198, 18, 0, 9),
             source: Ipv4Addr::new(169, 254, 2, 1),
             sites: vec![site("web1"), site("api")],
+            private_endpoint_marks: Vec::new(),
             ca: None,
         };
         assert_eq!(

@@ -95,8 +95,8 @@ pub const PRIVATE_LINK_GROUPS: [PrivateLinkGroup; 5] = [
             ("{name}.azurewebsites.net", "{name}"),
             ("{name}.scm.azurewebsites.net", "{name}.scm"),
         ],
-        // HTTP only: TLS on 443 would need the front end's certificate.
-        ports: &[80],
+        // The front end's HTTP and HTTPS (lab CA).
+        ports: &[80, 443],
     },
 ];
 

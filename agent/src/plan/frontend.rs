@@ -145,6 +145,7 @@ pub(crate) fn build(l: &Layout, state: &LabState, b: &mut Builder) {
             inbound,
             source: STAMP_GW,
             sites,
+            private_endpoint_marks: super::site_endpoint::stamp_marks(l, si),
             ca: None,
         };
         b.service_host(ServiceHostPlan {

@@ -429,7 +429,8 @@ impl Layout {
             .collect();
 
         let services = super::services::layout(&inv, state, l, &inv.vnets);
-        let site_endpoints = super::site_endpoint::layout(&inv, state, &inv.vnets, &workers);
+        let site_endpoints =
+            super::site_endpoint::layout(&inv, state, &inv.vnets, &workers, &stamps);
         Layout {
             services,
             site_endpoints,

@@ -1,49 +1,50 @@
 //! Private endpoints to apps (`Microsoft.Web/sites`, group `sites`,
-//! docs/datapath.md "Private endpoint to an app"): a separate inbound path
-//! from the endpoint's VNet fabric into one worker of the target app, where
-//! the endpoint's address and port 80 are DNATed to a sandbox's listener.
-//! The client's private source is kept. The worker's vNICs stay outbound
-//! only: this link is not a vNIC, and it passes nothing but the DNATed port.
+//! docs/datapath.md "Private endpoints"): a separate inbound path from the
+//! endpoint's VNet fabric into the front end of the app's stamp, as Azure's
+//! private endpoints reach an app through its front ends. The endpoint's
+//! address on 80 and 443 is DNATed to the stamp's inbound address, where the
+//! front end serves it: every instance in turn, HTTPS with the lab CA, and
+//! no access restriction ("Access restrictions does not apply to traffic
+//! coming through a private endpoint", seed). The front end knows the flow
+//! by the mark its accepted socket inherits from the link
+//! (`tcp_fwmark_accept`), keeps the client's private address in
+//! `X-Forwarded-For`, and its replies go back by the link they came in on.
+//! The worker's vNICs stay outbound only: this path never touches them.
 
 use std::net::Ipv4Addr;
 
 use super::builder::{default_route, host, Builder, NsExt};
-use super::layout::{Layout, WorkerL, RULE_PRIORITY};
+use super::layout::{Layout, StampL, WorkerL, RULE_PRIORITY};
 use super::names;
-use super::nft::{self, Batch};
+use super::nft::{self, Batch, ChainType};
 use super::private_endpoint::approved_endpoints;
 use super::services::FABRIC_SERVICE_GW;
 use super::types::{RouteKind, RulePlan};
 use crate::model::{Inventory, LabState, VirtualNetwork};
 use serde_json::json;
 
-/// Mark (= routing table) of a worker's j-th endpoint link: set on the
-/// flow's conntrack entry as it comes in, so the sandbox's replies (which
-/// carry no trace of the VNet) go back by the link they came in on.
+/// Mark (= routing table) of a stamp's j-th endpoint link: the front end's
+/// accepted socket inherits it, so its replies (SYN-ACK included) go back by
+/// the link the flow came in on, and it knows the caller came through a
+/// private endpoint.
 pub const SITE_ENDPOINT_MARK_BASE: u32 = 0x300;
-/// The worker's j-th endpoint link holds `.1 + j` on `lo`: the fabric's next
-/// hop for the endpoint's /32 (the worker answers ARP for it).
+/// The stamp's j-th endpoint link holds `.1 + j` on `lo`: the fabric's next
+/// hop for the endpoint's /32 (the stamp answers ARP for it).
 pub const SITE_LINK_ADDR_BASE: Ipv4Addr = Ipv4Addr::new(169, 254, 65, 0);
-/// The only port an app endpoint passes: App Service's front end serves
-/// HTTP 80 to the app's listener (TLS on 443 would need the front end's
-/// certificate and is not emulated).
-pub const SITE_ENDPOINT_PORT: u16 = 80;
+/// The ports an app endpoint passes: the front end's HTTP and HTTPS.
+pub const SITE_ENDPOINT_PORTS: [u16; 2] = [80, 443];
 
-/// One Approved private endpoint to an app with a running sandbox.
+/// One Approved private endpoint to an app whose stamp has a front end.
 #[derive(Debug, Clone)]
 pub(crate) struct SiteEndpointL {
     /// The endpoint's VNet fabric.
     pub fabric: usize,
     /// The endpoint's private address.
     pub address: Ipv4Addr,
-    /// The worker (index) of the target's first instance.
-    pub worker: usize,
-    /// This endpoint's index among the worker's endpoint links.
+    /// The stamp (index) of the target app's plan.
+    pub stamp: usize,
+    /// This endpoint's index among the stamp's endpoint links.
     pub j: u32,
-    /// The sandbox's address and the app's listening port (`WEBSITES_PORT`,
-    /// else `PORT`, else 80, as App Service's front end).
-    pub sandbox: Ipv4Addr,
-    pub port: u16,
 }
 
 /// The Approved endpoints to apps, in inventory order.
@@ -52,6 +53,7 @@ pub(crate) fn layout(
     state: &LabState,
     vnets: &[VirtualNetwork],
     workers: &[WorkerL],
+    stamps: &[StampL],
 ) -> Vec<SiteEndpointL> {
     let mut out: Vec<SiteEndpointL> = Vec::new();
     for e in approved_endpoints(inv, state, vnets) {
@@ -62,36 +64,23 @@ pub(crate) fn layout(
         {
             continue;
         }
-        let Some((worker, sb)) = workers.iter().enumerate().find_map(|(wi, w)| {
-            let sb = w.sandboxes.iter().find(|sb| &sb.site.id == e.target)?;
-            Some((wi, sb))
-        }) else {
+        let Some(stamp) = workers
+            .iter()
+            .find(|w| w.sandboxes.iter().any(|sb| &sb.site.id == e.target))
+            .map(|w| w.stamp)
+            .filter(|si| stamps[*si].inbound.is_some())
+        else {
             continue;
         };
-        let j = out.iter().filter(|e| e.worker == worker).count() as u32;
+        let j = out.iter().filter(|e| e.stamp == stamp).count() as u32;
         out.push(SiteEndpointL {
             fabric: e.fabric,
             address: e.address,
-            worker,
+            stamp,
             j,
-            sandbox: sb.ip,
-            port: listening_port(&sb.site.app_settings),
         });
     }
     out
-}
-
-/// `WEBSITES_PORT`, else `PORT`, else 80.
-pub(crate) fn listening_port(settings: &[(String, String)]) -> u16 {
-    ["WEBSITES_PORT", "PORT"]
-        .iter()
-        .find_map(|k| {
-            settings
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(k))
-                .and_then(|(_, v)| v.trim().parse().ok())
-        })
-        .unwrap_or(80)
 }
 
 fn mark(e: &SiteEndpointL) -> u32 {
@@ -102,11 +91,21 @@ fn local(e: &SiteEndpointL) -> Ipv4Addr {
     super::layout::add(SITE_LINK_ADDR_BASE, 1 + e.j)
 }
 
-/// (worker side, fabric side) link names.
+/// (stamp side, fabric side) link names.
 fn links(l: &Layout, e: &SiteEndpointL) -> (String, String) {
-    let wk = &l.workers[e.worker].netns;
+    let st = &l.stamps[e.stamp].netns;
     let peer = format!("{}/{}", l.fabrics[e.fabric].netns, e.address);
-    (names::link('f', &peer, wk), names::link('p', wk, &peer))
+    (names::link('f', &peer, st), names::link('p', st, &peer))
+}
+
+/// The marks of stamp `si`'s endpoint links: what the front end treats as
+/// private endpoint callers.
+pub(crate) fn stamp_marks(l: &Layout, si: usize) -> Vec<u32> {
+    l.site_endpoints
+        .iter()
+        .filter(|e| e.stamp == si)
+        .map(mark)
+        .collect()
 }
 
 /// The kernel route of a private endpoint's /32 to an app in fabric `fi`,
@@ -125,14 +124,14 @@ pub(crate) fn route(l: &Layout, fi: usize, address: Ipv4Addr) -> Option<RouteKin
 
 pub(crate) fn build(l: &Layout, b: &mut Builder) {
     for e in &l.site_endpoints {
-        let (wk, fab) = (&l.workers[e.worker].netns, &l.fabrics[e.fabric].netns);
+        let (st, fab) = (&l.stamps[e.stamp].netns, &l.fabrics[e.fabric].netns);
         let (near, far) = links(l, e);
-        b.veth(wk, &near, fab, &far);
+        b.veth(st, &near, fab, &far);
         b.get(fab).addr("lo", host(FABRIC_SERVICE_GW));
-        let ns = b.get(wk);
+        let ns = b.get(st);
         ns.addr("lo", host(local(e)));
-        // Before the sandboxes' `iif` rules: a marked reply goes back to
-        // the VNet, not to the sandbox's own route.
+        // The front end's accepted socket takes the mark of the SYN.
+        ns.sysctl("net/ipv4/tcp_fwmark_accept".into(), "1");
         ns.rules.push(RulePlan {
             priority: RULE_PRIORITY - 10,
             fwmark: Some((mark(e), u32::MAX)),
@@ -143,45 +142,39 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
     }
 }
 
-/// The worker's nft for its endpoint links (added to its batch): mark the
-/// flow by link, restore the mark on the sandbox's replies, DNAT the
-/// endpoint's address and port 80 to the sandbox, drop anything else
-/// coming in on these links.
-pub(crate) fn worker_rules(l: &Layout, wi: usize, batch: &mut Batch) {
-    let mine: Vec<&SiteEndpointL> = l.site_endpoints.iter().filter(|e| e.worker == wi).collect();
+/// The stamp's nft for its endpoint links (added to its batch): mark the
+/// packets by link (the accepted socket inherits it), DNAT the endpoint's
+/// address on 80 and 443 to the inbound address, where the front end
+/// listens, and let nothing else in from these links.
+pub(crate) fn stamp_rules(l: &Layout, si: usize, batch: &mut Batch) {
+    let mine: Vec<&SiteEndpointL> = l.site_endpoints.iter().filter(|e| e.stamp == si).collect();
+    let Some(inbound) = l.stamps[si].inbound else {
+        return;
+    };
     if mine.is_empty() {
         return;
     }
-    batch.chain("pe-pre", super::nft::ChainType::Filter, "prerouting", -150);
-    batch.chain("pe-dnat", super::nft::ChainType::Nat, "prerouting", -100);
+    batch.chain("pe-pre", ChainType::Filter, "prerouting", -150);
+    batch.chain("pe-dnat", ChainType::Nat, "prerouting", -100);
+    batch.chain("pe-input", ChainType::Filter, "input", 0);
     let near: Vec<String> = mine.iter().map(|e| links(l, e).0).collect();
     let marks: Vec<(String, u32)> = near
         .iter()
         .cloned()
         .zip(mine.iter().map(|e| mark(e)))
         .collect();
-    batch.rule("pe-pre", vec![nft::ct_mark_by_iifname(&marks)]);
-    // Only replies take the mark back: the flow's own packets must be
-    // routed to the sandbox, not back to the VNet.
-    batch.rule("pe-pre", vec![nft::ct_reply(), nft::mark_from_ct_mark()]);
+    batch.rule("pe-pre", vec![nft::mark_by_iifname(&marks)]);
     for (e, link) in mine.iter().zip(&near) {
         batch.rule(
             "pe-dnat",
             vec![
                 nft::iifname(link),
                 nft::ip_daddr(e.address),
-                nft::tcp_dport(SITE_ENDPOINT_PORT),
-                json!({"dnat": {"family": "ip", "addr": e.sandbox.to_string(), "port": e.port}}),
+                nft::dport_in("tcp", &SITE_ENDPOINT_PORTS),
+                json!({"dnat": {"family": "ip", "addr": inbound.to_string()}}),
             ],
         );
     }
-    // Only the DNATed flow may cross; the rest (another port, the link's
-    // own address) goes nowhere.
-    let to_sandbox: Vec<(String, Ipv4Addr)> = near
-        .iter()
-        .cloned()
-        .zip(mine.iter().map(|e| e.sandbox))
-        .collect();
     let counters: Vec<(String, String)> = near
         .iter()
         .map(|k| (k.clone(), format!("in-{k}")))
@@ -189,16 +182,31 @@ pub(crate) fn worker_rules(l: &Layout, wi: usize, batch: &mut Batch) {
     for (_, name) in &counters {
         batch.counter(name);
     }
+    let to_front_end: Vec<(String, Ipv4Addr)> = near.iter().map(|k| (k.clone(), inbound)).collect();
     batch.rule(
-        "forward",
+        "pe-input",
         vec![
-            nft::iifname_daddr_in(&to_sandbox),
+            nft::iifname_daddr_in(&to_front_end),
+            nft::dport_in("tcp", &SITE_ENDPOINT_PORTS),
             nft::counter_by_ifname("iifname", &counters),
             json!({"accept": null}),
         ],
     );
+    batch.rule("pe-input", vec![nft::iifname_in(&near), nft::drop()]);
     batch.rule("forward", vec![nft::iifname_in(&near), nft::drop()]);
-    batch.rule("input", vec![nft::iifname_in(&near), nft::drop()]);
+}
+
+/// `WEBSITES_PORT`, else `PORT`, else 80.
+pub(crate) fn listening_port(settings: &[(String, String)]) -> u16 {
+    ["WEBSITES_PORT", "PORT"]
+        .iter()
+        .find_map(|k| {
+            settings
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(k))
+                .and_then(|(_, v)| v.trim().parse().ok())
+        })
+        .unwrap_or(80)
 }
 
 #[cfg(test)]

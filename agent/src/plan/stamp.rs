@@ -190,5 +190,6 @@ fn nft_batch(l: &Layout, si: usize) -> serde_json::Value {
             ],
         );
     }
+    super::site_endpoint::stamp_rules(l, si, &mut batch);
     batch.finish()
 }

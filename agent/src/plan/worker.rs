@@ -19,7 +19,7 @@ use super::types::{NamespaceRole, ProcessPlan, RulePlan};
 pub(crate) const AZURE_PLATFORM_IP: &str = "168.63.129.16/32";
 
 pub(crate) fn build(l: &Layout, b: &mut Builder) {
-    for (wi, w) in l.workers.iter().enumerate() {
+    for w in &l.workers {
         let wk = w.netns.as_str();
         let ns = b.namespace(
             wk,
@@ -47,7 +47,7 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
             });
             ns.via(table, default_route(), v.gateway, &v.ifname);
         }
-        ns.nft = Some(nft_batch(l, wi, w));
+        ns.nft = Some(nft_batch(w));
 
         let stamp = &l.stamps[w.stamp].netns;
         let w_link = names::link('w', wk, "pub0");
@@ -165,7 +165,7 @@ fn netbios_rules(w: &WorkerL, batch: &mut Batch) {
     }
 }
 
-fn nft_batch(l: &Layout, wi: usize, w: &WorkerL) -> serde_json::Value {
+fn nft_batch(w: &WorkerL) -> serde_json::Value {
     let mut batch = Batch::default();
     batch.chain("input", ChainType::Filter, "input", 0);
     batch.chain("forward", ChainType::Filter, "forward", 0);
@@ -209,7 +209,6 @@ fn nft_batch(l: &Layout, wi: usize, w: &WorkerL) -> serde_json::Value {
     }
     netbios_rules(w, &mut batch);
     batch.rule("postrouting", vec![nft::oifname("pub0"), nft::snat(w.pub0)]);
-    super::site_endpoint::worker_rules(l, wi, &mut batch);
     super::frontend::worker_rules(w, &mut batch);
     batch.finish()
 }

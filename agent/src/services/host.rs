@@ -125,7 +125,7 @@ async fn reload_loop(shared: Arc<Shared>, seen: Option<SystemTime>) {
 
 /// The mark the connection's packets carried into the namespace (the
 /// ingress link), which an accepted socket inherits (`tcp_fwmark_accept`).
-fn socket_mark(stream: &TcpStream) -> u32 {
+pub(crate) fn socket_mark(stream: &TcpStream) -> u32 {
     let mut mark: u32 = 0;
     let mut len = std::mem::size_of::<u32>() as libc::socklen_t;
     // SAFETY: a valid socket fd and an out-buffer of the size given.
