@@ -1257,6 +1257,36 @@ fn access_restriction_commands_change_who_gets_in() {
     ar(&["remove", "--rule-name", "partners"]);
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert_eq!((code("host1"), code("host2")), ("403".into(), "403".into()));
+    // vm1's subnet `vms` now has the Microsoft.Web service endpoint: its
+    // traffic reaches the front end with its private address, and the
+    // subnet rule lets it in.
+    let routes = lab.subnet_effective_routes(RG, "vnet1", "vms");
+    let inbound = lab.show(&id(RG, "Microsoft.Web/sites", "web2"))["properties"]
+        ["inboundIpAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        routes["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["nextHopType"] == "VirtualNetworkServiceEndpoint"
+                && r["addressPrefix"] == json!([format!("{inbound}/32")])),
+        "{routes}"
+    );
+    let out = lab.exec_ok(
+        &["--vm", "vm1"],
+        &[
+            "curl",
+            "-s",
+            "--max-time",
+            "5",
+            "http://web2.azurewebsites.net/",
+        ],
+    );
+    let v: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v["forwardedFor"], "10.0.2.4", "{v}");
     // The default action Allow opens it again.
     let set = ar(&["set", "--default-action", "Allow"]);
     assert_eq!(set["ipSecurityRestrictionsDefaultAction"], "Allow", "{set}");

@@ -41,6 +41,11 @@ pub struct FrontEndConfig {
     /// (the stamp's endpoint links): never restricted.
     #[serde(default)]
     pub private_endpoint_marks: Vec<u32>,
+    /// Socket marks of connections that came over a VNet's `Microsoft.Web`
+    /// service endpoint (the stamp's fabric links), with the VNet's id
+    /// (lower-cased): what `vnetSubnetResourceId` rules match.
+    #[serde(default)]
+    pub service_endpoint_marks: Vec<(u32, String)>,
     /// The lab CA (certificate, key) the HTTPS certificate is signed with;
     /// filled in by the daemon.
     #[serde(default, skip_serializing_if = "Option::is_none")]

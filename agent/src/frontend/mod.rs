@@ -131,6 +131,15 @@ async fn serve(stream: TcpStream, peer: Ipv4Addr, tls: bool, shared: Arc<Shared>
     // A private endpoint's link marks its flows; everyone else is the internet.
     let caller = if config.private_endpoint_marks.contains(&mark) {
         Caller::PrivateEndpoint
+    } else if let Some((_, vnet)) = config
+        .service_endpoint_marks
+        .iter()
+        .find(|(m, _)| *m == mark)
+    {
+        Caller::ServiceEndpoint {
+            source: peer,
+            vnet_id: vnet.clone(),
+        }
     } else {
         Caller::Internet { source: peer }
     };
@@ -278,6 +287,7 @@ mod tests {
             source: Ipv4Addr::new(169, 254, 2, 1),
             sites: vec![site("web1"), site("api")],
             private_endpoint_marks: Vec::new(),
+            service_endpoint_marks: Vec::new(),
             ca: None,
         };
         assert_eq!(

@@ -146,6 +146,11 @@ pub(crate) fn build(l: &Layout, state: &LabState, b: &mut Builder) {
             source: STAMP_GW,
             sites,
             private_endpoint_marks: super::site_endpoint::stamp_marks(l, si),
+            service_endpoint_marks: s
+                .fabrics
+                .iter()
+                .map(|(fi, mark)| (*mark, l.fabrics[*fi].vnet.id.key()))
+                .collect(),
             ca: None,
         };
         b.service_host(ServiceHostPlan {

@@ -247,7 +247,16 @@ impl Layout {
                 .iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    let inputs = lab_route_inputs(&inv, v, s, &endpoints, &service_addrs);
+                    let mut inputs = lab_route_inputs(&inv, v, s, &endpoints, &service_addrs);
+                    // A `Microsoft.Web` service endpoint reaches the front
+                    // ends of App Service in the VNet's region.
+                    inputs.service_endpoints.extend(
+                        web_endpoint_stamp(s, v, &stamps)
+                            .and_then(|si| stamps[si].inbound)
+                            .map(|ip| Ipv4Net::new(ip, 32).expect("/32")),
+                    );
+                    inputs.service_endpoints.sort();
+                    inputs.service_endpoints.dedup();
                     let nat = s.nat_gateway_id.as_ref().and_then(|id| {
                         if let Some(n) = nats.iter().position(|n| &n.id == id) {
                             return Some(n);
@@ -370,10 +379,21 @@ impl Layout {
                 });
             }
         }
-        // Fabrics with an integration used by a stamp's plans get a stamp link.
+        // Fabrics with an integration used by a stamp's plans get a stamp
+        // link, and so do those with a subnet whose `Microsoft.Web` service
+        // endpoint reaches the stamp's front end.
         for w in &workers {
             for v in &w.vnics {
                 fabrics[v.fabric].stamp.get_or_insert(w.stamp);
+            }
+        }
+        for (fi, v) in inv.vnets.iter().enumerate() {
+            if let Some(si) = v
+                .subnets
+                .iter()
+                .find_map(|s| web_endpoint_stamp(s, v, &stamps))
+            {
+                fabrics[fi].stamp.get_or_insert(si);
             }
         }
         for (fi, f) in fabrics.iter().enumerate() {
@@ -479,4 +499,26 @@ impl Layout {
             )
         })
     }
+}
+
+/// The stamp whose front end a subnet's `Microsoft.Web` service endpoint
+/// reaches: the one in the VNet's region, when it has an inbound address.
+fn web_endpoint_stamp(
+    s: &crate::model::Subnet,
+    v: &crate::model::VirtualNetwork,
+    stamps: &[StampL],
+) -> Option<usize> {
+    let web = s.service_endpoints.iter().any(|e| {
+        e.service.eq_ignore_ascii_case("Microsoft.Web")
+            && (e.locations.is_empty()
+                || e.locations
+                    .iter()
+                    .any(|l| l == "*" || l.eq_ignore_ascii_case(&v.location)))
+    });
+    if !web {
+        return None;
+    }
+    stamps
+        .iter()
+        .position(|st| st.location.eq_ignore_ascii_case(&v.location) && st.inbound.is_some())
 }

@@ -220,6 +220,17 @@ fn fabric_side(svc_ns: &str, peer: &str) -> String {
 /// `fi`: straight to the service's link (no SNAT: the service sees the
 /// private source); blackhole if no service holds the prefix.
 pub(crate) fn endpoint_route(l: &Layout, fi: usize, prefix: Ipv4Net) -> RouteKind {
+    // A stamp's inbound address (`Microsoft.Web`): over the fabric's stamp
+    // link, where the front end sees the private source.
+    if let Some(si) = l.fabrics[fi].stamp {
+        if l.stamps[si].inbound.map(host_net) == Some(prefix) {
+            return RouteKind::Via {
+                gateway: super::layout::STAMP_GW,
+                ifname: "stamp0".into(),
+                onlink: true,
+            };
+        }
+    }
     l.services
         .iter()
         .find(|s| host_net(s.ip) == prefix && s.fabrics.contains(&fi))

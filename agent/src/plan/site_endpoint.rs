@@ -130,8 +130,6 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
         b.get(fab).addr("lo", host(FABRIC_SERVICE_GW));
         let ns = b.get(st);
         ns.addr("lo", host(local(e)));
-        // The front end's accepted socket takes the mark of the SYN.
-        ns.sysctl("net/ipv4/tcp_fwmark_accept".into(), "1");
         ns.rules.push(RulePlan {
             priority: RULE_PRIORITY - 10,
             fwmark: Some((mark(e), u32::MAX)),

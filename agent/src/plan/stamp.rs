@@ -28,6 +28,11 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
         for ip in s.outbound.iter().chain(&s.inbound) {
             ns.addr("lo", host(*ip));
         }
+        if s.inbound.is_some() {
+            // The front end's accepted sockets take the mark of their SYN
+            // (a private endpoint's or a service endpoint's link).
+            ns.sysctl("net/ipv4/tcp_fwmark_accept".into(), "1");
+        }
         ns.via(MAIN, default_route(), INET_GW, "inet0");
         for (fi, mark) in &s.fabrics {
             let f_link = names::link('f', &l.fabrics[*fi].netns, "stamp0");
@@ -106,6 +111,16 @@ fn nft_batch(l: &Layout, si: usize) -> serde_json::Value {
     if !fabric_marks.is_empty() {
         // Connections a fabric hands over remember it; replies go back to it.
         batch.rule("prerouting", vec![nft::ct_mark_by_iifname(&fabric_marks)]);
+        // To the front end over a `Microsoft.Web` service endpoint: the
+        // packet carries its fabric's mark, which the accepted socket keeps
+        // (`tcp_fwmark_accept`): the front end knows the VNet, and its
+        // replies go back over the same link by the fabric's table.
+        if let Some(inbound) = s.inbound {
+            batch.rule(
+                "prerouting",
+                vec![nft::ip_daddr(inbound), nft::mark_by_iifname(&fabric_marks)],
+            );
+        }
         batch.rule(
             "prerouting",
             vec![nft::iifname("inet0"), nft::mark_from_ct_mark()],
