@@ -653,6 +653,18 @@ fn poison_names_are_refused_and_a_failing_resource_fails_alone() {
     bad["id"] = json!(bad_id);
     bad["properties"]["serverFarmId"] = json!(id(RG, "Microsoft.Web/serverfarms", "plan1"));
     state["resources"][bad_id.to_ascii_lowercase()] = bad;
+    // ... and one with a NUL in its name.
+    let nul_id = id(RG, "Microsoft.Web/sites", "web\u{0}one");
+    let mut nul = site(
+        "web\u{0}one",
+        "plan1",
+        None,
+        "westeurope",
+        json!({ "appCommandLine": "sleep 100000" }),
+    );
+    nul["id"] = json!(nul_id);
+    nul["properties"]["serverFarmId"] = json!(id(RG, "Microsoft.Web/serverfarms", "plan1"));
+    state["resources"][nul_id.to_ascii_lowercase()] = nul;
     std::fs::write(&path, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
     // The daemon starts: the rest of the lab is applied, the bad site fails alone.
     lab.start_daemon();
@@ -660,10 +672,13 @@ fn poison_names_are_refused_and_a_failing_resource_fails_alone() {
     let failed = status["failedResources"]
         .as_array()
         .expect("failedResources");
-    assert_eq!(failed.len(), 1, "{status:#}");
-    assert_eq!(failed[0]["id"], bad_id.to_ascii_lowercase(), "{status:#}");
+    assert_eq!(failed.len(), 2, "the long name and the NUL: {status:#}");
+    let long_failed = failed
+        .iter()
+        .find(|f| f["id"] == bad_id.to_ascii_lowercase())
+        .unwrap_or_else(|| panic!("{status:#}"));
     assert!(
-        failed[0]["errors"][0]
+        long_failed["errors"][0]
             .as_str()
             .unwrap_or("")
             .contains("File name too long"),
@@ -691,8 +706,15 @@ fn poison_names_are_refused_and_a_failing_resource_fails_alone() {
     lab.spawn(&["--vm", "vm2"], &[&probe, "serve-tcp", "9000"]);
     let seen = peer_ip(&lab.exec_ok(&["--vm", "vm1"], &[&probe, "tcp", "10.0.3.5", "9000"]));
     assert_eq!(seen, "10.0.3.4");
-    // The bad site can be deleted, and then nothing has failed.
+    // The bad sites can be deleted (a NUL written %00, as in a URL), and
+    // then nothing has failed.
     lab.cli_ok(&["resource", "delete", "--ids", &bad_id]);
+    lab.cli_ok(&[
+        "resource",
+        "delete",
+        "--ids",
+        &nul_id.replace('\u{0}', "%00"),
+    ]);
     let status = lab.cli_json(&["lab", "status"]);
     assert_eq!(status["failedResources"], json!([]), "{status:#}");
     assert!(status["totals"]["lastError"].is_null(), "{status:#}");
