@@ -243,6 +243,82 @@ pub(crate) fn check_resource_group(name: &str) -> Result<(), AzureError> {
     ))
 }
 
+/// Whole names Azure reserves for resources with a public endpoint (an
+/// FQDN): "Resolve errors for reserved resource names"
+/// (MicrosoftDocs/azure-docs `articles/azure-resource-manager/templates/error-reserved-resource-name.md`).
+const RESERVED: [&str; 38] = [
+    "ACCESS",
+    "APP_CODE",
+    "APP_THEMES",
+    "APP_DATA",
+    "APP_GLOBALRESOURCES",
+    "APP_LOCALRESOURCES",
+    "APP_WEBREFERENCES",
+    "APP_BROWSERS",
+    "AZURE",
+    "BING",
+    "BIZSPARK",
+    "BIZTALK",
+    "CORTANA",
+    "DIRECTX",
+    "DOTNET",
+    "DYNAMICS",
+    "EXCEL",
+    "EXCHANGE",
+    "FOREFRONT",
+    "GROOVE",
+    "HOLOLENS",
+    "HYPERV",
+    "KINECT",
+    "LYNC",
+    "MSDN",
+    "O365",
+    "OFFICE",
+    "OFFICE365",
+    "ONEDRIVE",
+    "ONENOTE",
+    "OUTLOOK",
+    "POWERPOINT",
+    "SHAREPOINT",
+    "SKYPE",
+    "VISIO",
+    "VISUALSTUDIO",
+    "WEB.CONFIG",
+    "XBOX",
+];
+/// Not allowed anywhere in such a name.
+const RESERVED_ANYWHERE: [&str; 2] = ["MICROSOFT", "WINDOWS"];
+/// Not allowed at its start.
+const RESERVED_START: &str = "LOGIN";
+
+/// Types whose names become public host names (`NAME.azurewebsites.net`,
+/// `NAME.blob.core.windows.net`, ...): the reserved words apply.
+fn has_public_endpoint(namespace: &str, type_path: &str) -> bool {
+    matches!(
+        (namespace.to_ascii_lowercase().as_str(), type_path),
+        ("microsoft.web", "sites" | "sites/slots")
+            | ("microsoft.storage", "storageaccounts")
+            | ("microsoft.keyvault", "vaults")
+            | ("microsoft.containerregistry", "registries")
+    )
+}
+
+/// `ReservedResourceName`, in ARM's words.
+fn reserved(name: &str) -> Option<AzureError> {
+    let upper = name.to_ascii_uppercase();
+    let hit = RESERVED.contains(&upper.as_str())
+        || RESERVED_ANYWHERE.iter().any(|w| upper.contains(w))
+        || upper.starts_with(RESERVED_START);
+    hit.then(|| {
+        AzureError::bad_request(
+            "ReservedResourceName",
+            format!(
+                "The resource name {name} or a part of the name is a trademarked or reserved word."
+            ),
+        )
+    })
+}
+
 /// Every name in `id`: its resource group and each segment, by the rule of
 /// the type path that segment ends.
 pub(crate) fn check_id(id: &ResourceId) -> Result<(), AzureError> {
@@ -258,6 +334,11 @@ pub(crate) fn check_id(id: &ResourceId) -> Result<(), AzureError> {
         let rule = rule_for(&id.namespace, &path).unwrap_or(FLOOR);
         if let Some(why) = problem(name, &rule) {
             return Err(invalid_name(&full_type, name, &rule, &why));
+        }
+        if has_public_endpoint(&id.namespace, &path) {
+            if let Some(e) = reserved(name) {
+                return Err(e);
+            }
         }
     }
     Ok(())
@@ -345,6 +426,29 @@ mod tests {
             assert!(check_id(&t(bad)).is_err(), "{bad:?}");
         }
         assert!(check_id(&t(&"a".repeat(261))).is_err());
+    }
+
+    #[test]
+    fn reserved_words_for_names_with_a_public_endpoint() {
+        for bad in [
+            "azure",
+            "Office365",
+            "my-microsoft-app",
+            "windowsapp",
+            "loginpage",
+        ] {
+            assert_eq!(
+                check_id(&site(bad)).unwrap_err().code,
+                "ReservedResourceName",
+                "{bad}"
+            );
+        }
+        for ok in ["myazureapp", "app-login", "xbox1", "contoso-web"] {
+            assert!(check_id(&site(ok)).is_ok(), "{ok}");
+        }
+        // A plan has no public name: the words are fine there.
+        let plan = ResourceId::new("s", "rg", "Microsoft.Web", "serverfarms", "azure");
+        assert!(check_id(&plan).is_ok());
     }
 
     #[test]
