@@ -8,6 +8,8 @@
 //! into their parents, which may come from an earlier deployment.
 
 mod expr;
+mod functions;
+mod lang;
 mod params;
 
 use std::collections::BTreeMap;
@@ -22,6 +24,10 @@ use expr::{invalid_template, Evaluator};
 /// may write in resource ids: ids naming it are rewritten to the request's
 /// subscription.
 pub const DEFAULT_SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000000";
+
+/// The region of the lab's resource groups: what `resourceGroup().location`
+/// answers (the lab's examples and tests live in westeurope).
+pub const DEFAULT_LOCATION: &str = "westeurope";
 
 /// One `az deployment group create`: a template, its parameter values, and
 /// where it goes.
@@ -53,7 +59,13 @@ pub fn expand(req: &DeploymentRequest) -> Result<Vec<GenericResource>, AzureErro
     let template = req.template.as_object().ok_or_else(|| {
         invalid_template("The template must be a JSON object with a 'resources' array.".into())
     })?;
-    let params = params::resolve(template, &req.parameters)?;
+    let scope = functions::Scope {
+        subscription: req.subscription.clone(),
+        resource_group: req.resource_group.clone(),
+        location: DEFAULT_LOCATION.to_string(),
+        deployment: "lab".to_string(),
+    };
+    let params = params::resolve(template, &req.parameters, &scope)?;
     let variables = match template.get("variables") {
         None | Some(Value::Null) => BTreeMap::new(),
         Some(Value::Object(m)) => m
@@ -66,7 +78,11 @@ pub fn expand(req: &DeploymentRequest) -> Result<Vec<GenericResource>, AzureErro
             ))
         }
     };
-    let ev = Evaluator { params, variables };
+    let ev = Evaluator {
+        params,
+        variables,
+        scope,
+    };
     let resources = match template.get("resources") {
         Some(Value::Array(r)) => r,
         _ => {

@@ -14,6 +14,7 @@ use crate::model::AzureError;
 pub(crate) fn resolve(
     template: &Map<String, Value>,
     given: &BTreeMap<String, Value>,
+    scope: &super::functions::Scope,
 ) -> Result<BTreeMap<String, Value>, AzureError> {
     let declared = match template.get("parameters") {
         None | Some(Value::Null) => Map::new(),
@@ -47,6 +48,7 @@ pub(crate) fn resolve(
     let mut ev = Evaluator {
         params: BTreeMap::new(),
         variables,
+        scope: scope.clone(),
     };
     for (name, decl) in &declared {
         let ty = decl
