@@ -228,6 +228,7 @@ pub fn plan_for(template: &Value, lab: &str) -> Result<NetworkPlan> {
         resource_group: RESOURCE_GROUP.to_string(),
         template: template.clone(),
         parameters: BTreeMap::new(),
+        ..Default::default()
     };
     let resources = vnet_agent::template::expand(&req)?;
     let state = vnet_agent::validate::apply_resources(

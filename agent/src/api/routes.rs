@@ -366,6 +366,8 @@ async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> 
                 resource_group: id.resource_group.clone(),
                 template,
                 parameters: deployment_parameters(props.get("parameters")),
+                name: Some(id.name().to_string()),
+                ..Default::default()
             };
             Ok(Json(d.deploy(id.name(), req).await?))
         }

@@ -387,6 +387,7 @@ fn deploy_at(state: &LabState, resources: Value, now: u64) -> Result<LabState, A
         resource_group: "lab".into(),
         template: json!({ "resources": resources }),
         parameters: Default::default(),
+        ..Default::default()
     };
     crate::validate::apply_resources(
         state,

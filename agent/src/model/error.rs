@@ -12,6 +12,10 @@ pub struct AzureError {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// The errors underneath, as ARM nests them (`DeploymentFailed` ->
+    /// the failing resource's own error).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<AzureError>,
     /// HTTP status the API answers with (400 bad request, 404 not found, 409 conflict, ...).
     #[serde(skip)]
     pub status: u16,
@@ -23,6 +27,7 @@ impl AzureError {
             code: code.into(),
             message: message.into(),
             target: None,
+            details: Vec::new(),
             status,
         }
     }
@@ -34,6 +39,10 @@ impl AzureError {
     }
     pub fn not_found(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(404, code, message)
+    }
+    pub fn with_details(mut self, details: Vec<AzureError>) -> Self {
+        self.details = details;
+        self
     }
     pub fn with_target(mut self, target: impl Into<String>) -> Self {
         self.target = Some(target.into());

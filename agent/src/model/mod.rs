@@ -13,6 +13,7 @@ mod network;
 mod nsg;
 mod private_endpoint;
 mod props;
+pub mod record;
 mod routing;
 mod services;
 mod web;
@@ -63,6 +64,8 @@ pub use web::{
 /// `[resourceGroup().location]`; the lab has no resource-group objects, so a
 /// missing `location` means this region.
 pub const DEFAULT_LOCATION: &str = "westeurope";
+/// The lab's one Entra tenant (what `tenant()` and identities answer).
+pub const LAB_TENANT_ID: &str = "00000000-0000-0000-0000-000000000000";
 
 /// The lab's owner principal: implicitly Owner at the root scope `/` (seed,
 /// "Permissions"), and the principal of requests that name none.

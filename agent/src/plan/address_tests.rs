@@ -45,6 +45,7 @@ fn deploy_at(state: &LabState, resources: Value, now: u64) -> LabState {
         resource_group: "lab".into(),
         template: json!({ "resources": resources }),
         parameters: Default::default(),
+        ..Default::default()
     };
     crate::validate::apply_resources(
         state,

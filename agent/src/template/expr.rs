@@ -1,27 +1,93 @@
-//! Template expressions: `[parameters('x')]` and `[variables('x')]` are
-//! evaluated; `[[...` is an escaped literal `[`; every other expression is
-//! refused with a message that says where it is and what to write instead.
+//! Template expressions: a string wholly in `[...]` is parsed (`lang.rs`)
+//! and evaluated here; `[[...` is an escaped literal `[`. The evaluator owns
+//! the functions that need more than their arguments: `parameters`,
+//! `variables` (lazy, with `copy` loops), `copyIndex`, the lazy `if`, `and`,
+//! `or` and `coalesce`, lambdas, `reference` and `list*` (through the
+//! [`World`] of the deployment), user-defined functions, and `newGuid` /
+//! `utcNow`, which Azure allows only in parameter defaults.
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::functions::{self, Scope};
+use super::functions::{self, text, Scope};
 use super::lang::{parse, Node};
 use crate::model::AzureError;
 
-/// Where a value sits, for messages: `resource Microsoft.Web/sites 'web1'`,
-/// `variable 'subnetId'`, `parameter 'location'`.
-pub(crate) type Context<'a> = &'a str;
+/// What `reference()` and `list*()` see: the deployment's own resources and
+/// the lab's state. The engine implements it.
+pub(crate) trait World {
+    /// `reference(target, apiVersion, 'Full')`: `target` is a resource id,
+    /// a resource name of this template, or a symbolic name.
+    fn reference(&self, target: &str, full: bool) -> Result<Value, Refusal>;
+    /// `listKeys(target, apiVersion)` and the other `list*` operations.
+    fn list(&self, operation: &str, target: &str) -> Result<Value, Refusal>;
+}
 
-/// Values of parameters (final) and variables (raw, evaluated on use), and
-/// where the deployment goes.
+/// Why the [`World`] can't answer: a reason the evaluator puts in context,
+/// or an error that is whole already (a resource not found, a failure of
+/// the resource evaluated on demand).
+pub(crate) enum Refusal {
+    Why(String),
+    Error(AzureError),
+}
+
+impl From<AzureError> for Refusal {
+    fn from(e: AzureError) -> Self {
+        Refusal::Error(e)
+    }
+}
+
+/// A user-defined function (`functions[].members`).
+#[derive(Debug, Clone)]
+pub(crate) struct UserFunction {
+    pub parameters: Vec<String>,
+    pub output: Value,
+}
+
+/// Values of parameters (final) and variables (raw, evaluated on use), the
+/// template's own functions, and where the deployment goes.
+#[derive(Clone)]
 pub(crate) struct Evaluator {
     /// Lower-cased name -> value.
     pub params: BTreeMap<String, Value>,
-    /// Lower-cased name -> raw template value.
+    /// Lower-cased name -> raw template value. A `copy` variable is stored as
+    /// `{"$copy": {"count": ..., "input": ...}, "$name": name}`.
     pub variables: BTreeMap<String, Value>,
+    /// `namespace.member`, lower-cased.
+    pub functions: BTreeMap<String, UserFunction>,
     pub scope: Scope,
+}
+
+/// Where an evaluation happens: for messages, and the loop indexes and
+/// lambda variables in reach.
+#[derive(Clone, Default)]
+pub(crate) struct Frame<'a> {
+    /// `resource Microsoft.Web/sites 'web1' (resources[2])`, `variable 'x'`.
+    pub ctx: String,
+    /// Copy loops in reach, innermost last: (lower-cased loop name, index).
+    pub copy: Vec<(String, i64)>,
+    pub lambda: Vec<(String, Value)>,
+    /// Parameter defaults may call `newGuid()` and `utcNow()`.
+    pub in_default: bool,
+    pub world: Option<&'a dyn World>,
+    pub depth: u32,
+}
+
+impl<'a> Frame<'a> {
+    pub fn new(ctx: impl Into<String>, world: Option<&'a dyn World>) -> Self {
+        Frame {
+            ctx: ctx.into(),
+            world,
+            ..Frame::default()
+        }
+    }
+
+    pub fn with_copy(&self, name: &str, index: i64) -> Self {
+        let mut f = self.clone();
+        f.copy.push((name.to_ascii_lowercase(), index));
+        f
+    }
 }
 
 pub(crate) fn invalid_template(message: String) -> AzureError {
@@ -29,9 +95,10 @@ pub(crate) fn invalid_template(message: String) -> AzureError {
 }
 
 /// `InvalidTemplate` for an expression that does not parse or evaluate,
-/// naming where it is, as ARM's "Unable to evaluate template language
-/// function" / "The template language expression ... is not valid" do.
-fn not_valid(ctx: Context, path: &str, s: &str, why: &str) -> AzureError {
+/// naming where it is, as ARM's "The template language expression ... is
+/// not valid" does. The target is the JSON path, which the engine turns
+/// into a line and column when it has the template's text.
+fn not_valid(ctx: &str, path: &str, s: &str, why: &str) -> AzureError {
     let at = if path.is_empty() {
         String::new()
     } else {
@@ -45,31 +112,32 @@ fn not_valid(ctx: Context, path: &str, s: &str, why: &str) -> AzureError {
 }
 
 impl Evaluator {
-    /// Evaluate every string of `v`. `depth` guards against variables that refer to themselves.
-    pub fn eval(
-        &self,
-        v: &Value,
-        ctx: Context,
-        path: &str,
-        depth: u32,
-    ) -> Result<Value, AzureError> {
+    /// Evaluate every string of `v`; objects whose `copy` is an array get
+    /// their property loops expanded.
+    pub fn eval(&self, v: &Value, f: &Frame, path: &str) -> Result<Value, AzureError> {
         match v {
-            Value::String(s) => self.eval_str(s, ctx, path, depth),
+            Value::String(s) => self.eval_str(s, f, path),
             Value::Array(items) => items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| self.eval(item, ctx, &format!("{path}[{i}]"), depth))
+                .map(|(i, item)| self.eval(item, f, &format!("{path}[{i}]")))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::Array),
             Value::Object(map) => {
-                let mut out = serde_json::Map::new();
+                let mut out = Map::new();
                 for (k, item) in map {
                     let p = if path.is_empty() {
                         k.clone()
                     } else {
                         format!("{path}.{k}")
                     };
-                    out.insert(k.clone(), self.eval(item, ctx, &p, depth)?);
+                    if k.eq_ignore_ascii_case("copy") && item.is_array() {
+                        for (name, values) in self.property_copies(item, f, &p)? {
+                            out.insert(name, Value::Array(values));
+                        }
+                        continue;
+                    }
+                    out.insert(k.clone(), self.eval(item, f, &p)?);
                 }
                 Ok(Value::Object(out))
             }
@@ -77,7 +145,58 @@ impl Evaluator {
         }
     }
 
-    fn eval_str(&self, s: &str, ctx: Context, path: &str, depth: u32) -> Result<Value, AzureError> {
+    /// `"copy": [{"name": "subnets", "count": n, "input": {...}}]` inside
+    /// properties: each entry becomes an array property `name`.
+    fn property_copies(
+        &self,
+        loops: &Value,
+        f: &Frame,
+        path: &str,
+    ) -> Result<Vec<(String, Vec<Value>)>, AzureError> {
+        let mut out = Vec::new();
+        for (i, l) in loops.as_array().into_iter().flatten().enumerate() {
+            let at = format!("{path}[{i}]");
+            let name = l.get("name").and_then(Value::as_str).ok_or_else(|| {
+                invalid_template(format!(
+                    "Deployment template validation failed: {}: the property copy at '{at}' needs a 'name'.",
+                    f.ctx
+                ))
+            })?;
+            let count = self.count(l.get("count"), f, &format!("{at}.count"))?;
+            let input = l.get("input").cloned().unwrap_or(Value::Null);
+            let mut values = Vec::with_capacity(count as usize);
+            for k in 0..count {
+                values.push(self.eval(&input, &f.with_copy(name, k), &format!("{at}.input"))?);
+            }
+            out.push((name.to_string(), values));
+        }
+        Ok(out)
+    }
+
+    /// A copy loop's `count`: an integer from 0 to 800 (Azure's limit).
+    pub fn count(&self, v: Option<&Value>, f: &Frame, path: &str) -> Result<i64, AzureError> {
+        let v = self.eval(v.unwrap_or(&Value::Null), f, path)?;
+        let n = v
+            .as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .ok_or_else(|| {
+                invalid_template(format!(
+                    "Deployment template validation failed: {}: the copy count at '{path}' must be an integer, not {v}.",
+                    f.ctx
+                ))
+                .with_target(path.to_string())
+            })?;
+        if !(0..=800).contains(&n) {
+            return Err(invalid_template(format!(
+                "Deployment template validation failed: {}: the copy count {n} at '{path}' is outside 0 to 800.",
+                f.ctx
+            ))
+            .with_target(path.to_string()));
+        }
+        Ok(n)
+    }
+
+    fn eval_str(&self, s: &str, f: &Frame, path: &str) -> Result<Value, AzureError> {
         if let Some(rest) = s.strip_prefix("[[") {
             return Ok(Value::String(format!("[{rest}")));
         }
@@ -85,267 +204,458 @@ impl Evaluator {
         let Some(inner) = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')) else {
             return Ok(Value::String(s.to_string()));
         };
-        let node = parse(inner).map_err(|why| not_valid(ctx, path, s, &why))?;
-        self.node(&node, ctx, path, s, depth)
+        let node = parse(inner).map_err(|why| not_valid(&f.ctx, path, s, &why))?;
+        self.node(&node, f, path, s)
     }
 
-    fn node(
-        &self,
-        n: &Node,
-        ctx: Context,
-        path: &str,
-        s: &str,
-        depth: u32,
-    ) -> Result<Value, AzureError> {
-        let bad = |why: String| not_valid(ctx, path, s, &why);
+    fn node(&self, n: &Node, f: &Frame, path: &str, s: &str) -> Result<Value, AzureError> {
+        let bad = |why: String| not_valid(&f.ctx, path, s, &why);
         match n {
             Node::Str(x) => Ok(Value::String(x.clone())),
             Node::Int(i) => Ok(Value::from(*i)),
             Node::Member(base, name) => {
-                let v = self.node(base, ctx, path, s, depth)?;
-                v.as_object()
-                    .and_then(|o| {
-                        o.iter()
-                            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                            .map(|(_, v)| v.clone())
-                    })
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "the language expression property '{name}' doesn't exist"
-                        ))
-                    })
+                let v = self.node(base, f, path, s)?;
+                member(&v, name).ok_or_else(|| {
+                    bad(format!(
+                        "the language expression property '{name}' doesn't exist, available properties are '{}'",
+                        keys(&v)
+                    ))
+                })
             }
             Node::Index(base, index) => {
-                let v = self.node(base, ctx, path, s, depth)?;
-                let i = self.node(index, ctx, path, s, depth)?;
+                let v = self.node(base, f, path, s)?;
+                let i = self.node(index, f, path, s)?;
                 match (&v, &i) {
                     (Value::Array(items), Value::Number(k)) => k
                         .as_u64()
                         .and_then(|k| items.get(k as usize).cloned())
-                        .ok_or_else(|| bad(format!("the index {k} is out of range"))),
-                    (Value::Object(o), Value::String(k)) => o
-                        .iter()
-                        .find(|(kk, _)| kk.eq_ignore_ascii_case(k))
-                        .map(|(_, x)| x.clone())
                         .ok_or_else(|| {
                             bad(format!(
-                                "the language expression property '{k}' doesn't exist"
+                                "the language expression index {k} is out of bounds: the array has {} element(s)",
+                                items.len()
                             ))
                         }),
+                    (Value::Object(_), Value::String(k)) => member(&v, k).ok_or_else(|| {
+                        bad(format!(
+                            "the language expression property '{k}' doesn't exist, available properties are '{}'",
+                            keys(&v)
+                        ))
+                    }),
                     _ => Err(bad(format!("{i} cannot index {v}"))),
                 }
             }
-            Node::Call(name, args) => {
-                let lower = name.to_ascii_lowercase();
-                match lower.as_str() {
-                    "parameters" | "variables" => {
-                        let [Node::Str(_) | Node::Call(..) | Node::Member(..) | Node::Index(..)] =
-                            args.as_slice()
-                        else {
-                            return Err(bad(format!("'{name}' takes one name")));
-                        };
-                        let key = match self.node(&args[0], ctx, path, s, depth)? {
-                            Value::String(k) => k,
-                            other => {
-                                return Err(bad(format!("'{name}' takes a name, not {other}")))
-                            }
-                        };
-                        if lower == "parameters" {
-                            self.params.get(&key.to_ascii_lowercase()).cloned().ok_or_else(|| {
-                                invalid_template(format!(
-                                    "Deployment template validation failed: {ctx}, property '{path}': the template \
-                                     parameter '{key}' is not declared in the template's 'parameters'."
-                                ))
-                            })
-                        } else {
-                            let raw = self.variables.get(&key.to_ascii_lowercase()).ok_or_else(|| {
-                                invalid_template(format!(
-                                    "Deployment template validation failed: {ctx}, property '{path}': the template \
-                                     variable '{key}' is not declared in the template's 'variables'."
-                                ))
-                            })?;
-                            if depth > 32 {
-                                return Err(invalid_template(format!(
-                                    "Deployment template validation failed: variable '{key}' refers to itself \
-                                     (circular reference)."
-                                )));
-                            }
-                            self.eval(raw, &format!("variable '{key}'"), "", depth + 1)
-                        }
-                    }
-                    // Lazy: only the branch taken is evaluated.
-                    "if" => {
-                        let [c, yes, no] = args.as_slice() else {
-                            return Err(bad("'if' takes a condition and two values".into()));
-                        };
-                        let c = self.node(c, ctx, path, s, depth)?;
-                        let branch = if c.as_bool().unwrap_or(false) {
-                            yes
-                        } else {
-                            no
-                        };
-                        self.node(branch, ctx, path, s, depth)
-                    }
+            Node::Call(name, args) => self.call(name, args, f, path, s),
+        }
+    }
+
+    fn call(
+        &self,
+        name: &str,
+        args: &[Node],
+        f: &Frame,
+        path: &str,
+        s: &str,
+    ) -> Result<Value, AzureError> {
+        let bad = |why: String| not_valid(&f.ctx, path, s, &why);
+        let lower = name.to_ascii_lowercase();
+        let arg = |i: usize| -> Result<Value, AzureError> {
+            match args.get(i) {
+                Some(a) => self.node(a, f, path, s),
+                None => Err(bad(format!("'{name}' needs argument {}", i + 1))),
+            }
+        };
+        let name_arg = |i: usize| -> Result<String, AzureError> {
+            match arg(i)? {
+                Value::String(k) => Ok(k),
+                other => Err(bad(format!("'{name}' takes a name, not {other}"))),
+            }
+        };
+        match lower.as_str() {
+            "parameters" => {
+                let key = name_arg(0)?;
+                self.params.get(&key.to_ascii_lowercase()).cloned().ok_or_else(|| {
+                    invalid_template(format!(
+                        "Deployment template validation failed: {}, property '{path}': the template parameter \
+                         '{key}' is not found. Declared parameters: {}.",
+                        f.ctx,
+                        self.params.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ))
+                    .with_target(path.to_string())
+                })
+            }
+            "variables" => {
+                let key = name_arg(0)?;
+                self.variable(&key, f, path)
+            }
+            "copyindex" => {
+                // copyIndex(), copyIndex(offset), copyIndex('loop'), copyIndex('loop', offset)
+                let (loop_name, offset) = match args.len() {
+                    0 => (None, 0),
+                    1 => match arg(0)? {
+                        Value::String(n) => (Some(n), 0),
+                        v => (
+                            None,
+                            v.as_i64()
+                                .ok_or_else(|| bad(format!("copyIndex offset {v}")))?,
+                        ),
+                    },
+                    2 => (
+                        Some(name_arg(0)?),
+                        arg(1)?
+                            .as_i64()
+                            .ok_or_else(|| bad("copyIndex offset must be an integer".into()))?,
+                    ),
                     _ => {
-                        let values = args
-                            .iter()
-                            .map(|a| self.node(a, ctx, path, s, depth))
-                            .collect::<Result<Vec<_>, _>>()?;
-                        match functions::call(&self.scope, &lower, &values) {
-                            Some(r) => r.map_err(bad),
-                            None => Err(bad(format!(
-                                "the template function '{name}' is not valid here or not supported by the lab yet"
-                            ))),
-                        }
+                        return Err(bad(
+                            "copyIndex takes a loop name and an offset at most".into()
+                        ))
                     }
+                };
+                let found = match &loop_name {
+                    None => f.copy.last(),
+                    Some(n) => f.copy.iter().rev().find(|(l, _)| l.eq_ignore_ascii_case(n)),
+                };
+                found.map(|(_, i)| Value::from(i + offset)).ok_or_else(|| {
+                    bad(match loop_name {
+                        None => "copyIndex() is only valid inside a copy loop".into(),
+                        Some(n) => {
+                            format!("copyIndex('{n}'): there is no copy loop named '{n}' here")
+                        }
+                    })
+                })
+            }
+            // Lazy: only the branch taken is evaluated.
+            "if" => {
+                if args.len() != 3 {
+                    return Err(bad("'if' takes a condition and two values".into()));
+                }
+                match arg(0)? {
+                    Value::Bool(true) => arg(1),
+                    Value::Bool(false) => arg(2),
+                    other => Err(bad(format!(
+                        "the condition of 'if' must be a boolean, not {other}"
+                    ))),
+                }
+            }
+            "and" | "or" => {
+                if args.len() < 2 {
+                    return Err(bad(format!("'{name}' takes at least 2 arguments")));
+                }
+                let stop = lower == "or";
+                for i in 0..args.len() {
+                    match arg(i)? {
+                        Value::Bool(b) if b == stop => return Ok(Value::Bool(stop)),
+                        Value::Bool(_) => {}
+                        other => return Err(bad(format!("'{name}' takes booleans, not {other}"))),
+                    }
+                }
+                Ok(Value::Bool(!stop))
+            }
+            "coalesce" => {
+                for i in 0..args.len() {
+                    let v = arg(i)?;
+                    if !v.is_null() {
+                        return Ok(v);
+                    }
+                }
+                Ok(Value::Null)
+            }
+            "lambdavariables" => {
+                let key = name_arg(0)?;
+                f.lambda
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&key))
+                    .map(|(_, v)| v.clone())
+                    .ok_or_else(|| bad(format!("there is no lambda variable '{key}' here")))
+            }
+            "lambda" => Err(bad(
+                "a lambda is only valid as the argument of filter, map, reduce, sort, toObject, \
+                                 mapValues or groupBy"
+                    .into(),
+            )),
+            "filter" | "map" | "sort" | "reduce" | "toobject" | "mapvalues" | "groupby" => {
+                self.higher_order(&lower, args, f, path, s)
+            }
+            "newguid" | "utcnow" if !f.in_default => Err(bad(format!(
+                "the '{name}' function can only be used within the default value of a parameter"
+            ))),
+            "reference" => {
+                let target = arg(0)?;
+                let full = match args.len() {
+                    3 => text(&arg(2)?).eq_ignore_ascii_case("full"),
+                    _ => false,
+                };
+                let target = reference_target(&target).map_err(&bad)?;
+                let world = f.world.ok_or_else(|| {
+                    bad("reference() can't be used in parameters, variables or a resource's name and type".into())
+                })?;
+                world.reference(&target, full).map_err(|r| match r {
+                    Refusal::Why(why) => bad(why),
+                    Refusal::Error(e) => e,
+                })
+            }
+            l if l.starts_with("list") && l.len() > 4 && !self.functions.contains_key(l) => {
+                let target = text(&arg(0)?);
+                let world = f
+                    .world
+                    .ok_or_else(|| bad(format!("{name}() can't be used here")))?;
+                world.list(name, &target).map_err(|r| match r {
+                    Refusal::Why(why) => bad(why),
+                    Refusal::Error(e) => e,
+                })
+            }
+            l if l.contains('.') => {
+                let func = self.functions.get(l).ok_or_else(|| {
+                    bad(format!("the user-defined function '{name}' is not declared in the template's 'functions'"))
+                })?;
+                if func.parameters.len() != args.len() {
+                    return Err(bad(format!(
+                        "'{name}' takes {} argument(s), not {}",
+                        func.parameters.len(),
+                        args.len()
+                    )));
+                }
+                let mut inner = Evaluator {
+                    params: BTreeMap::new(),
+                    variables: BTreeMap::new(),
+                    functions: self.functions.clone(),
+                    scope: self.scope.clone(),
+                };
+                for (i, p) in func.parameters.iter().enumerate() {
+                    inner.params.insert(p.to_ascii_lowercase(), arg(i)?);
+                }
+                if f.depth > 32 {
+                    return Err(bad(format!("'{name}' calls itself")));
+                }
+                let mut g = Frame::new(format!("function '{name}'"), f.world);
+                g.depth = f.depth + 1;
+                inner.eval(&func.output, &g, "output.value")
+            }
+            _ => {
+                let values = (0..args.len()).map(arg).collect::<Result<Vec<_>, _>>()?;
+                if lower == "deployment" && values.is_empty() {
+                    return Ok(self.deployment_object());
+                }
+                match functions::call(&self.scope, &lower, &values) {
+                    Some(r) => r.map_err(bad),
+                    None => Err(bad(format!(
+                        "the template function '{name}' is not valid. Please see https://aka.ms/arm-functions for usage details"
+                    ))),
                 }
             }
         }
+    }
+
+    fn deployment_object(&self) -> Value {
+        self.variables.get("$deployment").cloned().unwrap_or_else(
+            || serde_json::json!({ "name": self.scope.deployment, "properties": {} }),
+        )
+    }
+
+    /// A variable: evaluated on use (variables may refer to each other in
+    /// any order); a `copy` variable builds its array.
+    pub fn variable(&self, key: &str, f: &Frame, path: &str) -> Result<Value, AzureError> {
+        let raw = self.variables.get(&key.to_ascii_lowercase()).ok_or_else(|| {
+            invalid_template(format!(
+                "Deployment template validation failed: {}, property '{path}': the template variable '{key}' is not found. \
+                 Please see https://aka.ms/arm-syntax-variables for usage details.",
+                f.ctx
+            ))
+            .with_target(path.to_string())
+        })?;
+        if f.depth > 64 {
+            return Err(invalid_template(format!(
+                "Deployment template validation failed: the variable '{key}' refers to itself (circular reference)."
+            )));
+        }
+        // Variables see parameters and other variables, never a resource's loop.
+        let mut g = Frame::new(format!("variable '{key}'"), None);
+        g.depth = f.depth + 1;
+        g.lambda = f.lambda.clone();
+        if let Some(spec) = raw.get("$copy") {
+            let name = raw.get("$name").and_then(Value::as_str).unwrap_or(key);
+            let count = self.count(spec.get("count"), &g, "count")?;
+            let input = spec.get("input").cloned().unwrap_or(Value::Null);
+            return (0..count)
+                .map(|i| self.eval(&input, &g.with_copy(name, i), "input"))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array);
+        }
+        self.eval(raw, &g, "")
+    }
+
+    /// `filter(array, lambda('x', ...))` and the other functions that
+    /// evaluate a lambda per element.
+    fn higher_order(
+        &self,
+        name: &str,
+        args: &[Node],
+        f: &Frame,
+        path: &str,
+        s: &str,
+    ) -> Result<Value, AzureError> {
+        let bad = |why: String| not_valid(&f.ctx, path, s, &why);
+        let lambda = |n: &Node| -> Result<(Vec<String>, Node), AzureError> {
+            let Node::Call(l, la) = n else {
+                return Err(bad(format!("'{name}' expects a lambda(...) argument")));
+            };
+            if !l.eq_ignore_ascii_case("lambda") || la.is_empty() {
+                return Err(bad(format!("'{name}' expects a lambda(...) argument")));
+            }
+            let mut vars = Vec::new();
+            for v in &la[..la.len() - 1] {
+                match v {
+                    Node::Str(x) => vars.push(x.clone()),
+                    _ => return Err(bad("lambda variable names must be string literals".into())),
+                }
+            }
+            Ok((vars, la[la.len() - 1].clone()))
+        };
+        let apply = |vars: &[String], body: &Node, values: &[Value]| -> Result<Value, AzureError> {
+            let mut g = f.clone();
+            for (k, v) in vars.iter().zip(values) {
+                g.lambda.push((k.clone(), v.clone()));
+            }
+            self.node(body, &g, path, s)
+        };
+        let input = match args.first() {
+            Some(a) => self.node(a, f, path, s)?,
+            None => return Err(bad(format!("'{name}' needs an array"))),
+        };
+        let items: Vec<Value> = match (&input, name) {
+            (Value::Object(m), "mapvalues") => m.values().cloned().collect(),
+            (Value::Array(v), _) => v.clone(),
+            (other, _) => return Err(bad(format!("'{name}' takes an array, not {other}"))),
+        };
+        match name {
+            "filter" | "map" | "groupby" => {
+                let (vars, body) = lambda(
+                    args.get(1)
+                        .ok_or_else(|| bad(format!("'{name}' needs a lambda")))?,
+                )?;
+                let mut out = Vec::new();
+                let mut groups: Map<String, Value> = Map::new();
+                for (i, item) in items.iter().enumerate() {
+                    let r = apply(&vars, &body, &[item.clone(), Value::from(i as i64)])?;
+                    match name {
+                        "filter" => match r {
+                            Value::Bool(true) => out.push(item.clone()),
+                            Value::Bool(false) => {}
+                            other => {
+                                return Err(bad(format!(
+                                    "the filter lambda must return a boolean, not {other}"
+                                )))
+                            }
+                        },
+                        "map" => out.push(r),
+                        _ => {
+                            let k = text(&r);
+                            match groups.entry(k).or_insert_with(|| Value::Array(vec![])) {
+                                Value::Array(g) => g.push(item.clone()),
+                                _ => unreachable!("groups hold arrays"),
+                            }
+                        }
+                    }
+                }
+                Ok(if name == "groupby" {
+                    Value::Object(groups)
+                } else {
+                    Value::Array(out)
+                })
+            }
+            "mapvalues" => {
+                let (vars, body) = lambda(
+                    args.get(1)
+                        .ok_or_else(|| bad("mapValues needs a lambda".into()))?,
+                )?;
+                let mut out = Map::new();
+                for (k, v) in input.as_object().into_iter().flatten() {
+                    out.insert(k.clone(), apply(&vars, &body, std::slice::from_ref(v))?);
+                }
+                Ok(Value::Object(out))
+            }
+            "reduce" => {
+                let mut acc = match args.get(1) {
+                    Some(a) => self.node(a, f, path, s)?,
+                    None => return Err(bad("reduce needs an initial value".into())),
+                };
+                let (vars, body) = lambda(
+                    args.get(2)
+                        .ok_or_else(|| bad("reduce needs a lambda".into()))?,
+                )?;
+                for (i, item) in items.iter().enumerate() {
+                    acc = apply(&vars, &body, &[acc, item.clone(), Value::from(i as i64)])?;
+                }
+                Ok(acc)
+            }
+            "sort" => {
+                let (vars, body) = lambda(
+                    args.get(1)
+                        .ok_or_else(|| bad("sort needs a lambda".into()))?,
+                )?;
+                // Insertion sort: the comparator may fail, and arrays are small.
+                let mut out: Vec<Value> = Vec::with_capacity(items.len());
+                for item in items {
+                    let mut at = out.len();
+                    for (j, o) in out.iter().enumerate() {
+                        if apply(&vars, &body, &[item.clone(), o.clone()])? == Value::Bool(true) {
+                            at = j;
+                            break;
+                        }
+                    }
+                    out.insert(at, item);
+                }
+                Ok(Value::Array(out))
+            }
+            "toobject" => {
+                let (kv, kb) = lambda(
+                    args.get(1)
+                        .ok_or_else(|| bad("toObject needs a key lambda".into()))?,
+                )?;
+                let value_lambda = args.get(2).map(lambda).transpose()?;
+                let mut out = Map::new();
+                for item in items {
+                    let k = text(&apply(&kv, &kb, std::slice::from_ref(&item))?);
+                    let v = match &value_lambda {
+                        Some((vv, vb)) => apply(vv, vb, std::slice::from_ref(&item))?,
+                        None => item,
+                    };
+                    out.insert(k, v);
+                }
+                Ok(Value::Object(out))
+            }
+            _ => unreachable!("dispatched above"),
+        }
+    }
+}
+
+/// Case-insensitive member access, as ARM's is.
+fn member(v: &Value, name: &str) -> Option<Value> {
+    v.as_object().and_then(|o| {
+        o.get(name).cloned().or_else(|| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        })
+    })
+}
+
+fn keys(v: &Value) -> String {
+    v.as_object()
+        .map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "))
+        .unwrap_or_default()
+}
+
+/// `reference()` takes an id, a name, or (languageVersion 2.0) a symbolic name.
+fn reference_target(v: &Value) -> Result<String, String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Ok(s.clone()),
+        other => Err(format!(
+            "reference() takes a resource id or name, not {other}"
+        )),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn scope() -> Scope {
-        Scope {
-            subscription: "sub1".into(),
-            resource_group: "rg1".into(),
-            location: "westeurope".into(),
-            deployment: "d1".into(),
-        }
-    }
-
-    fn ev() -> Evaluator {
-        Evaluator {
-            params: [
-                ("loc".to_string(), json!("westeurope")),
-                ("n".to_string(), json!(3)),
-            ]
-            .into(),
-            variables: [
-                ("a".to_string(), json!("[variables('b')]")),
-                ("b".to_string(), json!(["[parameters('LOC')]"])),
-                ("o".to_string(), json!({"Inner": {"x": [10, 20]}})),
-            ]
-            .into(),
-            scope: scope(),
-        }
-    }
-
-    fn one(s: &str) -> Value {
-        ev().eval(&json!(s), "r", "p", 0)
-            .unwrap_or_else(|e| panic!("{s}: {}", e.message))
-    }
-
-    /// Examples from Azure's template-functions reference (their Outputs
-    /// tables are the oracle).
-    #[test]
-    fn functions_as_azure_documents_them() {
-        assert_eq!(one("[resourceGroup().location]"), json!("westeurope"));
-        assert_eq!(one("[resourceGroup().name]"), json!("rg1"));
-        assert_eq!(
-            one("[resourceId('Microsoft.Network/virtualNetworks/subnets', 'v1', 's1')]"),
-            json!("/subscriptions/sub1/resourceGroups/rg1/providers/Microsoft.Network/virtualNetworks/v1/subnets/s1")
-        );
-        assert_eq!(
-            one("[resourceId('otherRG', 'Microsoft.Web/serverfarms', 'p')]"),
-            json!(
-                "/subscriptions/sub1/resourceGroups/otherRG/providers/Microsoft.Web/serverfarms/p"
-            )
-        );
-        assert_eq!(
-            one("[concat('web-', toLower('ABC'), '-', string(parameters('n')))]"),
-            json!("web-abc-3")
-        );
-        assert_eq!(
-            one("[concat(createArray(1, 2), createArray(3))]"),
-            json!([1, 2, 3])
-        );
-        assert_eq!(one("[format('{0}-{1}', 'a', 2)]"), json!("a-2"));
-        assert_eq!(one("[format('{{x}} {0}', 'y')]"), json!("{x} y"));
-        assert_eq!(
-            one("[if(equals(parameters('n'), 3), 'yes', nosuchfunction())]"),
-            json!("yes"),
-            "if is lazy"
-        );
-        assert_eq!(one("[variables('o').inner.x[1]]"), json!(20));
-        assert_eq!(one("[variables('o')['Inner']['x'][0]]"), json!(10));
-        assert_eq!(one("[length(split('a,b,c', ','))]"), json!(3));
-        assert_eq!(one("[add(mul(2, 3), sub(10, div(9, 3)))]"), json!(13));
-        assert_eq!(one("[substring('hello', 1, 3)]"), json!("ell"));
-        assert_eq!(
-            one("[environment().suffixes.storage]"),
-            json!("core.windows.net")
-        );
-        assert_eq!(one("[and(true(), not(false()))]"), json!(true));
-        assert_eq!(
-            one("[union(createObject('a', 1), createObject('b', 2))]"),
-            json!({"a": 1, "b": 2})
-        );
-        assert_eq!(one("[coalesce(null(), 'x')]"), json!("x"));
-        assert_eq!(one("[replace('a-b-c', '-', '')]"), json!("abc"));
-        assert_eq!(one("[uriComponent('a b/c')]"), json!("a%20b%2Fc"));
-    }
-
-    #[test]
-    fn substitutes_and_unescapes() {
-        let v = ev().eval(
-            &json!({"x": "[parameters( 'loc' )]", "y": "[variables('a')]", "z": "[[lit]"}),
-            "r",
-            "",
-            0,
-        );
-        assert_eq!(
-            v.unwrap(),
-            json!({"x": "westeurope", "y": ["westeurope"], "z": "[lit]"})
-        );
-    }
-
-    #[test]
-    fn other_functions_name_the_place() {
-        let e = ev()
-            .eval(
-                &json!({"p": {"id": "[resourceId('x')]"}}),
-                "resource T 'n'",
-                "properties",
-                0,
-            )
-            .unwrap_err();
-        assert_eq!(e.code, "InvalidTemplate");
-        assert!(e.message.contains("properties.p.id"), "{}", e.message);
-        assert!(
-            e.message.contains("takes at least 2 argument"),
-            "{}",
-            e.message
-        );
-        let e = ev()
-            .eval(&json!("[listKeys('x')]"), "r", "p", 0)
-            .unwrap_err();
-        assert!(
-            e.message.contains("not supported by the lab yet"),
-            "{}",
-            e.message
-        );
-        let e = ev().eval(&json!("[concat('a'"), "r", "p", 0);
-        assert!(e.is_ok(), "not wholly [...]: a literal");
-        let e = ev().eval(&json!("[concat('a']"), "r", "p", 0).unwrap_err();
-        assert!(e.message.contains("is not valid"), "{}", e.message);
-    }
-
-    #[test]
-    fn cycles_are_refused() {
-        let e = Evaluator {
-            params: BTreeMap::new(),
-            variables: [("a".to_string(), json!("[variables('a')]"))].into(),
-            scope: scope(),
-        };
-        assert!(e
-            .eval(&json!("[variables('a')]"), "r", "x", 0)
-            .unwrap_err()
-            .message
-            .contains("circular"));
-    }
-}
+mod tests;

@@ -122,7 +122,12 @@ impl Parser<'_> {
                     .map_err(|_| format!("'{text}' is not an integer"))
             }
             Some(_) => {
-                let name = self.ident()?;
+                let mut name = self.ident()?;
+                // A user-defined function: `namespace.member(...)`.
+                if self.s.get(self.at) == Some(&b'.') {
+                    self.at += 1;
+                    name = format!("{name}.{}", self.ident()?);
+                }
                 self.expect(b'(')?;
                 let mut args = Vec::new();
                 if self.peek() == Some(b')') {
@@ -189,7 +194,11 @@ mod tests {
             parse("variables('a')[0]['k'].x").unwrap(),
             Node::Member(..)
         ));
-        for bad in ["concat('a'", "'open", "f(1 2)", "", "a.b"] {
+        assert_eq!(
+            parse("contoso.name('x')").unwrap(),
+            Node::Call("contoso.name".into(), vec![Node::Str("x".into())])
+        );
+        for bad in ["concat('a'", "'open", "f(1 2)", "", "a.b", "a.b.c()"] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

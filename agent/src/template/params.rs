@@ -5,16 +5,16 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::expr::{invalid_template, Evaluator};
+use super::expr::{invalid_template, Evaluator, Frame};
 use crate::model::AzureError;
 
 /// Final parameter values by lower-cased name. Request values win over
-/// `defaultValue`; a default may use `[parameters()]`/`[variables()]` of
-/// parameters declared before it.
+/// `defaultValue`; a default may use `[parameters()]` of parameters
+/// declared before it, and `newGuid()`/`utcNow()` (only defaults may).
 pub(crate) fn resolve(
     template: &Map<String, Value>,
     given: &BTreeMap<String, Value>,
-    scope: &super::functions::Scope,
+    base: &Evaluator,
 ) -> Result<BTreeMap<String, Value>, AzureError> {
     let declared = match template.get("parameters") {
         None | Some(Value::Null) => Map::new(),
@@ -38,19 +38,46 @@ pub(crate) fn resolve(
             declared.keys().cloned().collect::<Vec<_>>().join(", ")
         )));
     }
-    let variables: BTreeMap<String, Value> = match template.get("variables") {
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-            .collect(),
-        _ => BTreeMap::new(),
-    };
-    let mut ev = Evaluator {
-        params: BTreeMap::new(),
-        variables,
-        scope: scope.clone(),
-    };
-    for (name, decl) in &declared {
+    let mut ev = base.clone();
+    ev.params = BTreeMap::new();
+    // A default may name a parameter declared after it (the JSON object
+    // has no order here): resolve in passes until nothing moves.
+    let mut pending: Vec<(&String, &Value)> = declared.iter().collect();
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut waiting = Vec::new();
+        let mut last = None;
+        for (name, decl) in pending {
+            match one(name, decl, given, &ev) {
+                Ok(value) => {
+                    ev.params.insert(name.to_ascii_lowercase(), value);
+                }
+                Err(e)
+                    if e.message.contains("the template parameter '")
+                        && e.message.contains("is not found") =>
+                {
+                    waiting.push((name, decl));
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if waiting.len() == before {
+            return Err(last.expect("something waits"));
+        }
+        pending = waiting;
+    }
+    Ok(ev.params)
+}
+
+/// One parameter's final value.
+fn one(
+    name: &str,
+    decl: &Value,
+    given: &BTreeMap<String, Value>,
+    ev: &Evaluator,
+) -> Result<Value, AzureError> {
+    {
         let ty = decl
             .get("type")
             .and_then(Value::as_str)
@@ -59,7 +86,12 @@ pub(crate) fn resolve(
         let value = match given.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
             Some((_, v)) => coerce(name, &ty, v)?,
             None => match decl.get("defaultValue") {
-                Some(d) => ev.eval(d, &format!("parameter '{name}'"), "defaultValue", 0)?,
+                Some(d) => {
+                    let mut f = Frame::new(format!("parameter '{name}'"), None);
+                    f.in_default = true;
+                    ev.eval(d, &f, &format!("parameters.{name}.defaultValue"))?
+                }
+                None if decl.get("nullable").and_then(Value::as_bool) == Some(true) => Value::Null,
                 None => {
                     return Err(AzureError::bad_request(
                         "InvalidTemplate",
@@ -71,6 +103,7 @@ pub(crate) fn resolve(
                 }
             },
         };
+        check_limits(name, decl, &value)?;
         if let Some(Value::Array(allowed)) = decl.get("allowedValues") {
             if !allowed.contains(&value) {
                 return Err(invalid_template(format!(
@@ -80,9 +113,8 @@ pub(crate) fn resolve(
                 )));
             }
         }
-        ev.params.insert(name.to_ascii_lowercase(), value);
+        Ok(value)
     }
-    Ok(ev.params)
 }
 
 /// Check a given value against the declared type, converting strings for int/bool.
@@ -113,4 +145,46 @@ fn coerce(name: &str, ty: &str, v: &Value) -> Result<Value, AzureError> {
         ("int" | "bool" | "object" | "secureobject" | "array", _) => Err(bad(ty)),
         _ => Ok(v.clone()),
     }
+}
+
+/// `minValue`/`maxValue` (int) and `minLength`/`maxLength` (string, array),
+/// with ARM's wording.
+fn check_limits(name: &str, decl: &Value, value: &Value) -> Result<(), AzureError> {
+    let limit = |k: &str| decl.get(k).and_then(Value::as_i64);
+    let fail = |what: String| {
+        Err(invalid_template(format!(
+            "Deployment template validation failed: 'The provided value for the template parameter '{name}' is not \
+             valid. {what} Please see https://aka.ms/arm-syntax-parameters for usage details.'."
+        )))
+    };
+    if let Some(n) = value.as_i64() {
+        if let Some(min) = limit("minValue").filter(|m| n < *m) {
+            return fail(format!(
+                "The value '{n}' is less than the minimum value '{min}'."
+            ));
+        }
+        if let Some(max) = limit("maxValue").filter(|m| n > *m) {
+            return fail(format!(
+                "The value '{n}' is greater than the maximum value '{max}'."
+            ));
+        }
+    }
+    let len = match value {
+        Value::String(s) => Some(s.chars().count() as i64),
+        Value::Array(a) => Some(a.len() as i64),
+        _ => None,
+    };
+    if let Some(len) = len {
+        if let Some(min) = limit("minLength").filter(|m| len < *m) {
+            return fail(format!(
+                "The length '{len}' is less than the minimum length '{min}'."
+            ));
+        }
+        if let Some(max) = limit("maxLength").filter(|m| len > *m) {
+            return fail(format!(
+                "The length '{len}' is greater than the maximum length '{max}'."
+            ));
+        }
+    }
+    Ok(())
 }

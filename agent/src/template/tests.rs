@@ -11,6 +11,7 @@ fn req(template: Value, parameters: &[(&str, Value)]) -> DeploymentRequest {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect(),
+        ..Default::default()
     }
 }
 
@@ -102,6 +103,12 @@ fn expressions_evaluate_and_unknown_functions_name_resource_and_property() {
         "properties": {"virtualNetworkSubnetId": "[reference('x').id]"}
     }]));
     let e = expand(&req(t, &[("loc", json!("x"))])).unwrap_err();
+    assert_eq!(e.code, "ResourceNotFound", "{}", e.message);
+    let t = tmpl(json!([{
+        "type": "Microsoft.Web/sites", "name": "web1",
+        "properties": {"virtualNetworkSubnetId": "[nosuchfunction('x')]"}
+    }]));
+    let e = expand(&req(t, &[("loc", json!("x"))])).unwrap_err();
     assert_eq!(e.code, "InvalidTemplate");
     assert!(
         e.message.contains("Microsoft.Web/sites 'web1'"),
@@ -114,7 +121,7 @@ fn expressions_evaluate_and_unknown_functions_name_resource_and_property() {
         e.message
     );
     assert!(
-        e.message.contains("not supported by the lab yet"),
+        e.message.contains("'nosuchfunction' is not valid"),
         "{}",
         e.message
     );
@@ -188,5 +195,224 @@ fn placeholder_subscription_is_rewritten() {
     assert_eq!(
         out[0].properties["serverFarmId"],
         "/subscriptions/sub1/resourceGroups/rg1/providers/Microsoft.Web/serverfarms/p"
+    );
+}
+
+fn run(template: Value) -> Result<Expansion, AzureError> {
+    evaluate(&req(template, &[]), &NoState)
+}
+
+fn names(e: &Expansion) -> Vec<String> {
+    e.resources.iter().map(|r| r.name.clone()).collect()
+}
+
+#[test]
+fn copy_loops_conditions_and_outputs() {
+    let t = json!({
+        "parameters": {"count": {"type": "int", "defaultValue": 3}},
+        "resources": [
+            {"type": "Microsoft.Network/publicIPAddresses", "name": "[concat('pip', copyIndex(1))]",
+             "copy": {"name": "pips", "count": "[parameters('count')]"},
+             "properties": {"idx": "[copyIndex()]"}},
+            {"type": "Microsoft.Network/virtualNetworks", "name": "off", "condition": "[equals(parameters('count'), 0)]"},
+            {"type": "Microsoft.Network/virtualNetworks", "name": "vnet1",
+             "properties": {"copy": [{"name": "subnets", "count": 2,
+                "input": {"name": "[concat('s', copyIndex('subnets'))]", "properties": {"addressPrefix": "[format('10.0.{0}.0/24', copyIndex('subnets'))]"}}}]}}
+        ],
+        "outputs": {
+            "first": {"type": "string", "value": "[reference('pip1').idx]"},
+            "all": {"type": "array", "copy": {"count": "[parameters('count')]", "input": "[concat('pip', copyIndex(1))]"}},
+            "secret": {"type": "securestring", "value": "hidden"},
+            "skipped": {"type": "string", "condition": false, "value": "x"}
+        }
+    });
+    let e = run(t).unwrap();
+    assert_eq!(names(&e), ["pip1", "pip2", "pip3", "vnet1"]);
+    assert_eq!(e.resources[2].properties["idx"], 2);
+    assert_eq!(
+        e.resources[3].properties["subnets"][1]["properties"]["addressPrefix"],
+        "10.0.1.0/24"
+    );
+    assert_eq!(e.outputs["first"], json!({"type": "String", "value": 0}));
+    assert_eq!(e.outputs["all"]["value"], json!(["pip1", "pip2", "pip3"]));
+    assert!(!e.outputs.contains_key("secret") && !e.outputs.contains_key("skipped"));
+}
+
+#[test]
+fn depends_on_orders_and_cycles_are_invalid_template() {
+    let t = json!({"resources": [
+        {"type": "Microsoft.Web/sites", "name": "web1",
+         "dependsOn": ["[resourceId('Microsoft.Web/serverfarms', 'plan1')]"]},
+        {"type": "Microsoft.Web/serverfarms", "name": "plan1", "dependsOn": ["vnet1"]},
+        {"type": "Microsoft.Network/virtualNetworks", "name": "vnet1"}
+    ]});
+    assert_eq!(names(&run(t).unwrap()), ["vnet1", "plan1", "web1"]);
+    let t = json!({"resources": [
+        {"type": "Microsoft.Web/sites", "name": "web1", "dependsOn": ["plan1"]},
+        {"type": "Microsoft.Web/serverfarms", "name": "plan1", "dependsOn": ["web1"]}
+    ]});
+    let e = run(t).unwrap_err();
+    assert_eq!(e.code, "InvalidTemplate");
+    assert!(
+        e.message
+            .contains("Circular dependency detected on resource"),
+        "{}",
+        e.message
+    );
+    let t = json!({"resources": [{"type": "Microsoft.Web/sites", "name": "web1", "dependsOn": ["nothere"]}]});
+    let e = run(t).unwrap_err();
+    assert!(
+        e.message
+            .contains("'nothere' is not defined in the template"),
+        "{}",
+        e.message
+    );
+    // Serial loops in batches of 2: the third waits for the first two.
+    let t = json!({"resources": [
+        {"type": "Microsoft.Network/publicIPAddresses", "name": "[concat('p', copyIndex())]",
+         "copy": {"name": "loop", "count": 4, "mode": "serial", "batchSize": 2}},
+        {"type": "Microsoft.Network/virtualNetworks", "name": "v", "dependsOn": ["loop"]}
+    ]});
+    assert_eq!(names(&run(t).unwrap()), ["p0", "p1", "p2", "p3", "v"]);
+}
+
+#[test]
+fn reference_and_list_keys_see_computed_properties() {
+    let t = json!({"resources": [
+        {"type": "Microsoft.Web/sites", "name": "web1", "location": "westeurope",
+         "properties": {"siteConfig": {"appSettings": [
+            {"name": "STORAGE", "value": "[concat('AccountKey=', listKeys(resourceId('Microsoft.Storage/storageAccounts', 'st1'), '2023-01-01').keys[0].value)]"},
+            {"name": "AI", "value": "[reference(resourceId('Microsoft.Insights/components', 'ai1'), '2020-02-02').ConnectionString]"}
+         ]}}},
+        {"type": "Microsoft.Storage/storageAccounts", "name": "st1"},
+        {"type": "Microsoft.Insights/components", "name": "ai1", "location": "westeurope", "kind": "web"}
+    ], "outputs": {
+        "host": {"type": "string", "value": "[reference('web1').defaultHostName]"},
+        "blob": {"type": "string", "value": "[reference('st1', '2023-01-01', 'Full').properties.primaryEndpoints.blob]"}
+    }});
+    let e = run(t).unwrap();
+    // The app needed the storage account and Application Insights first.
+    assert_eq!(names(&e), ["st1", "ai1", "web1"]);
+    let settings = &e.resources[2].properties["siteConfig"]["appSettings"];
+    assert!(settings[0]["value"].as_str().unwrap().len() > 60);
+    assert!(settings[1]["value"]
+        .as_str()
+        .unwrap()
+        .starts_with("InstrumentationKey="));
+    assert_eq!(e.outputs["host"]["value"], "web1.azurewebsites.net");
+    assert_eq!(
+        e.outputs["blob"]["value"],
+        "https://st1.blob.core.windows.net/"
+    );
+    let again = run(e.resources.iter().fold(json!(null), |_, _| json!({"resources": [
+        {"type": "Microsoft.Storage/storageAccounts", "name": "st1"}],
+        "outputs": {"k": {"type": "string", "value": "[listKeys('st1', '2023-01-01').keys[0].value]"}}})))
+    .unwrap();
+    assert_eq!(
+        again.outputs["k"]["value"],
+        settings[0]["value"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("AccountKey=")
+    );
+}
+
+#[test]
+fn nested_and_linked_deployments() {
+    let inner = json!({
+        "parameters": {"vnetName": {"type": "string"}},
+        "variables": {"prefix": "10.9.0.0/16"},
+        "resources": [{"type": "Microsoft.Network/virtualNetworks", "name": "[parameters('vnetName')]",
+            "properties": {"addressSpace": {"addressPrefixes": ["[variables('prefix')]"]}}}],
+        "outputs": {"id": {"type": "string", "value": "[resourceId('Microsoft.Network/virtualNetworks', parameters('vnetName'))]"}}
+    });
+    let t = json!({
+        "parameters": {"name": {"type": "string", "defaultValue": "outer-vnet"}},
+        "variables": {"prefix": "10.1.0.0/16"},
+        "resources": [
+            {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "innerScope",
+             "resourceGroup": "rg2",
+             "properties": {"mode": "Incremental", "expressionEvaluationOptions": {"scope": "inner"},
+                "parameters": {"vnetName": {"value": "[concat(parameters('name'), '-inner')]"}},
+                "template": inner}},
+            {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "outerScope",
+             "properties": {"mode": "Incremental",
+                "template": {"resources": [{"type": "Microsoft.Network/virtualNetworks", "name": "[parameters('name')]",
+                    "properties": {"addressSpace": {"addressPrefixes": ["[variables('prefix')]"]}}}]}}},
+            {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "linked",
+             "properties": {"mode": "Incremental", "templateLink": {"relativePath": "nested/vnet.json"},
+                "parameters": {"vnetName": {"value": "linked-vnet"}}}}
+        ],
+        "outputs": {"innerId": {"type": "string", "value": "[reference('innerScope').outputs.id.value]"}}
+    });
+    let mut r = req(t, &[]);
+    r.template_uri = Some("file:///tmp/t/azuredeploy.json".into());
+    r.linked_templates
+        .insert("file:///tmp/t/nested/vnet.json".into(), inner);
+    let e = evaluate(&r, &NoState).unwrap();
+    assert_eq!(names(&e), ["outer-vnet-inner", "outer-vnet", "linked-vnet"]);
+    assert_eq!(e.resources[0].id.resource_group, "rg2");
+    assert_eq!(
+        e.resources[0].properties["addressSpace"]["addressPrefixes"][0],
+        "10.9.0.0/16"
+    );
+    assert_eq!(
+        e.resources[1].properties["addressSpace"]["addressPrefixes"][0],
+        "10.1.0.0/16"
+    );
+    assert_eq!(
+        e.outputs["innerId"]["value"],
+        "/subscriptions/sub1/resourceGroups/rg2/providers/Microsoft.Network/virtualNetworks/outer-vnet-inner"
+    );
+    assert_eq!(e.nested.len(), 3);
+    // A link to a file the CLI did not send.
+    let mut r2 = r.clone();
+    r2.linked_templates.clear();
+    assert_eq!(
+        evaluate(&r2, &NoState).unwrap_err().code,
+        "InvalidContentLink"
+    );
+}
+
+#[test]
+fn language_version_2_symbolic_names_existing_and_extension_scope() {
+    let t = json!({
+        "languageVersion": "2.0",
+        "parameters": {"site": {"type": "string", "defaultValue": "web2"}},
+        "resources": {
+            "plan": {"type": "Microsoft.Web/serverfarms", "apiVersion": "2022-09-01", "name": "plan2"},
+            "vnet": {"existing": true, "type": "Microsoft.Network/virtualNetworks", "apiVersion": "2023-04-01", "name": "hub"},
+            "site": {"type": "Microsoft.Web/sites", "apiVersion": "2022-09-01", "name": "[parameters('site')]",
+                "dependsOn": ["plan"],
+                "properties": {"serverFarmId": "[resourceId('Microsoft.Web/serverfarms', 'plan2')]"}},
+            "lock": {"type": "Microsoft.Authorization/locks", "apiVersion": "2020-05-01", "name": "nodelete",
+                "scope": "[format('Microsoft.Web/sites/{0}', parameters('site'))]", "dependsOn": ["site"],
+                "properties": {"level": "CanNotDelete"}}
+        },
+        "outputs": {"host": {"type": "string", "value": "[reference('site').defaultHostName]"}}
+    });
+    let e = run(t).unwrap();
+    assert_eq!(
+        names(&e),
+        ["plan2", "web2", "nodelete"],
+        "the existing VNet is not deployed"
+    );
+    assert_eq!(
+        e.resources[2].id.to_string(),
+        "/subscriptions/sub1/resourceGroups/rg1/providers/Microsoft.Web/sites/web2/providers/Microsoft.Authorization/locks/nodelete"
+    );
+    assert_eq!(e.outputs["host"]["value"], "web2.azurewebsites.net");
+}
+
+#[test]
+fn errors_carry_line_and_column_of_the_template_text() {
+    let text = "{\n  \"resources\": [\n    {\n      \"type\": \"Microsoft.Web/sites\",\n      \"name\": \"[concat('a']\"\n    }\n  ]\n}\n";
+    let mut r = req(serde_json::from_str(text).unwrap(), &[]);
+    r.template_text = Some(text.into());
+    let e = evaluate(&r, &NoState).unwrap_err();
+    assert!(
+        e.message.contains("line '5' and column '15'"),
+        "{}",
+        e.message
     );
 }

@@ -23,6 +23,7 @@ pub(crate) fn deploy(state: &LabState, resources: Value) -> Result<LabState, Azu
         resource_group: "lab".into(),
         template: json!({ "resources": resources }),
         parameters: Default::default(),
+        ..Default::default()
     };
     super::apply_resources(
         state,
@@ -44,6 +45,7 @@ pub(crate) fn deploy_as(
         resource_group: "lab".into(),
         template: json!({ "resources": resources }),
         parameters: Default::default(),
+        ..Default::default()
     };
     super::apply_resources(state, expand(&req)?, &LabConfig::default(), ctx)
 }
@@ -60,6 +62,7 @@ pub(crate) fn deploy_template(state: &LabState, template: Value) -> Result<LabSt
         resource_group: "lab".into(),
         template,
         parameters: Default::default(),
+        ..Default::default()
     };
     super::apply_resources(
         state,

@@ -481,6 +481,7 @@ fn storage_needs_one_endpoint_per_group_and_the_target_is_found_in_the_store() {
             resource_group: "lab".into(),
             template: json!({ "resources": pes }),
             parameters: Default::default(),
+            ..Default::default()
         };
         let mut with = state.clone();
         for r in crate::template::expand(&req).unwrap() {

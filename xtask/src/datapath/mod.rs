@@ -157,6 +157,7 @@ fn validate(template: &Value) -> Result<(), vnet_agent::model::AzureError> {
         resource_group: RESOURCE_GROUP.to_string(),
         template: template.clone(),
         parameters: Default::default(),
+        ..Default::default()
     };
     let resources = vnet_agent::template::expand(&req)?;
     vnet_agent::validate::apply_resources(
