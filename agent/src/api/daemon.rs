@@ -17,7 +17,6 @@ use crate::model::{AzureError, GenericResource, LabConfig, LabState, ResourceId}
 use crate::plan::{self, ExecTarget, ProcessPlan};
 use crate::store::Store;
 use crate::supervisor::Supervisor;
-use crate::template::{self, DeploymentRequest};
 use crate::validate::{self, RequestContext};
 
 tokio::task_local! {
@@ -78,6 +77,8 @@ pub struct Daemon {
     totals: std::sync::Mutex<Totals>,
     /// The lab CA (certificate, key) the services' certificates are signed with.
     pub lab_ca: (PathBuf, PathBuf),
+    /// Every deployment, failed ones too (`deployments.json`).
+    pub(super) history: super::deployments::History,
     /// This program, which service hosts run as (`vnet-agent service-host`).
     service_exe: PathBuf,
     /// Set by `down`: nothing may rebuild the lab any more.
@@ -96,7 +97,9 @@ impl Daemon {
         let dns = DnsServers::new(&config.state_dir);
         let startups = super::platform::Startups::open(&config.state_dir);
         let lab_ca = crate::services::ca::ensure(&config.state_dir).context("the lab CA")?;
+        let history = super::deployments::History::open(&config.state_dir);
         let daemon = Arc::new(Daemon {
+            history,
             lab_ca,
             service_exe: current_exe()?,
             dns,
@@ -261,32 +264,6 @@ impl Daemon {
             ))
         })?;
         Ok((state.clone(), report))
-    }
-
-    /// `az deployment group create`: incremental deployment of a template.
-    pub async fn deploy(&self, name: &str, req: DeploymentRequest) -> Result<Value, ApiError> {
-        let resources = template::expand(&req)?;
-        let ids: Vec<String> = resources.iter().map(|r| r.id.to_string()).collect();
-        let lab = self.config.lab.clone();
-        let ctx = self.context();
-        let (_, report) = self
-            .commit_and_apply(|s| validate::apply_resources(s, resources, &lab, &ctx))
-            .await?;
-        let id = format!(
-            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Resources/deployments/{}",
-            req.subscription, req.resource_group, name
-        );
-        Ok(json!({
-            "id": id,
-            "name": name,
-            "type": "Microsoft.Resources/deployments",
-            "properties": {
-                "provisioningState": "Succeeded",
-                "mode": "Incremental",
-                "outputResources": ids.iter().map(|i| json!({"id": i})).collect::<Vec<_>>(),
-                "reconcile": report,
-            }
-        }))
     }
 
     /// `az resource create`-style PUT of one resource.

@@ -13,6 +13,7 @@ mod admin;
 mod children;
 pub mod client;
 mod daemon;
+mod deployments;
 mod network;
 mod operations;
 mod platform;

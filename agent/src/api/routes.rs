@@ -19,7 +19,7 @@ use crate::authz;
 use crate::model::LAB_OWNER as DEFAULT_PRINCIPAL;
 use crate::model::{AzureError, ResourceId};
 use crate::plan::ExecTarget;
-use crate::template::DeploymentRequest;
+use crate::template::{DeploymentMode, DeploymentRequest};
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -317,6 +317,26 @@ async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> 
         };
     }
 
+    // /subscriptions/S/resourceGroups/RG/providers/Microsoft.Resources/deployments[/NAME/whatIf]
+    if n >= 7
+        && lower[2] == "resourcegroups"
+        && lower[4] == "providers"
+        && lower[5] == "microsoft.resources"
+        && lower[6] == "deployments"
+    {
+        if n == 7 && method == Method::GET {
+            return Ok(Json(
+                d.deployment_list(&format!("/{}", parts[..4].join("/"))),
+            ));
+        }
+        if n == 9 && lower[8] == "whatif" && method == Method::POST {
+            let id: ResourceId = format!("/{}", parts[..8].join("/")).parse()?;
+            return Ok(Json(
+                d.what_if(id.name(), deployment_request(&id, &body)?)
+                    .await?,
+            ));
+        }
+    }
     let id: ResourceId = path.parse()?;
     let types: Vec<String> = id
         .segments
@@ -350,27 +370,14 @@ async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> 
         };
     }
     match method {
+        Method::GET if is_deployment => Ok(Json(d.deployment_show(&id.to_string())?)),
+        Method::DELETE if is_deployment => Ok(Json(d.deployment_delete(&id.to_string())?)),
         Method::GET => Ok(Json(d.show(&id).await?)),
         Method::DELETE => Ok(Json(d.delete(id).await?)),
         Method::PATCH => Ok(Json(d.patch(id, body).await?)),
-        Method::PUT if is_deployment => {
-            let props = body.get("properties").cloned().unwrap_or_default();
-            let template = props.get("template").cloned().ok_or_else(|| {
-                AzureError::bad_request(
-                    "InvalidRequestContent",
-                    "the deployment has no properties.template",
-                )
-            })?;
-            let req = DeploymentRequest {
-                subscription: id.subscription.clone(),
-                resource_group: id.resource_group.clone(),
-                template,
-                parameters: deployment_parameters(props.get("parameters")),
-                name: Some(id.name().to_string()),
-                ..Default::default()
-            };
-            Ok(Json(d.deploy(id.name(), req).await?))
-        }
+        Method::PUT if is_deployment => Ok(Json(
+            d.deploy(id.name(), deployment_request(&id, &body)?).await?,
+        )),
         Method::PUT => Ok(Json(d.put_resource(id, body).await?)),
         other => Err(not_allowed(&other, &path)),
     }
@@ -419,4 +426,51 @@ pub async fn serve(daemon: Arc<Daemon>) -> anyhow::Result<()> {
         .await?;
     let _ = std::fs::remove_file(&socket);
     Ok(())
+}
+
+/// A deployment's body: ARM's `properties.template`, `parameters` and
+/// `mode`, and what the lab's CLI adds under `properties.lab` (where the
+/// template came from, the files beside it, its text).
+fn deployment_request(id: &ResourceId, body: &Value) -> Result<DeploymentRequest, AzureError> {
+    let props = body.get("properties").cloned().unwrap_or_default();
+    let template = props.get("template").cloned().ok_or_else(|| {
+        AzureError::bad_request(
+            "InvalidRequestContent",
+            "the deployment has no properties.template",
+        )
+    })?;
+    let mode = match props.get("mode").and_then(Value::as_str) {
+        None => DeploymentMode::Incremental,
+        Some(m) if m.eq_ignore_ascii_case("incremental") => DeploymentMode::Incremental,
+        Some(m) if m.eq_ignore_ascii_case("complete") => DeploymentMode::Complete,
+        Some(m) => {
+            return Err(AzureError::bad_request(
+                "InvalidDeploymentMode",
+                format!("The deployment mode '{m}' is not valid: use Incremental or Complete."),
+            ))
+        }
+    };
+    let lab = props.get("lab").cloned().unwrap_or_default();
+    Ok(DeploymentRequest {
+        subscription: id.subscription.clone(),
+        resource_group: id.resource_group.clone(),
+        template,
+        parameters: deployment_parameters(props.get("parameters")),
+        name: Some(id.name().to_string()),
+        mode,
+        template_uri: lab
+            .get("templateUri")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        linked_templates: lab
+            .get("linkedTemplates")
+            .and_then(Value::as_object)
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        template_text: lab
+            .get("templateText")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        ..Default::default()
+    })
 }

@@ -3,9 +3,11 @@
 
 mod access_restriction;
 mod az;
+mod deployment;
 mod exec;
 mod nameresolver;
 mod network;
+mod output;
 mod private_endpoint;
 mod table;
 
@@ -13,14 +15,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 
 use crate::api::client::{encode, request};
 use crate::api::{Daemon, DaemonConfig};
 use crate::model::LabConfig;
-use crate::template::DEFAULT_SUBSCRIPTION;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -54,17 +55,12 @@ struct Global {
         default_value = "owner"
     )]
     principal: String,
-    /// Output format (az's `-o`): JSON, or a table (`az`'s columns for effective routes and rules).
-    #[arg(short = 'o', long, global = true, default_value = "json")]
-    output: OutputFormat,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
-enum OutputFormat {
-    Json,
-    Table,
-    Jsonc,
-    None,
+    /// Output format (az's `-o`): json (default), jsonc, table, tsv, yaml or none.
+    #[arg(short = 'o', long, global = true)]
+    output: Option<output::OutputFormat>,
+    /// A JMESPath query over the answer (az's `--query`), applied before `-o`.
+    #[arg(long, global = true)]
+    query: Option<String>,
 }
 
 impl Global {
@@ -97,14 +93,22 @@ impl Global {
         Ok(ExitCode::SUCCESS)
     }
 
-    /// Prints a successful answer in the chosen output format.
+    /// Prints a successful answer: `--query` first, then `-o`.
     fn print(&self, value: &Value) -> Result<()> {
-        match self.output {
-            OutputFormat::None => {}
-            OutputFormat::Table => println!("{}", table::render(value)),
-            _ => println!("{}", serde_json::to_string_pretty(value)?),
-        }
+        let value = match &self.query {
+            Some(q) => output::query(value, q)?,
+            None => value.clone(),
+        };
+        print!(
+            "{}",
+            output::render(&value, self.output.unwrap_or(output::OutputFormat::Json))
+        );
         Ok(())
+    }
+
+    /// Whether `-o` or `--query` was given (some commands print a summary otherwise).
+    fn output_is_explicit(&self) -> bool {
+        self.output.is_some() || self.query.is_some()
     }
 
     fn socket(&self) -> PathBuf {
@@ -123,8 +127,12 @@ impl Global {
 enum Command {
     /// Run the daemon: REST on a Unix socket, reconciling the kernel to the lab.
     Serve(ServeArgs),
-    /// Deploy an ARM template into a resource group (as `az deployment group create`).
-    Deploy(DeployArgs),
+    /// Deploy an ARM template into a resource group (the short form of
+    /// `deployment group create`).
+    Deploy(deployment::CreateArgs),
+    /// Deployments (as `az deployment group ...`).
+    #[command(subcommand)]
+    Deployment(deployment::DeploymentCmd),
     /// Generic resource commands (as `az resource`).
     #[command(subcommand)]
     Resource(ResourceCmd),
@@ -200,24 +208,6 @@ struct ServeArgs {
     resync_interval: u64,
 }
 
-#[derive(Args, Debug)]
-struct DeployArgs {
-    /// Resource group.
-    #[arg(short = 'g', long = "resource-group")]
-    resource_group: String,
-    #[arg(long, default_value = DEFAULT_SUBSCRIPTION)]
-    subscription: String,
-    /// The ARM template file.
-    #[arg(short = 'f', long = "template-file")]
-    template_file: PathBuf,
-    /// Parameters: `name=value` (a JSON value or a string), or `@file.json` (an ARM parameters file).
-    #[arg(short = 'p', long = "parameters")]
-    parameters: Vec<String>,
-    /// Deployment name [default: the template file's stem].
-    #[arg(short = 'n', long)]
-    name: Option<String>,
-}
-
 #[derive(Subcommand, Debug)]
 enum ResourceCmd {
     /// Show resources by id.
@@ -266,25 +256,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(&g, args).map(|_| ExitCode::SUCCESS),
         Command::Exec(args) => exec::run(&g.socket(), &g.principal, args),
-        Command::Deploy(args) => {
-            let template: Value = read_json(&args.template_file)?;
-            let mut params = serde_json::Map::new();
-            for p in &args.parameters {
-                parse_parameter(p, &mut params)?;
-            }
-            let name = args.name.clone().unwrap_or_else(|| {
-                args.template_file
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or("deployment".into())
-            });
-            let path = format!(
-                "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Resources/deployments/{}",
-                args.subscription, args.resource_group, name
-            );
-            let body = json!({"properties": {"mode": "Incremental", "template": template, "parameters": params}});
-            g.call("PUT", &path, Some(&body))
-        }
+        Command::Deploy(args) => deployment::create(&g, &args),
+        Command::Deployment(cmd) => deployment::run(&g, cmd),
         Command::Resource(ResourceCmd::Show { ids }) => each_id(&g, "GET", &ids),
         Command::Resource(ResourceCmd::Delete { ids }) => each_id(&g, "DELETE", &ids),
         Command::Resource(ResourceCmd::List { resource_group }) => {
@@ -313,7 +286,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 /// Azure's error the way `az` prints it: `ERROR: (Code) message`.
-fn print_error(answer: &Value) {
+pub(super) fn print_error(answer: &Value) {
     let code = answer
         .pointer("/error/code")
         .and_then(|v| v.as_str())
@@ -323,33 +296,19 @@ fn print_error(answer: &Value) {
         .and_then(|v| v.as_str())
         .unwrap_or("");
     eprintln!("ERROR: ({code}) {msg}");
-}
-
-fn read_json(path: &std::path::Path) -> Result<Value> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
-}
-
-/// `name=value` or `@parameters.json` (ARM's `{"parameters": {"name": {"value": ...}}}`).
-fn parse_parameter(p: &str, out: &mut serde_json::Map<String, Value>) -> Result<()> {
-    if let Some(file) = p.strip_prefix('@') {
-        let v = read_json(std::path::Path::new(file))?;
-        let params = v.get("parameters").unwrap_or(&v);
-        for (k, v) in params
-            .as_object()
-            .context("a parameters file holds an object")?
-        {
-            out.insert(k.clone(), v.clone());
-        }
-        return Ok(());
+    // Inner errors, as az prints a DeploymentFailed's details.
+    for d in answer
+        .pointer("/error/details")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        eprintln!(
+            "Inner error: ({}) {}",
+            d["code"].as_str().unwrap_or("Error"),
+            d["message"].as_str().unwrap_or("")
+        );
     }
-    let Some((k, v)) = p.split_once('=') else {
-        bail!("parameter {p:?} is not name=value or @file")
-    };
-    let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()));
-    out.insert(k.to_string(), json!({ "value": value }));
-    Ok(())
 }
 
 fn each_id(g: &Global, method: &str, ids: &[String]) -> Result<ExitCode> {

@@ -12,7 +12,8 @@ use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RData, RecordType};
 use serde_json::{json, Value};
 
-use super::{Global, OutputFormat};
+use super::output::OutputFormat;
+use super::Global;
 use crate::api::client::encode;
 
 #[derive(Args, Debug)]
@@ -60,9 +61,8 @@ pub fn run(g: &Global, args: NameresolverArgs) -> Result<ExitCode> {
         if let Some(answer) = crate::dns::client::ask(*server, &name, rtype, None)? {
             let v = summary(*server, &args.name, rtype, &answer);
             match g.output {
-                OutputFormat::Table => print!("{}", kudu_text(&v)),
-                OutputFormat::None => {}
-                _ => println!("{}", serde_json::to_string_pretty(&v)?),
+                Some(OutputFormat::Table) => print!("{}", kudu_text(&v)),
+                _ => g.print(&v)?,
             }
             return Ok(
                 if v["status"] == "NOERROR" && !v["answers"].as_array().is_some_and(Vec::is_empty) {

@@ -37,6 +37,9 @@ pub struct Inventory {
     pub private_endpoints: Vec<PrivateEndpoint>,
     /// The emulated services: storage accounts, key vaults, registries.
     pub services: Vec<PaasService>,
+    /// Resources of types the lab stores as ARM records without emulating
+    /// them (Application Insights, databases, locks, ...): no traffic.
+    pub records: Vec<ResourceId>,
 }
 
 impl Inventory {
@@ -63,7 +66,11 @@ impl Inventory {
             self.classic_vnets.push(VirtualNetwork::from_resource(res)?);
             return Ok(());
         }
-        match ResourceKind::require(&res.type_, &res.name)? {
+        let Some(kind) = ResourceKind::from_type(&res.type_) else {
+            self.records.push(res.id.clone());
+            return Ok(());
+        };
+        match kind {
             ResourceKind::VirtualNetwork => self.vnets.push(VirtualNetwork::from_resource(res)?),
             ResourceKind::ServerFarm => self.plans.push(ServerFarm::from_resource(res)?),
             ResourceKind::Site => self.sites.push(Site::from_resource(res)?),

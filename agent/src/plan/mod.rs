@@ -21,6 +21,7 @@ pub mod startup;
 mod types;
 pub mod view;
 mod vm;
+pub mod what_if;
 mod worker;
 
 #[cfg(test)]

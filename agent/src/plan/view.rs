@@ -149,8 +149,26 @@ fn view_of(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
         Some(ResourceKind::PrivateEndpoint) => {
             super::private_endpoint::endpoint_view(&l.inv, state, res, base(res))
         }
-        None => base(res),
+        None => record_view(res),
     }
+}
+
+/// A resource the lab keeps as a record: what was deployed, the read-only
+/// properties Azure computes, and a note that it carries no traffic.
+fn record_view(res: &GenericResource) -> Value {
+    let mut v = base(res);
+    let p = props(&mut v);
+    for (k, x) in crate::model::record::computed_properties(&res.id, res.location.as_deref()) {
+        p.entry(k).or_insert(x);
+    }
+    if let Some(identity) = &res.identity {
+        v["identity"] = crate::model::record::identity_with_ids(&res.id, identity);
+    }
+    v["emulator"] = json!({
+        "emulated": false,
+        "note": "Stored as an ARM record: the lab does not emulate this type, so it carries no traffic."
+    });
+    v
 }
 
 fn plan_outbound(state: &LabState, plan: &ResourceId) -> String {

@@ -1129,6 +1129,17 @@ fn declared_view(res: &GenericResource, api: Option<&Value>) -> Value {
     for (k, v) in record::computed_properties(&res.id, res.location.as_deref()) {
         props.entry(k).or_insert(v);
     }
+    // Inline children get the ids Azure gives them (`reference(vnet).subnets[0].id`).
+    for key in CHILD_COLLECTIONS {
+        if let Some(Value::Array(items)) = props.get_mut(*key) {
+            for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                if let Some(name) = item.get("name").and_then(Value::as_str).map(str::to_string) {
+                    item.entry("id")
+                        .or_insert_with(|| json!(format!("{}/{key}/{name}", res.id)));
+                }
+            }
+        }
+    }
     let mut v = json!({
         "id": res.id.to_string(),
         "name": res.id.name(),
@@ -1157,6 +1168,18 @@ fn declared_view(res: &GenericResource, api: Option<&Value>) -> Value {
 fn not_found(message: String) -> Refusal {
     Refusal::Error(AzureError::not_found("ResourceNotFound", message))
 }
+
+/// Arrays of child resources declared inline, whose entries Azure gives ids.
+const CHILD_COLLECTIONS: &[&str] = &[
+    "subnets",
+    "securityRules",
+    "routes",
+    "ipConfigurations",
+    "privateLinkServiceConnections",
+    "virtualNetworkPeerings",
+    "frontendIPConfigurations",
+    "backendAddressPools",
+];
 
 fn circular(id: &str) -> AzureError {
     invalid_template(format!(

@@ -156,5 +156,23 @@ pub fn evaluate_after_apply(
     engine::run(req, state, true)
 }
 
+/// `guid(parts...)` as ARM computes it (ids the daemon derives, such as a
+/// deployment's correlation id).
+pub fn guid_of(parts: &[String]) -> String {
+    functions::guid(parts)
+}
+
+/// A .NET-style date of Unix time `t` (`yyyy-MM-ddTHH:mm:ssZ` and the like).
+pub fn format_time(t: i64, format: &str) -> String {
+    functions::format_time(t, format)
+}
+
+/// ARM's `templateHash`: a decimal number derived from the template.
+pub fn hash_of(template: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(template.to_string().as_bytes());
+    u64::from_le_bytes(d[..8].try_into().expect("8 bytes")).to_string()
+}
+
 #[cfg(test)]
 mod tests;

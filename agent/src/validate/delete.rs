@@ -101,7 +101,10 @@ pub(crate) fn remove(state: &LabState, id: &ResourceId) -> Result<LabState, Azur
         ) => super::routing::in_use(&inv, id)?,
         _ => {}
     }
-    next.resources.remove(&id.key());
+    // Children kept as records (host name bindings, locks, ...) go with it.
+    let prefix = format!("{}/", id.key());
+    next.resources
+        .retain(|k, _| k != &id.key() && !k.starts_with(&prefix));
     Ok(next)
 }
 

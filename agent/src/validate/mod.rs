@@ -13,6 +13,7 @@ mod normalize;
 mod nsg;
 mod private_endpoint;
 mod providers;
+mod record;
 mod routing;
 mod sal;
 mod services;
@@ -38,6 +39,7 @@ use crate::model::{
 pub use moves::move_resources;
 use normalize::ChildKind;
 pub use providers::{is_registered, register_provider, WEB_NAMESPACE};
+pub use record::emulated;
 pub use routing::set_subscription_settings;
 
 /// Who asks, and when: every entry point takes one. `principal` is checked
@@ -89,6 +91,9 @@ pub fn apply_resources(
     }
     let mut next = state.clone();
     let mut children = Vec::new();
+    // Types the lab does not emulate are kept as ARM records (Azure would
+    // deploy them; they carry no traffic here).
+    let mut records = Vec::new();
     for res in resources {
         if let Some(canonical) = top_level_type(&res.type_).filter(|_| res.id.segments.len() == 1) {
             let mut res = normalize::top_level(res, canonical)?;
@@ -100,20 +105,30 @@ pub fn apply_resources(
         {
             children.push((res, kind));
         } else {
-            return Err(unsupported::certificate(state, &res)
-                .unwrap_or_else(|| crate::model::kind_unsupported(&res.type_, &res.name)));
+            if let Some(e) = unsupported::certificate(state, &res) {
+                return Err(e);
+            }
+            records.push(res);
         }
     }
-    for (child, kind) in &children {
+    for (child, kind) in children {
         // Logs to a private storage account: judged against every resource
         // of the request (the account may come in the same template).
-        if *kind == ChildKind::SiteConfig && child.id.name().eq_ignore_ascii_case("logs") {
+        if kind == ChildKind::SiteConfig && child.id.name().eq_ignore_ascii_case("logs") {
             let site = child.id.parent().expect("child ids have a parent");
             if let Some(e) = unsupported::logs_config(&next, site.name(), &child.properties) {
                 return Err(e);
             }
         }
-        normalize::merge_child(&mut next, child, *kind)?;
+        if kind == ChildKind::SiteConfig && !normalize::merged_site_config(child.id.name()) {
+            records.push(child);
+            continue;
+        }
+        normalize::merge_child(&mut next, &child, kind)?;
+    }
+    for res in records {
+        record::check_parent(&next, &res)?;
+        next.resources.insert(res.id.key(), res);
     }
     finish(state, next, lab, ctx)
 }

@@ -34,6 +34,14 @@ pub(crate) enum ChildKind {
     VaultSecret,
 }
 
+/// The `Microsoft.Web/sites/config` names merged into the site; any other
+/// (`logs`, `authsettingsV2`, `slotConfigNames`, ...) is kept as a record.
+pub(crate) fn merged_site_config(name: &str) -> bool {
+    ["web", "appsettings", "azurestorageaccounts"]
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(name))
+}
+
 impl ChildKind {
     pub fn from_type(type_: &str) -> Option<ChildKind> {
         let t = type_.to_ascii_lowercase();
@@ -193,13 +201,7 @@ pub(crate) fn merge_child(
             }
         }
         ChildKind::SiteConfig => {
-            return Err(AzureError::bad_request(
-                "NoRegisteredProviderFound",
-                format!(
-                    "Microsoft.Web/sites/config '{name}' is not supported by the lab; use 'web', 'appsettings' or \
-                     'azurestorageaccounts'."
-                ),
-            ));
+            unreachable!("other site configs are stored as records (merged_site_config)")
         }
         ChildKind::SiteNetworkConfig => {
             if !name.eq_ignore_ascii_case("virtualNetwork") {

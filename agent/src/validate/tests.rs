@@ -143,14 +143,36 @@ fn subnet_errors() {
 }
 
 #[test]
-fn unknown_type_is_named() {
-    let e = fresh(json!([{"type": "Microsoft.Sql/servers", "name": "db"}])).unwrap_err();
-    assert_eq!(e.code, "NoRegisteredProviderFound");
-    assert!(
-        e.message.contains("Microsoft.Sql/servers") && e.message.contains("'db'"),
-        "{}",
-        e.message
-    );
+fn types_the_lab_does_not_emulate_are_kept_as_records() {
+    let state = fresh(json!([
+        {"type": "Microsoft.Sql/servers", "name": "db", "location": "westeurope", "properties": {"administratorLogin": "a"}},
+        {"type": "Microsoft.Insights/components", "name": "ai", "kind": "web", "properties": {"Application_Type": "web"}}
+    ]))
+    .unwrap();
+    assert_eq!(state.resources.len(), 2);
+    let inv = crate::model::Inventory::parse(&state.resources).unwrap();
+    assert_eq!(inv.records.len(), 2);
+    assert!(emulated("Microsoft.Web/sites") && !emulated("Microsoft.Sql/servers"));
+    // A child record needs its parent, as ARM says.
+    let e =
+        fresh(json!([{"type": "Microsoft.Sql/servers/databases", "name": "nodb/d1"}])).unwrap_err();
+    assert_eq!(e.code, "ParentResourceNotFound");
+    // Deleting the parent deletes its child records.
+    let with_child = deploy(
+        &state,
+        json!([{"type": "Microsoft.Sql/servers/databases", "name": "db/d1"}]),
+    )
+    .unwrap();
+    assert_eq!(with_child.resources.len(), 3);
+    let db = with_child
+        .resources
+        .values()
+        .find(|r| r.name == "db")
+        .unwrap()
+        .id
+        .clone();
+    let after = delete::remove(&with_child, &db).unwrap();
+    assert_eq!(after.resources.len(), 1);
 }
 
 fn base() -> Value {

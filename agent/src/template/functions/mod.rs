@@ -12,7 +12,8 @@ mod strings;
 
 use serde_json::{json, Value};
 
-pub(crate) use strings::uri;
+pub(crate) use hash::guid;
+pub(crate) use strings::{format_time, uri};
 
 /// Where the deployment goes: what `resourceGroup()`, `subscription()`,
 /// `resourceId()` and `deployment()` answer, and the two inputs that make
