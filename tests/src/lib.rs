@@ -207,6 +207,62 @@ impl Lab {
         self.cli_json(&["deploy", "-g", rg, "-f", path.to_str().unwrap()])
     }
 
+    /// Runs a shell script that calls `vnet-agent` by name (a tutorial with
+    /// `az` renamed) against this lab; fails the test with its output when
+    /// it fails. Returns stdout.
+    pub fn run_script(&self, script: &std::path::Path, env: &[(&str, &str)]) -> String {
+        let bin = agent_bin();
+        let path = format!(
+            "{}:{}",
+            bin.parent().expect("bin dir").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = Command::new("bash")
+            .arg(script)
+            .env("PATH", path)
+            .env("VNET_AGENT_LAB", &self.name)
+            .env("VNET_AGENT_SOCKET", self.socket())
+            .env("VNET_AGENT_STATE_DIR", self.state_dir())
+            .envs(env.iter().copied())
+            .output()
+            .expect("run bash");
+        assert!(
+            out.status.success(),
+            "{} failed: {}\n--- stdout ---\n{}\n--- stderr ---\n{}\n--- daemon log ---\n{}",
+            script.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.daemon_log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Writes `value` as `name` in the lab's own directory; returns the path.
+    pub fn write_json(&self, name: &str, value: &Value) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, serde_json::to_vec_pretty(value).unwrap()).unwrap();
+        path
+    }
+
+    /// `deployment group create` of a template file, as a user runs it.
+    pub fn deploy_file(&self, rg: &str, file: &std::path::Path, params: &[&str]) -> Value {
+        let mut args = vec![
+            "deployment",
+            "group",
+            "create",
+            "-g",
+            rg,
+            "-f",
+            file.to_str().unwrap(),
+        ];
+        if !params.is_empty() {
+            args.push("-p");
+            args.extend_from_slice(params);
+        }
+        self.cli_json(&args)
+    }
+
     pub fn show(&self, id: &str) -> Value {
         self.cli_json(&["resource", "show", "--ids", id])
     }

@@ -15,6 +15,17 @@ use crate::template::DEFAULT_SUBSCRIPTION;
 /// `az webapp ...` (and `az functionapp ...`, the same verbs on a function app).
 #[derive(Subcommand, Debug)]
 pub enum WebappCmd {
+    /// Change an app: HTTPS only, client affinity.
+    Update {
+        #[command(flatten)]
+        site: SiteArgs,
+        #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = super::create::az_bool)]
+        https_only: Option<bool>,
+        #[arg(long, value_parser = super::create::az_bool)]
+        client_affinity_enabled: Option<bool>,
+    },
+    /// Create a web app (or, as `functionapp create`, a function app) on a plan.
+    Create(Box<super::create::AppCreate>),
     /// Show a web app, including `outboundIpAddresses`.
     Show(SiteArgs),
     /// Regional virtual network integration of an app.
@@ -141,6 +152,15 @@ pub enum ConfigCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum AppsettingsCmd {
+    /// Add or change app settings (`NAME=VALUE ...`); the others stay.
+    Set {
+        #[command(flatten)]
+        site: SiteArgs,
+        #[arg(long, num_args = 1.., required = true)]
+        settings: Vec<String>,
+    },
+    /// The app settings.
+    List(SiteArgs),
     /// The status of each Key Vault reference (`config/configreferences/appsettings`).
     ListReferences(SiteArgs),
 }
@@ -236,6 +256,8 @@ impl PlanArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum PlanCmd {
+    /// Create a plan.
+    Create(super::create::PlanCreate),
     /// Show a plan.
     Show(PlanArgs),
     /// Scale a plan out/in (`--number-of-workers`) or up/down (`--sku`).
@@ -385,8 +407,70 @@ pub struct MoveArgs {
     destination_subscription_id: Option<String>,
 }
 
-pub fn webapp(g: &Global, cmd: WebappCmd) -> Result<ExitCode> {
+pub fn webapp(g: &Global, cmd: WebappCmd, function: bool) -> Result<ExitCode> {
     match cmd {
+        WebappCmd::Create(a) => super::create::app_create(g, *a, function),
+        WebappCmd::Update {
+            site,
+            https_only,
+            client_affinity_enabled,
+        } => {
+            let mut p = serde_json::Map::new();
+            if let Some(h) = https_only {
+                p.insert("httpsOnly".into(), json!(h));
+            }
+            if let Some(c) = client_affinity_enabled {
+                p.insert("clientAffinityEnabled".into(), json!(c));
+            }
+            g.call(
+                "PATCH",
+                &site.id().to_string(),
+                Some(&json!({ "properties": p })),
+            )
+        }
+        WebappCmd::Config(ConfigCmd::Appsettings(AppsettingsCmd::Set { site, settings })) => {
+            let Some(current) = g.fetch(&site.id().to_string())? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let mut list: Vec<serde_json::Value> = current["properties"]["siteConfig"]
+                ["appSettings"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for s in &settings {
+                let Some((k, v)) = s.split_once('=') else {
+                    bail!("setting {s:?} is not NAME=VALUE");
+                };
+                list.retain(|x| {
+                    !x["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(k))
+                });
+                list.push(json!({ "name": k, "value": v }));
+            }
+            let (status, v) = crate::api::client::request(
+                &g.socket(),
+                &g.principal,
+                "PATCH",
+                &site.id().to_string(),
+                Some(&json!({ "properties": { "siteConfig": { "appSettings": list } } })),
+            )?;
+            if !(200..300).contains(&status) {
+                super::print_error(&v);
+                return Ok(ExitCode::FAILURE);
+            }
+            // az prints the settings, secret values hidden.
+            g.print_value(&json!(list
+                .iter()
+                .map(|x| json!({ "name": x["name"], "slotSetting": false, "value": null }))
+                .collect::<Vec<_>>()))
+        }
+        WebappCmd::Config(ConfigCmd::Appsettings(AppsettingsCmd::List(site))) => {
+            let Some(current) = g.fetch(&site.id().to_string())? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            g.print_value(&current["properties"]["siteConfig"]["appSettings"])
+        }
         WebappCmd::Show(s) => g.call("GET", &s.id().to_string(), None),
         WebappCmd::Restart(s) => g.call("POST", &format!("{}/restart", s.id()), None),
         WebappCmd::Nameresolver(args) => super::nameresolver::run(g, args),
@@ -514,6 +598,7 @@ fn subnet_id(site: &SiteArgs, vnet: &str, subnet: &str) -> Result<String> {
 pub fn appservice(g: &Global, cmd: AppserviceCmd) -> Result<ExitCode> {
     match cmd {
         AppserviceCmd::Plan(PlanCmd::Show(p)) => g.call("GET", &p.id().to_string(), None),
+        AppserviceCmd::Plan(PlanCmd::Create(a)) => super::create::plan_create(g, a),
         AppserviceCmd::Plan(PlanCmd::Update {
             plan,
             number_of_workers,
@@ -526,7 +611,7 @@ pub fn appservice(g: &Global, cmd: AppserviceCmd) -> Result<ExitCode> {
             if let Some(name) = sku {
                 s.insert(
                     "name".into(),
-                    json!(name.to_ascii_uppercase().replace("V", "v")),
+                    json!(super::create::plan_sku(&name).replace("V", "v")),
                 );
             }
             if s.is_empty() {

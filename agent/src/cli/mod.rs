@@ -3,6 +3,7 @@
 
 mod access_restriction;
 mod az;
+mod create;
 mod deployment;
 mod exec;
 mod nameresolver;
@@ -136,9 +137,24 @@ enum Command {
     /// Generic resource commands (as `az resource`).
     #[command(subcommand)]
     Resource(ResourceCmd),
-    /// Web app commands (as `az webapp`; `functionapp` is the same).
-    #[command(subcommand, alias = "functionapp")]
+    /// Web app commands (as `az webapp`).
+    #[command(subcommand)]
     Webapp(az::WebappCmd),
+    /// Function app commands (as `az functionapp`: the web app verbs on a function app).
+    #[command(subcommand)]
+    Functionapp(az::WebappCmd),
+    /// Resource groups (as `az group`).
+    #[command(subcommand)]
+    Group(create::GroupCmd),
+    /// Lab VMs (as `az vm`).
+    #[command(subcommand)]
+    Vm(create::VmCmd),
+    /// Storage accounts (as `az storage`).
+    #[command(subcommand)]
+    Storage(create::StorageCmd),
+    /// Key vaults (as `az keyvault`).
+    #[command(subcommand)]
+    Keyvault(create::KeyvaultCmd),
     /// App Service plans and their integrations (as `az appservice`).
     #[command(subcommand)]
     Appservice(az::AppserviceCmd),
@@ -267,7 +283,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             g.call("GET", &format!("/resources{q}"), None)
         }
         Command::Resource(ResourceCmd::Move(args)) => az::resource_move(&g, args),
-        Command::Webapp(cmd) => az::webapp(&g, cmd),
+        Command::Webapp(cmd) => az::webapp(&g, cmd, false),
+        Command::Functionapp(cmd) => az::webapp(&g, cmd, true),
+        Command::Group(cmd) => create::group(&g, cmd),
+        Command::Vm(cmd) => create::vm(&g, cmd),
+        Command::Storage(cmd) => create::storage(&g, cmd),
+        Command::Keyvault(cmd) => create::keyvault(&g, cmd),
         Command::Appservice(cmd) => az::appservice(&g, cmd),
         Command::Role(cmd) => az::role(&g, cmd),
         Command::Provider(cmd) => az::provider(&g, cmd),

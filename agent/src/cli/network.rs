@@ -30,6 +30,13 @@ impl Rg {
             name,
         )
     }
+    /// The id of deployment `name` in this group.
+    pub(super) fn deployment(&self, name: &str) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Resources/deployments/{name}",
+            self.subscription, self.resource_group
+        )
+    }
     /// A name in this group, or a full id as given.
     pub(super) fn resolve(&self, namespace: &str, ty: &str, name_or_id: &str) -> String {
         if name_or_id.starts_with("/subscriptions/") {
@@ -60,6 +67,12 @@ pub enum NetworkCmd {
     /// Private endpoints and their DNS zone groups.
     #[command(subcommand, name = "private-endpoint")]
     PrivateEndpoint(super::private_endpoint::PrivateEndpointCmd),
+    /// Public IP addresses.
+    #[command(subcommand, name = "public-ip")]
+    PublicIp(super::create::PublicIpCmd),
+    /// NAT gateways.
+    #[command(subcommand)]
+    Nat(super::create::NatCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -145,7 +158,7 @@ pub enum LinkVnetCmd {
         /// VNet name (in the group) or id.
         #[arg(short = 'v', long)]
         virtual_network: String,
-        #[arg(short = 'e', long, action = clap::ArgAction::Set, default_value_t = false)]
+        #[arg(short = 'e', long, action = clap::ArgAction::Set, default_value_t = false, value_parser = super::create::az_bool)]
         registration_enabled: bool,
     },
 }
@@ -170,6 +183,15 @@ pub enum NicCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum VnetCmd {
+    /// Create a virtual network (with a first subnet).
+    Create(super::create::VnetCreate),
+    /// Delete a virtual network.
+    Delete {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(short = 'n', long)]
+        name: String,
+    },
     #[command(subcommand)]
     Subnet(SubnetCmd),
     /// Lab only: what Azure-provided DNS (168.63.129.16) answers inside this VNet.
@@ -190,16 +212,17 @@ pub enum VnetCmd {
 #[derive(Subcommand, Debug)]
 pub enum SubnetCmd {
     Show(SubnetArgs),
-    /// Associate (or with "" dissociate) an NSG, a route table or a NAT gateway.
+    /// Create a subnet.
+    Create(super::create::SubnetCreate),
+    /// Delete a subnet (refused while something uses it).
+    Delete(SubnetArgs),
+    /// Change a subnet: delegations, service endpoints, prefixes, and (with
+    /// "" to dissociate) its NSG, route table or NAT gateway.
     Update {
         #[command(flatten)]
         subnet: SubnetArgs,
-        #[arg(long)]
-        network_security_group: Option<String>,
-        #[arg(long)]
-        route_table: Option<String>,
-        #[arg(long)]
-        nat_gateway: Option<String>,
+        #[command(flatten)]
+        flags: super::create::SubnetFlags,
     },
     /// Lab only: the subnet's effective routes.
     ShowEffectiveRouteTable(SubnetArgs),
@@ -227,6 +250,15 @@ impl SubnetArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum NsgCmd {
+    /// Create an NSG (Azure's default rules only).
+    Create(super::create::Named),
+    /// Delete an NSG (refused while a subnet or NIC uses it).
+    Delete {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(short = 'n', long)]
+        name: String,
+    },
     /// An NSG, with each rule's hit counts from the kernel.
     Show {
         #[command(flatten)]
@@ -365,6 +397,8 @@ impl RuleArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum RouteTableCmd {
+    /// Create a route table.
+    Create(super::create::RouteTableCreate),
     Show {
         #[command(flatten)]
         rg: Rg,
@@ -443,33 +477,11 @@ pub fn run(g: &Global, cmd: NetworkCmd) -> Result<ExitCode> {
             &format!("{}/effectiveNetworkSecurityGroups", s.id()),
             None,
         ),
-        NetworkCmd::Vnet(VnetCmd::Subnet(SubnetCmd::Update {
-            subnet,
-            network_security_group,
-            route_table,
-            nat_gateway,
-        })) => {
+        NetworkCmd::Vnet(VnetCmd::Subnet(SubnetCmd::Update { subnet, flags })) => {
             let mut p = Map::new();
-            for (key, value, ty) in [
-                (
-                    "networkSecurityGroup",
-                    &network_security_group,
-                    "networkSecurityGroups",
-                ),
-                ("routeTable", &route_table, "routeTables"),
-                ("natGateway", &nat_gateway, "natGateways"),
-            ] {
-                if let Some(v) = value {
-                    let v = if v.is_empty() {
-                        Value::Null
-                    } else {
-                        json!({ "id": subnet.rg.resolve("Microsoft.Network", ty, v) })
-                    };
-                    p.insert(key.into(), v);
-                }
-            }
+            flags.apply(&subnet.rg, &mut p);
             if p.is_empty() {
-                bail!("nothing to update: name --network-security-group, --route-table or --nat-gateway");
+                bail!("nothing to update: name --nsg, --route-table, --nat-gateway, --delegations, --service-endpoints or --address-prefixes");
             }
             g.call(
                 "PATCH",
@@ -477,6 +489,29 @@ pub fn run(g: &Global, cmd: NetworkCmd) -> Result<ExitCode> {
                 Some(&json!({ "properties": p })),
             )
         }
+        NetworkCmd::Vnet(VnetCmd::Subnet(SubnetCmd::Create(a))) => {
+            super::create::subnet_create(g, a)
+        }
+        NetworkCmd::Vnet(VnetCmd::Subnet(SubnetCmd::Delete(s))) => {
+            g.call("DELETE", &s.id().to_string(), None)
+        }
+        NetworkCmd::Vnet(VnetCmd::Create(a)) => super::create::vnet_create(g, a),
+        NetworkCmd::Vnet(VnetCmd::Delete { rg, name }) => g.call(
+            "DELETE",
+            &rg.id("Microsoft.Network", "virtualNetworks", &name)
+                .to_string(),
+            None,
+        ),
+        NetworkCmd::Nsg(NsgCmd::Create(a)) => super::create::nsg_create(g, a),
+        NetworkCmd::Nsg(NsgCmd::Delete { rg, name }) => g.call(
+            "DELETE",
+            &rg.id("Microsoft.Network", "networkSecurityGroups", &name)
+                .to_string(),
+            None,
+        ),
+        NetworkCmd::RouteTable(RouteTableCmd::Create(a)) => super::create::route_table_create(g, a),
+        NetworkCmd::PublicIp(cmd) => super::create::public_ip(g, cmd),
+        NetworkCmd::Nat(cmd) => super::create::nat(g, cmd),
         NetworkCmd::Nsg(NsgCmd::Show { rg, name }) => g.call(
             "GET",
             &rg.id("Microsoft.Network", "networkSecurityGroups", &name)

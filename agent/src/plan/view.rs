@@ -58,6 +58,35 @@ pub fn resource_view(
             .cloned()
             .ok_or_else(|| not_found(id));
     }
+    if id.segments.len() == 2
+        && id.segments[0].0.eq_ignore_ascii_case("vaults")
+        && id.segments[1].0.eq_ignore_ascii_case("secrets")
+    {
+        // ARM's view of a secret: never its value.
+        let vault = state
+            .get(&id.parent().expect("two segments"))
+            .ok_or_else(|| not_found(id))?;
+        let name = id.name();
+        let exists = vault.properties["secrets"].as_array().is_some_and(|s| {
+            s.iter().any(|x| {
+                x["name"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
+        });
+        if !exists {
+            return Err(not_found(id));
+        }
+        return Ok(json!({
+            "id": id.to_string(),
+            "name": name,
+            "type": "Microsoft.KeyVault/vaults/secrets",
+            "properties": {
+                "attributes": {"enabled": true},
+                "secretUri": format!("https://{}.vault.azure.net/secrets/{name}", vault.name.to_ascii_lowercase()),
+            }
+        }));
+    }
     if id.segments.len() == 2 && id.segments[0].0.eq_ignore_ascii_case("privateDnsZones") {
         let zone = state
             .get(&id.parent().expect("two segments"))

@@ -583,6 +583,9 @@ impl<'s, 'a> Engine<'s, 'a> {
                     || x.copy
                         .as_ref()
                         .is_some_and(|(l, _, _)| l.eq_ignore_ascii_case(&e))
+                    // A nested child names its siblings by their own short name.
+                    || (x.parent.is_some()
+                        && x.name.rsplit('/').next().is_some_and(|n| n.eq_ignore_ascii_case(&e)))
             })
             .map(|(j, _)| j)
             .collect()

@@ -127,7 +127,9 @@ fn provider_path(args: &[String]) -> Result<String, String> {
     let (ty, names) = args
         .split_first()
         .ok_or("a resource type such as 'Microsoft.Network/virtualNetworks' is needed")?;
+    // ARM tolerates a trailing '/' ('Microsoft.Network/networkSecurityGroups/').
     let (ns, types) = ty
+        .trim_end_matches('/')
         .split_once('/')
         .ok_or_else(|| format!("'{ty}' is not a resource type (Namespace/type)"))?;
     let types: Vec<&str> = types.split('/').collect();

@@ -1,0 +1,219 @@
+//! The front door: real public templates and one of Azure's own CLI
+//! tutorials, run unchanged against the lab, then real traffic through what
+//! they built; and what-if, compared with what the apply then does.
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+use vnet_e2e::fixtures::*;
+use vnet_e2e::*;
+
+fn repo_file(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// `curl` from `target` with the lab CA: (HTTP status, body, the address it
+/// connected to).
+fn curl(lab: &Lab, target: &[&str], url: &str) -> (u16, String, String) {
+    let script = format!(
+        "curl -sS --max-time 5 --cacert \"$VNET_LAB_CA_FILE\" -o /dev/stdout -w '\\n%{{remote_ip}} %{{http_code}}' '{url}'"
+    );
+    let out = lab.exec(target, &["sh", "-c", &script]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, tail) = text.rsplit_once('\n').unwrap_or(("", "- 0"));
+    let (ip, code) = tail.split_once(' ').unwrap_or(("", "0"));
+    (
+        code.trim().parse().unwrap_or(0),
+        format!("{body}{}", String::from_utf8_lossy(&out.stderr)),
+        ip.to_string(),
+    )
+}
+
+/// Azure's "Isolate back-end communication with Virtual Network
+/// integration" tutorial (tests/tutorials/isolate-backend-vnet.sh, `az`
+/// renamed): afterwards the app reaches its vault over the private endpoint
+/// by the vault's own name, and the internet is refused by the vault.
+#[test]
+fn azures_isolate_backend_tutorial_gets_the_traffic_it_promises() {
+    let Some(lab) = Lab::start() else { return };
+    // The tutorial's user browses from the internet: a host there.
+    lab.deploy(
+        "internet",
+        &template(vec![json!({ "type": "Lab.Emulator/internetHosts", "name": "browser", "location": "westeurope",
+            "properties": { "ipAddress": "203.0.113.50" } })]),
+    );
+    let out = lab.run_script(
+        &repo_file("tutorials/isolate-backend-vnet.sh"),
+        &[("appName", "tutorialapp1"), ("vaultName", "tutorialvault1")],
+    );
+    assert!(out.contains("securekeyvault-pe"), "{out}");
+    let vault = "https://tutorialvault1.vault.azure.net/secrets/csresource?api-version=7.4";
+    // From the app: the private endpoint's address, by the vault's name.
+    let (code, body, ip) = curl(&lab, &["--app", "tutorialapp1"], vault);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        ip, "10.0.1.4",
+        "the private endpoint in private-endpoint-subnet"
+    );
+    let secret: Value = serde_json::from_str(body.lines().next().unwrap()).unwrap();
+    assert_eq!(secret["value"], "https://lab.cognitiveservices.azure.com/");
+    // From the internet: the vault's public address, refused by its rules.
+    let (code, body, ip) = curl(&lab, &["--host", "browser"], vault);
+    assert!(!ip.starts_with("10."), "{ip}");
+    assert_eq!(code, 403, "{body}");
+    // The app's own outbound traffic into the VNet leaves from the integration subnet.
+    let integration = lab.show(&format!(
+        "/subscriptions/{SUB}/resourceGroups/myKVResourceGroup/providers/Microsoft.Web/sites/tutorialapp1"
+    ));
+    assert_eq!(
+        integration["properties"]["virtualNetworkSubnetId"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next(),
+        Some("vnet-integration-subnet")
+    );
+    // And `group delete` takes it all down again.
+    lab.cli_ok(&["group", "delete", "--name", "myKVResourceGroup", "--yes"]);
+    let left = lab.cli_json(&["resource", "list", "-g", "myKVResourceGroup"]);
+    assert_eq!(left["value"], json!([]), "{left}");
+}
+
+/// The quickstart gallery's "App Service regional VNet integration"
+/// template, unchanged: its app's traffic leaves from the subnet the
+/// template made, to a VM added beside it.
+#[test]
+fn the_regional_vnet_integration_quickstart_carries_traffic() {
+    let Some(lab) = Lab::start() else { return };
+    let file = repo_file("templates/app-service-regional-vnet-integration/azuredeploy.json");
+    let d = lab.deploy_file("quickstart", &file, &["appName=qsapp1"]);
+    assert_eq!(d["properties"]["provisioningState"], "Succeeded", "{d}");
+    // A VM in a second subnet of the template's VNet (CLI, as a user adds one).
+    lab.cli_ok(&[
+        "network",
+        "vnet",
+        "subnet",
+        "create",
+        "-g",
+        "quickstart",
+        "--vnet-name",
+        "qsapp1vnet",
+        "-n",
+        "vms",
+        "--address-prefixes",
+        "10.0.1.0/24",
+    ]);
+    lab.cli_ok(&[
+        "vm",
+        "create",
+        "-g",
+        "quickstart",
+        "-n",
+        "vm1",
+        "--image",
+        "Ubuntu2204",
+        "--vnet-name",
+        "qsapp1vnet",
+        "--subnet",
+        "vms",
+        "--private-ip-address",
+        "10.0.1.10",
+        "--public-ip-address",
+        "",
+    ]);
+    let mut lab = lab;
+    lab.spawn(&["--vm", "vm1"], &[&probe_bin(), "serve-tcp", "7000"]);
+    let line = lab.exec_ok(
+        &["--app", "qsapp1"],
+        &[&probe_bin(), "tcp", "10.0.1.10", "7000"],
+    );
+    let ip = peer_ip(&line);
+    assert!(
+        ip.starts_with("10.0.0."),
+        "the app's integration subnet (10.0.0.0/24), got {ip}"
+    );
+    let history = lab.cli_json(&["deployment", "group", "list", "-g", "quickstart"]);
+    assert_eq!(history[0]["name"], "azuredeploy", "{history}");
+    let shown = lab.cli_json(&[
+        "deployment",
+        "group",
+        "show",
+        "-g",
+        "quickstart",
+        "-n",
+        "azuredeploy",
+        "--query",
+        "properties.provisioningState",
+    ]);
+    assert_eq!(shown, json!("Succeeded"));
+}
+
+/// what-if on a running lab lists exactly the kernel changes the apply then
+/// makes (counted by the apply's reconcile report).
+#[test]
+fn what_if_predicts_the_kernel_changes_of_the_apply() {
+    let Some(lab) = Lab::start() else { return };
+    let base = small_lab(1, "integration");
+    lab.deploy(RG, &base);
+    let mut t = base.clone();
+    for r in vm_in(RG, "vm9", &subnet_id("vnet1", "vms"), "10.0.3.9") {
+        t["resources"].as_array_mut().unwrap().push(r);
+    }
+    let path = lab.write_json("whatif.json", &t);
+    let w = lab.cli_json(&[
+        "deployment",
+        "group",
+        "what-if",
+        "-g",
+        RG,
+        "-f",
+        path.to_str().unwrap(),
+        "--no-pretty-print",
+    ]);
+    let changes = w["properties"]["changes"].as_array().unwrap();
+    let created: Vec<&str> = changes
+        .iter()
+        .filter(|c| c["changeType"] == "Create")
+        .map(|c| c["resourceId"].as_str().unwrap())
+        .collect();
+    assert_eq!(created.len(), 2, "the NIC and the VM: {w:#}");
+    assert!(
+        changes
+            .iter()
+            .filter(|c| c["changeType"] == "NoChange")
+            .count()
+            >= 3,
+        "{w:#}"
+    );
+    let k = &w["properties"]["kernelChanges"]["summary"];
+    // Nothing was applied by what-if.
+    assert!(!lab
+        .cli(&["resource", "show", "--ids", created[0]])
+        .status
+        .success());
+    let applied = lab.cli_json(&[
+        "deployment",
+        "group",
+        "create",
+        "-g",
+        RG,
+        "-f",
+        path.to_str().unwrap(),
+    ]);
+    let r = &applied["properties"]["reconcile"];
+    for key in [
+        "namespacesCreated",
+        "namespacesDeleted",
+        "linksCreated",
+        "linksDeleted",
+        "addressesAdded",
+        "addressesDeleted",
+        "routesAdded",
+        "routesDeleted",
+        "rulesChanged",
+        "nftBatches",
+    ] {
+        assert_eq!(k[key], r[key], "{key}: what-if {k} apply {r}");
+    }
+    assert!(k["namespacesCreated"].as_u64().unwrap() >= 1, "{k}");
+}
