@@ -217,3 +217,126 @@ fn what_if_predicts_the_kernel_changes_of_the_apply() {
     }
     assert!(k["namespacesCreated"].as_u64().unwrap() >= 1, "{k}");
 }
+
+/// The gallery's "Function app with a deployment slot" template, unchanged:
+/// the slot is an app of its site's plan, with a sandbox of its own; a slot
+/// of an integrated app shares the integration (its traffic leaves from the
+/// same subnet).
+#[test]
+fn deployment_slots_are_apps_that_share_the_integration() {
+    let Some(mut lab) = Lab::start() else { return };
+    let file = repo_file("templates/function-app-deployment-slot/azuredeploy.json");
+    let d = lab.deploy_file("slots", &file, &["functionAppName=funcslot1"]);
+    assert_eq!(d["properties"]["provisioningState"], "Succeeded", "{d}");
+    let noted: Vec<&str> = d["properties"]["emulator"]["notEmulated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        noted.contains(&"Microsoft.Insights/components"),
+        "{noted:?}"
+    );
+    let host = lab.exec_ok(&["--app", "funcslot1-deployment"], &["hostname"]);
+    assert!(!host.trim().is_empty());
+    // An integrated app and its slot.
+    let mut t = small_lab(1, "integration");
+    let slot = json!({ "type": "Microsoft.Web/sites/slots", "name": "web1/staging", "location": "westeurope",
+        "kind": "app,linux", "properties": { "siteConfig": { "appCommandLine": "sleep 100000" } } });
+    t["resources"].as_array_mut().unwrap().push(slot);
+    lab.deploy(RG, &t);
+    lab.spawn(&["--vm", "vm1"], &[&probe_bin(), "serve-tcp", "9000"]);
+    let line = lab.exec_ok(
+        &["--app", "web1-staging"],
+        &[&probe_bin(), "tcp", "10.0.3.4", "9000"],
+    );
+    let ip = peer_ip(&line);
+    assert!(
+        ip.starts_with("10.0.1."),
+        "the site's integration subnet 10.0.1.0/28, got {ip}"
+    );
+}
+
+/// `--mode Complete` deletes what the template no longer names, under the
+/// rules of a delete: a VNet an app is integrated with is refused (as a
+/// DeploymentFailed with the delete's own error), and nothing changes.
+#[test]
+fn complete_mode_deletes_what_the_template_dropped_under_delete_rules() {
+    let Some(lab) = Lab::start() else { return };
+    let full = small_lab(1, "integration");
+    lab.deploy(RG, &full);
+    let without_vm: Vec<Value> = full["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            !matches!(
+                r["type"].as_str(),
+                Some("Microsoft.Compute/virtualMachines" | "Microsoft.Network/networkInterfaces")
+            )
+        })
+        .cloned()
+        .collect();
+    let path = lab.write_json("complete.json", &template(without_vm.clone()));
+    let d = lab.cli_json(&[
+        "deployment",
+        "group",
+        "create",
+        "-g",
+        RG,
+        "-f",
+        path.to_str().unwrap(),
+        "--mode",
+        "Complete",
+    ]);
+    assert_eq!(d["properties"]["provisioningState"], "Succeeded", "{d}");
+    assert!(!lab
+        .cli(&[
+            "resource",
+            "show",
+            "--ids",
+            &id(RG, "Microsoft.Compute/virtualMachines", "vm1")
+        ])
+        .status
+        .success());
+    assert!(
+        kernel_writes(&d["properties"]["reconcile"]) > 0,
+        "the VM's namespace went: {d}"
+    );
+    // Dropping the VNet too: the app is integrated with it.
+    let only_apps: Vec<Value> = without_vm
+        .into_iter()
+        .filter(|r| r["type"] != "Microsoft.Network/virtualNetworks")
+        .collect();
+    let path = lab.write_json("complete2.json", &template(only_apps));
+    let err = lab.refused(
+        &[
+            "deployment",
+            "group",
+            "create",
+            "-g",
+            RG,
+            "-f",
+            path.to_str().unwrap(),
+            "--mode",
+            "Complete",
+        ],
+        "DeploymentFailed",
+    );
+    assert!(
+        err.contains("(InUseVirtualNetworkCannotBeDeleted)")
+            || err.contains("InUseSubnetCannotBeDeleted"),
+        "{err}"
+    );
+    // The failed attempt is in the history, with its error.
+    let shown = lab.cli_json(&["deployment", "group", "show", "-g", RG, "-n", "complete2"]);
+    assert_eq!(
+        shown["properties"]["provisioningState"], "Failed",
+        "{shown}"
+    );
+    assert_eq!(
+        shown["properties"]["error"]["code"], "DeploymentFailed",
+        "{shown}"
+    );
+}

@@ -3,6 +3,10 @@
 //! with `ip` and `nft`, for 1, 10 and 100 plan instances, run alternately in
 //! one run; plus the daemon's peak memory.
 //!
+//! Then the template section (`template_bench.rs`): evaluating, validating
+//! and planning a 500-resource template of copy loops against the same
+//! resources written out.
+//!
 //! Then the datapath section (`datapath.rs`): throughput and latency from an
 //! app to a VM against a direct veth pair.
 //!
@@ -47,12 +51,18 @@ pub struct Options {
     pub no_nsg: bool,
     /// Only the DNS section (`dns_bench.rs`).
     pub dns_only: bool,
+    /// Only the template section (`template_bench.rs`): no kernel, no sandbox.
+    pub template_only: bool,
     /// Set on the re-run inside the sandbox.
     pub in_sandbox: bool,
 }
 
 pub fn run(opts: &Options) -> Result<ExitCode> {
     let root = workspace_root();
+    if opts.template_only {
+        crate::template_bench::measure(if opts.quick { 3 } else { 9 })?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let sandboxed = std::env::var("VNET_SANDBOX").as_deref() == Ok("1");
     if !opts.in_sandbox {
         if !opts.dns_only {
@@ -367,6 +377,20 @@ fn measure(root: &Path, quick: bool) -> Result<()> {
         results.push(bench.size(instances, rounds)?);
     }
     print_report(&results);
+    // Next to the deploy figures: evaluating and planning a 500-resource
+    // template written with copy loops, against the same resources flat.
+    let template = crate::template_bench::measure(if quick { 3 } else { 9 })?;
+    std::fs::write(
+        target_dir(root).join("bench/template.json"),
+        serde_json::to_vec_pretty(&template)?,
+    )
+    .or_else(|_| {
+        std::fs::create_dir_all(target_dir(root).join("bench"))?;
+        std::fs::write(
+            target_dir(root).join("bench/template.json"),
+            serde_json::to_vec_pretty(&template)?,
+        )
+    })?;
     for w in &bench.warnings {
         println!("warning: {w}");
     }

@@ -7,6 +7,7 @@ mod dns_bench;
 mod rr;
 mod run;
 mod stats;
+mod template_bench;
 
 use std::process::ExitCode;
 
@@ -14,11 +15,16 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  bench [--quick] [--datapath-only] [--no-nsg] [--dns-only]
+  bench [--quick] [--datapath-only] [--no-nsg] [--dns-only] [--template-only]
                     (root; runs inside scripts/sandbox.sh)
                     1. deploy time of the agent against an ip/nft shell script
                     for 1, 10 and 100 plan instances, and the daemon's peak
                     memory. Results: target/bench/deploy.json
+                    Next to it: evaluate, validate and plan of a 500-resource
+                    template of copy loops against the same resources written
+                    out (9 alternating rounds, medians; --quick: 3). Results:
+                    target/bench/template.json. --template-only: only this
+                    (no root, no kernel).
                     2. datapath: iperf3 throughput, TCP request/response and
                     connect latency from an app to a VM (through worker and
                     fabric) with 10 and 1,000 NSG rules, against a direct veth
@@ -82,6 +88,7 @@ fn bench_options(flags: &[&str]) -> Option<bench::Options> {
         datapath_only: false,
         no_nsg: false,
         dns_only: false,
+        template_only: false,
         in_sandbox: false,
     };
     for f in flags {
@@ -90,6 +97,7 @@ fn bench_options(flags: &[&str]) -> Option<bench::Options> {
             "--datapath-only" => opts.datapath_only = true,
             "--no-nsg" => opts.no_nsg = true,
             "--dns-only" => opts.dns_only = true,
+            "--template-only" => opts.template_only = true,
             // Internal: the re-run inside scripts/sandbox.sh.
             "--in-sandbox" => opts.in_sandbox = true,
             _ => return None,

@@ -322,3 +322,34 @@ pub fn parse_parameter(p: &str, out: &mut Map<String, Value>) -> Result<()> {
     out.insert(k.to_string(), json!({ "value": v }));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `-p @file`, `-p name=value` and inline JSON together, later ones
+    /// winning, as az merges them.
+    #[test]
+    fn parameters_from_files_pairs_and_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("azuredeploy.parameters.json");
+        std::fs::write(
+            &file,
+            r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#",
+                "contentVersion": "1.0.0.0",
+                "parameters": {"appName": {"value": "fromfile"}, "count": {"value": 2}}}"#,
+        )
+        .unwrap();
+        let mut out = Map::new();
+        parse_parameter(&format!("@{}", file.display()), &mut out).unwrap();
+        parse_parameter("appName=fromflag", &mut out).unwrap();
+        parse_parameter(r#"{"sku": {"value": "P1v3"}}"#, &mut out).unwrap();
+        assert_eq!(out["appName"], json!({"value": "fromflag"}));
+        assert_eq!(out["count"], json!({"value": 2}));
+        assert_eq!(out["sku"], json!({"value": "P1v3"}));
+        assert!(!out.contains_key("$schema"));
+        let kv = r#"{"pw": {"reference": {"keyVault": {"id": "x"}, "secretName": "s"}}}"#;
+        assert!(parse_parameter(kv, &mut out).is_err());
+        assert!(parse_parameter("novalue", &mut out).is_err());
+    }
+}

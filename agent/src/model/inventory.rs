@@ -49,6 +49,7 @@ impl Inventory {
         for res in resources.values() {
             inv.add(res)?;
         }
+        inv.add_slots(resources, true)?;
         Ok(inv)
     }
 
@@ -58,7 +59,47 @@ impl Inventory {
         for res in resources.values() {
             let _ = inv.add(res);
         }
+        let _ = inv.add_slots(resources, false);
         inv
+    }
+
+    /// Deployment slots (`Microsoft.Web/sites/slots`) are apps of their
+    /// site's plan, named `<site>-<slot>` (their host name), sharing the
+    /// site's integration unless they name their own subnet.
+    fn add_slots(
+        &mut self,
+        resources: &BTreeMap<String, GenericResource>,
+        strict: bool,
+    ) -> Result<(), AzureError> {
+        for res in resources.values() {
+            let is_slot = res.type_.eq_ignore_ascii_case("Microsoft.Web/sites/slots")
+                && res.id.segments.len() == 2;
+            let Some(parent) = is_slot.then(|| res.id.parent()).flatten() else {
+                continue;
+            };
+            let Some(site) = self.site(&parent).cloned() else {
+                continue;
+            };
+            let mut slot = res.clone();
+            slot.name = format!("{}-{}", site.name, res.id.name());
+            if let Some(p) = slot.properties.as_object_mut() {
+                p.entry("serverFarmId")
+                    .or_insert_with(|| serde_json::json!(site.server_farm_id.to_string()));
+                if let Some(subnet) = &site.subnet_id {
+                    p.entry("virtualNetworkSubnetId")
+                        .or_insert_with(|| serde_json::json!(subnet.to_string()));
+                }
+            }
+            match Site::from_resource(&slot) {
+                Ok(s) => {
+                    self.records.retain(|r| r != &res.id);
+                    self.sites.push(s);
+                }
+                Err(e) if strict => return Err(e),
+                Err(_) => {}
+            }
+        }
+        Ok(())
     }
 
     fn add(&mut self, res: &GenericResource) -> Result<(), AzureError> {

@@ -31,6 +31,8 @@ struct Shared<'a> {
     state: &'a dyn StateLookup,
     after_apply: bool,
     resources: RefCell<Vec<GenericResource>>,
+    /// Keys of `resources`, for the duplicate check.
+    keys: RefCell<BTreeSet<String>>,
     nested: RefCell<Vec<NestedDeployment>>,
 }
 
@@ -62,6 +64,7 @@ pub(super) fn run(
         state,
         after_apply,
         resources: RefCell::new(Vec::new()),
+        keys: RefCell::new(BTreeSet::new()),
         nested: RefCell::new(Vec::new()),
     };
     let given = req.parameters.clone();
@@ -241,6 +244,10 @@ struct Engine<'s, 'a> {
     outputs_decl: Option<Value>,
     template_uri: Option<String>,
     instances: Vec<Instance>,
+    /// What `dependsOn` and `reference()` may name, lower-cased, to the
+    /// instances it names (ids, names, `type/name`, symbolic names, loops,
+    /// a nested child's short name): lookups stay cheap in big templates.
+    index: BTreeMap<String, Vec<usize>>,
     loops: BTreeSet<String>,
     slots: RefCell<Vec<Slot>>,
     depth: u32,
@@ -281,6 +288,7 @@ impl<'s, 'a> Engine<'s, 'a> {
             outputs_decl: template.get("outputs").cloned(),
             template_uri,
             instances: Vec::new(),
+            index: BTreeMap::new(),
             loops: BTreeSet::new(),
             slots: RefCell::new(Vec::new()),
             depth,
@@ -295,6 +303,7 @@ impl<'s, 'a> Engine<'s, 'a> {
         for i in 0..e.instances.len() {
             e.identify(i)?;
         }
+        e.build_index();
         e.dependencies()?;
         e.slots = RefCell::new(e.instances.iter().map(|_| Slot::Todo).collect());
         Ok(e)
@@ -547,48 +556,53 @@ impl<'s, 'a> Engine<'s, 'a> {
     /// or a copy loop's name.
     fn matching(&self, entry: &str) -> Vec<usize> {
         let e = entry.trim().to_ascii_lowercase();
-        let by_id: Vec<usize> = if e.starts_with('/') {
-            self.instances
-                .iter()
-                .enumerate()
-                .filter(|(_, x)| x.id.as_ref().is_some_and(|id| id.key() == e))
-                .map(|(j, _)| j)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        if !by_id.is_empty() || e.starts_with('/') {
-            return by_id;
+        if e.starts_with('/') {
+            return self
+                .index
+                .get(&format!("id:{e}"))
+                .cloned()
+                .unwrap_or_default();
         }
-        let symbolic: Vec<usize> = self
-            .instances
+        if let Some(hits) = self.index.get(&format!("sym:{e}")) {
+            return hits.clone();
+        }
+        let mut hits: Vec<usize> = ["name", "tn", "loop", "short"]
             .iter()
-            .enumerate()
-            .filter(|(_, x)| {
-                x.symbolic
-                    .as_deref()
-                    .is_some_and(|s| s.eq_ignore_ascii_case(&e))
-            })
-            .map(|(j, _)| j)
+            .filter_map(|k| self.index.get(&format!("{k}:{e}")))
+            .flatten()
+            .copied()
             .collect();
-        if !symbolic.is_empty() {
-            return symbolic;
+        hits.sort_unstable();
+        hits.dedup();
+        hits
+    }
+
+    fn build_index(&mut self) {
+        let mut index: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (j, x) in self.instances.iter().enumerate() {
+            let mut keys = vec![
+                format!("name:{}", x.name.to_ascii_lowercase()),
+                format!("tn:{}/{}", x.type_, x.name).to_ascii_lowercase(),
+            ];
+            if let Some(id) = &x.id {
+                keys.push(format!("id:{}", id.key()));
+            }
+            if let Some(sym) = &x.symbolic {
+                keys.push(format!("sym:{}", sym.to_ascii_lowercase()));
+            }
+            if let Some((l, _, _)) = &x.copy {
+                keys.push(format!("loop:{}", l.to_ascii_lowercase()));
+            }
+            if x.parent.is_some() {
+                if let Some(short) = x.name.rsplit('/').next() {
+                    keys.push(format!("short:{}", short.to_ascii_lowercase()));
+                }
+            }
+            for k in keys {
+                index.entry(k).or_default().push(j);
+            }
         }
-        self.instances
-            .iter()
-            .enumerate()
-            .filter(|(_, x)| {
-                x.name.to_ascii_lowercase() == e
-                    || format!("{}/{}", x.type_, x.name).to_ascii_lowercase() == e
-                    || x.copy
-                        .as_ref()
-                        .is_some_and(|(l, _, _)| l.eq_ignore_ascii_case(&e))
-                    // A nested child names its siblings by their own short name.
-                    || (x.parent.is_some()
-                        && x.name.rsplit('/').next().is_some_and(|n| n.eq_ignore_ascii_case(&e)))
-            })
-            .map(|(j, _)| j)
-            .collect()
+        self.index = index;
     }
 
     fn check_cycles(&self) -> Result<(), AzureError> {
@@ -765,7 +779,7 @@ impl<'s, 'a> Engine<'s, 'a> {
         let view = declared_view(&res, v.get("apiVersion"));
         {
             let mut all = self.shared.resources.borrow_mut();
-            if all.iter().any(|o| o.id == res.id) {
+            if !self.shared.keys.borrow_mut().insert(res.id.key()) {
                 return Err(invalid_template(format!(
                     "Deployment template validation failed: the resource '{}' is defined multiple times in the template.",
                     res.id
