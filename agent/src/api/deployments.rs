@@ -268,6 +268,16 @@ fn complete_mode(
     Ok(next)
 }
 
+fn deployment_not_found(id: &str) -> AzureError {
+    AzureError::not_found(
+        "DeploymentNotFound",
+        format!(
+            "Deployment '{}' could not be found.",
+            id.rsplit('/').next().unwrap_or(id)
+        ),
+    )
+}
+
 impl Daemon {
     fn request_with_clock(&self, mut req: DeploymentRequest, name: &str) -> DeploymentRequest {
         req.name = Some(name.to_string());
@@ -413,16 +423,9 @@ impl Daemon {
     }
 
     pub fn deployment_show(&self, id: &str) -> Result<Value, ApiError> {
-        self.history.get(id).ok_or_else(|| {
-            AzureError::not_found(
-                "DeploymentNotFound",
-                format!(
-                    "Deployment '{}' could not be found.",
-                    id.rsplit('/').next().unwrap_or(id)
-                ),
-            )
-            .into()
-        })
+        self.history
+            .get(id)
+            .ok_or_else(|| deployment_not_found(id).into())
     }
 
     pub fn deployment_list(&self, group_prefix: &str) -> Value {
@@ -434,15 +437,6 @@ impl Daemon {
         self.history
             .remove(id)
             .map(|_| json!({"id": id, "deleted": true}))
-            .ok_or_else(|| {
-                AzureError::not_found(
-                    "DeploymentNotFound",
-                    format!(
-                        "Deployment '{}' could not be found.",
-                        id.rsplit('/').next().unwrap_or(id)
-                    ),
-                )
-                .into()
-            })
+            .ok_or_else(|| deployment_not_found(id).into())
     }
 }

@@ -31,51 +31,45 @@ impl Location {
     }
 }
 
+/// `-n/--name` (or `-g/--resource-group`) of a group, and its subscription.
+#[derive(Args, Debug)]
+pub struct GroupName {
+    #[arg(
+        short = 'n',
+        long = "name",
+        visible_alias = "resource-group",
+        short_alias = 'g'
+    )]
+    name: String,
+    #[arg(long, default_value = crate::template::DEFAULT_SUBSCRIPTION)]
+    subscription: String,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum GroupCmd {
     /// Delete a resource group: every resource in it.
     Delete {
-        #[arg(
-            short = 'n',
-            long = "name",
-            visible_alias = "resource-group",
-            short_alias = 'g'
-        )]
-        name: String,
+        #[command(flatten)]
+        group: GroupName,
         #[arg(short = 'y', long)]
         yes: bool,
         #[arg(long)]
         no_wait: bool,
-        #[arg(long, default_value = crate::template::DEFAULT_SUBSCRIPTION)]
-        subscription: String,
     },
     /// Create a resource group (the lab keeps no group object: groups exist
     /// as the resources in them do; this answers as az does).
     Create {
-        #[arg(
-            short = 'n',
-            long = "name",
-            visible_alias = "resource-group",
-            short_alias = 'g'
-        )]
-        name: String,
+        #[command(flatten)]
+        group: GroupName,
         #[command(flatten)]
         location: Location,
-        #[arg(long, default_value = crate::template::DEFAULT_SUBSCRIPTION)]
-        subscription: String,
     },
 }
 
 pub fn group(g: &Global, cmd: GroupCmd) -> Result<ExitCode> {
-    let (name, location, subscription) = match cmd {
-        GroupCmd::Delete {
-            name, subscription, ..
-        } => return group_delete(g, &name, &subscription),
-        GroupCmd::Create {
-            name,
-            location,
-            subscription,
-        } => (name, location, subscription),
+    let (GroupName { name, subscription }, location) = match cmd {
+        GroupCmd::Delete { group, .. } => return group_delete(g, &group.name, &group.subscription),
+        GroupCmd::Create { group, location } => (group, location),
     };
     g.print_value(&json!({
         "id": format!("/subscriptions/{subscription}/resourceGroups/{name}"),
@@ -224,11 +218,7 @@ impl SubnetFlags {
 #[derive(Args, Debug)]
 pub struct SubnetCreate {
     #[command(flatten)]
-    rg: Rg,
-    #[arg(long)]
-    vnet_name: String,
-    #[arg(short = 'n', long)]
-    name: String,
+    subnet: super::network::SubnetArgs,
     #[command(flatten)]
     flags: SubnetFlags,
 }
@@ -238,11 +228,12 @@ pub fn subnet_create(g: &Global, a: SubnetCreate) -> Result<ExitCode> {
         bail!("the following arguments are required: --address-prefixes");
     }
     let mut p = Map::new();
-    a.flags.apply(&a.rg, &mut p);
-    let id =
-        a.rg.id("Microsoft.Network", "virtualNetworks", &a.vnet_name)
-            .child("subnets", &a.name);
-    g.call("PUT", &id.to_string(), Some(&json!({"properties": p})))
+    a.flags.apply(a.subnet.rg(), &mut p);
+    g.call(
+        "PUT",
+        &a.subnet.id().to_string(),
+        Some(&json!({ "properties": p })),
+    )
 }
 
 /// `network nsg create`, `network route-table create`, `network public-ip

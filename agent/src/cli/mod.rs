@@ -280,7 +280,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let q = resource_group
                 .map(|rg| format!("?resourceGroup={}", encode(&rg)))
                 .unwrap_or_default();
-            g.call("GET", &format!("/resources{q}"), None)
+            // az prints the list itself (so `--query "[?type=='...']"` works).
+            match g.fetch(&format!("/resources{q}"))? {
+                Some(v) => g.print_value(&v["value"]),
+                None => Ok(ExitCode::FAILURE),
+            }
         }
         Command::Resource(ResourceCmd::Move(args)) => az::resource_move(&g, args),
         Command::Webapp(cmd) => az::webapp(&g, cmd, false),

@@ -241,7 +241,10 @@ pub struct SubnetArgs {
 }
 
 impl SubnetArgs {
-    fn id(&self) -> ResourceId {
+    pub(super) fn rg(&self) -> &Rg {
+        &self.rg
+    }
+    pub(super) fn id(&self) -> ResourceId {
         self.rg
             .id("Microsoft.Network", "virtualNetworks", &self.vnet_name)
             .child("subnets", &self.name)

@@ -106,8 +106,14 @@ fn one(
         check_limits(name, decl, &value)?;
         if let Some(Value::Array(allowed)) = decl.get("allowedValues") {
             if !allowed.contains(&value) {
+                // A secure parameter's value is never echoed, not even in an error.
+                let shown = if ty.starts_with("secure") {
+                    "(secure)".to_string()
+                } else {
+                    value.to_string()
+                };
                 return Err(invalid_template(format!(
-                    "Deployment template validation failed: the provided value {value} for the template parameter \
+                    "Deployment template validation failed: the provided value {shown} for the template parameter \
                      '{name}' is not valid. Allowed values: {}.",
                     Value::Array(allowed.clone())
                 )));
@@ -119,10 +125,15 @@ fn one(
 
 /// Check a given value against the declared type, converting strings for int/bool.
 fn coerce(name: &str, ty: &str, v: &Value) -> Result<Value, AzureError> {
+    let shown = if ty.starts_with("secure") {
+        "(secure)".to_string()
+    } else {
+        v.to_string()
+    };
     let bad = |want: &str| {
         invalid_template(format!(
             "Deployment template validation failed: the template parameter '{name}' is declared as {want}, \
-             but the value {v} is not one."
+             but the value {shown} is not one."
         ))
     };
     match (ty, v) {

@@ -612,3 +612,20 @@ fn required_parameters(template: &Value) -> Vec<(String, Value)> {
         })
         .collect()
 }
+
+/// A securestring's value is never echoed: not in an error, not in outputs.
+#[test]
+fn secure_values_are_never_echoed() {
+    let t = json!({
+        "parameters": {"pw": {"type": "securestring", "allowedValues": ["a"]}},
+        "resources": [{"type": "Microsoft.Network/virtualNetworks", "name": "v"}],
+        "outputs": {"pw": {"type": "securestring", "value": "[parameters('pw')]"}}
+    });
+    let e = evaluate(&req(t.clone(), &[("pw", json!("hunter2"))]), &NoState).unwrap_err();
+    assert!(!e.message.contains("hunter2"), "{}", e.message);
+    let ok = evaluate(&req(t, &[("pw", json!("a"))]), &NoState).unwrap();
+    assert!(!ok.outputs.contains_key("pw"));
+    let t = json!({"parameters": {"o": {"type": "secureObject"}}, "resources": []});
+    let e = evaluate(&req(t, &[("o", json!("hunter2"))]), &NoState).unwrap_err();
+    assert!(!e.message.contains("hunter2"), "{}", e.message);
+}
