@@ -427,3 +427,163 @@ fn the_nat_gateway_quickstart_gives_the_subnet_its_public_ip() {
     );
     assert_eq!(peer_ip(&line), pip, "{line}");
 }
+
+/// The gallery's "Function app with VNet integration" template, unchanged
+/// (its `sites/networkConfig` integrates a Windows Elastic Premium app):
+/// the function app reaches a VM added to its VNet from the subnet the
+/// template made, and its storage account by name.
+#[test]
+fn the_function_app_vnet_integration_quickstart_carries_traffic() {
+    let Some(mut lab) = Lab::start() else { return };
+    let file = repo_file("templates/function-app-vnet-integration/azuredeploy.json");
+    let d = lab.deploy_file(
+        "func",
+        &file,
+        &[
+            "functionAppName=funcvnet1",
+            "vnetName=funcvnet",
+            "subnetName=integration",
+        ],
+    );
+    assert_eq!(d["properties"]["provisioningState"], "Succeeded", "{d}");
+    let app = lab.cli_json(&[
+        "functionapp",
+        "show",
+        "-g",
+        "func",
+        "-n",
+        "funcvnet1",
+        "--query",
+        "properties.virtualNetworkSubnetId",
+    ]);
+    assert!(
+        app.as_str().unwrap().ends_with("/subnets/integration"),
+        "{app}"
+    );
+    lab.cli_ok(&[
+        "network",
+        "vnet",
+        "subnet",
+        "create",
+        "-g",
+        "func",
+        "--vnet-name",
+        "funcvnet",
+        "-n",
+        "vms",
+        "--address-prefixes",
+        "10.0.1.0/24",
+    ]);
+    lab.cli_ok(&[
+        "vm",
+        "create",
+        "-g",
+        "func",
+        "-n",
+        "vm1",
+        "--vnet-name",
+        "funcvnet",
+        "--subnet",
+        "vms",
+        "--private-ip-address",
+        "10.0.1.10",
+        "--public-ip-address",
+        "",
+    ]);
+    let ip = source_seen_by_vm(&mut lab, "funcvnet1", "10.0.1.10");
+    assert!(
+        ip.starts_with("10.0.0."),
+        "the template's integration subnet 10.0.0.0/24, got {ip}"
+    );
+}
+
+/// The gallery's "Add an NSG to an existing subnet" template, unchanged,
+/// after its prerequisite (whose outputs are its parameters, as the
+/// gallery's harness passes them; its nested deployment updates the
+/// subnet in the VNet's group): SSH from the internet reaches a VM of the
+/// subnet, any other port is dropped by the NSG's default rules.
+#[test]
+fn the_nsg_quickstart_filters_real_traffic() {
+    let Some(mut lab) = Lab::start() else { return };
+    lab.deploy(
+        "internet",
+        &template(vec![json!({ "type": "Lab.Emulator/internetHosts", "name": "client", "location": "westeurope",
+            "properties": { "ipAddress": "203.0.113.70" } })]),
+    );
+    let pre = lab.deploy_file(
+        "nsgrg",
+        &repo_file("templates/nsg-add-to-existing-subnet/prereqs/prereq.azuredeploy.json"),
+        &["vNetName=prereqvnet"],
+    );
+    let out = &pre["properties"]["outputs"];
+    let params: Vec<String> = [
+        "virtualNetworkResourceGroupName",
+        "virtualNetworkName",
+        "subnetName",
+    ]
+    .iter()
+    .map(|k| format!("{k}={}", out[k]["value"].as_str().unwrap()))
+    .collect();
+    let params: Vec<&str> = params.iter().map(String::as_str).collect();
+    let d = lab.deploy_file(
+        "nsgrg",
+        &repo_file("templates/nsg-add-to-existing-subnet/azuredeploy.json"),
+        &params,
+    );
+    assert_eq!(d["properties"]["provisioningState"], "Succeeded", "{d}");
+    let vnet = out["virtualNetworkName"]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let subnet = lab.cli_json(&[
+        "network",
+        "vnet",
+        "subnet",
+        "show",
+        "-g",
+        "nsgrg",
+        "--vnet-name",
+        &vnet,
+        "-n",
+        "default",
+        "--query",
+        "properties.networkSecurityGroup.id",
+    ]);
+    assert!(
+        subnet
+            .as_str()
+            .is_some_and(|s| s.ends_with("/networkSecurityGroups/new-nsg")),
+        "{subnet}"
+    );
+    let vm = lab.cli_json(&[
+        "vm",
+        "create",
+        "-g",
+        "nsgrg",
+        "-n",
+        "vm1",
+        "--vnet-name",
+        &vnet,
+        "--subnet",
+        "default",
+        "--private-ip-address",
+        "10.0.0.10",
+    ]);
+    let public = vm["publicIpAddress"]
+        .as_str()
+        .expect("the VM's public IP")
+        .to_string();
+    let probe = probe_bin();
+    lab.spawn(&["--vm", "vm1"], &[&probe, "serve-tcp", "22"]);
+    lab.spawn(&["--vm", "vm1"], &[&probe, "serve-tcp", "9000"]);
+    let ssh = lab.exec_ok(&["--host", "client"], &[&probe, "tcp", &public, "22"]);
+    assert_eq!(peer_ip(&ssh), "203.0.113.70", "{ssh}");
+    let denied = lab.exec(
+        &["--host", "client"],
+        &[&probe, "tcp", &public, "9000", "1000"],
+    );
+    assert!(
+        !denied.status.success(),
+        "DenyAllInBound must drop TCP 9000"
+    );
+}
