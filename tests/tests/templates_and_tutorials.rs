@@ -29,6 +29,40 @@ fn curl(lab: &Lab, target: &[&str], url: &str) -> (u16, String, String) {
     )
 }
 
+/// A lab internet host `name` at public address `ip` (resource group `internet`).
+fn internet_host(lab: &Lab, name: &str, ip: &str) {
+    lab.deploy(
+        "internet",
+        &template(vec![
+            json!({ "type": "Lab.Emulator/internetHosts", "name": name,
+            "location": "westeurope", "properties": { "ipAddress": ip } }),
+        ]),
+    );
+}
+
+/// `vm create` of a VM without a public IP at `ip` in `vnet`/`subnet`, as a
+/// user adds one beside what a template built.
+fn add_vm(lab: &Lab, rg: &str, name: &str, vnet: &str, subnet: &str, ip: &str) {
+    lab.cli_ok(&[
+        "vm",
+        "create",
+        "-g",
+        rg,
+        "-n",
+        name,
+        "--image",
+        "Ubuntu2204",
+        "--vnet-name",
+        vnet,
+        "--subnet",
+        subnet,
+        "--private-ip-address",
+        ip,
+        "--public-ip-address",
+        "",
+    ]);
+}
+
 /// The source address VM `vm1` (at `vm_ip`) sees for a TCP connection from
 /// app `app`.
 fn source_seen_by_vm(lab: &mut Lab, app: &str, vm_ip: &str) -> String {
@@ -45,11 +79,7 @@ fn source_seen_by_vm(lab: &mut Lab, app: &str, vm_ip: &str) -> String {
 fn azures_isolate_backend_tutorial_gets_the_traffic_it_promises() {
     let Some(lab) = Lab::start() else { return };
     // The tutorial's user browses from the internet: a host there.
-    lab.deploy(
-        "internet",
-        &template(vec![json!({ "type": "Lab.Emulator/internetHosts", "name": "browser", "location": "westeurope",
-            "properties": { "ipAddress": "203.0.113.50" } })]),
-    );
+    internet_host(&lab, "browser", "203.0.113.50");
     let out = lab.run_script(
         &repo_file("tutorials/isolate-backend-vnet.sh"),
         &[("appName", "tutorialapp1"), ("vaultName", "tutorialvault1")],
@@ -111,24 +141,7 @@ fn the_regional_vnet_integration_quickstart_carries_traffic() {
         "--address-prefixes",
         "10.0.1.0/24",
     ]);
-    lab.cli_ok(&[
-        "vm",
-        "create",
-        "-g",
-        "quickstart",
-        "-n",
-        "vm1",
-        "--image",
-        "Ubuntu2204",
-        "--vnet-name",
-        "qsapp1vnet",
-        "--subnet",
-        "vms",
-        "--private-ip-address",
-        "10.0.1.10",
-        "--public-ip-address",
-        "",
-    ]);
+    add_vm(&lab, "quickstart", "vm1", "qsapp1vnet", "vms", "10.0.1.10");
     let mut lab = lab;
     let ip = source_seen_by_vm(&mut lab, "qsapp1", "10.0.1.10");
     assert!(
@@ -404,22 +417,7 @@ fn the_nat_gateway_quickstart_gives_the_subnet_its_public_ip() {
         .as_str()
         .expect("the NAT gateway's public IP has an address")
         .to_string();
-    lab.cli_ok(&[
-        "vm",
-        "create",
-        "-g",
-        "nat",
-        "-n",
-        "natvm",
-        "--vnet-name",
-        "myVnet",
-        "--subnet",
-        "mySubnet",
-        "--private-ip-address",
-        "192.168.0.10",
-        "--public-ip-address",
-        "",
-    ]);
+    add_vm(&lab, "nat", "natvm", "myVnet", "mySubnet", "192.168.0.10");
     lab.spawn(&["--host", "echo"], &[&probe_bin(), "serve-tcp", "9000"]);
     let line = lab.exec_ok(
         &["--vm", "natvm"],
@@ -474,22 +472,7 @@ fn the_function_app_vnet_integration_quickstart_carries_traffic() {
         "--address-prefixes",
         "10.0.1.0/24",
     ]);
-    lab.cli_ok(&[
-        "vm",
-        "create",
-        "-g",
-        "func",
-        "-n",
-        "vm1",
-        "--vnet-name",
-        "funcvnet",
-        "--subnet",
-        "vms",
-        "--private-ip-address",
-        "10.0.1.10",
-        "--public-ip-address",
-        "",
-    ]);
+    add_vm(&lab, "func", "vm1", "funcvnet", "vms", "10.0.1.10");
     let ip = source_seen_by_vm(&mut lab, "funcvnet1", "10.0.1.10");
     assert!(
         ip.starts_with("10.0.0."),
@@ -505,11 +488,7 @@ fn the_function_app_vnet_integration_quickstart_carries_traffic() {
 #[test]
 fn the_nsg_quickstart_filters_real_traffic() {
     let Some(mut lab) = Lab::start() else { return };
-    lab.deploy(
-        "internet",
-        &template(vec![json!({ "type": "Lab.Emulator/internetHosts", "name": "client", "location": "westeurope",
-            "properties": { "ipAddress": "203.0.113.70" } })]),
-    );
+    internet_host(&lab, "client", "203.0.113.70");
     let pre = lab.deploy_file(
         "nsgrg",
         &repo_file("templates/nsg-add-to-existing-subnet/prereqs/prereq.azuredeploy.json"),
