@@ -17,6 +17,11 @@ use crate::validate;
 /// `(parent type, child type)` -> the array under the parent's `properties`.
 const ARRAY_CHILDREN: &[(&str, &str, &str)] = &[
     ("virtualNetworks", "subnets", "subnets"),
+    (
+        "virtualNetworks",
+        "virtualNetworkPeerings",
+        "virtualNetworkPeerings",
+    ),
     ("networkSecurityGroups", "securityRules", "securityRules"),
     ("routeTables", "routes", "routes"),
     ("virtualMachines", "extensions", "extensions"),

@@ -147,6 +147,22 @@ impl Inventory {
         Ok(())
     }
 
+    /// The peerings of `vnet` that are Connected (the remote VNet exists and
+    /// peers back), with the remote VNet. Only these carry traffic.
+    pub fn connected_peerings<'a>(
+        &'a self,
+        vnet: &'a VirtualNetwork,
+    ) -> impl Iterator<Item = (&'a super::Peering, &'a VirtualNetwork)> + 'a {
+        vnet.peerings.iter().filter_map(move |p| {
+            let remote = self.vnet(&p.remote)?;
+            remote
+                .peerings
+                .iter()
+                .any(|back| back.remote == vnet.id)
+                .then_some((p, remote))
+        })
+    }
+
     pub fn vnet(&self, id: &ResourceId) -> Option<&VirtualNetwork> {
         self.vnets.iter().find(|v| &v.id == id)
     }

@@ -31,9 +31,9 @@ pub use inventory::Inventory;
 pub(crate) use kind::unsupported_type as kind_unsupported;
 pub use kind::ResourceKind;
 pub use network::{
-    Delegation, IpAllocationMethod, IpConfiguration, NetworkInterface, ServiceAssociationLink,
-    Subnet, VirtualNetwork, APP_SERVICE_LINK, CLASSIC_VNET_TYPE, GATEWAY_SUBNET,
-    MAX_VNET_DNS_SERVERS, SERVER_FARMS_DELEGATION,
+    Delegation, IpAllocationMethod, IpConfiguration, NetworkInterface, Peering,
+    ServiceAssociationLink, Subnet, VirtualNetwork, APP_SERVICE_LINK, CLASSIC_VNET_TYPE,
+    GATEWAY_SUBNET, MAX_VNET_DNS_SERVERS, SERVER_FARMS_DELEGATION,
 };
 pub use nsg::{
     default_rules, Access, AddressMatch, ApplicationSecurityGroup, Direction, NetworkSecurityGroup,

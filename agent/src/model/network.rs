@@ -46,9 +46,28 @@ pub struct VirtualNetwork {
     /// Azure-provided DNS (168.63.129.16) for the VNet's VMs and integrated
     /// apps (AZURE-FACTS §6; seed, "Azure DNS private zones"). Empty = Azure's.
     pub dns_servers: Vec<Ipv4Addr>,
+    /// `properties.virtualNetworkPeerings` (also deployed as the child type
+    /// `virtualNetworks/virtualNetworkPeerings`).
+    pub peerings: Vec<Peering>,
 }
 
-/// One entry of `properties.subnets`.
+/// One side of a VNet peering: this VNet's view of a remote one (the
+/// other side is the remote VNet's own peering back).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Peering {
+    pub name: String,
+    pub remote: ResourceId,
+    /// `allowVirtualNetworkAccess` (default true): this VNet's space may
+    /// reach the remote's, and the remote's this one.
+    pub allow_virtual_network_access: bool,
+    /// `allowForwardedTraffic` (default false): accept traffic from the
+    /// remote side whose source is outside the remote VNet (an NVA forwarded it).
+    pub allow_forwarded_traffic: bool,
+    /// `allowGatewayTransit`: the remote may use this VNet's gateway.
+    pub allow_gateway_transit: bool,
+    /// `useRemoteGateways`: this VNet uses the remote's gateway.
+    pub use_remote_gateways: bool,
+}
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subnet {
     pub id: ResourceId,
@@ -174,6 +193,14 @@ impl VirtualNetwork {
             )
             .with_target(dns_path.to_string()));
         }
+        let mut peerings = Vec::new();
+        for (i, v) in p
+            .array("properties.virtualNetworkPeerings")?
+            .iter()
+            .enumerate()
+        {
+            peerings.push(parse_peering(res, i, v)?);
+        }
         Ok(VirtualNetwork {
             id: res.id.clone(),
             name: res.name.clone(),
@@ -182,6 +209,7 @@ impl VirtualNetwork {
             ipv6_prefixes,
             subnets,
             dns_servers,
+            peerings,
         })
     }
 
@@ -191,6 +219,39 @@ impl VirtualNetwork {
             .iter()
             .find(|s| s.name.eq_ignore_ascii_case(name))
     }
+}
+
+fn parse_peering(res: &GenericResource, i: usize, v: &Value) -> Result<Peering, AzureError> {
+    let base = format!("properties.virtualNetworkPeerings[{i}]");
+    let name = props::str_in(res, props::at(v, "name"), &format!("{base}.name"))?
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| invalid(res, &format!("{base}.name"), "is required"))?;
+    let p = props::at(v, "properties");
+    let field = |k: &str| p.and_then(|p| props::at(p, k));
+    let remote_path = format!("{base}.properties.remoteVirtualNetwork.id");
+    let remote = props::id_in(
+        res,
+        field("remoteVirtualNetwork").and_then(|r| props::at(r, "id")),
+        &remote_path,
+    )?
+    .ok_or_else(|| {
+        invalid(
+            res,
+            &remote_path,
+            "is required (the id of the VNet to peer with)",
+        )
+    })?;
+    let flag = |k: &str, default: bool| -> Result<bool, AzureError> {
+        Ok(props::bool_in(res, field(k), &format!("{base}.properties.{k}"))?.unwrap_or(default))
+    };
+    Ok(Peering {
+        name,
+        remote,
+        allow_virtual_network_access: flag("allowVirtualNetworkAccess", true)?,
+        allow_forwarded_traffic: flag("allowForwardedTraffic", false)?,
+        allow_gateway_transit: flag("allowGatewayTransit", false)?,
+        use_remote_gateways: flag("useRemoteGateways", false)?,
+    })
 }
 
 fn parse_subnet(res: &GenericResource, i: usize, v: &Value) -> Result<Subnet, AzureError> {

@@ -17,6 +17,10 @@ use super::types::{NamespaceRole, RouteKind, RulePlan};
 /// The port range NAT gateways and public IPs SNAT to (AZURE-FACTS §0: 64,512 per IP).
 pub(crate) const SNAT_PORTS: (u16, u16) = (1024, 65535);
 
+/// Routing tables of transit through this VNet's NVAs for its peers
+/// (`PEER_TABLE_BASE + peering index`).
+pub(crate) const PEER_TABLE_BASE: u32 = 2000;
+
 /// TCP port of SMTP.
 pub(crate) const SMTP_PORT: u16 = 25;
 
@@ -24,8 +28,9 @@ pub(crate) const SMTP_PORT: u16 = 25;
 /// VnetLocal -> throw (to main, which has the NIC /32s); Internet -> inet0,
 /// or stamp0 for an App Service subnet without a NAT gateway; None ->
 /// blackhole; VirtualAppliance -> via the NVA's NIC link (blackhole when no NIC
-/// of the VNet has the address: Azure drops it too). VirtualNetworkGateway and
-/// VNetPeering -> blackhole: the lab has no gateways or peerings yet. Service
+/// of the VNet or of a peered one has the address: Azure drops it too);
+/// VNetPeering -> out of the veth to the peered fabric (`peer_route`).
+/// VirtualNetworkGateway -> blackhole: the lab has no gateways yet. Service
 /// endpoint routes go to the service's link (`services::endpoint_route`), a
 /// private endpoint's InterfaceEndpoint /32 to its own link into the target
 /// (`services::private_endpoint_route`).
@@ -52,9 +57,17 @@ pub(crate) fn kernel_route(
         NextHopType::VirtualAppliance => ips
             .first()
             .and_then(|ip| {
+                // An NVA in this VNet, or in a peered one (hub and spoke).
+                let ifname = appliance_link(l, fi, *ip).or_else(|| {
+                    l.fabrics[fi]
+                        .peers
+                        .iter()
+                        .find(|p| p.remote_prefixes.iter().any(|n| n.contains(ip)))
+                        .map(|p| p.ifname.clone())
+                })?;
                 Some(RouteKind::Via {
                     gateway: *ip,
-                    ifname: appliance_link(l, fi, *ip)?,
+                    ifname,
                     onlink: true,
                 })
             })
@@ -98,9 +111,54 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
                     NextHopType::InterfaceEndpoint => {
                         super::services::private_endpoint_route(l, fi, r.prefix)
                     }
+                    NextHopType::VNetPeering => peer_route(l, fi, r.prefix),
                     t => kernel_route(l, fi, s, t, &r.next_hop_ips),
                 };
                 ns.route(s.table, r.prefix, kind);
+            }
+        }
+        // Transit through an NVA of this VNet for a peered VNet (hub and
+        // spoke): the spoke's UDR names the NVA, but across the peering the
+        // packet reaches this fabric, not the NVA. What arrives on the
+        // peering for the spoke's UDR prefixes goes on to the NVA, as Azure
+        // delivers it there.
+        for (pi, p) in f.peers.iter().enumerate() {
+            let table = PEER_TABLE_BASE + pi as u32;
+            let mut any = false;
+            let mut seen = std::collections::BTreeSet::new();
+            for s in &l.fabrics[p.remote].subnets {
+                for r in s.routes.iter().filter(|r| r.is_active()) {
+                    if r.next_hop_type != NextHopType::VirtualAppliance {
+                        continue;
+                    }
+                    let Some(ip) = r.next_hop_ips.first() else {
+                        continue;
+                    };
+                    let Some(link) = appliance_link(l, fi, *ip) else {
+                        continue;
+                    };
+                    if !seen.insert(r.prefix) {
+                        continue;
+                    }
+                    ns.route(
+                        table,
+                        r.prefix,
+                        RouteKind::Via {
+                            gateway: *ip,
+                            ifname: link,
+                            onlink: true,
+                        },
+                    );
+                    any = true;
+                }
+            }
+            if any {
+                ns.rules.push(RulePlan {
+                    priority: RULE_PRIORITY + 1,
+                    fwmark: None,
+                    iif: Some(p.ifname.clone()),
+                    table,
+                });
             }
         }
         ns.nft = Some(nft_batch(l, fi, f));
@@ -137,6 +195,37 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
                 "stamp0",
             );
             b.get(fab).proxy_arp("stamp0");
+        }
+    }
+}
+
+/// A VNetPeering route: out of the veth to the fabric whose VNet holds
+/// `prefix` (that fabric answers ARP for its space and routes to its NICs).
+fn peer_route(l: &Layout, fi: usize, prefix: ipnet::Ipv4Net) -> RouteKind {
+    l.fabrics[fi]
+        .peers
+        .iter()
+        .find(|p| p.remote_prefixes.iter().any(|n| n.contains(&prefix)))
+        .map(|p| RouteKind::Dev {
+            ifname: p.ifname.clone(),
+        })
+        .unwrap_or(RouteKind::Blackhole)
+}
+
+/// One veth per Connected peering, between the two fabrics, made once
+/// (from the lower index). Each end answers ARP for its own VNet: a peering
+/// is a link between two routers, so non-transitivity follows from each
+/// fabric routing only its direct peers' spaces.
+pub(crate) fn build_peerings(l: &Layout, b: &mut Builder) {
+    for (fi, f) in l.fabrics.iter().enumerate() {
+        for p in f.peers.iter().filter(|p| p.remote > fi) {
+            let remote = &l.fabrics[p.remote];
+            let Some(back) = remote.peers.iter().find(|q| q.remote == fi) else {
+                continue;
+            };
+            b.veth(&f.netns, &p.ifname, &remote.netns, &back.ifname);
+            b.get(&f.netns).proxy_arp(&p.ifname);
+            b.get(&remote.netns).proxy_arp(&back.ifname);
         }
     }
 }
@@ -367,6 +456,35 @@ fn nft_batch(l: &Layout, fi: usize, f: &FabricL) -> serde_json::Value {
     }
     if let Some(ip) = f.default_outbound {
         batch.rule("postrouting", vec![nft::oifname("inet0"), nft::snat(ip)]);
+    }
+    // Peerings: `allowVirtualNetworkAccess: false` drops everything across
+    // the link; without `allowForwardedTraffic`, what comes from the peer
+    // with a source outside its VNet (an NVA forwarded it) is dropped.
+    for p in &f.peers {
+        if !p.allow_access {
+            let c = format!("peering-blocked-{}", p.ifname);
+            batch.counter(&c);
+            batch.rule(
+                "forward",
+                vec![nft::iifname(&p.ifname), nft::named_counter(&c), nft::drop()],
+            );
+            batch.rule(
+                "forward",
+                vec![nft::oifname(&p.ifname), nft::named_counter(&c), nft::drop()],
+            );
+        } else if !p.allow_forwarded {
+            let c = format!("peering-forwarded-{}", p.ifname);
+            batch.counter(&c);
+            batch.rule(
+                "forward",
+                vec![
+                    nft::iifname(&p.ifname),
+                    nft::ip_not_in_prefixes("saddr", &p.remote_prefixes),
+                    nft::named_counter(&c),
+                    nft::drop(),
+                ],
+            );
+        }
     }
     super::nsg::append_to_fabric_batch(l, fi, &mut batch);
     batch.finish()

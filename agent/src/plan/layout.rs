@@ -96,6 +96,22 @@ pub(crate) struct FabricL {
     pub stamp: Option<usize>,
     /// The VNet's subscription allows outbound SMTP (TCP 25).
     pub allow_smtp: bool,
+    /// Connected peerings: a veth to each peered VNet's fabric.
+    pub peers: Vec<PeerL>,
+}
+
+/// One Connected peering of a fabric (docs/datapath.md, "Peering").
+#[derive(Debug, Clone)]
+pub(crate) struct PeerL {
+    /// The remote VNet's fabric index.
+    pub remote: usize,
+    /// This side's end of the veth to the remote fabric.
+    pub ifname: String,
+    pub remote_prefixes: Vec<Ipv4Net>,
+    /// This side's `allowVirtualNetworkAccess`.
+    pub allow_access: bool,
+    /// This side's `allowForwardedTraffic`.
+    pub allow_forwarded: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -248,6 +264,10 @@ impl Layout {
                 .enumerate()
                 .map(|(i, s)| {
                     let mut inputs = lab_route_inputs(&inv, v, s, &endpoints, &service_addrs);
+                    inputs.peerings = inv
+                        .connected_peerings(v)
+                        .flat_map(|(_, remote)| remote.address_prefixes.iter().copied())
+                        .collect();
                     // A `Microsoft.Web` service endpoint reaches the front
                     // ends of App Service in the VNet's region.
                     inputs.service_endpoints.extend(
@@ -282,6 +302,20 @@ impl Layout {
                     }
                 })
                 .collect();
+            let peers = inv
+                .connected_peerings(v)
+                .filter_map(|(p, remote)| {
+                    let ri = inv.vnets.iter().position(|x| x.id == remote.id)?;
+                    let remote_ns = names::netns(l, "vnet", &remote.name, &remote.id.key());
+                    Some(PeerL {
+                        remote: ri,
+                        ifname: names::link('p', &remote_ns, "peer"),
+                        remote_prefixes: remote.address_prefixes.clone(),
+                        allow_access: p.allow_virtual_network_access,
+                        allow_forwarded: p.allow_forwarded_traffic,
+                    })
+                })
+                .collect();
             fabrics.push(FabricL {
                 vnet: v.clone(),
                 netns: names::netns(l, "vnet", &v.name, &v.id.key()),
@@ -289,6 +323,7 @@ impl Layout {
                 subnets,
                 stamp: None,
                 allow_smtp: state.subscription(&v.id.subscription).allow_outbound_smtp,
+                peers,
             });
         }
         let fabric_of = |vnet: &ResourceId| fabrics.iter().position(|f| &f.vnet.id == vnet);

@@ -63,6 +63,7 @@ pub fn build(state: &LabState, lab: &LabConfig) -> NetworkPlan {
     internet::build(&l, lab, &mut b);
     stamp::build(&l, &mut b);
     fabric::build(&l, &mut b);
+    fabric::build_peerings(&l, &mut b);
     worker::build(&l, &mut b);
     vm::build(&l, &mut b);
     dns::build(&l, &mut b);

@@ -193,6 +193,15 @@ pub(crate) fn ip_not(field: &str, addresses: &[Ipv4Addr]) -> Value {
     json!({"match": {"op": "!=", "left": payload("ip", field), "right": right}})
 }
 
+/// `ip <saddr|daddr> != { <prefix>, ... }` (at least one prefix).
+pub(crate) fn ip_not_in_prefixes(field: &str, prefixes: &[ipnet::Ipv4Net]) -> Value {
+    let set: Vec<Value> = prefixes
+        .iter()
+        .map(|n| json!({"prefix": {"addr": n.network().to_string(), "len": n.prefix_len()}}))
+        .collect();
+    json!({"match": {"op": "!=", "left": payload("ip", field), "right": {"set": set}}})
+}
+
 /// `meta mark set <mark>`.
 pub(crate) fn set_mark(mark: u32) -> Value {
     json!({"mangle": {"key": meta("mark"), "value": mark}})

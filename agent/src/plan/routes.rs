@@ -337,6 +337,7 @@ mod tests {
             ipv6_prefixes: vec![],
             subnets: vec![],
             dns_servers: vec![],
+            peerings: vec![],
         }
     }
 

@@ -421,6 +421,62 @@ fn vnet_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
         return v;
     };
     let f = &l.fabrics[fi];
+    // Peerings: Connected once the remote peers back, else Initiated.
+    if let Some(list) = props(&mut v)
+        .get_mut("virtualNetworkPeerings")
+        .and_then(Value::as_array_mut)
+    {
+        for (entry, peering) in list.iter_mut().zip(&f.vnet.peerings) {
+            let remote = l.inv.vnet(&peering.remote);
+            let connected =
+                remote.is_some_and(|r| r.peerings.iter().any(|b| b.remote == f.vnet.id));
+            let Some(obj) = entry.as_object_mut() else {
+                continue;
+            };
+            obj.insert(
+                "id".into(),
+                json!(format!(
+                    "{}/virtualNetworkPeerings/{}",
+                    f.vnet.id, peering.name
+                )),
+            );
+            obj.insert(
+                "type".into(),
+                json!("Microsoft.Network/virtualNetworks/virtualNetworkPeerings"),
+            );
+            let pp = obj.entry("properties").or_insert_with(|| json!({}));
+            if let Some(pp) = pp.as_object_mut() {
+                pp.insert("provisioningState".into(), json!("Succeeded"));
+                pp.insert(
+                    "peeringState".into(),
+                    json!(if connected { "Connected" } else { "Initiated" }),
+                );
+                pp.insert("peeringSyncLevel".into(), json!("FullyInSync"));
+                pp.insert(
+                    "allowVirtualNetworkAccess".into(),
+                    json!(peering.allow_virtual_network_access),
+                );
+                pp.insert(
+                    "allowForwardedTraffic".into(),
+                    json!(peering.allow_forwarded_traffic),
+                );
+                pp.insert(
+                    "allowGatewayTransit".into(),
+                    json!(peering.allow_gateway_transit),
+                );
+                pp.insert(
+                    "useRemoteGateways".into(),
+                    json!(peering.use_remote_gateways),
+                );
+                if let Some(r) = remote {
+                    pp.insert(
+                        "remoteAddressSpace".into(),
+                        json!({"addressPrefixes": r.address_prefixes.iter().map(ToString::to_string).collect::<Vec<_>>()}),
+                    );
+                }
+            }
+        }
+    }
     if let Some(list) = props(&mut v)
         .get_mut("subnets")
         .and_then(Value::as_array_mut)

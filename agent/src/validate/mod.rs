@@ -11,6 +11,7 @@ mod names;
 mod network;
 mod normalize;
 mod nsg;
+mod peering;
 mod private_endpoint;
 mod providers;
 mod record;
@@ -227,6 +228,7 @@ fn finish(
     let inv = Inventory::parse(&next.resources)?;
     network::check(&inv)?;
     network::check_prefix_changes(&old_inv, &inv)?;
+    peering::check(&inv)?;
     services::check(&inv, &old_inv)?;
     routing::check(&inv)?;
     dns::check(&inv)?;

@@ -13,6 +13,9 @@ use crate::model::{
 pub(crate) enum ChildKind {
     /// `Microsoft.Network/virtualNetworks/subnets`: an entry of `properties.subnets`.
     Subnet,
+    /// `Microsoft.Network/virtualNetworks/virtualNetworkPeerings`: an entry of
+    /// `properties.virtualNetworkPeerings`.
+    VnetPeering,
     /// `Microsoft.Web/sites/config` `web` (-> `siteConfig`) or `appsettings`.
     SiteConfig,
     /// `Microsoft.Web/sites/networkConfig` `virtualNetwork` (-> `virtualNetworkSubnetId`).
@@ -47,6 +50,9 @@ impl ChildKind {
         let t = type_.to_ascii_lowercase();
         match t.as_str() {
             "microsoft.network/virtualnetworks/subnets" => Some(ChildKind::Subnet),
+            "microsoft.network/virtualnetworks/virtualnetworkpeerings" => {
+                Some(ChildKind::VnetPeering)
+            }
             "microsoft.web/sites/config" => Some(ChildKind::SiteConfig),
             "microsoft.web/sites/networkconfig" => Some(ChildKind::SiteNetworkConfig),
             "microsoft.network/privatednszones/virtualnetworklinks" => Some(ChildKind::DnsZoneLink),
@@ -262,6 +268,16 @@ pub(crate) fn merge_child(
         ChildKind::VaultSecret => {
             let entry = json!({ "name": name, "properties": { "value": child.properties.get("value").cloned().unwrap_or(json!("")) } });
             upsert_named(props, "secrets", entry, &name, parent_id.name())?;
+        }
+        ChildKind::VnetPeering => {
+            let entry = json!({ "name": name, "properties": child.properties });
+            upsert_named(
+                props,
+                "virtualNetworkPeerings",
+                entry,
+                &name,
+                parent_id.name(),
+            )?;
         }
         ChildKind::DnsZoneLink | ChildKind::PrivateDnsZoneGroup => {
             let key = if kind == ChildKind::DnsZoneLink {

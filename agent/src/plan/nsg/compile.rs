@@ -96,8 +96,16 @@ pub(crate) struct VnetTagInputs {
     pub on_premises_prefixes: Vec<Ipv4Net>,
 }
 
-pub(crate) fn vnet_tag_inputs(_inv: &Inventory, _vnet: &VirtualNetwork) -> VnetTagInputs {
-    VnetTagInputs::default()
+/// The `VirtualNetwork` tag grows with the address spaces of the VNets
+/// this one is peered with (Connected peerings).
+pub(crate) fn vnet_tag_inputs(inv: &Inventory, vnet: &VirtualNetwork) -> VnetTagInputs {
+    VnetTagInputs {
+        peered_prefixes: inv
+            .connected_peerings(vnet)
+            .flat_map(|(_, remote)| remote.address_prefixes.iter().copied())
+            .collect(),
+        ..VnetTagInputs::default()
+    }
 }
 
 /// The addresses of a tag seen from `vnet`.

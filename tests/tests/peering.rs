@@ -1,0 +1,243 @@
+//! VNet peering with real packets (issue 12, first part): a peering is a
+//! link between two fabrics; routes, the VirtualNetwork tag and the flags
+//! follow Azure.
+
+use serde_json::{json, Value};
+use vnet_e2e::fixtures::*;
+use vnet_e2e::*;
+
+fn peer(name: &str, remote: &str, extra: Value) -> Value {
+    let mut p = json!({ "allowVirtualNetworkAccess": true, "remoteVirtualNetwork": { "id": net("virtualNetworks", remote) } });
+    if let (Some(p), Some(e)) = (p.as_object_mut(), extra.as_object()) {
+        p.extend(e.clone());
+    }
+    json!({ "name": name, "properties": p })
+}
+
+fn vnet_with(name: &str, prefix: &str, subnets: Value, peerings: Vec<Value>) -> Value {
+    let mut v = vnet(name, "westeurope", &[prefix], subnets);
+    v["properties"]["virtualNetworkPeerings"] = json!(peerings);
+    v
+}
+
+/// hub 10.1/16 (VM hubvm 10.1.1.4), spoke1 10.2/16 (web1 integrated in
+/// `integration`), spoke2 10.3/16 (VM spokevm 10.3.1.4); hub peered with
+/// both spokes (`spoke_peerings`: whether the spokes peer back).
+fn hub_and_spokes(spoke_peerings: bool) -> Value {
+    let back = |spoke: &str| {
+        if spoke_peerings {
+            vec![peer(&format!("{spoke}-to-hub"), "hub", json!({}))]
+        } else {
+            vec![]
+        }
+    };
+    let mut resources = vec![
+        vnet_with(
+            "hub",
+            "10.1.0.0/16",
+            json!([{ "name": "vms", "properties": { "addressPrefix": "10.1.1.0/24" } }]),
+            vec![
+                peer("hub-to-spoke1", "spoke1", json!({})),
+                peer("hub-to-spoke2", "spoke2", json!({})),
+            ],
+        ),
+        vnet_with(
+            "spoke1",
+            "10.2.0.0/16",
+            json!([{ "name": "integration", "properties": { "addressPrefix": "10.2.1.0/26" } }]),
+            back("spoke1"),
+        ),
+        vnet_with(
+            "spoke2",
+            "10.3.0.0/16",
+            json!([{ "name": "vms", "properties": { "addressPrefix": "10.3.1.0/24" } }]),
+            back("spoke2"),
+        ),
+        plan("plan1", "P1v3", 1, json!({})),
+        site(
+            "web1",
+            "plan1",
+            Some(&subnet_id("spoke1", "integration")),
+            "westeurope",
+            json!({ "appCommandLine": "sleep 100000" }),
+        ),
+    ];
+    resources.extend(vm_in(RG, "hubvm", &subnet_id("hub", "vms"), "10.1.1.4"));
+    resources.extend(vm_in(
+        RG,
+        "spokevm",
+        &subnet_id("spoke2", "vms"),
+        "10.3.1.4",
+    ));
+    template(resources)
+}
+
+/// An app integrated in a spoke reaches a VM in the hub with its instance's
+/// private address; the other spoke stays out of reach (peering is not
+/// transitive); the spoke's subnet has the hub's space as a VNetPeering
+/// route; a one-sided peering is Initiated and carries nothing.
+#[test]
+fn spoke_app_reaches_the_hub_but_not_the_other_spoke() {
+    let Some(mut lab) = Lab::start() else { return };
+    // One side only: Initiated, no route, no traffic.
+    lab.deploy(RG, &hub_and_spokes(false));
+    let hub = lab.show(&net("virtualNetworks", "hub"));
+    assert_eq!(
+        hub["properties"]["virtualNetworkPeerings"][0]["properties"]["peeringState"], "Initiated",
+        "{hub:#}"
+    );
+    let probe = probe_bin();
+    lab.spawn(&["--vm", "hubvm"], &[&probe, "serve-tcp", "9000"]);
+    let out = lab.exec(
+        &["--app", "web1"],
+        &[&probe, "tcp", "10.1.1.4", "9000", "1000"],
+    );
+    assert!(
+        !out.status.success(),
+        "an Initiated peering carries no traffic"
+    );
+
+    lab.deploy(RG, &hub_and_spokes(true));
+    let hub = lab.show(&net("virtualNetworks", "hub"));
+    assert_eq!(
+        hub["properties"]["virtualNetworkPeerings"][0]["properties"]["peeringState"], "Connected",
+        "{hub:#}"
+    );
+    assert_eq!(
+        hub["properties"]["virtualNetworkPeerings"][0]["properties"]["remoteAddressSpace"]
+            ["addressPrefixes"],
+        json!(["10.2.0.0/16"])
+    );
+    let routes = lab.cli_json(&[
+        "network",
+        "vnet",
+        "subnet",
+        "show-effective-route-table",
+        "-g",
+        RG,
+        "--vnet-name",
+        "spoke1",
+        "-n",
+        "integration",
+    ]);
+    let peering_routes: Vec<&Value> = routes["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["nextHopType"] == "VNetPeering")
+        .collect();
+    assert_eq!(peering_routes.len(), 1, "{routes:#}");
+    assert_eq!(
+        peering_routes[0]["addressPrefix"],
+        json!(["10.1.0.0/16"]),
+        "{routes:#}"
+    );
+
+    let me = lab.show(&id(RG, "Microsoft.Web/sites", "web1"))["emulator"]["instances"][0]
+        ["privateIp"]
+        .as_str()
+        .map(str::to_string);
+    let line = lab.exec_ok(&["--app", "web1"], &[&probe, "tcp", "10.1.1.4", "9000"]);
+    let seen = peer_ip(&line);
+    assert!(
+        seen.starts_with("10.2.1."),
+        "the instance's private address, got {seen}"
+    );
+    if let Some(me) = me {
+        assert_eq!(seen, me);
+    }
+    // spoke1 -> spoke2: no route (not transitive), nothing arrives.
+    lab.spawn(&["--vm", "spokevm"], &[&probe, "serve-tcp", "9001"]);
+    let out = lab.exec(
+        &["--app", "web1"],
+        &[&probe, "tcp", "10.3.1.4", "9001", "1000"],
+    );
+    assert!(!out.status.success(), "peering is not transitive");
+    // The hub's VM reaches the other spoke directly.
+    let line = lab.exec_ok(&["--vm", "hubvm"], &[&probe, "tcp", "10.3.1.4", "9001"]);
+    assert_eq!(peer_ip(&line), "10.1.1.4");
+}
+
+/// Overlapping address spaces are refused with Azure's code, and nothing
+/// changes; so is a VNet overlapping one the remote already peers with.
+#[test]
+fn overlapping_spaces_are_refused() {
+    let Some(lab) = Lab::start() else { return };
+    lab.deploy(RG, &hub_and_spokes(true));
+    let mut t = hub_and_spokes(true);
+    t["resources"].as_array_mut().unwrap().push(vnet_with(
+        "clash",
+        "10.2.128.0/17",
+        json!([]),
+        vec![peer("clash-to-hub", "hub", json!({}))],
+    ));
+    t["resources"][0]["properties"]["virtualNetworkPeerings"]
+        .as_array_mut()
+        .unwrap()
+        .push(peer("hub-to-clash", "clash", json!({})));
+    let err = lab.deploy_refused(RG, &t, "DeploymentFailed");
+    assert!(
+        err.contains("VnetAddressSpaceOverlapsWithAlreadyPeeredVnet"),
+        "{err}"
+    );
+    let mut t = hub_and_spokes(true);
+    t["resources"][0]["properties"]["virtualNetworkPeerings"]
+        .as_array_mut()
+        .unwrap()
+        .push(peer("hub-to-self-like", "twin", json!({})));
+    t["resources"].as_array_mut().unwrap().push(vnet_with(
+        "twin",
+        "10.1.0.0/20",
+        json!([]),
+        vec![],
+    ));
+    let err = lab.deploy_refused(RG, &t, "DeploymentFailed");
+    assert!(err.contains("VnetAddressSpacesOverlap"), "{err}");
+}
+
+/// Hub and spoke with a firewall NVA in the hub: UDRs in both spokes send
+/// the other spoke's space to the NVA (IP forwarding on its NIC and in its
+/// OS), and `allowForwardedTraffic` on the spokes' peerings lets what it
+/// forwards in; without it the spoke drops it at the peering (its counter
+/// moves).
+#[test]
+fn spoke_to_spoke_through_a_hub_nva_needs_allow_forwarded_traffic() {
+    let Some(mut lab) = Lab::start() else { return };
+    let build = |forwarded: bool| {
+        let mut t = hub_and_spokes(true);
+        let res = t["resources"].as_array_mut().unwrap();
+        for (i, other) in [(1, "10.3.0.0/16"), (2, "10.2.0.0/16")] {
+            res[i]["properties"]["virtualNetworkPeerings"][0]["properties"]
+                ["allowForwardedTraffic"] = json!(forwarded);
+            let rt = format!("rt{i}");
+            res[i]["properties"]["subnets"][0]["properties"]["routeTable"] =
+                json!({ "id": net("routeTables", &rt) });
+            res.push(json!({ "type": "Microsoft.Network/routeTables", "name": rt, "location": "westeurope",
+                "properties": { "routes": [{ "name": "to-other-spoke", "properties": {
+                    "addressPrefix": other, "nextHopType": "VirtualAppliance", "nextHopIpAddress": "10.1.1.10" } }] } }));
+        }
+        let mut fw = vm_in(RG, "fw", &subnet_id("hub", "vms"), "10.1.1.10");
+        fw[0]["properties"]["enableIPForwarding"] = json!(true);
+        res.extend(fw);
+        t
+    };
+    lab.deploy(RG, &build(true));
+    lab.exec_ok(&["--vm", "fw"], &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    let probe = probe_bin();
+    lab.spawn(&["--vm", "spokevm"], &[&probe, "serve-tcp", "9002"]);
+    let line = lab.exec_ok(&["--app", "web1"], &[&probe, "tcp", "10.3.1.4", "9002"]);
+    assert!(
+        peer_ip(&line).starts_with("10.2.1."),
+        "through the NVA with the app's private address: {line}"
+    );
+    // Without allowForwardedTraffic the spoke drops what the NVA forwards.
+    lab.deploy(RG, &build(false));
+    let out = lab.exec(
+        &["--app", "web1"],
+        &[&probe, "tcp", "10.3.1.4", "9002", "1000"],
+    );
+    assert!(
+        !out.status.success(),
+        "forwarded traffic must be dropped at the peering"
+    );
+}
