@@ -241,3 +241,115 @@ fn spoke_to_spoke_through_a_hub_nva_needs_allow_forwarded_traffic() {
         "forwarded traffic must be dropped at the peering"
     );
 }
+
+/// `network vnet peering create|show|list|delete` with az's flags: the
+/// first side is Initiated, the second makes both Connected, a delete
+/// takes the other side back to Initiated.
+#[test]
+fn peering_verbs_as_az_has_them() {
+    let Some(lab) = Lab::start() else { return };
+    for (name, prefix) in [("va", "10.10.0.0/16"), ("vb", "10.20.0.0/16")] {
+        lab.cli_ok(&[
+            "network",
+            "vnet",
+            "create",
+            "-g",
+            RG,
+            "-n",
+            name,
+            "--address-prefixes",
+            prefix,
+            "--subnet-name",
+            "default",
+            "--subnet-prefixes",
+            &prefix.replace("0.0/16", "1.0/24"),
+        ]);
+    }
+    let a = lab.cli_json(&[
+        "network",
+        "vnet",
+        "peering",
+        "create",
+        "-g",
+        RG,
+        "-n",
+        "a-to-b",
+        "--vnet-name",
+        "va",
+        "--remote-vnet",
+        "vb",
+        "--allow-vnet-access",
+    ]);
+    assert_eq!(a["properties"]["peeringState"], "Initiated", "{a:#}");
+    lab.cli_ok(&[
+        "network",
+        "vnet",
+        "peering",
+        "create",
+        "-g",
+        RG,
+        "-n",
+        "b-to-a",
+        "--vnet-name",
+        "vb",
+        "--remote-vnet",
+        "va",
+        "--allow-forwarded-traffic",
+        "true",
+    ]);
+    let state = lab.cli_json(&[
+        "network",
+        "vnet",
+        "peering",
+        "show",
+        "-g",
+        RG,
+        "-n",
+        "a-to-b",
+        "--vnet-name",
+        "va",
+        "--query",
+        "properties.peeringState",
+    ]);
+    assert_eq!(state, json!("Connected"));
+    let list = lab.cli_json(&[
+        "network",
+        "vnet",
+        "peering",
+        "list",
+        "-g",
+        RG,
+        "--vnet-name",
+        "vb",
+        "--query",
+        "[].name",
+    ]);
+    assert_eq!(list, json!(["b-to-a"]));
+    lab.cli_ok(&[
+        "network",
+        "vnet",
+        "peering",
+        "delete",
+        "-g",
+        RG,
+        "-n",
+        "b-to-a",
+        "--vnet-name",
+        "vb",
+    ]);
+    let state = lab.cli_json(&[
+        "network",
+        "vnet",
+        "peering",
+        "show",
+        "-g",
+        RG,
+        "-n",
+        "a-to-b",
+        "--vnet-name",
+        "va",
+        "--query",
+        "properties.peeringState",
+    ]);
+    assert_eq!(state, json!("Initiated"));
+}

@@ -942,3 +942,100 @@ pub fn group_delete(g: &Global, name: &str, subscription: &str) -> Result<ExitCo
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Subcommand, Debug)]
+pub enum PeeringCmd {
+    /// Create (or update) this VNet's side of a peering.
+    Create {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(short = 'n', long)]
+        name: String,
+        #[arg(long)]
+        vnet_name: String,
+        /// The remote VNet: a name in the group, or an id.
+        #[arg(long)]
+        remote_vnet: String,
+        #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = az_bool)]
+        allow_vnet_access: Option<bool>,
+        #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = az_bool)]
+        allow_forwarded_traffic: Option<bool>,
+        #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = az_bool)]
+        allow_gateway_transit: Option<bool>,
+        #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = az_bool)]
+        use_remote_gateways: Option<bool>,
+    },
+    Show {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(short = 'n', long)]
+        name: String,
+        #[arg(long)]
+        vnet_name: String,
+    },
+    Delete {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(short = 'n', long)]
+        name: String,
+        #[arg(long)]
+        vnet_name: String,
+    },
+    List {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(long)]
+        vnet_name: String,
+    },
+}
+
+/// `az network vnet peering ...`.
+pub fn peering(g: &Global, cmd: PeeringCmd) -> Result<ExitCode> {
+    let child = |rg: &Rg, vnet: &str, name: &str| {
+        rg.id("Microsoft.Network", "virtualNetworks", vnet)
+            .child("virtualNetworkPeerings", name)
+            .to_string()
+    };
+    match cmd {
+        PeeringCmd::Create {
+            rg,
+            name,
+            vnet_name,
+            remote_vnet,
+            allow_vnet_access,
+            allow_forwarded_traffic,
+            allow_gateway_transit,
+            use_remote_gateways,
+        } => {
+            let remote = rg.resolve("Microsoft.Network", "virtualNetworks", &remote_vnet);
+            g.call(
+                "PUT",
+                &child(&rg, &vnet_name, &name),
+                Some(&json!({ "properties": {
+                    "remoteVirtualNetwork": { "id": remote },
+                    "allowVirtualNetworkAccess": allow_vnet_access.unwrap_or(true),
+                    "allowForwardedTraffic": allow_forwarded_traffic.unwrap_or(false),
+                    "allowGatewayTransit": allow_gateway_transit.unwrap_or(false),
+                    "useRemoteGateways": use_remote_gateways.unwrap_or(false),
+                } })),
+            )
+        }
+        PeeringCmd::Show {
+            rg,
+            name,
+            vnet_name,
+        } => g.call("GET", &child(&rg, &vnet_name, &name), None),
+        PeeringCmd::Delete {
+            rg,
+            name,
+            vnet_name,
+        } => g.call("DELETE", &child(&rg, &vnet_name, &name), None),
+        PeeringCmd::List { rg, vnet_name } => {
+            let id = rg.id("Microsoft.Network", "virtualNetworks", &vnet_name);
+            match g.fetch(&id.to_string())? {
+                Some(v) => g.print_value(&v["properties"]["virtualNetworkPeerings"]),
+                None => Ok(ExitCode::FAILURE),
+            }
+        }
+    }
+}

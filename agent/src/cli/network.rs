@@ -194,6 +194,9 @@ pub enum VnetCmd {
     },
     #[command(subcommand)]
     Subnet(SubnetCmd),
+    /// Peerings of a VNet (this side; the remote VNet peers back).
+    #[command(subcommand)]
+    Peering(super::create::PeeringCmd),
     /// Lab only: what Azure-provided DNS (168.63.129.16) answers inside this VNet.
     Resolve {
         #[command(flatten)]
@@ -499,6 +502,7 @@ pub fn run(g: &Global, cmd: NetworkCmd) -> Result<ExitCode> {
             g.call("DELETE", &s.id().to_string(), None)
         }
         NetworkCmd::Vnet(VnetCmd::Create(a)) => super::create::vnet_create(g, a),
+        NetworkCmd::Vnet(VnetCmd::Peering(cmd)) => super::create::peering(g, cmd),
         NetworkCmd::Vnet(VnetCmd::Delete { rg, name }) => g.call(
             "DELETE",
             &rg.id("Microsoft.Network", "virtualNetworks", &name)
