@@ -353,3 +353,77 @@ fn peering_verbs_as_az_has_them() {
     ]);
     assert_eq!(state, json!("Initiated"));
 }
+
+/// Global peering: a VNet in another region, peered like a regional one;
+/// the spoke's app reaches a VM there with its private address.
+#[test]
+fn global_peering_works_like_regional_peering() {
+    let Some(mut lab) = Lab::start() else { return };
+    let mut t = hub_and_spokes(true);
+    let res = t["resources"].as_array_mut().unwrap();
+    let mut far = vnet_with(
+        "far",
+        "10.4.0.0/16",
+        json!([{ "name": "vms", "properties": { "addressPrefix": "10.4.1.0/24" } }]),
+        vec![peer("far-to-spoke1", "spoke1", json!({}))],
+    );
+    far["location"] = json!("eastus");
+    res.push(far);
+    res[1]["properties"]["virtualNetworkPeerings"]
+        .as_array_mut()
+        .unwrap()
+        .push(peer("spoke1-to-far", "far", json!({})));
+    let mut vm = vm_in(RG, "farvm", &subnet_id("far", "vms"), "10.4.1.4");
+    for r in &mut vm {
+        r["location"] = json!("eastus");
+    }
+    res.extend(vm);
+    lab.deploy(RG, &t);
+    let probe = probe_bin();
+    lab.spawn(&["--vm", "farvm"], &[&probe, "serve-tcp", "9003"]);
+    let line = lab.exec_ok(&["--app", "web1"], &[&probe, "tcp", "10.4.1.4", "9003"]);
+    assert!(peer_ip(&line).starts_with("10.2.1."), "{line}");
+}
+
+/// A private endpoint in the hub, its zone linked to the spoke: the spoke's
+/// app reaches the storage account by name at the endpoint's address, and
+/// the account sees the instance's private address on its private path.
+#[test]
+fn a_private_endpoint_in_the_hub_serves_the_spoke() {
+    let Some(lab) = Lab::start() else { return };
+    const ZONE: &str = "privatelink.blob.core.windows.net";
+    let mut t = hub_and_spokes(true);
+    let res = t["resources"].as_array_mut().unwrap();
+    res[0]["properties"]["subnets"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "name": "pes", "properties": { "addressPrefix": "10.1.3.0/24" } }));
+    res.extend([
+        storage_account("hubstore1", "Disabled", None),
+        private_endpoint("hub-pe", &subnet_id("hub", "pes"), &id(RG, "Microsoft.Storage/storageAccounts", "hubstore1"), "blob"),
+        json!({ "type": "Microsoft.Network/privateDnsZones", "name": ZONE, "location": "global" }),
+        json!({ "type": "Microsoft.Network/privateDnsZones/virtualNetworkLinks", "name": format!("{ZONE}/spoke1"),
+            "location": "global", "properties": { "virtualNetwork": { "id": net("virtualNetworks", "spoke1") },
+            "registrationEnabled": false } }),
+        zone_group("hub-pe", "blob", ZONE),
+    ]);
+    lab.deploy(RG, &t);
+    let script = "for i in $(seq 1 25); do out=$(curl -sS --max-time 3 --cacert \"$VNET_LAB_CA_FILE\" \
+        -w '\\n%{remote_ip} %{http_code}' https://hubstore1.blob.core.windows.net/ 2>&1) && break; sleep 0.2; done; echo \"$out\"";
+    let out = lab.exec_ok(&["--app", "web1"], &["sh", "-c", script]);
+    let (body, tail) = out.trim_end().rsplit_once('\n').unwrap_or(("", ""));
+    assert!(
+        tail.starts_with("10.1.3."),
+        "the hub's private endpoint, got {tail}: {body}"
+    );
+    assert!(tail.ends_with(" 200"), "{out}");
+    let seen: Value = serde_json::from_str(body.lines().next().unwrap()).unwrap();
+    assert_eq!(seen["path"], "privateEndpoint", "{seen}");
+    assert!(
+        seen["sourceAddress"]
+            .as_str()
+            .unwrap()
+            .starts_with("10.2.1."),
+        "{seen}"
+    );
+}

@@ -21,6 +21,9 @@ pub(crate) const SNAT_PORTS: (u16, u16) = (1024, 65535);
 /// (`PEER_TABLE_BASE + peering index`).
 pub(crate) const PEER_TABLE_BASE: u32 = 2000;
 
+/// The peered VNets' spaces, for replies of this VNet's private endpoints.
+pub(crate) const PEERED_TABLE: u32 = 2999;
+
 /// TCP port of SMTP.
 pub(crate) const SMTP_PORT: u16 = 25;
 
@@ -158,6 +161,56 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
                     fwmark: None,
                     iif: Some(p.ifname.clone()),
                     table,
+                });
+            }
+        }
+        // Private endpoints of this VNet for peered VNets: what arrives on a
+        // peering for an endpoint's /32 goes to its link (the transit tables
+        // hold them), and the endpoint's replies to a peer's space follow
+        // the peering (table PEERED_TABLE, for the endpoints' links).
+        if !f.peers.is_empty() {
+            let endpoints: Vec<ipnet::Ipv4Net> = f
+                .subnets
+                .iter()
+                .flat_map(|s| s.routes.iter())
+                .filter(|r| r.is_active() && r.next_hop_type == NextHopType::InterfaceEndpoint)
+                .map(|r| r.prefix)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            for (pi, p) in f.peers.iter().enumerate() {
+                let table = PEER_TABLE_BASE + pi as u32;
+                for e in &endpoints {
+                    ns.route(
+                        table,
+                        *e,
+                        super::services::private_endpoint_route(l, fi, *e),
+                    );
+                }
+                if !endpoints.is_empty() && !ns.rules.iter().any(|r| r.table == table) {
+                    ns.rules.push(RulePlan {
+                        priority: RULE_PRIORITY + 1,
+                        fwmark: None,
+                        iif: Some(p.ifname.clone()),
+                        table,
+                    });
+                }
+                for n in &p.remote_prefixes {
+                    ns.route(
+                        PEERED_TABLE,
+                        *n,
+                        RouteKind::Dev {
+                            ifname: p.ifname.clone(),
+                        },
+                    );
+                }
+            }
+            for link in super::services::private_endpoint_links(l, fi) {
+                ns.rules.push(RulePlan {
+                    priority: RULE_PRIORITY + 2,
+                    fwmark: None,
+                    iif: Some(link),
+                    table: PEERED_TABLE,
                 });
             }
         }

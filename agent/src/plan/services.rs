@@ -216,6 +216,22 @@ fn fabric_side(svc_ns: &str, peer: &str) -> String {
     names::link('p', svc_ns, peer)
 }
 
+/// The fabric-side links of fabric `fi` to private endpoints' services:
+/// replies of an endpoint come back on them, and those for a peered VNet
+/// must follow the peering (`fabric::build`).
+pub(crate) fn private_endpoint_links(l: &Layout, fi: usize) -> Vec<String> {
+    let fab = &l.fabrics[fi].netns;
+    l.services
+        .iter()
+        .flat_map(|s| {
+            s.links
+                .iter()
+                .filter(|k| k.fabric == fi && k.private_endpoint.is_some())
+                .map(move |k| fabric_side(&s.netns, &link_peer(fab, k)))
+        })
+        .collect()
+}
+
 /// The kernel route of a `VirtualNetworkServiceEndpoint` route of fabric
 /// `fi`: straight to the service's link (no SNAT: the service sees the
 /// private source); blackhole if no service holds the prefix.
