@@ -193,6 +193,22 @@ fn overlapping_spaces_are_refused() {
     ));
     let err = lab.deploy_refused(RG, &t, "DeploymentFailed");
     assert!(err.contains("VnetAddressSpacesOverlap"), "{err}");
+    // A second peering to the same VNet; useRemoteGateways without a gateway.
+    let mut t = hub_and_spokes(true);
+    t["resources"][0]["properties"]["virtualNetworkPeerings"]
+        .as_array_mut()
+        .unwrap()
+        .push(peer("hub-to-spoke1-again", "spoke1", json!({})));
+    let err = lab.deploy_refused(RG, &t, "DeploymentFailed");
+    assert!(
+        err.contains("AnotherPeeringAlreadyReferencesRemoteVnet"),
+        "{err}"
+    );
+    let mut t = hub_and_spokes(true);
+    t["resources"][1]["properties"]["virtualNetworkPeerings"][0]["properties"]
+        ["useRemoteGateways"] = json!(true);
+    let err = lab.deploy_refused(RG, &t, "DeploymentFailed");
+    assert!(err.contains("RemoteVnetHasNoGateways"), "{err}");
 }
 
 /// Hub and spoke with a firewall NVA in the hub: UDRs in both spokes send

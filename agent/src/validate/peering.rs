@@ -1,6 +1,7 @@
-//! VNet peering rules (issue 12; AZURE-FACTS §8): the remote VNet exists,
-//! the two address spaces do not overlap, and this VNet does not overlap a
-//! VNet the remote is already peered with. Refused with Azure's codes,
+//! VNet peering rules (issue 12; AZURE-FACTS §8): one peering per remote
+//! VNet, `useRemoteGateways` only towards a VNet with a gateway, the remote
+//! VNet exists, the two address spaces do not overlap, and this VNet does
+//! not overlap a VNet the remote is already peered with. Refused with Azure's codes,
 //! naming the peering and the overlapping prefixes.
 
 use ipnet::Ipv4Net;
@@ -29,8 +30,31 @@ fn overlaps(a: &[Ipv4Net], b: &[Ipv4Net]) -> Vec<String> {
 
 pub(crate) fn check(inv: &Inventory) -> Result<(), AzureError> {
     for v in &inv.vnets {
-        for p in &v.peerings {
+        for (i, p) in v.peerings.iter().enumerate() {
             let id = format!("{}/virtualNetworkPeerings/{}", v.id, p.name);
+            if let Some(first) = v.peerings[..i].iter().find(|q| q.remote == p.remote) {
+                return Err(AzureError::bad_request(
+                    "AnotherPeeringAlreadyReferencesRemoteVnet",
+                    format!(
+                        "Peering {}/virtualNetworkPeerings/{} already references remote virtual network Id: {}. \
+                         A virtual network has at most one peering to another one; change that peering instead \
+                         of adding '{}'.",
+                        v.id, first.name, p.remote, p.name
+                    ),
+                ));
+            }
+            if p.use_remote_gateways {
+                // The lab has no virtual network gateways yet, so no remote
+                // VNet has one.
+                return Err(AzureError::bad_request(
+                    "RemoteVnetHasNoGateways",
+                    format!(
+                        "Peering {id} cannot have UseRemoteGateway flag set to true because remote virtual network \
+                         {} referenced by the peering does not have any gateways.",
+                        p.remote
+                    ),
+                ));
+            }
             let Some(remote) = inv.vnet(&p.remote) else {
                 return Err(AzureError::bad_request(
                     "InvalidResourceReference",
