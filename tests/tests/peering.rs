@@ -443,3 +443,34 @@ fn a_private_endpoint_in_the_hub_serves_the_spoke() {
         "{seen}"
     );
 }
+
+/// `allowVirtualNetworkAccess: false` on one side drops everything across
+/// that peering (which stays Connected); the hub's other peering is not
+/// affected.
+#[test]
+fn no_virtual_network_access_drops_it_all() {
+    let Some(mut lab) = Lab::start() else { return };
+    let mut t = hub_and_spokes(true);
+    t["resources"][0]["properties"]["virtualNetworkPeerings"][0]["properties"]
+        ["allowVirtualNetworkAccess"] = json!(false);
+    lab.deploy(RG, &t);
+    let hub = lab.show(&net("virtualNetworks", "hub"));
+    assert_eq!(
+        hub["properties"]["virtualNetworkPeerings"][0]["properties"]["peeringState"],
+        "Connected"
+    );
+    let probe = probe_bin();
+    lab.spawn(&["--vm", "hubvm"], &[&probe, "serve-tcp", "9004"]);
+    let out = lab.exec(
+        &["--app", "web1"],
+        &[&probe, "tcp", "10.1.1.4", "9004", "1000"],
+    );
+    assert!(
+        !out.status.success(),
+        "allowVirtualNetworkAccess false must drop the flow"
+    );
+    // The hub's other spoke is unaffected.
+    lab.spawn(&["--vm", "spokevm"], &[&probe, "serve-tcp", "9005"]);
+    let line = lab.exec_ok(&["--vm", "hubvm"], &[&probe, "tcp", "10.3.1.4", "9005"]);
+    assert_eq!(peer_ip(&line), "10.1.1.4");
+}
