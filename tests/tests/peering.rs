@@ -474,3 +474,57 @@ fn no_virtual_network_access_drops_it_all() {
     let line = lab.exec_ok(&["--vm", "hubvm"], &[&probe, "tcp", "10.3.1.4", "9005"]);
     assert_eq!(peer_ip(&line), "10.1.1.4");
 }
+
+/// After the remote VNet adds an address range the peering is
+/// RemoteNotInSync and the new range is not routed; `peering sync` brings
+/// it in and the range becomes reachable.
+#[test]
+fn a_remote_address_space_change_waits_for_a_sync() {
+    let Some(mut lab) = Lab::start() else { return };
+    lab.deploy(RG, &hub_and_spokes(true));
+    // The hub grows 10.5.0.0/16 with a VM in it (deployed alone: the spokes' peerings stay as they were).
+    let mut t = hub_and_spokes(true);
+    let res = t["resources"].as_array_mut().unwrap();
+    res[0]["properties"]["addressSpace"]["addressPrefixes"] = json!(["10.1.0.0/16", "10.5.0.0/16"]);
+    res[0]["properties"]["subnets"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "name": "more", "properties": { "addressPrefix": "10.5.1.0/24" } }));
+    let hub_only = vec![res[0].clone()];
+    let mut vm = vm_in(RG, "morevm", &subnet_id("hub", "more"), "10.5.1.4");
+    let mut resources = hub_only;
+    resources.append(&mut vm);
+    lab.deploy(RG, &template(resources));
+    let spoke = lab.show(&net("virtualNetworks", "spoke1"));
+    let p = &spoke["properties"]["virtualNetworkPeerings"][0]["properties"];
+    assert_eq!(p["peeringSyncLevel"], "RemoteNotInSync", "{p:#}");
+    let probe = probe_bin();
+    lab.spawn(&["--vm", "morevm"], &[&probe, "serve-tcp", "9006"]);
+    let out = lab.exec(
+        &["--app", "web1"],
+        &[&probe, "tcp", "10.5.1.4", "9006", "1000"],
+    );
+    assert!(
+        !out.status.success(),
+        "the new range is not routed before a sync"
+    );
+    lab.cli_ok(&[
+        "network",
+        "vnet",
+        "peering",
+        "sync",
+        "-g",
+        RG,
+        "--vnet-name",
+        "spoke1",
+        "-n",
+        "spoke1-to-hub",
+    ]);
+    let spoke = lab.show(&net("virtualNetworks", "spoke1"));
+    assert_eq!(
+        spoke["properties"]["virtualNetworkPeerings"][0]["properties"]["peeringSyncLevel"],
+        "FullyInSync"
+    );
+    let line = lab.exec_ok(&["--app", "web1"], &[&probe, "tcp", "10.5.1.4", "9006"]);
+    assert!(peer_ip(&line).starts_with("10.2.1."), "{line}");
+}

@@ -987,6 +987,15 @@ pub enum PeeringCmd {
         #[arg(long)]
         vnet_name: String,
     },
+    /// Take the remote VNet's current address space (after it changed).
+    Sync {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(short = 'n', long)]
+        name: String,
+        #[arg(long)]
+        vnet_name: String,
+    },
 }
 
 /// `az network vnet peering ...`.
@@ -1025,6 +1034,30 @@ pub fn peering(g: &Global, cmd: PeeringCmd) -> Result<ExitCode> {
             name,
             vnet_name,
         } => g.call("GET", &child(&rg, &vnet_name, &name), None),
+        PeeringCmd::Sync {
+            rg,
+            name,
+            vnet_name,
+        } => {
+            // A re-put without the recorded remote space records it anew.
+            let path = child(&rg, &vnet_name, &name);
+            let Some(mut p) = g.fetch(&path)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let mut props = p["properties"].take();
+            if let Some(m) = props.as_object_mut() {
+                for k in [
+                    "remoteAddressSpace",
+                    "remoteVirtualNetworkAddressSpace",
+                    "peeringState",
+                    "peeringSyncLevel",
+                    "provisioningState",
+                ] {
+                    m.remove(k);
+                }
+            }
+            g.call("PUT", &path, Some(&json!({ "properties": props })))
+        }
         PeeringCmd::Delete {
             rg,
             name,

@@ -67,6 +67,21 @@ pub struct Peering {
     pub allow_gateway_transit: bool,
     /// `useRemoteGateways`: this VNet uses the remote's gateway.
     pub use_remote_gateways: bool,
+    /// `remoteAddressSpace`: the remote's space as this peering last
+    /// synced it (the lab records it when the peering is made or synced).
+    /// A remote address-space change leaves it behind: RemoteNotInSync,
+    /// and only the synced prefixes are routed, until `peering sync`.
+    pub synced_remote_prefixes: Option<Vec<Ipv4Net>>,
+}
+
+impl Peering {
+    /// The remote prefixes this side routes: the synced ones, or (before the
+    /// first sync) the remote's own.
+    pub fn remote_prefixes(&self, remote: &VirtualNetwork) -> Vec<Ipv4Net> {
+        self.synced_remote_prefixes
+            .clone()
+            .unwrap_or_else(|| remote.address_prefixes.clone())
+    }
 }
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subnet {
@@ -251,6 +266,10 @@ fn parse_peering(res: &GenericResource, i: usize, v: &Value) -> Result<Peering, 
         allow_forwarded_traffic: flag("allowForwardedTraffic", false)?,
         allow_gateway_transit: flag("allowGatewayTransit", false)?,
         use_remote_gateways: flag("useRemoteGateways", false)?,
+        synced_remote_prefixes: field("remoteAddressSpace")
+            .and_then(|r| props::at(r, "addressPrefixes"))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|x| x.as_str()?.parse().ok()).collect()),
     })
 }
 

@@ -266,7 +266,7 @@ impl Layout {
                     let mut inputs = lab_route_inputs(&inv, v, s, &endpoints, &service_addrs);
                     inputs.peerings = inv
                         .connected_peerings(v)
-                        .flat_map(|(_, remote)| remote.address_prefixes.iter().copied())
+                        .flat_map(|(p, remote)| p.remote_prefixes(remote))
                         .collect();
                     // A `Microsoft.Web` service endpoint reaches the front
                     // ends of App Service in the VNet's region.
@@ -310,7 +310,7 @@ impl Layout {
                     Some(PeerL {
                         remote: ri,
                         ifname: names::link('p', &remote_ns, "peer"),
-                        remote_prefixes: remote.address_prefixes.clone(),
+                        remote_prefixes: p.remote_prefixes(remote),
                         allow_access: p.allow_virtual_network_access,
                         allow_forwarded: p.allow_forwarded_traffic,
                     })

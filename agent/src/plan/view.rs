@@ -451,7 +451,19 @@ fn vnet_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
                     "peeringState".into(),
                     json!(if connected { "Connected" } else { "Initiated" }),
                 );
-                pp.insert("peeringSyncLevel".into(), json!("FullyInSync"));
+                // This side's view against the remote's space now, and the
+                // remote side's view of this one.
+                let remote_changed =
+                    remote.is_some_and(|r| peering.remote_prefixes(r) != r.address_prefixes);
+                let local_changed = remote
+                    .and_then(|r| r.peerings.iter().find(|b| b.remote == f.vnet.id))
+                    .is_some_and(|b| b.remote_prefixes(&f.vnet) != f.vnet.address_prefixes);
+                let level = match (remote_changed, local_changed) {
+                    (false, false) => "FullyInSync",
+                    (true, _) => "RemoteNotInSync",
+                    (false, true) => "LocalNotInSync",
+                };
+                pp.insert("peeringSyncLevel".into(), json!(level));
                 pp.insert(
                     "allowVirtualNetworkAccess".into(),
                     json!(peering.allow_virtual_network_access),
@@ -471,6 +483,10 @@ fn vnet_view(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
                 if let Some(r) = remote {
                     pp.insert(
                         "remoteAddressSpace".into(),
+                        json!({"addressPrefixes": peering.remote_prefixes(r).iter().map(ToString::to_string).collect::<Vec<_>>()}),
+                    );
+                    pp.insert(
+                        "remoteVirtualNetworkAddressSpace".into(),
                         json!({"addressPrefixes": r.address_prefixes.iter().map(ToString::to_string).collect::<Vec<_>>()}),
                     );
                 }

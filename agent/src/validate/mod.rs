@@ -240,6 +240,7 @@ fn finish(
     compute::check(&inv, &old_inv)?;
     nsg::check(&inv, &old_inv)?;
     sal::sync(&old_inv, &inv, &mut next)?;
+    peering::record_synced_spaces(&mut next, &inv);
     integration::check_permissions(old, &old_inv, &inv, ctx)?;
     providers::sync(&inv, &mut next)?;
     next.allocations = ipam::allocate(&Demand::of(&inv), &old.allocations, lab, ctx.now)?;

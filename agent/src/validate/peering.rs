@@ -114,3 +114,43 @@ fn peered_overlap<'a>(
             (!o.is_empty()).then_some((third, o))
         })
 }
+
+/// Records each peering's view of the remote address space when it has
+/// none yet (a new peering, or one re-put by `peering sync` or a redeploy):
+/// what `peeringSyncLevel` compares with and what is routed.
+pub(crate) fn record_synced_spaces(next: &mut crate::model::LabState, inv: &Inventory) {
+    for v in &inv.vnets {
+        let Some(res) = next.resources.get_mut(&v.id.key()) else {
+            continue;
+        };
+        let Some(list) = res
+            .properties
+            .get_mut("virtualNetworkPeerings")
+            .and_then(serde_json::Value::as_array_mut)
+        else {
+            continue;
+        };
+        for (entry, p) in list.iter_mut().zip(&v.peerings) {
+            if p.synced_remote_prefixes.is_some() {
+                continue;
+            }
+            let Some(remote) = inv.vnet(&p.remote) else {
+                continue;
+            };
+            let prefixes: Vec<String> = remote
+                .address_prefixes
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            if let Some(props) = entry
+                .get_mut("properties")
+                .and_then(serde_json::Value::as_object_mut)
+            {
+                props.insert(
+                    "remoteAddressSpace".into(),
+                    serde_json::json!({ "addressPrefixes": prefixes }),
+                );
+            }
+        }
+    }
+}

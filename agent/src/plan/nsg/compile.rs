@@ -102,7 +102,7 @@ pub(crate) fn vnet_tag_inputs(inv: &Inventory, vnet: &VirtualNetwork) -> VnetTag
     VnetTagInputs {
         peered_prefixes: inv
             .connected_peerings(vnet)
-            .flat_map(|(_, remote)| remote.address_prefixes.iter().copied())
+            .flat_map(|(p, remote)| p.remote_prefixes(remote))
             .collect(),
         ..VnetTagInputs::default()
     }
