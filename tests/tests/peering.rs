@@ -258,6 +258,24 @@ fn spoke_to_spoke_through_a_hub_nva_needs_allow_forwarded_traffic() {
     );
 }
 
+/// `network vnet peering show ... --query properties.peeringState` of va's peering.
+fn a_to_b_state(lab: &Lab) -> Value {
+    lab.cli_json(&[
+        "network",
+        "vnet",
+        "peering",
+        "show",
+        "-g",
+        RG,
+        "-n",
+        "a-to-b",
+        "--vnet-name",
+        "va",
+        "--query",
+        "properties.peeringState",
+    ])
+}
+
 /// `network vnet peering create|show|list|delete` with az's flags: the
 /// first side is Initiated, the second makes both Connected, a delete
 /// takes the other side back to Initiated.
@@ -313,20 +331,7 @@ fn peering_verbs_as_az_has_them() {
         "--allow-forwarded-traffic",
         "true",
     ]);
-    let state = lab.cli_json(&[
-        "network",
-        "vnet",
-        "peering",
-        "show",
-        "-g",
-        RG,
-        "-n",
-        "a-to-b",
-        "--vnet-name",
-        "va",
-        "--query",
-        "properties.peeringState",
-    ]);
+    let state = a_to_b_state(&lab);
     assert_eq!(state, json!("Connected"));
     let list = lab.cli_json(&[
         "network",
@@ -353,20 +358,7 @@ fn peering_verbs_as_az_has_them() {
         "--vnet-name",
         "vb",
     ]);
-    let state = lab.cli_json(&[
-        "network",
-        "vnet",
-        "peering",
-        "show",
-        "-g",
-        RG,
-        "-n",
-        "a-to-b",
-        "--vnet-name",
-        "va",
-        "--query",
-        "properties.peeringState",
-    ]);
+    let state = a_to_b_state(&lab);
     assert_eq!(state, json!("Initiated"));
 }
 

@@ -943,16 +943,32 @@ pub fn group_delete(g: &Global, name: &str, subscription: &str) -> Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
+/// Which peering: `-g RG --vnet-name V -n NAME`.
+#[derive(Args, Debug)]
+pub struct PeeringRef {
+    #[command(flatten)]
+    rg: Rg,
+    #[arg(short = 'n', long)]
+    name: String,
+    #[arg(long)]
+    vnet_name: String,
+}
+
+impl PeeringRef {
+    fn path(&self) -> String {
+        self.rg
+            .id("Microsoft.Network", "virtualNetworks", &self.vnet_name)
+            .child("virtualNetworkPeerings", &self.name)
+            .to_string()
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum PeeringCmd {
     /// Create (or update) this VNet's side of a peering.
     Create {
         #[command(flatten)]
-        rg: Rg,
-        #[arg(short = 'n', long)]
-        name: String,
-        #[arg(long)]
-        vnet_name: String,
+        peering: PeeringRef,
         /// The remote VNet: a name in the group, or an id.
         #[arg(long)]
         remote_vnet: String,
@@ -965,22 +981,8 @@ pub enum PeeringCmd {
         #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = az_bool)]
         use_remote_gateways: Option<bool>,
     },
-    Show {
-        #[command(flatten)]
-        rg: Rg,
-        #[arg(short = 'n', long)]
-        name: String,
-        #[arg(long)]
-        vnet_name: String,
-    },
-    Delete {
-        #[command(flatten)]
-        rg: Rg,
-        #[arg(short = 'n', long)]
-        name: String,
-        #[arg(long)]
-        vnet_name: String,
-    },
+    Show(PeeringRef),
+    Delete(PeeringRef),
     List {
         #[command(flatten)]
         rg: Rg,
@@ -988,38 +990,26 @@ pub enum PeeringCmd {
         vnet_name: String,
     },
     /// Take the remote VNet's current address space (after it changed).
-    Sync {
-        #[command(flatten)]
-        rg: Rg,
-        #[arg(short = 'n', long)]
-        name: String,
-        #[arg(long)]
-        vnet_name: String,
-    },
+    Sync(PeeringRef),
 }
 
 /// `az network vnet peering ...`.
 pub fn peering(g: &Global, cmd: PeeringCmd) -> Result<ExitCode> {
-    let child = |rg: &Rg, vnet: &str, name: &str| {
-        rg.id("Microsoft.Network", "virtualNetworks", vnet)
-            .child("virtualNetworkPeerings", name)
-            .to_string()
-    };
     match cmd {
         PeeringCmd::Create {
-            rg,
-            name,
-            vnet_name,
+            peering,
             remote_vnet,
             allow_vnet_access,
             allow_forwarded_traffic,
             allow_gateway_transit,
             use_remote_gateways,
         } => {
-            let remote = rg.resolve("Microsoft.Network", "virtualNetworks", &remote_vnet);
+            let remote = peering
+                .rg
+                .resolve("Microsoft.Network", "virtualNetworks", &remote_vnet);
             g.call(
                 "PUT",
-                &child(&rg, &vnet_name, &name),
+                &peering.path(),
                 Some(&json!({ "properties": {
                     "remoteVirtualNetwork": { "id": remote },
                     "allowVirtualNetworkAccess": allow_vnet_access.unwrap_or(true),
@@ -1029,22 +1019,14 @@ pub fn peering(g: &Global, cmd: PeeringCmd) -> Result<ExitCode> {
                 } })),
             )
         }
-        PeeringCmd::Show {
-            rg,
-            name,
-            vnet_name,
-        } => g.call("GET", &child(&rg, &vnet_name, &name), None),
-        PeeringCmd::Sync {
-            rg,
-            name,
-            vnet_name,
-        } => {
+        PeeringCmd::Show(p) => g.call("GET", &p.path(), None),
+        PeeringCmd::Delete(p) => g.call("DELETE", &p.path(), None),
+        PeeringCmd::Sync(p) => {
             // A re-put without the recorded remote space records it anew.
-            let path = child(&rg, &vnet_name, &name);
-            let Some(mut p) = g.fetch(&path)? else {
+            let Some(mut current) = g.fetch(&p.path())? else {
                 return Ok(ExitCode::FAILURE);
             };
-            let mut props = p["properties"].take();
+            let mut props = current["properties"].take();
             if let Some(m) = props.as_object_mut() {
                 for k in [
                     "remoteAddressSpace",
@@ -1056,13 +1038,8 @@ pub fn peering(g: &Global, cmd: PeeringCmd) -> Result<ExitCode> {
                     m.remove(k);
                 }
             }
-            g.call("PUT", &path, Some(&json!({ "properties": props })))
+            g.call("PUT", &p.path(), Some(&json!({ "properties": props })))
         }
-        PeeringCmd::Delete {
-            rg,
-            name,
-            vnet_name,
-        } => g.call("DELETE", &child(&rg, &vnet_name, &name), None),
         PeeringCmd::List { rg, vnet_name } => {
             let id = rg.id("Microsoft.Network", "virtualNetworks", &vnet_name);
             match g.fetch(&id.to_string())? {

@@ -277,8 +277,15 @@ pub(crate) fn build_peerings(l: &Layout, b: &mut Builder) {
                 continue;
             };
             b.veth(&f.netns, &p.ifname, &remote.netns, &back.ifname);
-            b.get(&f.netns).proxy_arp(&p.ifname);
-            b.get(&remote.netns).proxy_arp(&back.ifname);
+            for (ns, ifname) in [(&f.netns, &p.ifname), (&remote.netns, &back.ifname)] {
+                let ns = b.get(ns);
+                ns.proxy_arp(ifname);
+                // Proxy ARP answers a broadcast request after a random wait of
+                // up to `proxy_delay` (0.8 s by default); a path through a
+                // hub NVA crosses four such links, and the first SYN of a
+                // flow would be lost to it.
+                ns.sysctl(format!("net/ipv4/neigh/{ifname}/proxy_delay"), "0");
+            }
         }
     }
 }
