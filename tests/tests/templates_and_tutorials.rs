@@ -566,3 +566,61 @@ fn the_nsg_quickstart_filters_real_traffic() {
         "DenyAllInBound must drop TCP 9000"
     );
 }
+
+/// The gallery's "VNet peering" template, unchanged, after its
+/// prerequisite (two VNets), deployed once for each side as a user peers
+/// two VNets (with `allowVirtualNetworkAccess=true`; the template's default
+/// is false): a VM of each reaches the other across the peering.
+#[test]
+fn the_vnet_peering_quickstart_carries_traffic_once_both_sides_exist() {
+    let Some(mut lab) = Lab::start() else { return };
+    let pre = lab.deploy_file(
+        "peer",
+        &repo_file("templates/vnet-peering-create/prereqs/prereq.azuredeploy.json"),
+        &[
+            "sourceVirtualNetworkName=src",
+            "sourceVirtualNetworkSubnetName=default",
+            "remoteVirtualNetworkName=dst",
+            "remoteVirtualNetworkSubnetName=default",
+        ],
+    );
+    let out = &pre["properties"]["outputs"];
+    let (src_id, dst_id) = (
+        out["existingSourceVirtualNetworkId"]["value"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        out["existingRemoteVirtualNetworkId"]["value"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    let file = repo_file("templates/vnet-peering-create/azuredeploy.json");
+    let one = lab.deploy_file(
+        "peer",
+        &file,
+        &[
+            "vnetName=src",
+            &format!("remoteVirtualNetworkId={dst_id}"),
+            "peerName=src-to-dst",
+            "allowVirtualNetworkAccess=true",
+        ],
+    );
+    assert_eq!(one["properties"]["provisioningState"], "Succeeded", "{one}");
+    lab.deploy_file(
+        "peer",
+        &file,
+        &[
+            "vnetName=dst",
+            &format!("remoteVirtualNetworkId={src_id}"),
+            "peerName=dst-to-src",
+            "allowVirtualNetworkAccess=true",
+        ],
+    );
+    add_vm(&lab, "peer", "vm1", "src", "default", "10.0.0.10");
+    add_vm(&lab, "peer", "vm2", "dst", "default", "172.0.0.10");
+    let probe = probe_bin();
+    lab.spawn(&["--vm", "vm2"], &[&probe, "serve-tcp", "9000"]);
+    let line = lab.exec_ok(&["--vm", "vm1"], &[&probe, "tcp", "172.0.0.10", "9000"]);
+    assert_eq!(peer_ip(&line), "10.0.0.10", "{line}");
+}
