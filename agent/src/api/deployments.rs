@@ -348,16 +348,26 @@ impl Daemon {
             }
             Ok((state, report)) => {
                 let expansion = expansion.expect("evaluated");
-                // Outputs see the applied state (allocated addresses and the like).
-                let outputs = template::evaluate_after_apply(
-                    &req,
-                    &Committed {
-                        state: &state,
-                        lab: &lab,
-                    },
-                )
-                .map(|e| e.outputs)
-                .unwrap_or_else(|_| expansion.outputs.clone());
+                // Outputs see the applied state (allocated addresses and the
+                // like): a second evaluation, only for a template that has outputs.
+                let has_outputs = req
+                    .template
+                    .get("outputs")
+                    .and_then(Value::as_object)
+                    .is_some_and(|o| !o.is_empty());
+                let outputs = if !has_outputs {
+                    expansion.outputs.clone()
+                } else {
+                    template::evaluate_after_apply(
+                        &req,
+                        &Committed {
+                            state: &state,
+                            lab: &lab,
+                        },
+                    )
+                    .map(|e| e.outputs)
+                    .unwrap_or_else(|_| expansion.outputs.clone())
+                };
                 let p = &mut record["properties"];
                 p["provisioningState"] = json!("Succeeded");
                 p["outputs"] = Value::Object(outputs);

@@ -185,5 +185,10 @@ impl NsExt for NamespacePlan {
     }
     fn proxy_arp(&mut self, ifname: &str) {
         self.sysctl(format!("net/ipv4/conf/{ifname}/proxy_arp"), "1");
+        // The kernel answers a broadcast request for a proxied address after
+        // a random wait of up to `proxy_delay` (0.8 s by default); a path
+        // that crosses several proxy-ARP links (spoke, hub NVA, spoke) lost
+        // its first SYNs to it.
+        self.sysctl(format!("net/ipv4/neigh/{ifname}/proxy_delay"), "0");
     }
 }

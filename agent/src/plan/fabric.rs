@@ -61,13 +61,8 @@ pub(crate) fn kernel_route(
             .first()
             .and_then(|ip| {
                 // An NVA in this VNet, or in a peered one (hub and spoke).
-                let ifname = appliance_link(l, fi, *ip).or_else(|| {
-                    l.fabrics[fi]
-                        .peers
-                        .iter()
-                        .find(|p| p.remote_prefixes.iter().any(|n| n.contains(ip)))
-                        .map(|p| p.ifname.clone())
-                })?;
+                let ifname = appliance_link(l, fi, *ip)
+                    .or_else(|| peer_link(l, fi, ipnet::Ipv4Net::from(*ip)))?;
                 Some(RouteKind::Via {
                     gateway: *ip,
                     ifname,
@@ -255,14 +250,18 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
 /// A VNetPeering route: out of the veth to the fabric whose VNet holds
 /// `prefix` (that fabric answers ARP for its space and routes to its NICs).
 fn peer_route(l: &Layout, fi: usize, prefix: ipnet::Ipv4Net) -> RouteKind {
+    peer_link(l, fi, prefix)
+        .map(|ifname| RouteKind::Dev { ifname })
+        .unwrap_or(RouteKind::Blackhole)
+}
+
+/// Fabric `fi`'s link to the peered VNet that holds `net`.
+fn peer_link(l: &Layout, fi: usize, net: ipnet::Ipv4Net) -> Option<String> {
     l.fabrics[fi]
         .peers
         .iter()
-        .find(|p| p.remote_prefixes.iter().any(|n| n.contains(&prefix)))
-        .map(|p| RouteKind::Dev {
-            ifname: p.ifname.clone(),
-        })
-        .unwrap_or(RouteKind::Blackhole)
+        .find(|p| p.remote_prefixes.iter().any(|n| n.contains(&net)))
+        .map(|p| p.ifname.clone())
 }
 
 /// One veth per Connected peering, between the two fabrics, made once
@@ -277,15 +276,8 @@ pub(crate) fn build_peerings(l: &Layout, b: &mut Builder) {
                 continue;
             };
             b.veth(&f.netns, &p.ifname, &remote.netns, &back.ifname);
-            for (ns, ifname) in [(&f.netns, &p.ifname), (&remote.netns, &back.ifname)] {
-                let ns = b.get(ns);
-                ns.proxy_arp(ifname);
-                // Proxy ARP answers a broadcast request after a random wait of
-                // up to `proxy_delay` (0.8 s by default); a path through a
-                // hub NVA crosses four such links, and the first SYN of a
-                // flow would be lost to it.
-                ns.sysctl(format!("net/ipv4/neigh/{ifname}/proxy_delay"), "0");
-            }
+            b.get(&f.netns).proxy_arp(&p.ifname);
+            b.get(&remote.netns).proxy_arp(&back.ifname);
         }
     }
 }

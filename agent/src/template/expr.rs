@@ -434,7 +434,12 @@ impl Evaluator {
             }
             _ => {
                 let values = (0..args.len()).map(arg).collect::<Result<Vec<_>, _>>()?;
-                if lower == "deployment" && values.is_empty() {
+                if lower == "deployment" {
+                    if !values.is_empty() {
+                        return Err(bad(
+                            "the template function 'deployment' takes 0 argument(s)".into(),
+                        ));
+                    }
                     return Ok(self.deployment_object());
                 }
                 match functions::call(&self.scope, &lower, &values) {

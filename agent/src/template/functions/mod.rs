@@ -103,9 +103,6 @@ pub(crate) fn call(scope: &Scope, name: &str, args: &[Value]) -> Option<Result<V
     }
     let a = |i: usize| args.get(i).cloned().unwrap_or(Value::Null);
     Some(match name {
-        "deployment" => {
-            arity(name, args, 0, 0).map(|_| json!({ "name": scope.deployment, "properties": {} }))
-        }
         "int" => arity(name, args, 1, 1).and_then(|_| int(name, &a(0)).map(|i| json!(i))),
         "float" => arity(name, args, 1, 1).and_then(|_| {
             a(0).as_f64()
