@@ -107,15 +107,19 @@ impl History {
     }
 }
 
-/// `reference()` to resources outside the template reads the committed state.
-struct Committed<'a> {
-    state: &'a LabState,
-    lab: &'a LabConfig,
+/// `reference()` to resources outside the template reads the committed
+/// state, laid out once per evaluation.
+struct Committed<'a>(crate::plan::view::Viewer<'a>);
+
+impl<'a> Committed<'a> {
+    fn new(state: &'a LabState, lab: &LabConfig) -> Self {
+        Committed(crate::plan::view::Viewer::new(state, lab))
+    }
 }
 
 impl StateLookup for Committed<'_> {
     fn view(&self, id: &ResourceId) -> Option<Value> {
-        crate::plan::view::resource_view(self.state, self.lab, id).ok()
+        self.0.view(id).ok()
     }
 }
 
@@ -300,13 +304,7 @@ impl Daemon {
         let mut expansion = None;
         let result = self
             .commit_and_apply(|s| {
-                let e = template::evaluate(
-                    &req,
-                    &Committed {
-                        state: s,
-                        lab: &lab,
-                    },
-                )?;
+                let e = template::evaluate(&req, &Committed::new(s, &lab))?;
                 let resources = e.resources.clone();
                 let next = validate::apply_resources(s, resources, &lab, &ctx)
                     .map_err(deployment_failed)?;
@@ -358,15 +356,9 @@ impl Daemon {
                 let outputs = if !has_outputs {
                     expansion.outputs.clone()
                 } else {
-                    template::evaluate_after_apply(
-                        &req,
-                        &Committed {
-                            state: &state,
-                            lab: &lab,
-                        },
-                    )
-                    .map(|e| e.outputs)
-                    .unwrap_or_else(|_| expansion.outputs.clone())
+                    template::evaluate_after_apply(&req, &Committed::new(&state, &lab))
+                        .map(|e| e.outputs)
+                        .unwrap_or_else(|_| expansion.outputs.clone())
                 };
                 let p = &mut record["properties"];
                 p["provisioningState"] = json!("Succeeded");
@@ -396,13 +388,7 @@ impl Daemon {
         let lab = self.config.lab.clone();
         let ctx = self.context();
         let state = self.state.lock().await;
-        let e = template::evaluate(
-            &req,
-            &Committed {
-                state: &state,
-                lab: &lab,
-            },
-        )?;
+        let e = template::evaluate(&req, &Committed::new(&state, &lab))?;
         let next = validate::apply_resources(&state, e.resources.clone(), &lab, &ctx)
             .map_err(deployment_failed)?;
         let next = match req.mode {

@@ -39,12 +39,35 @@ pub fn resource_view(
     lab: &LabConfig,
     id: &ResourceId,
 ) -> Result<Value, AzureError> {
-    let l = Layout::new(state, lab);
+    Viewer::new(state, lab).view(id)
+}
+
+/// Views of many resources of one state, laid out once (what-if and a
+/// template's `reference()`s ask for one view per resource).
+pub struct Viewer<'a> {
+    l: Layout,
+    state: &'a LabState,
+}
+
+impl<'a> Viewer<'a> {
+    pub fn new(state: &'a LabState, lab: &LabConfig) -> Self {
+        Viewer {
+            l: Layout::new(state, lab),
+            state,
+        }
+    }
+
+    pub fn view(&self, id: &ResourceId) -> Result<Value, AzureError> {
+        view_in(&self.l, self.state, id)
+    }
+}
+
+fn view_in(l: &Layout, state: &LabState, id: &ResourceId) -> Result<Value, AzureError> {
     if id.segments.len() == 2 && id.segments[1].0.eq_ignore_ascii_case("subnets") {
         let vnet_res = state
             .get(&id.parent().expect("two segments"))
             .ok_or_else(|| not_found(id))?;
-        let vnet = vnet_view(&l, state, vnet_res);
+        let vnet = vnet_view(l, state, vnet_res);
         let name = id.name();
         return vnet["properties"]["subnets"]
             .as_array()
@@ -91,11 +114,11 @@ pub fn resource_view(
         let zone = state
             .get(&id.parent().expect("two segments"))
             .ok_or_else(|| not_found(id))?;
-        return crate::dns::view::child_view(&view_of(&l, state, zone), id)
+        return crate::dns::view::child_view(&view_of(l, state, zone), id)
             .ok_or_else(|| not_found(id));
     }
     let res = state.get(id).ok_or_else(|| not_found(id))?;
-    Ok(view_of(&l, state, res))
+    Ok(view_of(l, state, res))
 }
 
 /// Every resource, optionally of one resource group, sorted by id.

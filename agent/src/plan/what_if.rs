@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
-use super::view::resource_view;
+use super::view::Viewer;
 use super::{NamespacePlan, NetworkPlan};
 use crate::model::{GenericResource, LabConfig, LabState, ResourceId};
 
@@ -25,14 +25,15 @@ pub fn resource_changes(
     subscription: &str,
     resource_group: &str,
 ) -> Vec<Value> {
+    let (before_views, after_views) = (Viewer::new(old, lab), Viewer::new(new, lab));
     let mut out = Vec::new();
     let mut named = BTreeSet::new();
     for r in template {
         if !named.insert(r.id.key()) {
             continue;
         }
-        let before = resource_view(old, lab, &r.id).ok();
-        let after = resource_view(new, lab, &r.id).ok();
+        let before = before_views.view(&r.id).ok();
+        let after = after_views.view(&r.id).ok();
         out.push(change(&r.id, before, after));
     }
     for r in old.resources.values() {
@@ -42,7 +43,7 @@ pub fn resource_changes(
         {
             continue;
         }
-        let before = resource_view(old, lab, &r.id).ok();
+        let before = before_views.view(&r.id).ok();
         let change_type = if new.get(&r.id).is_none() {
             "Delete"
         } else {
