@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod authz;
+pub mod bgp;
 pub mod cli;
 pub mod dataplane;
 pub mod dns;

@@ -81,6 +81,10 @@ pub struct Daemon {
     pub(super) history: super::deployments::History,
     /// This program, which service hosts run as (`vnet-agent service-host`).
     service_exe: PathBuf,
+    /// What each gateway's BGP speaker learned, as the route watches report it.
+    pub(super) bgp_watches: super::bgp::BgpWatches,
+    bgp_tx: tokio::sync::mpsc::UnboundedSender<super::bgp::Learned>,
+    bgp_rx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<super::bgp::Learned>>>,
     /// Set by `down`: nothing may rebuild the lab any more.
     stopping: std::sync::atomic::AtomicBool,
     pub shutdown: Notify,
@@ -98,7 +102,11 @@ impl Daemon {
         let startups = super::platform::Startups::open(&config.state_dir);
         let lab_ca = crate::services::ca::ensure(&config.state_dir).context("the lab CA")?;
         let history = super::deployments::History::open(&config.state_dir);
+        let (bgp_tx, bgp_rx) = tokio::sync::mpsc::unbounded_channel();
         let daemon = Arc::new(Daemon {
+            bgp_watches: Default::default(),
+            bgp_tx,
+            bgp_rx: std::sync::Mutex::new(Some(bgp_rx)),
             history,
             lab_ca,
             service_exe: current_exe()?,
@@ -150,7 +158,7 @@ impl Daemon {
 
     /// Plans `state` and makes the kernel and the app processes match it.
     #[tracing::instrument(skip_all, fields(generation = state.generation))]
-    async fn reconcile(&self, state: &LabState) -> Result<ReconcileReport> {
+    pub(super) async fn reconcile(&self, state: &LabState) -> Result<ReconcileReport> {
         if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
             anyhow::bail!("the lab is being taken down");
         }
@@ -198,7 +206,15 @@ impl Daemon {
             self.supervisor.sync(&second)?;
         }
         self.dns.sync(&plan, state).await?;
+        self.bgp_watches.sync(&plan, &self.bgp_tx);
         Ok(report)
+    }
+
+    /// The receiving end of the route watches (taken once, by `serve`).
+    pub fn take_bgp_events(
+        &self,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<super::bgp::Learned>> {
+        self.bgp_rx.lock().unwrap().take()
     }
 
     /// Writes each service host's configuration (only when it changed: the
@@ -423,18 +439,31 @@ impl Daemon {
         let state = self.state.lock().await;
         let mut spec = plan::exec_target(&state, &self.config.lab, target)?;
         let action = match target {
-            ExecTarget::App { .. } => crate::authz::EXEC_APP,
-            ExecTarget::Vm { .. } => crate::authz::EXEC_VM,
-            ExecTarget::Host { .. } => crate::authz::EXEC_HOST,
+            ExecTarget::App { .. } => crate::authz::EXEC_APP.to_string(),
+            ExecTarget::Vm { .. } => crate::authz::EXEC_VM.to_string(),
+            ExecTarget::Host { .. } => crate::authz::EXEC_HOST.to_string(),
+            // A site's router or a gateway: write on the resource.
+            ExecTarget::OnPremisesHost { .. }
+            | ExecTarget::Site { .. }
+            | ExecTarget::Gateway { .. } => {
+                format!("{}/write", spec.resource.full_type())
+            }
         };
         crate::authz::require(
             &state,
             &self.context().principal,
-            action,
+            &action,
             &spec.resource.to_string(),
         )?;
         if let Some(key) = &spec.process_key {
             self.startup_env(key, &mut spec.env);
+        }
+        // `birdc -s "$VNET_BIRD_SOCKET" show route` talks to the speaker there.
+        if let Some(owner) = &spec.speaker {
+            spec.env.insert(
+                BIRD_SOCKET_ENV.into(),
+                self.speaker_socket(owner).to_string_lossy().into_owned(),
+            );
         }
         spec.env.insert(
             LAB_CA_ENV.into(),
@@ -532,6 +561,10 @@ impl Daemon {
 /// The environment variable that names the lab CA's certificate file in app
 /// processes and `exec` (notes/service-api.md, "TLS").
 pub const LAB_CA_ENV: &str = "VNET_LAB_CA_FILE";
+
+/// The environment variable that names the BGP speaker's control socket in
+/// `exec --site` and `exec --gateway` (`birdc -s "$VNET_BIRD_SOCKET" ...`).
+pub const BIRD_SOCKET_ENV: &str = "VNET_BIRD_SOCKET";
 
 /// This program's path, for the service hosts' command line. A binary
 /// replaced on disk since it started reads as `<path> (deleted)`: the path is

@@ -10,6 +10,7 @@
 //! Errors use ARM's envelope `{"error": {"code", "message"}}`.
 
 mod admin;
+mod bgp;
 mod children;
 pub mod client;
 mod daemon;

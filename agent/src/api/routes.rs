@@ -135,24 +135,31 @@ struct ExecQuery {
     instance: Option<u32>,
     vm: Option<String>,
     host: Option<String>,
+    onprem_host: Option<String>,
+    site: Option<String>,
+    gateway: Option<String>,
 }
 
 async fn exec_target(State(d): State<Arc<Daemon>>, Query(q): Query<ExecQuery>) -> Reply {
-    let target = match (q.app, q.vm, q.host) {
-        (Some(site), None, None) => ExecTarget::App {
-            site,
-            instance: q.instance.unwrap_or(0),
-        },
-        (None, Some(name), None) => ExecTarget::Vm { name },
-        (None, None, Some(name)) => ExecTarget::Host { name },
-        _ => {
-            return Err(AzureError::bad_request(
-                "InvalidRequest",
-                "name exactly one of --app, --vm or --host",
-            )
-            .into())
-        }
-    };
+    let instance = q.instance.unwrap_or(0);
+    let named = [
+        q.app.map(|site| ExecTarget::App { site, instance }),
+        q.vm.map(|name| ExecTarget::Vm { name }),
+        q.host.map(|name| ExecTarget::Host { name }),
+        q.onprem_host
+            .map(|name| ExecTarget::OnPremisesHost { name }),
+        q.site.map(|name| ExecTarget::Site { name }),
+        q.gateway.map(|name| ExecTarget::Gateway { name }),
+    ];
+    let mut named: Vec<ExecTarget> = named.into_iter().flatten().collect();
+    if named.len() != 1 {
+        return Err(AzureError::bad_request(
+            "InvalidRequest",
+            "name exactly one of --app, --vm, --host, --onprem-host, --site or --gateway",
+        )
+        .into());
+    }
+    let target = named.remove(0);
     Ok(Json(d.exec_target(&target).await?))
 }
 
@@ -297,6 +304,8 @@ async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> 
                 | "resolve"
                 | "backup"
                 | "restore"
+                | "getlearnedroutes"
+                | "getadvertisedroutes"
         )
     {
         let owner: ResourceId = format!("/{}", parts[..n - 1].join("/")).parse()?;
@@ -307,6 +316,10 @@ async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> 
             ("resolve", &Method::POST) => Ok(Json(d.resolve(&owner, &body).await?)),
             ("backup", &Method::POST) => Ok(Json(d.backup_restore(&owner, &body, false).await?)),
             ("restore", &Method::POST) => Ok(Json(d.backup_restore(&owner, &body, true).await?)),
+            ("getlearnedroutes", &Method::POST) => Ok(Json(d.learned_routes(&owner).await?)),
+            ("getadvertisedroutes", &Method::POST) => {
+                Ok(Json(d.advertised_routes(&owner, &body).await?))
+            }
             ("effectiveroutetable", &Method::POST) => {
                 Ok(Json(d.effective_routes(&owner, &body).await?))
             }
@@ -411,6 +424,9 @@ pub async fn serve(daemon: Arc<Daemon>) -> anyhow::Result<()> {
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
     tracing::info!(socket = %socket.display(), lab = %daemon.config.lab.name, "serving");
     tokio::spawn(daemon.clone().resync_loop());
+    if let Some(rx) = daemon.take_bgp_events() {
+        tokio::spawn(daemon.clone().bgp_loop(rx));
+    }
     let d = daemon.clone();
     let shutdown = async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

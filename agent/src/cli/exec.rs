@@ -13,7 +13,7 @@ use crate::api::client::{encode, request};
 use crate::dataplane::netns_path;
 
 #[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["app", "vm", "host"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["app", "vm", "host", "onprem_host", "site", "gateway"])))]
 pub struct ExecArgs {
     /// A site (web app) name or id: runs in its sandbox on one instance.
     #[arg(long)]
@@ -27,17 +27,38 @@ pub struct ExecArgs {
     /// An internet host (`Lab.Emulator/internetHosts`) name.
     #[arg(long)]
     host: Option<String>,
+    /// An on-premises host (`Lab.Emulator/onPremisesHosts`) name.
+    #[arg(long)]
+    onprem_host: Option<String>,
+    /// The router of an on-premises site: a local network gateway's or an
+    /// ExpressRoute circuit's name. `$VNET_BIRD_SOCKET` names its BGP
+    /// speaker's control socket (`birdc -s "$VNET_BIRD_SOCKET" show route`).
+    #[arg(long)]
+    site: Option<String>,
+    /// A virtual network gateway's namespace (and `$VNET_BIRD_SOCKET`).
+    #[arg(long)]
+    gateway: Option<String>,
     /// The program and its arguments.
     #[arg(last = true, required = true)]
     command: Vec<String>,
 }
 
 pub fn run(socket: &Path, principal: &str, args: ExecArgs) -> Result<ExitCode> {
-    let query = match (&args.app, &args.vm, &args.host) {
-        (Some(a), _, _) => format!("app={}&instance={}", encode(a), args.instance),
-        (_, Some(v), _) => format!("vm={}", encode(v)),
-        (_, _, Some(h)) => format!("host={}", encode(h)),
-        _ => bail!("name one of --app, --vm or --host"),
+    let query = if let Some(a) = &args.app {
+        format!("app={}&instance={}", encode(a), args.instance)
+    } else if let Some((k, v)) = [
+        ("vm", &args.vm),
+        ("host", &args.host),
+        ("onprem_host", &args.onprem_host),
+        ("site", &args.site),
+        ("gateway", &args.gateway),
+    ]
+    .into_iter()
+    .find_map(|(k, v)| Some((k, v.as_ref()?)))
+    {
+        format!("{k}={}", encode(v))
+    } else {
+        bail!("name one of --app, --vm, --host, --onprem-host, --site or --gateway")
     };
     let Some(spec) = enter(socket, principal, &query)? else {
         return Ok(ExitCode::FAILURE);

@@ -200,6 +200,14 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Internal: the BGP daemon (BIRD) of a gateway or an on-premises
+    /// router (run by the daemon in its namespace).
+    #[command(hide = true)]
+    BgpSpeaker {
+        /// The configuration the daemon writes (BIRD reconfigures when it changes).
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -307,6 +315,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             crate::services::host::run(&config).map(|_| ExitCode::SUCCESS)
         }
         Command::FrontEnd { config } => crate::frontend::run(&config).map(|_| ExitCode::SUCCESS),
+        Command::BgpSpeaker { config } => crate::bgp::speaker::run(&config),
     }
 }
 

@@ -18,6 +18,7 @@ mod links;
 mod netns;
 mod nft;
 mod nl;
+pub mod route_watch;
 mod routes;
 mod rules;
 mod sysctl;

@@ -3,7 +3,8 @@
 //! Subnet tables, per-sandbox app-routing tables and the main table of the
 //! emulated VNet (docs/datapath.md): VnetLocal is `throw`, next hop None is
 //! `blackhole`, the 169.254 next hops are `via ... onlink`. Connected routes
-//! (`proto kernel`) belong to the kernel and are left alone.
+//! (`proto kernel`) belong to the kernel and are left alone, and so do the
+//! routes a lab's BGP speaker installs (`proto bird`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -143,6 +144,8 @@ pub(crate) async fn reconcile(
     for msg in msgs {
         if msg.header.address_family != AddressFamily::Inet
             || msg.header.protocol == RouteProtocol::Kernel
+            // A BGP speaker's routes belong to it (docs/datapath.md, "Gateways").
+            || msg.header.protocol == RouteProtocol::Bird
             || table_of(&msg) == TABLE_LOCAL
         {
             continue;

@@ -9,6 +9,9 @@ use super::{
     PublicIpAddress, PublicIpPrefix, ResourceId, ResourceKind, RouteTable, ServerFarm, Site,
     Subnet, VirtualMachine, VirtualNetwork, CLASSIC_VNET_TYPE,
 };
+use super::{
+    Connection, ExpressRouteCircuit, LocalNetworkGateway, OnPremisesHost, VirtualNetworkGateway,
+};
 
 /// Every resource of a lab, typed. Each list is sorted by lower-cased id, so
 /// everything derived from it is deterministic.
@@ -37,6 +40,16 @@ pub struct Inventory {
     pub private_endpoints: Vec<PrivateEndpoint>,
     /// The emulated services: storage accounts, key vaults, registries.
     pub services: Vec<PaasService>,
+    /// `Microsoft.Network/virtualNetworkGateways`.
+    pub gateways: Vec<VirtualNetworkGateway>,
+    /// `Microsoft.Network/localNetworkGateways`.
+    pub local_gateways: Vec<LocalNetworkGateway>,
+    /// `Microsoft.Network/connections`.
+    pub connections: Vec<Connection>,
+    /// `Microsoft.Network/expressRouteCircuits`.
+    pub circuits: Vec<ExpressRouteCircuit>,
+    /// `Lab.Emulator/onPremisesHosts`.
+    pub onprem_hosts: Vec<OnPremisesHost>,
     /// Resources of types the lab stores as ARM records without emulating
     /// them (Application Insights, databases, locks, ...): no traffic.
     pub records: Vec<ResourceId>,
@@ -142,6 +155,19 @@ impl Inventory {
             | ResourceKind::KeyVault
             | ResourceKind::ContainerRegistry => {
                 self.services.push(PaasService::from_resource(res)?)
+            }
+            ResourceKind::VirtualNetworkGateway => self
+                .gateways
+                .push(VirtualNetworkGateway::from_resource(res)?),
+            ResourceKind::LocalNetworkGateway => self
+                .local_gateways
+                .push(LocalNetworkGateway::from_resource(res)?),
+            ResourceKind::Connection => self.connections.push(Connection::from_resource(res)?),
+            ResourceKind::ExpressRouteCircuit => {
+                self.circuits.push(ExpressRouteCircuit::from_resource(res)?)
+            }
+            ResourceKind::OnPremisesHost => {
+                self.onprem_hosts.push(OnPremisesHost::from_resource(res)?)
             }
         }
         Ok(())

@@ -41,11 +41,21 @@ pub enum ResourceKind {
     KeyVault,
     /// `Microsoft.ContainerRegistry/registries` (emulated: manifests).
     ContainerRegistry,
+    /// `Microsoft.Network/virtualNetworkGateways`: VPN and ExpressRoute gateways.
+    VirtualNetworkGateway,
+    /// `Microsoft.Network/localNetworkGateways`: an on-premises VPN device.
+    LocalNetworkGateway,
+    /// `Microsoft.Network/connections`: IPsec, Vnet2Vnet and ExpressRoute.
+    Connection,
+    /// `Microsoft.Network/expressRouteCircuits` (private peering inline).
+    ExpressRouteCircuit,
+    /// `Lab.Emulator/onPremisesHosts`: a host in an on-premises site (no Azure twin).
+    OnPremisesHost,
 }
 
 impl ResourceKind {
     /// Every kind, in the order validation reports them.
-    pub const ALL: [ResourceKind; 17] = [
+    pub const ALL: [ResourceKind; 22] = [
         ResourceKind::VirtualNetwork,
         ResourceKind::ServerFarm,
         ResourceKind::Site,
@@ -63,6 +73,11 @@ impl ResourceKind {
         ResourceKind::StorageAccount,
         ResourceKind::KeyVault,
         ResourceKind::ContainerRegistry,
+        ResourceKind::VirtualNetworkGateway,
+        ResourceKind::LocalNetworkGateway,
+        ResourceKind::Connection,
+        ResourceKind::ExpressRouteCircuit,
+        ResourceKind::OnPremisesHost,
     ];
 
     /// ARM's spelling of the type, e.g. `Microsoft.Web/serverfarms`.
@@ -85,6 +100,11 @@ impl ResourceKind {
             ResourceKind::StorageAccount => "Microsoft.Storage/storageAccounts",
             ResourceKind::KeyVault => "Microsoft.KeyVault/vaults",
             ResourceKind::ContainerRegistry => "Microsoft.ContainerRegistry/registries",
+            ResourceKind::VirtualNetworkGateway => "Microsoft.Network/virtualNetworkGateways",
+            ResourceKind::LocalNetworkGateway => "Microsoft.Network/localNetworkGateways",
+            ResourceKind::Connection => "Microsoft.Network/connections",
+            ResourceKind::ExpressRouteCircuit => "Microsoft.Network/expressRouteCircuits",
+            ResourceKind::OnPremisesHost => "Lab.Emulator/onPremisesHosts",
         }
     }
 

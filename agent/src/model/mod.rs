@@ -5,6 +5,7 @@ mod authz;
 mod compute;
 mod dns;
 mod error;
+mod gateway;
 mod host;
 mod id;
 mod inventory;
@@ -25,6 +26,11 @@ pub use dns::{
     VirtualNetworkLink, DEFAULT_RECORD_TTL, GLOBAL_LOCATION,
 };
 pub use error::AzureError;
+pub use gateway::{
+    BgpPeer, Connection, ConnectionPeer, ConnectionType, ExpressRouteCircuit, GatewayType,
+    LearnedRoute, LocalNetworkGateway, OnPremisesHost, PrivatePeering, VirtualNetworkGateway,
+    AZURE_GATEWAY_ASN, MIN_GATEWAY_SUBNET_PREFIX, MSEE_ASN, RESERVED_ASNS,
+};
 pub use host::{internet_host_address_problem, InternetHost, INTERNET_HOST_DOMAIN, LAB_PUBLIC_DNS};
 pub use id::ResourceId;
 pub use inventory::Inventory;
@@ -132,6 +138,12 @@ pub struct LabState {
     /// (pay-as-you-go: SMTP blocked).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub subscription_settings: BTreeMap<String, SubscriptionSettings>,
+    /// What each BGP-speaking gateway's daemon learned, by lower-cased
+    /// gateway id: observed from the running speakers, never stored. The
+    /// plan routes it like desired state, so a prefix announced on-premises
+    /// reaches the subnets without a request (docs/datapath.md, "Gateways").
+    #[serde(skip)]
+    pub learned_routes: BTreeMap<String, Vec<LearnedRoute>>,
 }
 
 impl LabState {

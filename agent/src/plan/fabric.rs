@@ -33,7 +33,8 @@ pub(crate) const SMTP_PORT: u16 = 25;
 /// blackhole; VirtualAppliance -> via the NVA's NIC link (blackhole when no NIC
 /// of the VNet or of a peered one has the address: Azure drops it too);
 /// VNetPeering -> out of the veth to the peered fabric (`peer_route`).
-/// VirtualNetworkGateway -> blackhole: the lab has no gateways yet. Service
+/// VirtualNetworkGateway -> via the gateway's link (the route's address, or
+/// for a UDR the VNet's gateway, or the hub's across the peering). Service
 /// endpoint routes go to the service's link (`services::endpoint_route`), a
 /// private endpoint's InterfaceEndpoint /32 to its own link into the target
 /// (`services::private_endpoint_route`).
@@ -70,8 +71,23 @@ pub(crate) fn kernel_route(
                 })
             })
             .unwrap_or(RouteKind::Blackhole),
+        NextHopType::VirtualNetworkGateway => ips
+            .first()
+            .copied()
+            .or(l.fabrics[fi].gateway_hop)
+            .and_then(|ip| {
+                // The VNet's own gateway, or the hub's across the peering.
+                if let Some(ifname) = super::gateway::gateway_link(l, fi, ip) {
+                    return Some(RouteKind::Via {
+                        gateway: ip,
+                        ifname,
+                        onlink: true,
+                    });
+                }
+                peer_link(l, fi, ipnet::Ipv4Net::from(ip)).map(|ifname| RouteKind::Dev { ifname })
+            })
+            .unwrap_or(RouteKind::Blackhole),
         NextHopType::None
-        | NextHopType::VirtualNetworkGateway
         | NextHopType::VNetPeering
         | NextHopType::VirtualNetworkServiceEndpoint => RouteKind::Blackhole,
     }
@@ -148,6 +164,29 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
                         },
                     );
                     any = true;
+                }
+            }
+            // A spoke that uses this VNet's gateways: its on-premises
+            // traffic arrives on the peering and goes on to the gateway.
+            let spoke = &l.fabrics[p.remote];
+            if spoke.gateway_hop.is_some() && spoke.gateway_hop == f.gateway_hop {
+                if let Some(hop) = f.gateway_hop {
+                    if let Some(link) = super::gateway::gateway_link(l, fi, hop) {
+                        for r in &f.gateway_routes {
+                            if seen.insert(r.prefix) {
+                                ns.route(
+                                    table,
+                                    r.prefix,
+                                    RouteKind::Via {
+                                        gateway: r.next_hop_ips.first().copied().unwrap_or(hop),
+                                        ifname: link.clone(),
+                                        onlink: true,
+                                    },
+                                );
+                                any = true;
+                            }
+                        }
+                    }
                 }
             }
             if any {
@@ -245,6 +284,21 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
             b.get(fab).proxy_arp("stamp0");
         }
     }
+}
+
+/// Sources a peering passes without `allowForwardedTraffic`: the remote
+/// VNet's space, and, when this VNet uses the remote's gateways, the
+/// on-premises prefixes behind them (gateway transit needs no forwarding).
+fn forwarded_sources(l: &Layout, fi: usize, p: &super::layout::PeerL) -> Vec<ipnet::Ipv4Net> {
+    let mut out = p.remote_prefixes.clone();
+    let f = &l.fabrics[fi];
+    let remote = &l.fabrics[p.remote];
+    if f.gateway_hop.is_some() && f.gateway_hop == remote.gateway_hop {
+        out.extend(f.gateway_routes.iter().map(|r| r.prefix));
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// A VNetPeering route: out of the veth to the fabric whose VNet holds
@@ -365,6 +419,16 @@ fn nic_addresses(l: &Layout, fi: usize) -> Vec<FabricNic> {
                     forwarding: n.forwarding,
                 })
         }))
+        .chain(
+            super::gateway::fabric_nics(l, fi)
+                .into_iter()
+                .map(|(link, table, ip)| FabricNic {
+                    link,
+                    table,
+                    addresses: vec![ip],
+                    forwarding: true,
+                }),
+        )
         .collect();
     out.sort_by(|a, b| a.link.cmp(&b.link));
     out
@@ -531,7 +595,7 @@ fn nft_batch(l: &Layout, fi: usize, f: &FabricL) -> serde_json::Value {
                 "forward",
                 vec![
                     nft::iifname(&p.ifname),
-                    nft::ip_not_in_prefixes("saddr", &p.remote_prefixes),
+                    nft::ip_not_in_prefixes("saddr", &forwarded_sources(l, fi, p)),
                     nft::named_counter(&c),
                     nft::drop(),
                 ],

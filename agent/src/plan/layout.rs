@@ -98,6 +98,11 @@ pub(crate) struct FabricL {
     pub allow_smtp: bool,
     /// Connected peerings: a veth to each peered VNet's fabric.
     pub peers: Vec<PeerL>,
+    /// Where a `VirtualNetworkGateway` next hop without an address (a UDR)
+    /// goes: the VNet's gateway, or the hub's it uses.
+    pub gateway_hop: Option<Ipv4Addr>,
+    /// The gateway routes of its subnets (before `disableBgpRoutePropagation`).
+    pub gateway_routes: Vec<super::routes::GatewayRoute>,
 }
 
 /// One Connected peering of a fabric (docs/datapath.md, "Peering").
@@ -192,6 +197,8 @@ pub(crate) struct Layout {
     pub service_addrs: Vec<super::services::ServiceAddr>,
     /// Approved private endpoints to apps (`site_endpoint`).
     pub site_endpoints: Vec<super::site_endpoint::SiteEndpointL>,
+    /// Virtual network gateways, on-premises sites and their connections.
+    pub gateways: super::gateway::GatewaysL,
     /// `LabConfig::snat_ports_per_instance`.
     pub snat_ports: u32,
     /// `LabConfig::address_cooldown_secs`, for views of released addresses.
@@ -258,6 +265,7 @@ impl Layout {
         let mut fabrics: Vec<FabricL> = Vec::new();
         for (fi, v) in inv.vnets.iter().enumerate() {
             let endpoints = super::private_endpoint::endpoint_routes(&inv, alloc, v);
+            let gateway_routes = super::gateway::vnet_gateway_routes(&inv, state, v);
             let subnets = v
                 .subnets
                 .iter()
@@ -268,6 +276,7 @@ impl Layout {
                         .connected_peerings(v)
                         .flat_map(|(p, remote)| p.remote_prefixes(remote))
                         .collect();
+                    inputs.gateway = gateway_routes.clone();
                     // A `Microsoft.Web` service endpoint reaches the front
                     // ends of App Service in the VNet's region.
                     inputs.service_endpoints.extend(
@@ -324,6 +333,8 @@ impl Layout {
                 stamp: None,
                 allow_smtp: state.subscription(&v.id.subscription).allow_outbound_smtp,
                 peers,
+                gateway_hop: super::gateway::gateway_hop(&inv, v),
+                gateway_routes,
             });
         }
         let fabric_of = |vnet: &ResourceId| fabrics.iter().position(|f| &f.vnet.id == vnet);
@@ -486,7 +497,9 @@ impl Layout {
         let services = super::services::layout(&inv, state, l, &inv.vnets);
         let site_endpoints =
             super::site_endpoint::layout(&inv, state, &inv.vnets, &workers, &stamps);
+        let gateways = super::gateway::layout(&inv, l, &inv.vnets);
         Layout {
+            gateways,
             services,
             site_endpoints,
             service_addrs,

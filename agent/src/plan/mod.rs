@@ -7,6 +7,7 @@ mod effective_routes;
 mod env;
 mod fabric;
 mod frontend;
+mod gateway;
 mod internet;
 mod layout;
 pub mod names;
@@ -41,6 +42,7 @@ pub use effective_routes::{
     effective_routes_for_app, effective_routes_for_nic, effective_routes_for_subnet,
     APP_SERVICE_DIRECT, VNET_INTEGRATION,
 };
+pub use gateway::speaker_key;
 pub use types::*;
 
 /// A resource the lab does not have (`what` names its kind in the message).
@@ -64,6 +66,7 @@ pub fn build(state: &LabState, lab: &LabConfig) -> NetworkPlan {
     stamp::build(&l, &mut b);
     fabric::build(&l, &mut b);
     fabric::build_peerings(&l, &mut b);
+    gateway::build(&l, &mut b);
     worker::build(&l, &mut b);
     vm::build(&l, &mut b);
     dns::build(&l, &mut b);
@@ -89,6 +92,19 @@ pub enum ExecTarget {
     Host {
         name: String,
     },
+    /// An on-premises host (`Lab.Emulator/onPremisesHosts`).
+    OnPremisesHost {
+        name: String,
+    },
+    /// The router of an on-premises site: a local network gateway or an
+    /// ExpressRoute circuit, by name.
+    Site {
+        name: String,
+    },
+    /// A virtual network gateway's namespace.
+    Gateway {
+        name: String,
+    },
 }
 
 /// A namespace and the environment of a program run there.
@@ -101,6 +117,8 @@ pub struct ExecSpec {
     /// The resource `exec` enters (site, VM or internet host): what the
     /// caller must be authorized on.
     pub resource: ResourceId,
+    /// The resource whose BGP speaker runs there (a gateway or a site).
+    pub speaker: Option<ResourceId>,
 }
 
 /// Where `exec` runs: an app's sandbox with the app's environment
@@ -131,6 +149,7 @@ pub fn exec_target(
                 env: env::site_env(&l, w, sb),
                 process_key: Some(names::instance_key(&id.key(), w.instance)),
                 resource: id,
+                speaker: None,
             })
         }
         ExecTarget::Vm { name } => {
@@ -143,6 +162,7 @@ pub fn exec_target(
                 env: BTreeMap::new(),
                 process_key: None,
                 resource: id,
+                speaker: None,
             })
         }
         ExecTarget::Host { name } => {
@@ -154,6 +174,77 @@ pub fn exec_target(
                 netns: h.netns.clone(),
                 env: BTreeMap::new(),
                 process_key: None,
+                resource: id,
+                speaker: None,
+            })
+        }
+        ExecTarget::OnPremisesHost { name } => {
+            let hosts: Vec<(&ResourceId, &str, &str)> = l
+                .gateways
+                .sites
+                .iter()
+                .flat_map(|s| {
+                    s.hosts
+                        .iter()
+                        .map(|h| (&h.id, h.id.name(), h.netns.as_str()))
+                })
+                .collect();
+            let pairs: Vec<(&ResourceId, &str)> = hosts.iter().map(|(i, n, _)| (*i, *n)).collect();
+            let id = resolve(&pairs, name, "Lab.Emulator/onPremisesHosts")?;
+            let netns = hosts
+                .iter()
+                .find(|(i, _, _)| **i == id)
+                .expect("resolved")
+                .2;
+            Ok(ExecSpec {
+                netns: netns.to_string(),
+                env: BTreeMap::new(),
+                process_key: None,
+                resource: id,
+                speaker: None,
+            })
+        }
+        ExecTarget::Site { name } => {
+            let sites: Vec<(&ResourceId, &str)> = l
+                .gateways
+                .sites
+                .iter()
+                .map(|s| (&s.id, s.id.name()))
+                .collect();
+            let id = resolve(&sites, name, "Microsoft.Network/localNetworkGateways")?;
+            let s = l
+                .gateways
+                .sites
+                .iter()
+                .find(|s| s.id == id)
+                .expect("resolved");
+            Ok(ExecSpec {
+                netns: s.netns.clone(),
+                env: BTreeMap::new(),
+                process_key: None,
+                speaker: s.bgp_address.map(|_| id.clone()),
+                resource: id,
+            })
+        }
+        ExecTarget::Gateway { name } => {
+            let gws: Vec<(&ResourceId, &str)> = l
+                .gateways
+                .gateways
+                .iter()
+                .map(|g| (&g.gw.id, g.gw.name.as_str()))
+                .collect();
+            let id = resolve(&gws, name, "Microsoft.Network/virtualNetworkGateways")?;
+            let g = l
+                .gateways
+                .gateways
+                .iter()
+                .find(|g| g.gw.id == id)
+                .expect("resolved");
+            Ok(ExecSpec {
+                netns: g.netns.clone(),
+                env: BTreeMap::new(),
+                process_key: None,
+                speaker: g.gw.enable_bgp.then(|| id.clone()),
                 resource: id,
             })
         }

@@ -33,6 +33,13 @@ pub enum NamespaceRole {
     VirtualMachine { vm_id: String },
     /// An emulated service (storage account, key vault, registry) and its host process.
     Service { resource_id: String },
+    /// A virtual network gateway (VPN or ExpressRoute) and its BGP speaker.
+    Gateway { resource_id: String },
+    /// The router of an on-premises site (a local network gateway's device,
+    /// or the customer edge of an ExpressRoute circuit) and its BGP speaker.
+    OnPremisesSite { resource_id: String },
+    /// A host of an on-premises site (`Lab.Emulator/onPremisesHosts`).
+    OnPremisesHost { resource_id: String },
 }
 
 /// One network namespace, named `<lab>-<kind>-<readable>-<hash>`.

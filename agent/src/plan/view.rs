@@ -201,6 +201,16 @@ fn view_of(l: &Layout, state: &LabState, res: &GenericResource) -> Value {
         Some(ResourceKind::PrivateEndpoint) => {
             super::private_endpoint::endpoint_view(&l.inv, state, res, base(res))
         }
+        Some(ResourceKind::VirtualNetworkGateway) => {
+            super::gateway::gateway_view(l, &res.id, base(res))
+        }
+        Some(ResourceKind::Connection) => super::gateway::connection_view(l, &res.id, base(res)),
+        Some(ResourceKind::LocalNetworkGateway | ResourceKind::ExpressRouteCircuit) => {
+            super::gateway::site_view(l, &res.id, base(res))
+        }
+        Some(ResourceKind::OnPremisesHost) => {
+            super::gateway::onprem_host_view(l, &res.id, base(res))
+        }
         None => record_view(res),
     }
 }

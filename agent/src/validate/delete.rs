@@ -39,6 +39,7 @@ pub(crate) fn remove(state: &LabState, id: &ResourceId) -> Result<LabState, Azur
     }
     let res = state.get(id).ok_or_else(|| not_found(id))?;
     match ResourceKind::from_type(&res.type_) {
+        Some(ResourceKind::VirtualNetworkGateway) => super::gateway::check_delete(&inv, id)?,
         Some(ResourceKind::VirtualNetwork) => {
             if let Some(z) = inv.zones_linked_to(id).next() {
                 return Err(AzureError::bad_request(

@@ -5,6 +5,7 @@
 mod compute;
 mod delete;
 mod dns;
+mod gateway;
 mod integration;
 mod moves;
 mod names;
@@ -229,6 +230,7 @@ fn finish(
     network::check(&inv)?;
     network::check_prefix_changes(&old_inv, &inv)?;
     peering::check(&inv)?;
+    gateway::check(&inv)?;
     services::check(&inv, &old_inv)?;
     routing::check(&inv)?;
     dns::check(&inv)?;

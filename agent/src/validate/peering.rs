@@ -43,17 +43,46 @@ pub(crate) fn check(inv: &Inventory) -> Result<(), AzureError> {
                     ),
                 ));
             }
-            if p.use_remote_gateways {
-                // The lab has no virtual network gateways yet, so no remote
-                // VNet has one.
+            if p.remote
+                .full_type()
+                .eq_ignore_ascii_case(crate::model::CLASSIC_VNET_TYPE)
+                || inv.classic_vnets.iter().any(|c| c.id == p.remote)
+            {
                 return Err(AzureError::bad_request(
-                    "RemoteVnetHasNoGateways",
+                    "PeeringWithClassicVnetNotSupported",
                     format!(
-                        "Peering {id} cannot have UseRemoteGateway flag set to true because remote virtual network \
-                         {} referenced by the peering does not have any gateways.",
+                        "Peering {id} refers to the classic virtual network {}. Resources across classic \
+                         virtual networks cannot be reached over peering; migrate it to Resource Manager first.",
                         p.remote
                     ),
                 ));
+            }
+            if p.use_remote_gateways {
+                if !inv.gateways.iter().any(|g| g.vnet() == p.remote) {
+                    return Err(AzureError::bad_request(
+                        "RemoteVnetHasNoGateways",
+                        format!(
+                            "Peering {id} cannot have UseRemoteGateway flag set to true because remote virtual \
+                             network {} referenced by the peering does not have any gateways.",
+                            p.remote
+                        ),
+                    ));
+                }
+                let transit = inv.vnet(&p.remote).is_some_and(|r| {
+                    r.peerings
+                        .iter()
+                        .any(|b| b.remote == v.id && b.allow_gateway_transit)
+                });
+                if !transit {
+                    return Err(AzureError::bad_request(
+                        "RemotePeeringDoesNotAllowGatewayTransit",
+                        format!(
+                            "Peering {id} cannot have UseRemoteGateway flag set to true because the remote virtual \
+                             network {} has no peering back to {} with AllowGatewayTransit set to true.",
+                            p.remote, v.id
+                        ),
+                    ));
+                }
             }
             let Some(remote) = inv.vnet(&p.remote) else {
                 return Err(AzureError::bad_request(
