@@ -15,6 +15,10 @@ have dig || need+=(dnsutils)
 # benchmark): dnsmasq-base is the binary alone, without the `dnsmasq`
 # package's system service, so nothing starts on this machine.
 have dnsmasq || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
+# BIRD 2: the BGP speaker of gateways and on-premises routers (issue 12).
+# Its package ships a system service; see below: it is never started.
+bird_missing=false
+have bird || [ -x /usr/sbin/bird ] || { need+=(bird2); bird_missing=true; }
 have curl || need+=(curl)
 have iperf3 || need+=(iperf3)
 have ping || need+=(iputils-ping)
@@ -30,8 +34,20 @@ if [ "${#need[@]}" -gt 0 ]; then
   fi
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # No package may start a daemon in the machine's own namespace (bird2
+  # would run BIRD there): policy-rc.d refuses every start during the install.
+  policy=/usr/sbin/policy-rc.d
+  made_policy=false
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=true
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  if $made_policy; then rm -f "$policy"; fi
+  # ... nor at the next boot: the lab runs its own BIRDs, one per namespace.
+  if $bird_missing && have systemctl && [ -d /run/systemd/system ]; then
+    systemctl disable --now bird.service >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! have cargo && [ -x "$HOME/.cargo/bin/cargo" ]; then

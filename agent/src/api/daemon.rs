@@ -248,11 +248,22 @@ impl Daemon {
                 env: BTreeMap::new(),
             });
         }
-        // The configurations of services that are gone.
-        let keep: Vec<String> = out.iter().map(|p| p.argv[3].clone()).collect();
+        // The configurations of services that are gone, and the files their
+        // hosts made beside them (`<hash>.*`: a BGP speaker's BIRD
+        // configuration and control socket).
+        let stem = |p: &std::path::Path| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.split('.').next())
+                .map(str::to_string)
+        };
+        let keep: Vec<Option<String>> = out
+            .iter()
+            .map(|p| stem(std::path::Path::new(&p.argv[3])))
+            .collect();
         for entry in std::fs::read_dir(&dir)?.flatten() {
             let path = entry.path();
-            if !keep.contains(&path.to_string_lossy().into_owned()) {
+            if !keep.contains(&stem(&path)) {
                 let _ = std::fs::remove_file(path);
             }
         }

@@ -98,10 +98,10 @@ impl Speaker {
             let _ = write!(
                 s,
                 "protocol bgp {name} {{\n  description \"{desc}\";\n  local {la} as {las};\n  \
-                 neighbor {pa} as {pas};\n  multihop 2;\n  igp table peers4;\n  \
+                 neighbor {pa} as {pas};\n  multihop 2;\n  \
                  connect delay time 1;\n  connect retry time 2;\n  error wait time 1, 5;\n  \
                  hold time 9;\n  keepalive time 3;\n  \
-                 ipv4 {{ import all; export where source = RTS_STATIC || source = RTS_BGP; next hop self; }};\n}}\n",
+                 ipv4 {{ igp table peers4; import all; export where source = RTS_STATIC || source = RTS_BGP; next hop self; }};\n}}\n",
                 name = x.name,
                 desc = x.description.replace('"', "'"),
                 la = x.local_address,
@@ -155,5 +155,26 @@ mod tests {
             announcement_name("lan", "172.20.5.0/24".parse().unwrap()),
             "lan_172_20_5_0_24"
         );
+        // BIRD itself accepts it (`bird -p` parses and exits; no root, no
+        // socket). scripts/install-deps.sh installs bird2 for CI.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bird.conf");
+        std::fs::write(&path, &c).unwrap();
+        match std::process::Command::new("bird")
+            .arg("-p")
+            .arg("-c")
+            .arg(&path)
+            .output()
+        {
+            Ok(out) => assert!(
+                out.status.success(),
+                "bird rejects the configuration: {}\n{c}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => assert!(
+                std::env::var_os("VNET_E2E_REQUIRED").is_none(),
+                "bird is not installed ({e}); run scripts/install-deps.sh"
+            ),
+        }
     }
 }
