@@ -218,3 +218,280 @@ fn bgp_over_vpn_announce_and_withdraw_reach_a_spoke_app() {
         "the announced prefix never became reachable again"
     );
 }
+
+fn er_gateway(name: &str, vnet: &str) -> Value {
+    json!({
+        "type": "Microsoft.Network/virtualNetworkGateways", "name": name, "location": "westeurope",
+        "properties": {
+            "gatewayType": "ExpressRoute", "sku": { "name": "Standard", "tier": "Standard" },
+            "ipConfigurations": [{ "name": "default", "properties": {
+                "subnet": { "id": subnet_id(vnet, "GatewaySubnet") } } }]
+        }
+    })
+}
+
+fn circuit(name: &str, peer_asn: u32, primary: &str) -> Value {
+    json!({
+        "type": "Microsoft.Network/expressRouteCircuits", "name": name, "location": "westeurope",
+        "sku": { "name": "Standard_MeteredData", "tier": "Standard", "family": "MeteredData" },
+        "properties": {
+            "serviceProviderProperties": { "serviceProviderName": "Equinix", "peeringLocation": "Amsterdam", "bandwidthInMbps": 50 },
+            "peerings": [{ "name": "AzurePrivatePeering", "properties": {
+                "peeringType": "AzurePrivatePeering", "peerASN": peer_asn, "primaryPeerAddressPrefix": primary,
+                "secondaryPeerAddressPrefix": "172.31.0.4/30", "vlanId": 100 } }]
+        }
+    })
+}
+
+/// Two on-premises sites at once: site1 over the hub's VPN gateway (BGP),
+/// dc2 behind an ExpressRoute circuit over the hub's ExpressRoute gateway.
+/// The spoke app reaches a host in each, over TCP and UDP, with its
+/// instance's private address; each prefix comes from its own gateway.
+#[test]
+fn vpn_and_expressroute_reach_two_sites_over_tcp_and_udp() {
+    let Some(mut lab) = Lab::start() else { return };
+    let mut t = hub_spoke_vpn(false);
+    let r = t["resources"].as_array_mut().unwrap();
+    r.push(er_gateway("ergw", "hub"));
+    r.push(circuit("er1", 65020, "172.31.0.0/30"));
+    r.push(connection(
+        "hub-to-er1",
+        "ergw",
+        json!({ "peer": { "id": net("expressRouteCircuits", "er1") } }),
+        "ExpressRoute",
+        false,
+    ));
+    r.push(onprem_host(
+        "dc2db",
+        &net("expressRouteCircuits", "er1"),
+        "10.200.1.10",
+    ));
+    lab.deploy(RG, &t);
+    let probe = probe_bin();
+    lab.spawn(&["--onprem-host", "db"], &[&probe, "serve-tcp", "9000"]);
+    lab.spawn(&["--onprem-host", "dc2db"], &[&probe, "serve-tcp", "9000"]);
+    lab.spawn(&["--onprem-host", "db"], &[&probe, "serve-udp", "9001"]);
+    lab.spawn(&["--onprem-host", "dc2db"], &[&probe, "serve-udp", "9001"]);
+    let routes = || lab.subnet_effective_routes(RG, "spoke1", "integration");
+    assert!(
+        eventually(30, || {
+            let r = routes();
+            route_to(&r, "172.20.5.0/24").is_some() && route_to(&r, "10.200.1.0/24").is_some()
+        }),
+        "both sites' LANs should arrive: {:#}",
+        routes()
+    );
+    let r = routes();
+    assert_eq!(
+        route_to(&r, "10.200.1.0/24").unwrap()["nextHopIpAddress"],
+        json!(["10.1.255.4"])
+    );
+    assert_eq!(
+        route_to(&r, "172.20.5.0/24").unwrap()["nextHopIpAddress"],
+        json!(["10.1.255.30"])
+    );
+    let ip = instance_ips(&lab, "web1")[0].clone();
+    for host in ["172.20.5.10", "10.200.1.10"] {
+        assert!(
+            eventually(10, || app_reaches(&lab, host).is_some()),
+            "the app never reached {host} over TCP"
+        );
+        assert_eq!(
+            app_reaches(&lab, host).as_deref(),
+            Some(ip.as_str()),
+            "{host}"
+        );
+        let out = lab.exec_ok(&["--app", "web1"], &[&probe, "udp", host, "9001", "1000"]);
+        assert_eq!(peer_ip(&out), ip, "UDP to {host}: {out}");
+    }
+    // The ExpressRoute gateway learned dc2's LAN from the customer's router
+    // (ASN 65020) over the circuit's private peering.
+    let gw = lab.show(&net("virtualNetworkGateways", "ergw"));
+    assert_eq!(
+        gw["properties"]["bgpSettings"]["bgpPeeringAddress"], "10.1.255.4",
+        "{gw:#}"
+    );
+    let conn = lab.show(&net("connections", "hub-to-er1"));
+    assert_eq!(
+        conn["properties"]["connectionStatus"], "Connected",
+        "{conn:#}"
+    );
+    assert!(conn["properties"].get("sharedKey").is_none(), "{conn:#}");
+}
+
+/// A counter of the kernel's `/proc/net/netstat` or `/proc/net/snmp`
+/// (`IpExt InNoRoutes`, ...) inside the namespace `target` names.
+fn kernel_counter(lab: &Lab, target: &[&str], file: &str, group: &str, name: &str) -> u64 {
+    let text = lab.exec_ok(target, &["cat", file]);
+    let mut lines = text.lines().filter(|l| l.starts_with(&format!("{group}:")));
+    let (Some(head), Some(vals)) = (lines.next(), lines.next()) else {
+        panic!("no {group} in {file}: {text}");
+    };
+    let i = head
+        .split_whitespace()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no {name} in {head}"));
+    vals.split_whitespace().nth(i).unwrap().parse().unwrap()
+}
+
+/// A site on a static VPN (no BGP): its device knows the hub's space it was
+/// configured with, not the spoke behind the hub's gateway. The hub's VM
+/// reaches its host; the spoke app's SYN arrives (the host answers) but the
+/// reply dies at the site's router with no route back (its `InNoRoutes`
+/// moves) until the connection runs BGP, which teaches the router the
+/// spoke's space.
+#[test]
+fn a_static_site_without_a_return_route_loses_replies_until_bgp() {
+    let Some(mut lab) = Lab::start() else { return };
+    let mut t = hub_spoke_vpn(false);
+    let r = t["resources"].as_array_mut().unwrap();
+    r.push(local_gateway(
+        "branch",
+        "203.0.113.20",
+        &["172.30.0.0/16"],
+        None,
+    ));
+    r.push(connection(
+        "hub-to-branch",
+        "vgw",
+        json!({ "localNetworkGateway2": { "id": net("localNetworkGateways", "branch") } }),
+        "IPsec",
+        false,
+    ));
+    r.push(onprem_host(
+        "bh",
+        &net("localNetworkGateways", "branch"),
+        "172.30.1.10",
+    ));
+    lab.deploy(RG, &t);
+    let probe = probe_bin();
+    lab.spawn(&["--onprem-host", "bh"], &[&probe, "serve-tcp", "9000"]);
+    // A static route, source Default, in the spoke too (gateway transit).
+    let routes = lab.subnet_effective_routes(RG, "spoke1", "integration");
+    let st = route_to(&routes, "172.30.0.0/16").expect("the branch's prefix");
+    assert_eq!(
+        (st["source"].as_str(), st["nextHopType"].as_str()),
+        (Some("Default"), Some("VirtualNetworkGateway")),
+        "{st:#}"
+    );
+    let out = lab.exec_ok(
+        &["--vm", "hubvm"],
+        &[&probe, "tcp", "172.30.1.10", "9000", "2000"],
+    );
+    assert_eq!(peer_ip(&out), "10.1.1.4");
+    let before = kernel_counter(
+        &lab,
+        &["--site", "branch"],
+        "/proc/net/netstat",
+        "IpExt",
+        "InNoRoutes",
+    );
+    assert!(
+        app_reaches(&lab, "172.30.1.10").is_none(),
+        "no return route: the reply is lost"
+    );
+    let after = kernel_counter(
+        &lab,
+        &["--site", "branch"],
+        "/proc/net/netstat",
+        "IpExt",
+        "InNoRoutes",
+    );
+    assert!(
+        after > before,
+        "the site's router dropped the replies: InNoRoutes {before} -> {after}"
+    );
+
+    // BGP on the connection: the router learns the spoke from the gateway.
+    let r = t["resources"].as_array_mut().unwrap();
+    for x in r.iter_mut() {
+        if x["name"] == "branch" {
+            *x = local_gateway(
+                "branch",
+                "203.0.113.20",
+                &["192.168.254.1/32"],
+                Some((65060, "192.168.254.1")),
+            );
+        }
+        if x["name"] == "hub-to-branch" {
+            x["properties"]["enableBgp"] = json!(true);
+        }
+    }
+    lab.deploy(RG, &t);
+    assert!(
+        eventually(30, || app_reaches(&lab, "172.30.1.10").is_some()),
+        "with BGP the router learns the spoke and the replies come back"
+    );
+    let ip = instance_ips(&lab, "web1")[0].clone();
+    assert_eq!(
+        app_reaches(&lab, "172.30.1.10").as_deref(),
+        Some(ip.as_str())
+    );
+}
+
+/// `disableBgpRoutePropagation` on the spoke's route table removes the
+/// gateway's routes from that subnet only (the hub's VMs still reach the
+/// site); a UDR with next hop VirtualNetworkGateway sends the traffic to the
+/// hub's gateway anyway.
+#[test]
+fn disable_bgp_route_propagation_and_a_udr_to_the_gateway() {
+    let Some(mut lab) = Lab::start() else { return };
+    let mut t = hub_spoke_vpn(false);
+    let rt = |routes: Value| {
+        json!({ "type": "Microsoft.Network/routeTables", "name": "rt-spoke", "location": "westeurope",
+                "properties": { "disableBgpRoutePropagation": true, "routes": routes } })
+    };
+    let r = t["resources"].as_array_mut().unwrap();
+    r.push(rt(json!([])));
+    for x in r.iter_mut() {
+        if x["name"] == "spoke1" {
+            x["properties"]["subnets"][0]["properties"]["routeTable"] =
+                json!({ "id": net("routeTables", "rt-spoke") });
+        }
+    }
+    lab.deploy(RG, &t);
+    let probe = probe_bin();
+    lab.spawn(&["--onprem-host", "db"], &[&probe, "serve-tcp", "9000"]);
+    let hub_routes = || lab.subnet_effective_routes(RG, "hub", "vms");
+    assert!(
+        eventually(30, || route_to(&hub_routes(), "172.20.5.0/24").is_some()),
+        "the hub's subnets take the BGP route: {:#}",
+        hub_routes()
+    );
+    let out = lab.exec_ok(
+        &["--vm", "hubvm"],
+        &[&probe, "tcp", "172.20.5.10", "9000", "2000"],
+    );
+    assert_eq!(peer_ip(&out), "10.1.1.4");
+    let spoke = lab.subnet_effective_routes(RG, "spoke1", "integration");
+    assert!(
+        !spoke["value"].to_string().contains("VirtualNetworkGateway"),
+        "no gateway route with propagation off: {spoke:#}"
+    );
+    assert!(
+        app_reaches(&lab, "172.20.5.10").is_none(),
+        "172.16/12 is None here"
+    );
+
+    let r = t["resources"].as_array_mut().unwrap();
+    for x in r.iter_mut() {
+        if x["name"] == "rt-spoke" {
+            *x = rt(json!([{ "name": "to-onprem", "properties": {
+                "addressPrefix": "172.20.0.0/16", "nextHopType": "VirtualNetworkGateway" } }]));
+        }
+    }
+    lab.deploy(RG, &t);
+    let spoke = lab.subnet_effective_routes(RG, "spoke1", "integration");
+    let udr = route_to(&spoke, "172.20.0.0/16").expect("the UDR");
+    assert_eq!(
+        (udr["source"].as_str(), udr["nextHopType"].as_str()),
+        (Some("User"), Some("VirtualNetworkGateway")),
+        "{udr:#}"
+    );
+    let ip = instance_ips(&lab, "web1")[0].clone();
+    assert!(
+        eventually(10, || app_reaches(&lab, "172.20.5.10").as_deref()
+            == Some(ip.as_str())),
+        "the UDR sends the app's traffic to the hub's gateway"
+    );
+}

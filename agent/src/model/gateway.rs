@@ -127,12 +127,20 @@ impl VirtualNetworkGateway {
     }
 
     /// The gateway's address in GatewaySubnet: `bgpPeeringAddress` if
-    /// written, else the subnet's last usable address (what Azure gives an
-    /// active-standby gateway, e.g. 10.0.255.30 in 10.0.255.0/27).
+    /// written, else for a VPN gateway the subnet's last usable address
+    /// (what Azure gives an active-standby gateway, e.g. 10.0.255.30 in
+    /// 10.0.255.0/27) and for an ExpressRoute gateway the first usable one
+    /// (.4), so the two can share the subnet as Azure's coexistence does.
     pub fn peering_address(&self, gateway_subnet: Ipv4Net) -> Ipv4Addr {
-        self.bgp_peering_address.unwrap_or_else(|| {
-            Ipv4Addr::from(u32::from(gateway_subnet.broadcast()).saturating_sub(1))
-        })
+        self.bgp_peering_address
+            .unwrap_or_else(|| match self.gateway_type {
+                GatewayType::Vpn => {
+                    Ipv4Addr::from(u32::from(gateway_subnet.broadcast()).saturating_sub(1))
+                }
+                GatewayType::ExpressRoute => {
+                    Ipv4Addr::from(u32::from(gateway_subnet.network()).saturating_add(4))
+                }
+            })
     }
 }
 

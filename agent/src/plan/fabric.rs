@@ -170,22 +170,24 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
             // traffic arrives on the peering and goes on to the gateway.
             let spoke = &l.fabrics[p.remote];
             if spoke.gateway_hop.is_some() && spoke.gateway_hop == f.gateway_hop {
-                if let Some(hop) = f.gateway_hop {
-                    if let Some(link) = super::gateway::gateway_link(l, fi, hop) {
-                        for r in &f.gateway_routes {
-                            if seen.insert(r.prefix) {
-                                ns.route(
-                                    table,
-                                    r.prefix,
-                                    RouteKind::Via {
-                                        gateway: r.next_hop_ips.first().copied().unwrap_or(hop),
-                                        ifname: link.clone(),
-                                        onlink: true,
-                                    },
-                                );
-                                any = true;
-                            }
-                        }
+                for r in &f.gateway_routes {
+                    let Some(ip) = r.next_hop_ips.first().copied() else {
+                        continue;
+                    };
+                    let Some(link) = super::gateway::gateway_link(l, fi, ip) else {
+                        continue;
+                    };
+                    if seen.insert(r.prefix) {
+                        ns.route(
+                            table,
+                            r.prefix,
+                            RouteKind::Via {
+                                gateway: ip,
+                                ifname: link,
+                                onlink: true,
+                            },
+                        );
+                        any = true;
                     }
                 }
             }

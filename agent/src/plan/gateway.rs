@@ -404,19 +404,24 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
         let gns = b.get(&g.netns);
         gns.addr(&c.gw_if, host(c.gw_addr));
         gns.dev_route(host(c.site_addr), &c.gw_if);
+        // Static routes go via the far end's address (it answers ARP for
+        // it), as BGP's do.
         if !c.bgp {
             for p in &c.static_prefixes {
-                gns.dev_route(*p, &c.gw_if);
+                gns.via(super::builder::MAIN, *p, c.site_addr, &c.gw_if);
             }
         }
         let sns = b.get(&s.netns);
         sns.addr(&c.site_if, host(c.site_addr));
         sns.dev_route(host(c.gw_addr), &c.site_if);
-        // Without BGP the device is configured with the VNet's space (its
-        // traffic selectors); with BGP it learns it.
+        // Without BGP the device knows what it was configured with: the
+        // gateway's own VNet (the connection's traffic selectors). A spoke
+        // that uses the hub's gateway is not in it, so the spoke's replies
+        // die at the device, as on a real one nobody updated. With BGP it
+        // learns every advertised space, spokes included.
         if !c.bgp {
-            for p in &g.advertised {
-                sns.dev_route(*p, &c.site_if);
+            for p in &l.fabrics[g.fabric].vnet.address_prefixes {
+                sns.via(super::builder::MAIN, *p, c.gw_addr, &c.site_if);
             }
         }
     }
