@@ -495,3 +495,186 @@ fn disable_bgp_route_propagation_and_a_udr_to_the_gateway() {
         "the UDR sends the app's traffic to the hub's gateway"
     );
 }
+
+/// An on-premises LAN in public space (198.51.100.0/24, announced over BGP)
+/// while a partner on the internet has the same address: with Route All off
+/// only RFC1918 enters the VNet, so the app reaches the internet host with
+/// its outbound IP; with Route All on it follows the BGP route to the
+/// on-premises host with its private address.
+#[test]
+fn a_public_onprem_prefix_is_reached_through_the_gateway_only_with_route_all() {
+    let Some(mut lab) = Lab::start() else { return };
+    let build = |route_all: bool| {
+        let mut t = hub_spoke_vpn(route_all);
+        let r = t["resources"].as_array_mut().unwrap();
+        r.push(onprem_host(
+            "pubsvc",
+            &net("localNetworkGateways", "site1"),
+            "198.51.100.10",
+        ));
+        r.push(json!({ "type": "Lab.Emulator/internetHosts", "name": "partner", "location": "westeurope",
+                       "properties": { "ipAddress": "198.51.100.10" } }));
+        t
+    };
+    lab.deploy(RG, &build(false));
+    let probe = probe_bin();
+    lab.spawn(&["--onprem-host", "pubsvc"], &[&probe, "serve-tcp", "9000"]);
+    lab.spawn(&["--host", "partner"], &[&probe, "serve-tcp", "9000"]);
+    let routes = || lab.subnet_effective_routes(RG, "spoke1", "integration");
+    assert!(
+        eventually(30, || route_to(&routes(), "198.51.100.0/24").is_some()),
+        "the public on-premises LAN arrives over BGP: {:#}",
+        routes()
+    );
+    let private = instance_ips(&lab, "web1")[0].clone();
+    let seen = app_reaches(&lab, "198.51.100.10").expect("the internet host answers");
+    assert_ne!(
+        seen, private,
+        "Route All off: public destinations leave directly"
+    );
+    let outbound = lab.show(&id(RG, "Microsoft.Web/sites", "web1"))["properties"]
+        ["outboundIpAddresses"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        outbound.split(',').any(|o| o == seen),
+        "{seen} is one of {outbound}"
+    );
+
+    lab.deploy(RG, &build(true));
+    assert!(
+        eventually(10, || app_reaches(&lab, "198.51.100.10").as_deref()
+            == Some(private.as_str())),
+        "Route All on: the BGP route takes it to the on-premises host"
+    );
+}
+
+/// Every refusal of gateways and gateway transit, with Azure's code, leaves
+/// the store and the kernel as they were (`Lab::refused` compares both).
+#[test]
+fn gateway_refusals_change_nothing() {
+    let Some(lab) = Lab::start() else { return };
+    let base = hub_spoke_vpn(false);
+    lab.deploy(RG, &base);
+    // BGP settles first: what it learns changes the kernel by itself.
+    assert!(eventually(30, || route_to(
+        &lab.subnet_effective_routes(RG, "spoke1", "integration"),
+        "172.20.5.0/24"
+    )
+    .is_some()));
+    let with = |f: &dyn Fn(&mut Vec<Value>)| {
+        let mut t = base.clone();
+        f(t["resources"].as_array_mut().unwrap());
+        t
+    };
+    // A GatewaySubnet smaller than /27.
+    lab.deploy_refused(
+        RG,
+        &template(vec![
+            vnet(
+                "small",
+                "westeurope",
+                &["10.9.0.0/16"],
+                json!([
+                { "name": "GatewaySubnet", "properties": { "addressPrefix": "10.9.255.0/28" } }]),
+            ),
+            public_ip("small-pip"),
+            vpn_gateway("smallgw", "small", "small-pip", false),
+        ]),
+        "GatewaySubnetIsTooSmall",
+    );
+    // A gateway outside GatewaySubnet.
+    lab.deploy_refused(
+        RG,
+        &with(&|r| {
+            let mut g = vpn_gateway("wrong", "hub", "vgw-pip", false);
+            g["properties"]["ipConfigurations"][0]["properties"]["subnet"]["id"] =
+                json!(subnet_id("hub", "vms"));
+            r.push(g);
+        }),
+        "GatewaySubnetNameInvalid",
+    );
+    // useRemoteGateways towards a hub whose peering does not allow transit.
+    lab.deploy_refused(
+        RG,
+        &with(&|r| {
+            r[0]["properties"]["virtualNetworkPeerings"][0]["properties"]["allowGatewayTransit"] =
+                json!(false);
+        }),
+        "RemotePeeringDoesNotAllowGatewayTransit",
+    );
+    // useRemoteGateways towards a VNet without a gateway.
+    lab.deploy_refused(
+        RG,
+        &template(vec![
+            vnet_with(
+                "a",
+                "10.50.0.0/16",
+                json!([]),
+                vec![peer("a-to-b", "b", json!({ "useRemoteGateways": true }))],
+            ),
+            vnet_with(
+                "b",
+                "10.51.0.0/16",
+                json!([]),
+                vec![peer("b-to-a", "a", json!({ "allowGatewayTransit": true }))],
+            ),
+        ]),
+        "RemoteVnetHasNoGateways",
+    );
+    // Peering with a classic VNet.
+    lab.deploy_refused(
+        RG,
+        &template(vec![
+            json!({ "type": "Microsoft.ClassicNetwork/virtualNetworks", "name": "classic1", "location": "westeurope",
+                    "properties": { "addressSpace": { "addressPrefixes": ["10.60.0.0/16"] }, "subnets": [] } }),
+            vnet_with("c", "10.61.0.0/16", json!([]), vec![json!({ "name": "c-to-classic", "properties": {
+                "remoteVirtualNetwork": { "id": id(RG, "Microsoft.ClassicNetwork/virtualNetworks", "classic1") } } })]),
+        ]),
+        "PeeringWithClassicVnetNotSupported",
+    );
+    // BGP on a connection whose local network gateway has no bgpSettings.
+    lab.deploy_refused(
+        RG,
+        &with(&|r| {
+            r.push(local_gateway(
+                "nobgp",
+                "203.0.113.30",
+                &["172.31.0.0/16"],
+                None,
+            ));
+            r.push(connection(
+                "to-nobgp",
+                "vgw",
+                json!({ "localNetworkGateway2": { "id": net("localNetworkGateways", "nobgp") } }),
+                "IPsec",
+                true,
+            ));
+        }),
+        "BgpNotEnabledOnGatewayOrLocalNetworkGateway",
+    );
+    // A reserved ASN on-premises.
+    lab.deploy_refused(
+        RG,
+        &with(&|r| {
+            r.push(local_gateway(
+                "res",
+                "203.0.113.31",
+                &[],
+                Some((65515, "192.168.250.1")),
+            ))
+        }),
+        "InvalidBgpAsn",
+    );
+    // Deleting the hub's gateway while a connection and a spoke use it.
+    lab.refused(
+        &[
+            "resource",
+            "delete",
+            "--ids",
+            &net("virtualNetworkGateways", "vgw"),
+        ],
+        "InUseVirtualNetworkGatewayCannotBeDeleted",
+    );
+}

@@ -95,6 +95,11 @@ pub(crate) fn check(inv: &Inventory) -> Result<(), AzureError> {
                 _ => {}
             }
         }
+    }
+    // After every gateway's own checks: a gateway outside GatewaySubnet is
+    // refused for that, not for being the VNet's second gateway.
+    for g in &inv.gateways {
+        let vnet = inv.vnet(&g.vnet()).expect("checked above");
         if let Some(other) = inv
             .gateways
             .iter()
