@@ -568,20 +568,22 @@ fn gateway_refusals_change_nothing() {
         f(t["resources"].as_array_mut().unwrap());
         t
     };
-    // A GatewaySubnet smaller than /27.
-    lab.deploy_refused(
-        RG,
-        &template(vec![
+    // A GatewaySubnet too small for an ExpressRoute gateway (it needs a
+    // /27; a VPN gateway alone takes any subnet from /29, as in Azure).
+    let small = |prefix: &str, gw: Value| {
+        template(vec![
             vnet(
                 "small",
                 "westeurope",
                 &["10.9.0.0/16"],
-                json!([
-                { "name": "GatewaySubnet", "properties": { "addressPrefix": "10.9.255.0/28" } }]),
+                json!([{ "name": "GatewaySubnet", "properties": { "addressPrefix": prefix } }]),
             ),
-            public_ip("small-pip"),
-            vpn_gateway("smallgw", "small", "small-pip", false),
-        ]),
+            gw,
+        ])
+    };
+    lab.deploy_refused(
+        RG,
+        &small("10.9.255.0/28", er_gateway("smallergw", "small")),
         "GatewaySubnetIsTooSmall",
     );
     // A gateway outside GatewaySubnet.
@@ -676,5 +678,67 @@ fn gateway_refusals_change_nothing() {
             &net("virtualNetworkGateways", "vgw"),
         ],
         "InUseVirtualNetworkGatewayCannotBeDeleted",
+    );
+}
+
+/// Azure's quickstart `site-to-site-vpn-create` (tests/templates, one
+/// property changed: its public IP is Static, see SOURCES.md): a VPN gateway
+/// in a /29 GatewaySubnet and a static connection to a local network gateway
+/// for 192.168.0.0/16 and 172.16.0.0/12. A VM in Subnet1 and a host on the
+/// site's LAN reach each other both ways, each seeing the other's address.
+#[test]
+fn the_site_to_site_vpn_quickstart_carries_traffic_both_ways() {
+    let Some(mut lab) = Lab::start() else { return };
+    let file = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("templates/site-to-site-vpn-create/azuredeploy.json");
+    let mut t: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    for r in t["resources"].as_array_mut().unwrap() {
+        if r["type"] == "Microsoft.Network/publicIPAddresses" {
+            r["properties"]["publicIPAllocationMethod"] = json!("Static");
+        }
+    }
+    let path = lab.write_json("s2s.json", &t);
+    lab.cli_ok(&["group", "create", "-n", "s2s", "-l", "westeurope"]);
+    lab.deploy_file("s2s", &path, &["sharedKey=Abc123Abc123"]);
+    let lng = id(
+        "s2s",
+        "Microsoft.Network/localNetworkGateways",
+        "localGateway",
+    );
+    let mut extra = vec![onprem_host("branchpc", &lng, "192.168.1.10")];
+    extra.extend(vm_in(
+        "s2s",
+        "vm1",
+        &format!(
+            "{}/subnets/Subnet1",
+            id("s2s", "Microsoft.Network/virtualNetworks", "azureVnet")
+        ),
+        "10.3.1.4",
+    ));
+    lab.deploy("s2s", &template(extra));
+    let probe = probe_bin();
+    lab.spawn(
+        &["--onprem-host", "branchpc"],
+        &[&probe, "serve-tcp", "9000"],
+    );
+    lab.spawn(&["--vm", "vm1"], &[&probe, "serve-tcp", "9000"]);
+    let out = lab.exec_ok(
+        &["--vm", "vm1"],
+        &[&probe, "tcp", "192.168.1.10", "9000", "2000"],
+    );
+    assert_eq!(peer_ip(&out), "10.3.1.4");
+    let out = lab.exec_ok(
+        &["--onprem-host", "branchpc"],
+        &[&probe, "tcp", "10.3.1.4", "9000", "2000"],
+    );
+    assert_eq!(peer_ip(&out), "192.168.1.10");
+    let gw = lab.show(&id(
+        "s2s",
+        "Microsoft.Network/virtualNetworkGateways",
+        "azureGateway",
+    ));
+    assert_eq!(
+        gw["properties"]["bgpSettings"]["bgpPeeringAddress"], "10.3.200.6",
+        "{gw:#}"
     );
 }

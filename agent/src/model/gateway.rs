@@ -18,8 +18,11 @@ pub const MSEE_ASN: u32 = 12076;
 /// ASNs Azure reserves: a local network gateway or a circuit's peer may not
 /// use them (vpn-gateway-bgp-overview.md).
 pub const RESERVED_ASNS: [u32; 9] = [8074, 8075, 12076, 65515, 65516, 65517, 65518, 65519, 65520];
-/// The smallest GatewaySubnet the lab accepts (Azure's recommendation, and
-/// what ExpressRoute and VPN coexistence need).
+/// The smallest GatewaySubnet of a VPN gateway: Azure accepts a /29 (and
+/// recommends /27; the quickstart site-to-site-vpn-create uses a /29).
+pub const MIN_VPN_GATEWAY_SUBNET_PREFIX: u8 = 29;
+/// The smallest GatewaySubnet of an ExpressRoute gateway, and of a VNet with
+/// both gateways (Azure's coexistence rule): /27.
 pub const MIN_GATEWAY_SUBNET_PREFIX: u8 = 27;
 
 /// `gatewayType`.

@@ -29,7 +29,8 @@ pub use error::AzureError;
 pub use gateway::{
     BgpPeer, Connection, ConnectionPeer, ConnectionType, ExpressRouteCircuit, GatewayType,
     LearnedRoute, LocalNetworkGateway, OnPremisesHost, PrivatePeering, VirtualNetworkGateway,
-    AZURE_GATEWAY_ASN, MIN_GATEWAY_SUBNET_PREFIX, MSEE_ASN, RESERVED_ASNS,
+    AZURE_GATEWAY_ASN, MIN_GATEWAY_SUBNET_PREFIX, MIN_VPN_GATEWAY_SUBNET_PREFIX, MSEE_ASN,
+    RESERVED_ASNS,
 };
 pub use host::{internet_host_address_problem, InternetHost, INTERNET_HOST_DOMAIN, LAB_PUBLIC_DNS};
 pub use id::ResourceId;

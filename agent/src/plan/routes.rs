@@ -204,6 +204,24 @@ pub fn effective_routes(inputs: &RouteInputs) -> Vec<EffectiveRoute> {
             c.push(cand);
         }
     }
+    // An optional route (a peering's range, a local network gateway's
+    // prefix) equal to a `None` prefix replaces it, as a VNet range does: a
+    // site-to-site VPN to 192.168.0.0/16 carries traffic.
+    let optional: Vec<Ipv4Net> = c
+        .iter()
+        .filter(|x| {
+            matches!(
+                x.route.next_hop_type,
+                NextHopType::VNetPeering | NextHopType::VirtualNetworkGateway
+            )
+        })
+        .map(|x| x.route.prefix)
+        .collect();
+    c.retain(|x| {
+        !(x.route.next_hop_type == NextHopType::None
+            && x.route.source == RouteSource::Default
+            && optional.contains(&x.route.prefix))
+    });
     for r in &inputs.udrs {
         c.push(Candidate {
             route: EffectiveRoute {
@@ -628,6 +646,50 @@ mod tests {
                 .next_hop_type,
             NextHopType::Internet
         );
+    }
+
+    /// A local network gateway's 192.168.0.0/16 (the quickstart
+    /// site-to-site-vpn-create) replaces the `None` route of that prefix.
+    #[test]
+    fn a_gateway_prefix_equal_to_a_none_prefix_replaces_it() {
+        let r = effective_routes(&RouteInputs {
+            vnet_prefixes: vec![n("10.3.0.0/16")],
+            gateway: vec![GatewayRoute {
+                prefix: n("192.168.0.0/16"),
+                next_hop_ips: vec!["10.3.200.6".parse().unwrap()],
+                bgp: false,
+            }],
+            ..Default::default()
+        });
+        let hop = lookup(&r, "192.168.1.10".parse().unwrap()).unwrap();
+        assert_eq!(hop.next_hop_type, NextHopType::VirtualNetworkGateway);
+        assert!(!r
+            .iter()
+            .any(|x| x.prefix == n("192.168.0.0/16") && x.next_hop_type == NextHopType::None));
+    }
+
+    /// The doc's worked example with the on-premises prefix learned over BGP
+    /// instead of a local network gateway: the row's source becomes
+    /// VirtualNetworkGateway; Subnet1's UDR still wins the tie (UDR > BGP),
+    /// and in Subnet2 it is Active.
+    #[test]
+    fn doc_example_with_the_gateway_route_learned_over_bgp() {
+        for (subnet1, state) in [(true, RouteState::Invalid), (false, RouteState::Active)] {
+            let mut inputs = doc_inputs(subnet1);
+            inputs.gateway[0].bgp = true;
+            let r = effective_routes(&inputs);
+            let row = r
+                .iter()
+                .find(|x| {
+                    x.prefix == n("10.10.0.0/16")
+                        && x.next_hop_type == NextHopType::VirtualNetworkGateway
+                })
+                .unwrap();
+            assert_eq!(
+                (row.source, row.state),
+                (RouteSource::VirtualNetworkGateway, state)
+            );
+        }
     }
 
     #[test]

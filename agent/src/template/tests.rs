@@ -508,6 +508,14 @@ const REFUSED_UPSTREAM: &[(&str, &str)] = &[
         "app-function-private-endpoint-storage",
         "InvalidCIDRNotation",
     ),
+    // Its gateway's public IP is SKU-less and Dynamic: a Basic address,
+    // which Azure no longer creates (Basic public IPs retired on 30
+    // September 2025). The lab makes a SKU-less address Standard, which
+    // must be Static.
+    (
+        "site-to-site-vpn-create",
+        "StandardSkuPublicIPAddressesMustBeStatic",
+    ),
 ];
 
 /// Real public templates (tests/templates, SOURCES.md) deploy unchanged:

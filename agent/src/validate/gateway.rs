@@ -1,13 +1,14 @@
 //! Gateways, local network gateways, connections, ExpressRoute circuits and
 //! on-premises hosts (issue 12): a gateway lives in its VNet's GatewaySubnet
-//! (/27 or larger), a VPN gateway has a public IP, one gateway of each type
+//! (/29 or larger for a VPN gateway, /27 with an ExpressRoute gateway, as
+//! Azure), a VPN gateway has a public IP, one gateway of each type
 //! per VNet, BGP addresses inside the right ranges, Azure's reserved ASNs
 //! refused, and a connection joins things of the right types. Refused with
 //! Azure's codes where the lab knows them (docs/errors.md, "Gateways").
 
 use crate::model::{
     AzureError, ConnectionPeer, ConnectionType, GatewayType, Inventory, ResourceId, GATEWAY_SUBNET,
-    MIN_GATEWAY_SUBNET_PREFIX, RESERVED_ASNS,
+    MIN_GATEWAY_SUBNET_PREFIX, MIN_VPN_GATEWAY_SUBNET_PREFIX, RESERVED_ASNS,
 };
 
 fn bad(code: &str, message: String) -> AzureError {
@@ -50,15 +51,31 @@ pub(crate) fn check(inv: &Inventory) -> Result<(), AzureError> {
                 ),
             ));
         }
-        if subnet.address_prefix.prefix_len() > MIN_GATEWAY_SUBNET_PREFIX {
+        // An ExpressRoute gateway, or a VPN gateway beside one, needs a /27;
+        // a VPN gateway alone gets by with a /29.
+        let coexist = inv
+            .gateways
+            .iter()
+            .any(|o| o.vnet() == g.vnet() && o.gateway_type == GatewayType::ExpressRoute);
+        let min = if coexist {
+            MIN_GATEWAY_SUBNET_PREFIX
+        } else {
+            MIN_VPN_GATEWAY_SUBNET_PREFIX
+        };
+        if subnet.address_prefix.prefix_len() > min {
             return Err(bad(
                 "GatewaySubnetIsTooSmall",
                 format!(
-                    "The GatewaySubnet {} of virtual network {} is a /{}: a virtual network gateway needs a \
-                     GatewaySubnet of /{MIN_GATEWAY_SUBNET_PREFIX} or larger (e.g. {}/{MIN_GATEWAY_SUBNET_PREFIX}).",
+                    "The GatewaySubnet {} of virtual network {} is a /{}: {} needs a GatewaySubnet of /{min} or \
+                     larger (/27 recommended, e.g. {}/27).",
                     subnet.address_prefix,
                     vnet.name,
                     subnet.address_prefix.prefix_len(),
+                    if coexist {
+                        "an ExpressRoute gateway (alone or beside a VPN gateway)"
+                    } else {
+                        "a VPN gateway"
+                    },
                     subnet.address_prefix.network()
                 ),
             ));
