@@ -742,3 +742,49 @@ fn the_site_to_site_vpn_quickstart_carries_traffic_both_ways() {
         "{gw:#}"
     );
 }
+
+/// examples/hub-and-spoke.json, deployed as its description says: the
+/// spoke's app reaches the on-premises host over the hub's BGP VPN, and the
+/// template's output is the gateway's BGP address.
+#[test]
+fn the_hub_and_spoke_example_works() {
+    let Some(mut lab) = Lab::start() else { return };
+    let path = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/hub-and-spoke.json"
+    ));
+    lab.cli_ok(&["group", "create", "-n", "lab", "-l", "westeurope"]);
+    let d = lab.deploy_file("lab", &path, &[]);
+    assert_eq!(
+        d["properties"]["outputs"]["gatewayBgpAddress"]["value"], "10.10.255.30",
+        "{d:#}"
+    );
+    let probe = probe_bin();
+    lab.spawn(
+        &["--onprem-host", "onprem-db"],
+        &[&probe, "serve-tcp", "9000"],
+    );
+    let ip = lab.show(&id("lab", "Microsoft.Web/sites", "spoke-web"))["emulator"]["instances"][0]
+        ["privateIpAddress"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let reach = || {
+        let out = lab.exec(
+            &["--app", "spoke-web"],
+            &[&probe, "tcp", "172.20.5.10", "9000", "800"],
+        );
+        out.status
+            .success()
+            .then(|| peer_ip(&String::from_utf8_lossy(&out.stdout)))
+    };
+    assert!(
+        eventually(30, || reach().is_some()),
+        "the spoke app never reached on-premises"
+    );
+    assert_eq!(
+        reach().as_deref(),
+        Some(ip.as_str()),
+        "the host sees the instance's private address"
+    );
+}

@@ -356,9 +356,22 @@ impl Daemon {
                 let outputs = if !has_outputs {
                     expansion.outputs.clone()
                 } else {
-                    template::evaluate_after_apply(&req, &Committed::new(&state, &lab))
-                        .map(|e| e.outputs)
-                        .unwrap_or_else(|_| expansion.outputs.clone())
+                    match template::evaluate_after_apply(&req, &Committed::new(&state, &lab)) {
+                        Ok(e) => e.outputs,
+                        // The resources stay deployed; the deployment fails
+                        // on its outputs, as ARM's does.
+                        Err(inner) => {
+                            let e = AzureError::bad_request(
+                                "DeploymentOutputEvaluationFailed",
+                                format!("Unable to evaluate template outputs: {}", inner.message),
+                            );
+                            record["properties"]["provisioningState"] = json!("Failed");
+                            record["properties"]["error"] =
+                                serde_json::to_value(&e).unwrap_or_default();
+                            self.history.put(record);
+                            return Err(e.into());
+                        }
+                    }
                 };
                 let p = &mut record["properties"];
                 p["provisioningState"] = json!("Succeeded");

@@ -693,11 +693,21 @@ impl<'s, 'a> Engine<'s, 'a> {
                     }
                     Value::Array(v)
                 }
-                None => self.ev.eval(
+                None => match self.ev.eval(
                     o.get("value").unwrap_or(&Value::Null),
                     &f,
                     &format!("{path}.value"),
-                )?,
+                ) {
+                    Ok(v) => v,
+                    // Before the apply, a resource of this template shows
+                    // only what was declared; ARM evaluates outputs after the
+                    // deployment, when the runtime properties exist (a
+                    // gateway's BGP address). The second evaluation decides.
+                    Err(_) if !self.shared.after_apply && self.references_template_resource(o) => {
+                        continue
+                    }
+                    Err(e) => return Err(e),
+                },
             };
             if ty.to_ascii_lowercase().starts_with("secure") {
                 continue;
@@ -708,6 +718,14 @@ impl<'s, 'a> Engine<'s, 'a> {
             );
         }
         Ok(out)
+    }
+
+    /// Does an output's expression read a resource (`reference(...)`)?
+    fn references_template_resource(&self, output: &Value) -> bool {
+        output
+            .get("value")
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.to_ascii_lowercase().contains("reference("))
     }
 
     /// Evaluate instance `i` (once) and return what `reference()` sees.
