@@ -26,6 +26,8 @@ mod web;
 #[cfg(test)]
 pub(crate) mod fixtures;
 #[cfg(test)]
+mod gateway_tests;
+#[cfg(test)]
 mod private_endpoint_tests;
 #[cfg(test)]
 mod rules_tests;

@@ -88,8 +88,9 @@ impl AddrSet {
 }
 
 /// Inputs of the `VirtualNetwork` tag beyond the VNet's own space: peered
-/// VNets' spaces and on-premises prefixes (AZURE-FACTS §3). Empty until
-/// peering and gateways exist; the one place to extend.
+/// VNets' spaces and on-premises prefixes (AZURE-FACTS §3): a local network
+/// gateway's prefixes and what a gateway learned over BGP (`tag_set` fills
+/// those from the layout).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct VnetTagInputs {
     pub peered_prefixes: Vec<Ipv4Net>,
@@ -113,7 +114,15 @@ pub(crate) fn tag_set(l: &Layout, vnet: &VirtualNetwork, tag: &ServiceTag) -> Ad
     let inv = &l.inv;
     let platform = Ipv4Net::new(AZURE_PLATFORM_IP, 32).expect("/32");
     let vnet_set = || {
-        let inputs = vnet_tag_inputs(inv, vnet);
+        let mut inputs = vnet_tag_inputs(inv, vnet);
+        // On-premises prefixes the VNet routes to a gateway (a local network
+        // gateway's, or learned over BGP) are part of the tag too.
+        inputs.on_premises_prefixes = l
+            .fabrics
+            .iter()
+            .find(|f| f.vnet.id == vnet.id)
+            .map(|f| f.gateway_routes.iter().map(|r| r.prefix).collect())
+            .unwrap_or_default();
         AddrSet::of(
             vnet.address_prefixes
                 .iter()
