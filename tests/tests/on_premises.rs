@@ -161,14 +161,14 @@ fn bgp_over_vpn_announce_and_withdraw_reach_a_spoke_app() {
     lab.deploy(RG, &hub_spoke_vpn(false));
     let probe = probe_bin();
     lab.spawn(&["--onprem-host", "db"], &[&probe, "serve-tcp", "9000"]);
-    let routes = || lab.subnet_effective_routes(RG, "spoke1", "integration");
+    let routes_of = |lab: &Lab| lab.subnet_effective_routes(RG, "spoke1", "integration");
     assert!(
-        eventually(30, || route_to(&routes(), "172.20.5.0/24").is_some()),
+        eventually(30, || route_to(&routes_of(&lab), "172.20.5.0/24").is_some()),
         "the on-premises LAN never arrived over BGP: {:#}\n{}",
-        routes(),
+        routes_of(&lab),
         lab.daemon_log()
     );
-    let r = routes();
+    let r = routes_of(&lab);
     let bgp = route_to(&r, "172.20.5.0/24").unwrap();
     assert_eq!(bgp["source"], "VirtualNetworkGateway", "{bgp:#}");
     assert_eq!(bgp["nextHopType"], "VirtualNetworkGateway", "{bgp:#}");
@@ -187,6 +187,23 @@ fn bgp_over_vpn_announce_and_withdraw_reach_a_spoke_app() {
         Some(ips[0].as_str())
     );
 
+    // A daemon restart adopts the speakers and keeps their routes: it
+    // writes nothing to the kernel, and the host stays reachable.
+    lab.stop_daemon();
+    lab.start_daemon();
+    let restarted = lab.cli_json(&["lab", "status"]);
+    assert_eq!(
+        restarted["totals"]["kernelWrites"]
+            .as_u64()
+            .or(restarted["totals"]["kernel_writes"].as_u64()),
+        Some(0),
+        "the restarted daemon wrote to the kernel: {restarted}"
+    );
+    assert_eq!(
+        app_reaches(&lab, "172.20.5.10").as_deref(),
+        Some(ips[0].as_str())
+    );
+
     // The on-premises speaker withdraws its LAN: gone without a request.
     lab.exec_ok(
         &["--site", "site1"],
@@ -197,9 +214,9 @@ fn bgp_over_vpn_announce_and_withdraw_reach_a_spoke_app() {
         ],
     );
     assert!(
-        eventually(10, || route_to(&routes(), "172.20.5.0/24").is_none()),
+        eventually(10, || route_to(&routes_of(&lab), "172.20.5.0/24").is_none()),
         "the withdrawn prefix stayed: {:#}",
-        routes()
+        routes_of(&lab)
     );
     assert!(
         app_reaches(&lab, "172.20.5.10").is_none(),

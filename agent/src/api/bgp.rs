@@ -31,18 +31,7 @@ impl BgpWatches {
     /// One watch per gateway namespace that runs a speaker; the watches of
     /// gone gateways end and their routes are forgotten.
     pub(crate) fn sync(&self, plan: &NetworkPlan, tx: &UnboundedSender<Learned>) {
-        let wanted: BTreeMap<String, String> = plan
-            .services
-            .iter()
-            .filter(|s| s.command == "bgp-speaker")
-            .filter_map(|s| match &plan.namespaces.get(&s.netns)?.role {
-                NamespaceRole::Gateway { resource_id } => Some((
-                    s.netns.clone(),
-                    resource_id.parse::<ResourceId>().ok()?.key(),
-                )),
-                _ => None,
-            })
-            .collect();
+        let wanted = speaker_gateways(plan);
         let mut running = self.running.lock().unwrap();
         running.retain(|netns, (gw, task)| {
             if wanted.get(netns) == Some(gw) {
@@ -60,6 +49,44 @@ impl BgpWatches {
             running.insert(netns, (gw, task));
         }
     }
+}
+
+/// The gateways (lower-cased ids) whose speaker runs in a namespace, from a plan.
+fn speaker_gateways(plan: &NetworkPlan) -> BTreeMap<String, String> {
+    plan.services
+        .iter()
+        .filter(|s| s.command == "bgp-speaker")
+        .filter_map(|s| match &plan.namespaces.get(&s.netns)?.role {
+            NamespaceRole::Gateway { resource_id } => Some((
+                s.netns.clone(),
+                resource_id.parse::<ResourceId>().ok()?.key(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What the speakers already running hold (a daemon restart adopts them):
+/// read once, before the first reconcile.
+pub(crate) async fn observe_learned(
+    state: &crate::model::LabState,
+    lab: &crate::model::LabConfig,
+) -> BTreeMap<String, Vec<LearnedRoute>> {
+    let plan = crate::plan::build(state, lab);
+    let mut out = BTreeMap::new();
+    for (netns, gw) in speaker_gateways(&plan) {
+        if !crate::dataplane::netns_path(&netns).exists() {
+            continue;
+        }
+        if let Ok(w) = route_watch::open(&netns).await {
+            if let Ok(routes) = route_watch::bird_routes(&w.handle).await {
+                if !routes.is_empty() {
+                    out.insert(gw, routes);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Reports the namespace's BGP routes now and after every change (changes

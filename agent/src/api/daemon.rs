@@ -123,7 +123,11 @@ impl Daemon {
             shutdown: Notify::new(),
         });
         {
-            let state = daemon.state.lock().await;
+            let mut state = daemon.state.lock().await;
+            // What running speakers learned before this start: planned from
+            // the first reconcile, so a restart does not take their routes
+            // away from established flows.
+            state.learned_routes = super::bgp::observe_learned(&state, &daemon.config.lab).await;
             daemon
                 .reconcile(&state)
                 .await
