@@ -805,3 +805,105 @@ fn the_hub_and_spoke_example_works() {
         "the host sees the instance's private address"
     );
 }
+
+/// VNet to VNet over VPN gateways (a `Vnet2Vnet` connection each way), two
+/// regions: an app integrated in one VNet reaches a VM in the other with
+/// its private address; first with static routes (source Default, the other
+/// VNet's space), then with BGP (source VirtualNetworkGateway).
+#[test]
+fn vnet_to_vnet_connections_carry_traffic_static_then_bgp() {
+    let Some(mut lab) = Lab::start() else { return };
+    let build = |bgp: bool| {
+        let gw = |name: &str, vnet: &str, pip: &str, asn: u32| {
+            let mut g = vpn_gateway(name, vnet, pip, true);
+            g["properties"]["bgpSettings"]["asn"] = json!(asn);
+            g
+        };
+        let v2v = |name: &str, from: &str, to: &str| {
+            connection(
+                name,
+                from,
+                json!({ "virtualNetworkGateway2": { "id": net("virtualNetworkGateways", to) } }),
+                "Vnet2Vnet",
+                bgp,
+            )
+        };
+        let mut a = vnet(
+            "vneta",
+            "northeurope",
+            &["10.1.0.0/16"],
+            json!([
+                { "name": "GatewaySubnet", "properties": { "addressPrefix": "10.1.255.0/27" } },
+                { "name": "vms", "properties": { "addressPrefix": "10.1.1.0/24" } }
+            ]),
+        );
+        a["location"] = json!("northeurope");
+        let mut r = vec![
+            a,
+            vnet(
+                "vnetb",
+                "westeurope",
+                &["10.5.0.0/16"],
+                json!([
+                    { "name": "GatewaySubnet", "properties": { "addressPrefix": "10.5.255.0/27" } },
+                    { "name": "integration", "properties": { "addressPrefix": "10.5.1.0/26" } }
+                ]),
+            ),
+            public_ip("pipa"),
+            public_ip("pipb"),
+            gw("gwa", "vneta", "pipa", 65010),
+            gw("gwb", "vnetb", "pipb", 65020),
+            v2v("a-to-b", "gwa", "gwb"),
+            v2v("b-to-a", "gwb", "gwa"),
+            plan("plan1", "P1v3", 1, json!({})),
+            site(
+                "web1",
+                "plan1",
+                Some(&subnet_id("vnetb", "integration")),
+                "westeurope",
+                json!({ "appCommandLine": "sleep 100000" }),
+            ),
+        ];
+        let mut vm = vm_in(RG, "vma", &subnet_id("vneta", "vms"), "10.1.1.4");
+        for x in &mut vm {
+            x["location"] = json!("northeurope");
+        }
+        r.extend(vm);
+        template(r)
+    };
+    lab.deploy(RG, &build(false));
+    let probe = probe_bin();
+    lab.spawn(&["--vm", "vma"], &[&probe, "serve-tcp", "9000"]);
+    let ip = instance_ips(&lab, "web1")[0].clone();
+    let routes = lab.subnet_effective_routes(RG, "vnetb", "integration");
+    let r = route_to(&routes, "10.1.0.0/16").expect("the other VNet's space");
+    assert_eq!(
+        (r["source"].as_str(), r["nextHopType"].as_str()),
+        (Some("Default"), Some("VirtualNetworkGateway")),
+        "{r:#}"
+    );
+    assert!(
+        eventually(10, || app_reaches(&lab, "10.1.1.4").as_deref()
+            == Some(ip.as_str())),
+        "static VNet-to-VNet"
+    );
+    let conn = lab.show(&net("connections", "b-to-a"));
+    assert_eq!(
+        conn["properties"]["connectionStatus"], "Connected",
+        "{conn:#}"
+    );
+
+    lab.deploy(RG, &build(true));
+    let routes_of = |lab: &Lab| lab.subnet_effective_routes(RG, "vnetb", "integration");
+    assert!(
+        eventually(30, || route_to(&routes_of(&lab), "10.1.0.0/16")
+            .is_some_and(|r| r["source"] == "VirtualNetworkGateway")),
+        "learned over BGP: {:#}",
+        routes_of(&lab)
+    );
+    assert!(
+        eventually(10, || app_reaches(&lab, "10.1.1.4").as_deref()
+            == Some(ip.as_str())),
+        "VNet-to-VNet over BGP"
+    );
+}

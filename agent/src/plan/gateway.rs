@@ -18,7 +18,7 @@ use super::routes::GatewayRoute;
 use super::types::{NamespaceRole, ServiceHostPlan};
 use crate::bgp::config::{announcement_name, Announcement, Session, Speaker};
 use crate::model::{
-    ConnectionPeer, ConnectionType, Inventory, LabState, ResourceId, VirtualNetwork,
+    Connection, ConnectionPeer, ConnectionType, Inventory, LabState, ResourceId, VirtualNetwork,
     VirtualNetworkGateway, MSEE_ASN,
 };
 
@@ -86,12 +86,38 @@ pub(crate) struct ConnL {
     pub static_prefixes: Vec<Ipv4Net>,
 }
 
+/// A VNet-to-VNet connection pair (one `Vnet2Vnet` connection each way):
+/// a veth between the two gateways.
+#[derive(Debug, Clone)]
+pub(crate) struct Vnet2VnetL {
+    /// The two connections (the first names the link and the session).
+    pub ids: [ResourceId; 2],
+    /// The two gateways, and each one's end of the veth.
+    pub gateways: [usize; 2],
+    pub ifnames: [String; 2],
+    pub bgp: bool,
+}
+
 /// The gateways, sites and connections of a lab.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct GatewaysL {
     pub gateways: Vec<GatewayL>,
     pub sites: Vec<SiteL>,
     pub conns: Vec<ConnL>,
+    pub vnet2vnet: Vec<Vnet2VnetL>,
+}
+
+/// The `Vnet2Vnet` connection back from `c`'s far gateway, when it exists:
+/// a VNet-to-VNet connection is Connected once both sides made theirs.
+fn reverse_vnet2vnet<'a>(inv: &'a Inventory, c: &Connection) -> Option<&'a Connection> {
+    let ConnectionPeer::Gateway(other) = &c.peer else {
+        return None;
+    };
+    inv.connections.iter().find(|d| {
+        d.connection_type == ConnectionType::Vnet2Vnet
+            && &d.gateway == other
+            && d.peer == ConnectionPeer::Gateway(c.gateway.clone())
+    })
 }
 
 /// The gateway's address in its subnet, with the subnet's prefix.
@@ -147,6 +173,27 @@ pub(crate) fn vnet_gateway_routes(
             continue;
         };
         for c in inv.connections.iter().filter(|c| c.gateway == g.id) {
+            // VNet to VNet without BGP: the other VNet's space, as Azure
+            // fills the hidden local network gateway of such a connection.
+            if let (ConnectionPeer::Gateway(other), Some(back)) =
+                (&c.peer, reverse_vnet2vnet(inv, c))
+            {
+                let bgp = c.enable_bgp && back.enable_bgp;
+                let remote = inv
+                    .gateways
+                    .iter()
+                    .find(|x| &x.id == other)
+                    .and_then(|x| inv.vnet(&x.vnet()));
+                if let (false, Some(remote)) = (bgp, remote) {
+                    for p in &remote.address_prefixes {
+                        out.push(GatewayRoute {
+                            prefix: *p,
+                            next_hop_ips: vec![ip],
+                            bgp: false,
+                        });
+                    }
+                }
+            }
             if let ConnectionPeer::Local(lng) = &c.peer {
                 if let Some(lng) = inv.local_gateways.iter().find(|x| &x.id == lng) {
                     for p in &lng.address_prefixes {
@@ -299,8 +346,7 @@ pub(crate) fn layout(inv: &Inventory, lab: &str, fabric_vnets: &[VirtualNetwork]
             ConnectionPeer::Circuit(id) if c.connection_type == ConnectionType::ExpressRoute => {
                 (id, Vec::new())
             }
-            // Vnet2Vnet connections are validated and stored; the lab
-            // carries no traffic over them yet.
+            // Vnet2Vnet: below, once per pair.
             _ => continue,
         };
         let Some(si) = site_of(&mut out, site_id) else {
@@ -342,6 +388,36 @@ pub(crate) fn layout(inv: &Inventory, lab: &str, fabric_vnets: &[VirtualNetwork]
                 && site.bgp_address.is_some(),
             gw_asn,
             static_prefixes,
+        });
+    }
+    for c in inv
+        .connections
+        .iter()
+        .filter(|c| c.connection_type == ConnectionType::Vnet2Vnet)
+    {
+        let (ConnectionPeer::Gateway(other), Some(back)) = (&c.peer, reverse_vnet2vnet(inv, c))
+        else {
+            continue;
+        };
+        if c.id.key() > back.id.key() {
+            continue;
+        }
+        let (Some(a), Some(b)) = (
+            out.gateways.iter().position(|g| g.gw.id == c.gateway),
+            out.gateways.iter().position(|g| &g.gw.id == other),
+        ) else {
+            continue;
+        };
+        let key = c.id.key();
+        let (ga, gb) = (&out.gateways[a], &out.gateways[b]);
+        out.vnet2vnet.push(Vnet2VnetL {
+            ifnames: [
+                names::link('c', &gb.netns, &key),
+                names::link('c', &ga.netns, &key),
+            ],
+            bgp: c.enable_bgp && back.enable_bgp && ga.gw.enable_bgp && gb.gw.enable_bgp,
+            ids: [c.id.clone(), back.id.clone()],
+            gateways: [a, b],
         });
     }
     out
@@ -425,8 +501,22 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
             }
         }
     }
+    for v in &gl.vnet2vnet {
+        let (ga, gb) = (&gl.gateways[v.gateways[0]], &gl.gateways[v.gateways[1]]);
+        b.veth(&ga.netns, &v.ifnames[0], &gb.netns, &v.ifnames[1]);
+        for (me, other, ifname) in [(ga, gb, &v.ifnames[0]), (gb, ga, &v.ifnames[1])] {
+            let ns = b.get(&me.netns);
+            ns.addr(ifname, host(me.ip));
+            ns.dev_route(host(other.ip), ifname);
+            if !v.bgp {
+                for p in &l.fabrics[other.fabric].vnet.address_prefixes {
+                    ns.via(super::builder::MAIN, *p, other.ip, ifname);
+                }
+            }
+        }
+    }
     for (gi, g) in gl.gateways.iter().enumerate() {
-        let sessions: Vec<Session> = gl
+        let mut sessions: Vec<Session> = gl
             .conns
             .iter()
             .filter(|c| c.gateway == gi && c.bgp)
@@ -443,6 +533,21 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
                 }
             })
             .collect();
+        for v in gl.vnet2vnet.iter().filter(|v| v.bgp) {
+            let Some(side) = v.gateways.iter().position(|x| *x == gi) else {
+                continue;
+            };
+            let other = &gl.gateways[v.gateways[1 - side]];
+            sessions.push(Session {
+                name: session_name(&v.ids[0]),
+                description: v.ids[side].name().to_string(),
+                local_address: g.ip,
+                local_asn: g.gw.asn,
+                peer_address: other.ip,
+                peer_asn: other.gw.asn,
+                ifname: v.ifnames[side].clone(),
+            });
+        }
         if sessions.is_empty() {
             continue;
         }
@@ -569,11 +674,22 @@ pub(crate) fn gateway_view(l: &Layout, id: &ResourceId, mut v: Value) -> Value {
 
 pub(crate) fn connection_view(l: &Layout, id: &ResourceId, mut v: Value) -> Value {
     let c = l.gateways.conns.iter().find(|c| &c.id == id);
-    v["properties"]["connectionStatus"] = json!(if c.is_some() {
+    let pair = l.gateways.vnet2vnet.iter().find(|p| p.ids.contains(id));
+    v["properties"]["connectionStatus"] = json!(if c.is_some() || pair.is_some() {
         "Connected"
     } else {
         "NotConnected"
     });
+    if let Some(p) = pair {
+        let side = usize::from(&p.ids[1] == id);
+        v["emulator"] = json!({
+            "gatewayLink": p.ifnames[side],
+            "bgp": p.bgp,
+            "bgpSession": p.bgp.then(|| session_name(&p.ids[0])),
+            "gatewayAddress": l.gateways.gateways[p.gateways[side]].ip.to_string(),
+            "siteAddress": l.gateways.gateways[p.gateways[1 - side]].ip.to_string(),
+        });
+    }
     v["properties"]["ingressBytesTransferred"] = json!(0);
     v["properties"]["egressBytesTransferred"] = json!(0);
     if let Some(p) = v["properties"].as_object_mut() {

@@ -201,16 +201,36 @@ pub(crate) fn check(inv: &Inventory) -> Result<(), AzureError> {
                 }
             }
             ConnectionPeer::Gateway(id) => {
-                if !inv
+                let Some(other) = inv
                     .gateways
                     .iter()
-                    .any(|o| &o.id == id && o.gateway_type == GatewayType::Vpn)
-                {
+                    .find(|o| &o.id == id && o.gateway_type == GatewayType::Vpn)
+                else {
                     return Err(bad(
                         "InvalidResourceReference",
                         format!(
                             "Connection {} refers to the VPN gateway {id}, which was not found.",
                             c.id
+                        ),
+                    ));
+                };
+                if c.enable_bgp && (!g.enable_bgp || !other.enable_bgp) {
+                    return Err(bad(
+                        "BgpNotEnabledOnGatewayOrLocalNetworkGateway",
+                        format!(
+                            "Connection {} has enableBgp, but gateway {} does not have BGP enabled.",
+                            c.id,
+                            if g.enable_bgp { &other.id } else { &g.id }
+                        ),
+                    ));
+                }
+                if c.enable_bgp && g.asn == other.asn {
+                    return Err(bad(
+                        "InvalidBgpAsn",
+                        format!(
+                            "The two gateways of VNet-to-VNet connection {} both use ASN {}: BGP between them \
+                             needs different ASNs (set bgpSettings.asn on one).",
+                            c.id, g.asn
                         ),
                     ));
                 }
