@@ -520,3 +520,51 @@ fn a_remote_address_space_change_waits_for_a_sync() {
     let line = lab.exec_ok(&["--app", "web1"], &[&probe, "tcp", "10.5.1.4", "9006"]);
     assert!(peer_ip(&line).starts_with("10.2.1."), "{line}");
 }
+
+/// The spoke app of a hub and spoke reaches a storage account secured to its
+/// subnet (service endpoint, `defaultAction: Deny`, a `virtualNetworkRules`
+/// entry for the spoke's integration subnet) over HTTPS, and the account sees
+/// the instance's private address on the service-endpoint path.
+#[test]
+fn a_spoke_app_reaches_a_service_endpoint_secured_account() {
+    let Some(lab) = Lab::start() else { return };
+    let mut t = hub_and_spokes(true);
+    let r = t["resources"].as_array_mut().unwrap();
+    r[1]["properties"]["subnets"][0]["properties"]["serviceEndpoints"] =
+        json!([{ "service": "Microsoft.Storage" }]);
+    r.push(storage_account(
+        "spokestore1",
+        "Enabled",
+        Some(json!({ "defaultAction": "Deny",
+                     "virtualNetworkRules": [{ "id": subnet_id("spoke1", "integration"), "action": "Allow" }] })),
+    ));
+    lab.deploy(RG, &t);
+    let ip = lab.show(&id(RG, "Microsoft.Storage/storageAccounts", "spokestore1"))["emulator"]
+        ["publicIpAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let host = "spokestore1.blob.core.windows.net";
+    let script = format!(
+        "curl -sS --max-time 5 --cacert \"$VNET_LAB_CA_FILE\" --resolve {host}:443:{ip} -w '\\n%{{http_code}}' https://{host}/"
+    );
+    let private = instance_ips(&lab, "web1")[0].clone();
+    let mut last = String::new();
+    for _ in 0..50 {
+        last = lab.exec_ok(&["--app", "web1"], &["sh", "-c", &script]);
+        if last.contains("serviceEndpoint") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let v: Value = serde_json::from_str(last.lines().next().unwrap_or("")).unwrap_or_default();
+    assert_eq!(
+        (
+            v["sourceAddress"].as_str(),
+            v["path"].as_str(),
+            last.lines().last()
+        ),
+        (Some(private.as_str()), Some("serviceEndpoint"), Some("200")),
+        "{last}"
+    );
+}
