@@ -47,6 +47,38 @@ impl Rg {
     }
 }
 
+/// `az network ... list -g RG`: the group's resources of one type, as an array.
+pub(super) fn list_of_type(g: &Global, rg: &Rg, type_: &str) -> Result<ExitCode> {
+    let path = format!(
+        "/resources?resourceGroup={}",
+        crate::api::client::encode(&rg.resource_group)
+    );
+    match g.fetch(&path)? {
+        Some(all) => g.print_value(&of_type(&all, rg, type_)),
+        None => Ok(ExitCode::FAILURE),
+    }
+}
+
+/// The resources of `listing` (`GET /resources`: `{"value": [...]}`) of
+/// type `type_` in `rg`'s subscription.
+fn of_type(listing: &Value, rg: &Rg, type_: &str) -> Value {
+    let sub = format!("/subscriptions/{}/", rg.subscription).to_ascii_lowercase();
+    let list: Vec<&Value> = listing["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            r["type"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case(type_))
+                && r["id"]
+                    .as_str()
+                    .is_some_and(|id| id.to_ascii_lowercase().starts_with(&sub))
+        })
+        .collect();
+    json!(list)
+}
+
 #[derive(Subcommand, Debug)]
 pub enum NetworkCmd {
     /// Network interfaces.
@@ -683,6 +715,28 @@ mod tests {
             destination_port_ranges: dst_ports.iter().map(|s| s.to_string()).collect(),
         }
         .properties(create)
+    }
+
+    #[test]
+    fn list_keeps_one_type_of_the_groups_subscription() {
+        let rg = Rg {
+            resource_group: "rg".into(),
+            subscription: "s".into(),
+        };
+        let r = |sub: &str, ty: &str, name: &str| json!({"id": format!("/subscriptions/{sub}/resourceGroups/rg/providers/{ty}/{name}"), "type": ty, "name": name});
+        let listing = json!({"value": [
+            r("s", "Microsoft.Network/virtualNetworkGateways", "gw1"),
+            r("s", "Microsoft.Network/virtualNetworks", "vnet1"),
+            r("other", "Microsoft.Network/virtualNetworkGateways", "gw2"),
+            r("S", "microsoft.network/virtualnetworkgateways", "gw3"),
+        ]});
+        let names: Vec<Value> = of_type(&listing, &rg, "Microsoft.Network/virtualNetworkGateways")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].clone())
+            .collect();
+        assert_eq!(names, vec![json!("gw1"), json!("gw3")]);
     }
 
     #[test]
