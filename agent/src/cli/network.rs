@@ -105,6 +105,9 @@ pub enum NetworkCmd {
     /// NAT gateways.
     #[command(subcommand)]
     Nat(super::create::NatCmd),
+    /// Virtual network gateways (VPN and ExpressRoute) and their BGP routes.
+    #[command(subcommand, name = "vnet-gateway")]
+    VnetGateway(super::gateway::VnetGatewayCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -551,6 +554,7 @@ pub fn run(g: &Global, cmd: NetworkCmd) -> Result<ExitCode> {
         NetworkCmd::RouteTable(RouteTableCmd::Create(a)) => super::create::route_table_create(g, a),
         NetworkCmd::PublicIp(cmd) => super::create::public_ip(g, cmd),
         NetworkCmd::Nat(cmd) => super::create::nat(g, cmd),
+        NetworkCmd::VnetGateway(cmd) => super::gateway::vnet_gateway(g, cmd),
         NetworkCmd::Nsg(NsgCmd::Show { rg, name }) => g.call(
             "GET",
             &rg.id("Microsoft.Network", "networkSecurityGroups", &name)
