@@ -1,7 +1,8 @@
 //! The on-premises side of a VNet with az's nouns and flags: `network
 //! vnet-gateway ...` (with `list-learned-routes` and
-//! `list-advertised-routes`). Each create builds the ARM body az would send
-//! and PUTs it.
+//! `list-advertised-routes`), `network local-gateway ...` and `network
+//! vpn-connection ...`. Each create builds the ARM body az would send and
+//! PUTs it.
 
 use std::process::ExitCode;
 
@@ -209,6 +210,161 @@ pub fn vnet_gateway(g: &Global, cmd: VnetGatewayCmd) -> Result<ExitCode> {
     }
 }
 
+#[derive(Subcommand, Debug)]
+pub enum LocalGatewayCmd {
+    /// Create a local network gateway: the on-premises VPN device and its prefixes.
+    Create(Box<LocalGatewayCreate>),
+    /// Show a local network gateway (with the lab's site router).
+    Show(NameRef),
+    /// The local network gateways of a resource group.
+    List {
+        #[command(flatten)]
+        rg: Rg,
+    },
+    /// Delete a local network gateway.
+    Delete(NameRef),
+}
+
+#[derive(Args, Debug)]
+pub struct LocalGatewayCreate {
+    #[command(flatten)]
+    gateway: NameRef,
+    /// The device's public address.
+    #[arg(long)]
+    gateway_ip_address: String,
+    /// The on-premises prefixes, routed to the VPN gateway.
+    #[arg(long, num_args = 1..)]
+    local_address_prefixes: Vec<String>,
+    /// The device's BGP ASN.
+    #[arg(long)]
+    asn: Option<u32>,
+    /// The device's BGP address.
+    #[arg(long)]
+    bgp_peering_address: Option<String>,
+    #[arg(long)]
+    peer_weight: Option<u32>,
+    #[command(flatten)]
+    location: Location,
+}
+
+impl LocalGatewayCreate {
+    fn body(&self) -> Result<Value> {
+        let mut props = json!({
+            "gatewayIpAddress": self.gateway_ip_address,
+            "localNetworkAddressSpace": { "addressPrefixes": self.local_address_prefixes },
+        });
+        if let Some(b) = bgp_settings(self.asn, &self.bgp_peering_address, self.peer_weight)? {
+            props["bgpSettings"] = b;
+        }
+        Ok(json!({ "location": self.location.get(), "properties": props }))
+    }
+}
+
+/// `az network local-gateway ...`.
+pub fn local_gateway(g: &Global, cmd: LocalGatewayCmd) -> Result<ExitCode> {
+    const TYPE: &str = "localNetworkGateways";
+    match cmd {
+        LocalGatewayCmd::Create(a) => put(g, &a.gateway.id(TYPE), &a.body()?, false),
+        LocalGatewayCmd::Show(r) => g.call("GET", &r.id(TYPE).to_string(), None),
+        LocalGatewayCmd::List { rg } => {
+            list_of_type(g, &rg, "Microsoft.Network/localNetworkGateways")
+        }
+        LocalGatewayCmd::Delete(r) => g.call("DELETE", &r.id(TYPE).to_string(), None),
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VpnConnectionCmd {
+    /// Create a connection from a virtual network gateway to a local network
+    /// gateway (IPsec), another VNet's gateway (Vnet2Vnet) or an ExpressRoute
+    /// circuit (ExpressRoute).
+    Create(Box<VpnConnectionCreate>),
+    /// Show a connection (with the lab's links and BGP session).
+    Show(NameRef),
+    /// The connections of a resource group.
+    List {
+        #[command(flatten)]
+        rg: Rg,
+    },
+    /// Delete a connection.
+    Delete(NameRef),
+}
+
+#[derive(Args, Debug)]
+pub struct VpnConnectionCreate {
+    #[command(flatten)]
+    connection: NameRef,
+    /// The virtual network gateway (a name in the group, or an id).
+    #[arg(long)]
+    vnet_gateway1: String,
+    /// Destination: a local network gateway (IPsec).
+    #[arg(long)]
+    local_gateway2: Option<String>,
+    /// Destination: a VPN gateway (Vnet2Vnet).
+    #[arg(long)]
+    vnet_gateway2: Option<String>,
+    /// Destination: an ExpressRoute circuit (ExpressRoute).
+    #[arg(long)]
+    express_route_circuit2: Option<String>,
+    #[arg(long)]
+    shared_key: Option<String>,
+    /// Run BGP over the connection.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = super::create::az_bool)]
+    enable_bgp: Option<bool>,
+    #[arg(long, default_value_t = 10)]
+    routing_weight: u32,
+    #[command(flatten)]
+    location: Location,
+}
+
+impl VpnConnectionCreate {
+    fn body(&self) -> Result<Value> {
+        let rg = &self.connection.rg;
+        let (connection_type, key, ty, target) = match (
+            &self.local_gateway2,
+            &self.vnet_gateway2,
+            &self.express_route_circuit2,
+        ) {
+            (Some(l), None, None) => ("IPsec", "localNetworkGateway2", "localNetworkGateways", l),
+            (None, Some(v), None) => (
+                "Vnet2Vnet",
+                "virtualNetworkGateway2",
+                "virtualNetworkGateways",
+                v,
+            ),
+            (None, None, Some(c)) => ("ExpressRoute", "peer", "expressRouteCircuits", c),
+            _ => bail!(
+                "usage error: --vnet-gateway2 NAME_OR_ID | --local-gateway2 NAME_OR_ID | \
+                 --express-route-circuit2 NAME_OR_ID"
+            ),
+        };
+        let mut props = json!({
+            "connectionType": connection_type,
+            "virtualNetworkGateway1": {
+                "id": rg.resolve(NETWORK, "virtualNetworkGateways", &self.vnet_gateway1)
+            },
+            "enableBgp": self.enable_bgp.unwrap_or(false),
+            "routingWeight": self.routing_weight,
+        });
+        props[key] = json!({ "id": rg.resolve(NETWORK, ty, target) });
+        if let Some(k) = &self.shared_key {
+            props["sharedKey"] = json!(k);
+        }
+        Ok(json!({ "location": self.location.get(), "properties": props }))
+    }
+}
+
+/// `az network vpn-connection ...`.
+pub fn vpn_connection(g: &Global, cmd: VpnConnectionCmd) -> Result<ExitCode> {
+    const TYPE: &str = "connections";
+    match cmd {
+        VpnConnectionCmd::Create(a) => put(g, &a.connection.id(TYPE), &a.body()?, false),
+        VpnConnectionCmd::Show(r) => g.call("GET", &r.id(TYPE).to_string(), None),
+        VpnConnectionCmd::List { rg } => list_of_type(g, &rg, "Microsoft.Network/connections"),
+        VpnConnectionCmd::Delete(r) => g.call("DELETE", &r.id(TYPE).to_string(), None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,5 +513,117 @@ mod tests {
             ]),
             NetworkCmd::VnetGateway(VnetGatewayCmd::ListLearnedRoutes(_))
         ));
+    }
+
+    #[test]
+    fn local_gateway_create_flags_become_the_arm_body() {
+        let NetworkCmd::LocalGateway(LocalGatewayCmd::Create(a)) = parse(&[
+            "local-gateway",
+            "create",
+            "-g",
+            "rg1",
+            "-n",
+            "site1",
+            "--gateway-ip-address",
+            "198.18.50.1",
+            "--local-address-prefixes",
+            "192.168.1.0/24",
+            "192.168.2.0/24",
+            "--asn",
+            "65050",
+            "--bgp-peering-address",
+            "192.168.0.1",
+            "--peer-weight",
+            "5",
+        ]) else {
+            panic!("not local-gateway create")
+        };
+        assert_eq!(
+            a.body().unwrap(),
+            json!({
+                "location": crate::model::DEFAULT_LOCATION,
+                "properties": {
+                    "gatewayIpAddress": "198.18.50.1",
+                    "localNetworkAddressSpace": {"addressPrefixes": ["192.168.1.0/24", "192.168.2.0/24"]},
+                    "bgpSettings": {"asn": 65050, "bgpPeeringAddress": "192.168.0.1", "peerWeight": 5},
+                }
+            })
+        );
+        let NetworkCmd::LocalGateway(LocalGatewayCmd::Create(plain)) = parse(&[
+            "local-gateway",
+            "create",
+            "-g",
+            "rg1",
+            "-n",
+            "site1",
+            "--gateway-ip-address",
+            "198.18.50.1",
+        ]) else {
+            panic!("not local-gateway create")
+        };
+        let b = plain.body().unwrap();
+        assert_eq!(
+            b["properties"]["localNetworkAddressSpace"]["addressPrefixes"],
+            json!([])
+        );
+        assert!(b["properties"].get("bgpSettings").is_none());
+    }
+
+    fn connection(peer: &[&str]) -> Result<Value> {
+        let mut args = vec![
+            "vpn-connection",
+            "create",
+            "-g",
+            "rg1",
+            "-n",
+            "c1",
+            "--vnet-gateway1",
+            "gw1",
+        ];
+        args.extend(peer);
+        let NetworkCmd::VpnConnection(VpnConnectionCmd::Create(a)) = parse(&args) else {
+            panic!("not vpn-connection create")
+        };
+        a.body()
+    }
+
+    #[test]
+    fn vpn_connection_type_follows_the_destination_flag() {
+        let b = connection(&[
+            "--local-gateway2",
+            "site1",
+            "--shared-key",
+            "abc123",
+            "--enable-bgp",
+        ])
+        .unwrap();
+        assert_eq!(
+            b["properties"],
+            json!({
+                "connectionType": "IPsec",
+                "virtualNetworkGateway1": {"id": format!("{RG}/virtualNetworkGateways/gw1")},
+                "localNetworkGateway2": {"id": format!("{RG}/localNetworkGateways/site1")},
+                "sharedKey": "abc123",
+                "enableBgp": true,
+                "routingWeight": 10,
+            })
+        );
+        let other = "/subscriptions/s2/resourceGroups/spoke/providers/Microsoft.Network/virtualNetworkGateways/gw2";
+        let b = connection(&["--vnet-gateway2", other, "--enable-bgp", "false"]).unwrap();
+        assert_eq!(b["properties"]["connectionType"], "Vnet2Vnet");
+        assert_eq!(b["properties"]["virtualNetworkGateway2"]["id"], other);
+        assert_eq!(b["properties"]["enableBgp"], false);
+        assert!(b["properties"].get("sharedKey").is_none());
+        let b = connection(&["--express-route-circuit2", "er1"]).unwrap();
+        assert_eq!(b["properties"]["connectionType"], "ExpressRoute");
+        assert_eq!(
+            b["properties"]["peer"]["id"],
+            format!("{RG}/expressRouteCircuits/er1")
+        );
+        assert!(connection(&[]).is_err(), "a destination is required");
+        assert!(
+            connection(&["--local-gateway2", "site1", "--vnet-gateway2", "gw2"]).is_err(),
+            "only one destination"
+        );
     }
 }

@@ -108,6 +108,12 @@ pub enum NetworkCmd {
     /// Virtual network gateways (VPN and ExpressRoute) and their BGP routes.
     #[command(subcommand, name = "vnet-gateway")]
     VnetGateway(super::gateway::VnetGatewayCmd),
+    /// Local network gateways: on-premises VPN devices.
+    #[command(subcommand, name = "local-gateway")]
+    LocalGateway(super::gateway::LocalGatewayCmd),
+    /// Connections of virtual network gateways (IPsec, Vnet2Vnet, ExpressRoute).
+    #[command(subcommand, name = "vpn-connection")]
+    VpnConnection(super::gateway::VpnConnectionCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -555,6 +561,8 @@ pub fn run(g: &Global, cmd: NetworkCmd) -> Result<ExitCode> {
         NetworkCmd::PublicIp(cmd) => super::create::public_ip(g, cmd),
         NetworkCmd::Nat(cmd) => super::create::nat(g, cmd),
         NetworkCmd::VnetGateway(cmd) => super::gateway::vnet_gateway(g, cmd),
+        NetworkCmd::LocalGateway(cmd) => super::gateway::local_gateway(g, cmd),
+        NetworkCmd::VpnConnection(cmd) => super::gateway::vpn_connection(g, cmd),
         NetworkCmd::Nsg(NsgCmd::Show { rg, name }) => g.call(
             "GET",
             &rg.id("Microsoft.Network", "networkSecurityGroups", &name)
