@@ -1,8 +1,8 @@
 //! The on-premises side of a VNet with az's nouns and flags: `network
 //! vnet-gateway ...` (with `list-learned-routes` and
-//! `list-advertised-routes`), `network local-gateway ...` and `network
-//! vpn-connection ...`. Each create builds the ARM body az would send and
-//! PUTs it.
+//! `list-advertised-routes`), `network local-gateway ...`, `network
+//! vpn-connection ...` and `network express-route ...` (with `peering ...`).
+//! Each create builds the ARM body az would send and PUTs it.
 
 use std::process::ExitCode;
 
@@ -365,6 +365,244 @@ pub fn vpn_connection(g: &Global, cmd: VpnConnectionCmd) -> Result<ExitCode> {
     }
 }
 
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkuTier {
+    #[value(name = "Basic")]
+    Basic,
+    #[value(name = "Local")]
+    Local,
+    #[value(name = "Standard")]
+    Standard,
+    #[value(name = "Premium")]
+    Premium,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkuFamily {
+    #[value(name = "MeteredData")]
+    MeteredData,
+    #[value(name = "UnlimitedData")]
+    UnlimitedData,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeeringType {
+    #[value(name = "AzurePrivatePeering")]
+    AzurePrivate,
+    #[value(name = "AzurePublicPeering")]
+    AzurePublic,
+    #[value(name = "MicrosoftPeering")]
+    Microsoft,
+}
+
+impl PeeringType {
+    fn as_str(self) -> &'static str {
+        match self {
+            PeeringType::AzurePrivate => "AzurePrivatePeering",
+            PeeringType::AzurePublic => "AzurePublicPeering",
+            PeeringType::Microsoft => "MicrosoftPeering",
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExpressRouteCmd {
+    /// Create an ExpressRoute circuit (the lab provisions it at once).
+    Create(Box<ExpressRouteCreate>),
+    /// Show a circuit (with its peerings and the lab's site router).
+    Show(NameRef),
+    /// The circuits of a resource group.
+    List {
+        #[command(flatten)]
+        rg: Rg,
+    },
+    /// Delete a circuit.
+    Delete(NameRef),
+    /// A circuit's peerings (the lab routes AzurePrivatePeering).
+    #[command(subcommand)]
+    Peering(ExpressRoutePeeringCmd),
+}
+
+#[derive(Args, Debug)]
+pub struct ExpressRouteCreate {
+    #[command(flatten)]
+    circuit: NameRef,
+    /// `INT {Mbps,Gbps}`, Mbps when no unit is given.
+    #[arg(long, num_args = 1..=2, required = true)]
+    bandwidth: Vec<String>,
+    #[arg(long)]
+    peering_location: String,
+    /// The connectivity provider's name.
+    #[arg(long)]
+    provider: String,
+    #[arg(long, value_enum, ignore_case = true, default_value = "Standard")]
+    sku_tier: SkuTier,
+    #[arg(long, value_enum, ignore_case = true, default_value = "MeteredData")]
+    sku_family: SkuFamily,
+    #[command(flatten)]
+    location: Location,
+    #[arg(long)]
+    no_wait: bool,
+}
+
+/// az's `--bandwidth INT {Mbps,Gbps}` in Mbps.
+fn bandwidth_mbps(words: &[String]) -> Result<u32> {
+    let words: Vec<&str> = words.iter().flat_map(|w| w.split_whitespace()).collect();
+    let usage = || anyhow::anyhow!("usage error: --bandwidth INT {{Mbps,Gbps}}");
+    let (n, unit) = match words.as_slice() {
+        [n] => (*n, "mbps"),
+        [n, unit] => (*n, *unit),
+        _ => return Err(usage()),
+    };
+    let n: f64 = n.parse().map_err(|_| usage())?;
+    let mbps = match unit.to_ascii_lowercase().as_str() {
+        "mbps" => n,
+        "gbps" => n * 1000.0,
+        _ => return Err(usage()),
+    };
+    if !(mbps >= 1.0 && mbps <= f64::from(u32::MAX) && mbps.fract() == 0.0) {
+        return Err(usage());
+    }
+    Ok(mbps as u32)
+}
+
+impl ExpressRouteCreate {
+    fn body(&self) -> Result<Value> {
+        let tier = match self.sku_tier {
+            SkuTier::Basic => "Basic",
+            SkuTier::Local => "Local",
+            SkuTier::Standard => "Standard",
+            SkuTier::Premium => "Premium",
+        };
+        let family = match self.sku_family {
+            SkuFamily::MeteredData => "MeteredData",
+            SkuFamily::UnlimitedData => "UnlimitedData",
+        };
+        Ok(json!({
+            "location": self.location.get(),
+            "sku": { "name": format!("{tier}_{family}"), "tier": tier, "family": family },
+            "properties": {
+                "serviceProviderProperties": {
+                    "serviceProviderName": self.provider,
+                    "peeringLocation": self.peering_location,
+                    "bandwidthInMbps": bandwidth_mbps(&self.bandwidth)?,
+                },
+                "allowClassicOperations": false,
+            }
+        }))
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExpressRoutePeeringCmd {
+    /// Create (or replace) a peering of a circuit.
+    Create(Box<PeeringCreate>),
+    /// Show a peering of a circuit.
+    Show(PeeringRef),
+    /// The peerings of a circuit.
+    List {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(long)]
+        circuit_name: String,
+    },
+    /// Delete a peering of a circuit.
+    Delete(PeeringRef),
+}
+
+// `-g RG --circuit-name C -n PEERING`.
+#[derive(Args, Debug)]
+pub struct PeeringRef {
+    #[command(flatten)]
+    rg: Rg,
+    #[arg(long)]
+    circuit_name: String,
+    /// The peering's name (its type, e.g. AzurePrivatePeering).
+    #[arg(short = 'n', long)]
+    name: String,
+}
+
+fn peering_id(rg: &Rg, circuit: &str, name: &str) -> ResourceId {
+    rg.id(NETWORK, "expressRouteCircuits", circuit)
+        .child("peerings", name)
+}
+
+#[derive(Args, Debug)]
+pub struct PeeringCreate {
+    #[command(flatten)]
+    rg: Rg,
+    #[arg(long)]
+    circuit_name: String,
+    #[arg(long, value_enum, ignore_case = true)]
+    peering_type: PeeringType,
+    /// The customer router's ASN.
+    #[arg(long)]
+    peer_asn: u32,
+    /// A /30: the customer router takes its first address, Microsoft's edge the second.
+    #[arg(long)]
+    primary_peer_subnet: String,
+    #[arg(long)]
+    secondary_peer_subnet: Option<String>,
+    #[arg(long)]
+    vlan_id: u32,
+    #[arg(long)]
+    shared_key: Option<String>,
+}
+
+impl PeeringCreate {
+    /// The peering's id (named by its type, as az names it) and body.
+    fn request(&self) -> (ResourceId, Value) {
+        let mut props = json!({
+            "peeringType": self.peering_type.as_str(),
+            "peerASN": self.peer_asn,
+            "primaryPeerAddressPrefix": self.primary_peer_subnet,
+            "vlanId": self.vlan_id,
+        });
+        if let Some(s) = &self.secondary_peer_subnet {
+            props["secondaryPeerAddressPrefix"] = json!(s);
+        }
+        if let Some(k) = &self.shared_key {
+            props["sharedKey"] = json!(k);
+        }
+        let id = peering_id(&self.rg, &self.circuit_name, self.peering_type.as_str());
+        (id, json!({ "properties": props }))
+    }
+}
+
+/// `az network express-route ...`.
+pub fn express_route(g: &Global, cmd: ExpressRouteCmd) -> Result<ExitCode> {
+    const TYPE: &str = "expressRouteCircuits";
+    match cmd {
+        ExpressRouteCmd::Create(a) => put(g, &a.circuit.id(TYPE), &a.body()?, a.no_wait),
+        ExpressRouteCmd::Show(r) => g.call("GET", &r.id(TYPE).to_string(), None),
+        ExpressRouteCmd::List { rg } => {
+            list_of_type(g, &rg, "Microsoft.Network/expressRouteCircuits")
+        }
+        ExpressRouteCmd::Delete(r) => g.call("DELETE", &r.id(TYPE).to_string(), None),
+        ExpressRouteCmd::Peering(ExpressRoutePeeringCmd::Create(a)) => {
+            let (id, body) = a.request();
+            g.call("PUT", &id.to_string(), Some(&body))
+        }
+        ExpressRouteCmd::Peering(ExpressRoutePeeringCmd::Show(r)) => g.call(
+            "GET",
+            &peering_id(&r.rg, &r.circuit_name, &r.name).to_string(),
+            None,
+        ),
+        ExpressRouteCmd::Peering(ExpressRoutePeeringCmd::Delete(r)) => g.call(
+            "DELETE",
+            &peering_id(&r.rg, &r.circuit_name, &r.name).to_string(),
+            None,
+        ),
+        ExpressRouteCmd::Peering(ExpressRoutePeeringCmd::List { rg, circuit_name }) => {
+            let id = rg.id(NETWORK, TYPE, &circuit_name);
+            match g.fetch(&id.to_string())? {
+                Some(v) => g.print_value(&v["properties"]["peerings"]),
+                None => Ok(ExitCode::FAILURE),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -625,5 +863,131 @@ mod tests {
             connection(&["--local-gateway2", "site1", "--vnet-gateway2", "gw2"]).is_err(),
             "only one destination"
         );
+    }
+
+    #[test]
+    fn express_route_create_flags_become_the_arm_body() {
+        let NetworkCmd::ExpressRoute(ExpressRouteCmd::Create(a)) = parse(&[
+            "express-route",
+            "create",
+            "-g",
+            "rg1",
+            "-n",
+            "er1",
+            "--bandwidth",
+            "200",
+            "--peering-location",
+            "Silicon Valley",
+            "--provider",
+            "Equinix",
+            "--sku-tier",
+            "premium",
+            "--sku-family",
+            "UnlimitedData",
+            "-l",
+            "westus",
+        ]) else {
+            panic!("not express-route create")
+        };
+        assert_eq!(
+            a.body().unwrap(),
+            json!({
+                "location": "westus",
+                "sku": {"name": "Premium_UnlimitedData", "tier": "Premium", "family": "UnlimitedData"},
+                "properties": {
+                    "serviceProviderProperties": {
+                        "serviceProviderName": "Equinix",
+                        "peeringLocation": "Silicon Valley",
+                        "bandwidthInMbps": 200,
+                    },
+                    "allowClassicOperations": false,
+                }
+            })
+        );
+        let NetworkCmd::ExpressRoute(ExpressRouteCmd::Create(d)) = parse(&[
+            "express-route",
+            "create",
+            "-g",
+            "rg1",
+            "-n",
+            "er1",
+            "--bandwidth",
+            "1",
+            "Gbps",
+            "--peering-location",
+            "Amsterdam",
+            "--provider",
+            "Equinix",
+        ]) else {
+            panic!("not express-route create")
+        };
+        let b = d.body().unwrap();
+        assert_eq!(b["sku"]["name"], "Standard_MeteredData");
+        assert_eq!(
+            b["properties"]["serviceProviderProperties"]["bandwidthInMbps"],
+            1000
+        );
+        let mbps =
+            |w: &[&str]| bandwidth_mbps(&w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(mbps(&["50 Mbps"]).unwrap(), 50);
+        assert_eq!(mbps(&["10", "gbps"]).unwrap(), 10000);
+        assert!(mbps(&["fast"]).is_err());
+        assert!(mbps(&["50", "Tbps"]).is_err());
+        assert!(mbps(&["0"]).is_err());
+    }
+
+    #[test]
+    fn express_route_peering_create_puts_the_child_named_by_its_type() {
+        let NetworkCmd::ExpressRoute(ExpressRouteCmd::Peering(ExpressRoutePeeringCmd::Create(a))) =
+            parse(&[
+                "express-route",
+                "peering",
+                "create",
+                "-g",
+                "rg1",
+                "--circuit-name",
+                "er1",
+                "--peering-type",
+                "AzurePrivatePeering",
+                "--peer-asn",
+                "65020",
+                "--primary-peer-subnet",
+                "192.168.15.16/30",
+                "--secondary-peer-subnet",
+                "192.168.15.20/30",
+                "--vlan-id",
+                "100",
+            ])
+        else {
+            panic!("not express-route peering create")
+        };
+        let (id, body) = a.request();
+        assert_eq!(
+            id.to_string(),
+            format!("{RG}/expressRouteCircuits/er1/peerings/AzurePrivatePeering")
+        );
+        assert_eq!(
+            body,
+            json!({"properties": {
+                "peeringType": "AzurePrivatePeering",
+                "peerASN": 65020,
+                "primaryPeerAddressPrefix": "192.168.15.16/30",
+                "secondaryPeerAddressPrefix": "192.168.15.20/30",
+                "vlanId": 100,
+            }})
+        );
+        // What the daemon stores from this body is what the model reads.
+        let circuit: crate::model::GenericResource = serde_json::from_value(json!({
+            "id": id.parent().unwrap(),
+            "type": "Microsoft.Network/expressRouteCircuits",
+            "name": "er1",
+            "properties": {"peerings": [{"name": "AzurePrivatePeering", "properties": body["properties"]}]},
+        }))
+        .unwrap();
+        let pp = crate::model::ExpressRouteCircuit::from_resource(&circuit)
+            .unwrap()
+            .private_peering
+            .unwrap();
+        assert_eq!((pp.peer_asn, pp.vlan_id), (65020, 100));
     }
 }

@@ -114,6 +114,9 @@ pub enum NetworkCmd {
     /// Connections of virtual network gateways (IPsec, Vnet2Vnet, ExpressRoute).
     #[command(subcommand, name = "vpn-connection")]
     VpnConnection(super::gateway::VpnConnectionCmd),
+    /// ExpressRoute circuits and their peerings.
+    #[command(subcommand, name = "express-route")]
+    ExpressRoute(super::gateway::ExpressRouteCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -563,6 +566,7 @@ pub fn run(g: &Global, cmd: NetworkCmd) -> Result<ExitCode> {
         NetworkCmd::VnetGateway(cmd) => super::gateway::vnet_gateway(g, cmd),
         NetworkCmd::LocalGateway(cmd) => super::gateway::local_gateway(g, cmd),
         NetworkCmd::VpnConnection(cmd) => super::gateway::vpn_connection(g, cmd),
+        NetworkCmd::ExpressRoute(cmd) => super::gateway::express_route(g, cmd),
         NetworkCmd::Nsg(NsgCmd::Show { rg, name }) => g.call(
             "GET",
             &rg.id("Microsoft.Network", "networkSecurityGroups", &name)
