@@ -1,8 +1,9 @@
 //! The on-premises side of a VNet with az's nouns and flags: `network
 //! vnet-gateway ...` (with `list-learned-routes` and
 //! `list-advertised-routes`), `network local-gateway ...`, `network
-//! vpn-connection ...` and `network express-route ...` (with `peering ...`).
-//! Each create builds the ARM body az would send and PUTs it.
+//! vpn-connection ...` and `network express-route ...` (with `peering ...`);
+//! and the lab's `network onprem-host ...`. Each create builds the ARM body
+//! az would send and PUTs it.
 
 use std::process::ExitCode;
 
@@ -603,6 +604,92 @@ pub fn express_route(g: &Global, cmd: ExpressRouteCmd) -> Result<ExitCode> {
     }
 }
 
+const LAB: &str = "Lab.Emulator";
+
+#[derive(Subcommand, Debug)]
+pub enum OnpremHostCmd {
+    /// Lab only: create a host on the LAN of an on-premises site (a local
+    /// network gateway's or an ExpressRoute circuit's), behind its router.
+    Create(Box<OnpremHostCreate>),
+    /// Show an on-premises host (with its namespace).
+    Show(NameRef),
+    /// The on-premises hosts of a resource group.
+    List {
+        #[command(flatten)]
+        rg: Rg,
+    },
+    /// Delete an on-premises host.
+    Delete(NameRef),
+}
+
+#[derive(Args, Debug)]
+pub struct OnpremHostCreate {
+    #[command(flatten)]
+    host: NameRef,
+    /// The site: a local network gateway or an ExpressRoute circuit (a name
+    /// in the group, local network gateways first, or an id).
+    #[arg(long)]
+    site: String,
+    #[arg(long)]
+    ip_address: String,
+    /// The host's LAN, which the site's router announces [default: the /24 of --ip-address].
+    #[arg(long)]
+    address_prefix: Option<String>,
+}
+
+impl OnpremHostCreate {
+    fn id(&self) -> ResourceId {
+        self.host.rg.id(LAB, "onPremisesHosts", &self.host.name)
+    }
+
+    /// The site's id: an id as given; a name is the group's local network
+    /// gateway of that name if `exists` finds one, else its circuit.
+    fn site_id(&self, mut exists: impl FnMut(&str) -> Result<bool>) -> Result<String> {
+        if self.site.starts_with("/subscriptions/") {
+            return Ok(self.site.clone());
+        }
+        for ty in ["localNetworkGateways", "expressRouteCircuits"] {
+            let id = self.host.rg.id(NETWORK, ty, &self.site).to_string();
+            if exists(&id)? {
+                return Ok(id);
+            }
+        }
+        bail!(
+            "(ResourceNotFound) Resource group '{}' has no local network gateway or ExpressRoute circuit \
+             named '{}'.",
+            self.host.rg.resource_group,
+            self.site
+        )
+    }
+
+    fn body(&self, site: &str) -> Value {
+        let mut props = json!({ "site": { "id": site }, "ipAddress": self.ip_address });
+        if let Some(p) = &self.address_prefix {
+            props["addressPrefix"] = json!(p);
+        }
+        json!({ "properties": props })
+    }
+}
+
+/// `vnet-agent network onprem-host ...` (lab only: `Lab.Emulator/onPremisesHosts`).
+pub fn onprem_host(g: &Global, cmd: OnpremHostCmd) -> Result<ExitCode> {
+    const TYPE: &str = "onPremisesHosts";
+    match cmd {
+        OnpremHostCmd::Create(a) => {
+            let site = a.site_id(|id| {
+                let (status, _) = request(&g.socket(), &g.principal, "GET", id, None)?;
+                Ok(status == 200)
+            })?;
+            g.call("PUT", &a.id().to_string(), Some(&a.body(&site)))
+        }
+        OnpremHostCmd::Show(r) => g.call("GET", &r.rg.id(LAB, TYPE, &r.name).to_string(), None),
+        OnpremHostCmd::List { rg } => list_of_type(g, &rg, "Lab.Emulator/onPremisesHosts"),
+        OnpremHostCmd::Delete(r) => {
+            g.call("DELETE", &r.rg.id(LAB, TYPE, &r.name).to_string(), None)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -989,5 +1076,76 @@ mod tests {
             .private_peering
             .unwrap();
         assert_eq!((pp.peer_asn, pp.vlan_id), (65020, 100));
+    }
+
+    #[test]
+    fn onprem_host_create_resolves_its_site() {
+        let NetworkCmd::OnpremHost(OnpremHostCmd::Create(a)) = parse(&[
+            "onprem-host",
+            "create",
+            "-g",
+            "rg1",
+            "-n",
+            "srv1",
+            "--site",
+            "branch",
+            "--ip-address",
+            "192.168.1.10",
+            "--address-prefix",
+            "192.168.1.0/24",
+        ]) else {
+            panic!("not onprem-host create")
+        };
+        assert_eq!(
+            a.id().to_string(),
+            "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg1/providers/Lab.Emulator/onPremisesHosts/srv1"
+        );
+        // A local network gateway of that name first, then a circuit.
+        let mut asked = Vec::new();
+        let site = a
+            .site_id(|id| {
+                asked.push(id.to_string());
+                Ok(id.contains("/expressRouteCircuits/"))
+            })
+            .unwrap();
+        assert_eq!(site, format!("{RG}/expressRouteCircuits/branch"));
+        assert_eq!(
+            asked,
+            [
+                format!("{RG}/localNetworkGateways/branch"),
+                format!("{RG}/expressRouteCircuits/branch")
+            ]
+        );
+        let lgw = a.site_id(|_| Ok(true)).unwrap();
+        assert_eq!(lgw, format!("{RG}/localNetworkGateways/branch"));
+        assert!(a.site_id(|_| Ok(false)).is_err());
+        assert_eq!(
+            a.body(&lgw),
+            json!({"properties": {
+                "site": {"id": lgw},
+                "ipAddress": "192.168.1.10",
+                "addressPrefix": "192.168.1.0/24",
+            }})
+        );
+
+        // An id is taken as given, without a look-up.
+        let id = "/subscriptions/s2/resourceGroups/onprem/providers/Microsoft.Network/localNetworkGateways/hq";
+        let NetworkCmd::OnpremHost(OnpremHostCmd::Create(b)) = parse(&[
+            "onprem-host",
+            "create",
+            "-g",
+            "rg1",
+            "-n",
+            "srv2",
+            "--site",
+            id,
+            "--ip-address",
+            "172.16.0.5",
+        ]) else {
+            panic!("not onprem-host create")
+        };
+        let site = b.site_id(|_| panic!("no look-up for an id")).unwrap();
+        assert_eq!(site, id);
+        assert!(b.body(&site)["properties"].get("addressPrefix").is_none());
     }
 }

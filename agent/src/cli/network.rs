@@ -1,5 +1,6 @@
 //! `az network ...`: subnets, NSGs and their rules, route tables and routes,
-//! and the effective routes and security rules of a NIC, a subnet or an app.
+//! and the effective routes and security rules of a NIC, a subnet or an app
+//! (gateways, connections and circuits: `gateway.rs`).
 
 use std::process::ExitCode;
 
@@ -117,6 +118,9 @@ pub enum NetworkCmd {
     /// ExpressRoute circuits and their peerings.
     #[command(subcommand, name = "express-route")]
     ExpressRoute(super::gateway::ExpressRouteCmd),
+    /// Lab only: hosts of on-premises sites (`Lab.Emulator/onPremisesHosts`).
+    #[command(subcommand, name = "onprem-host")]
+    OnpremHost(super::gateway::OnpremHostCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -567,6 +571,7 @@ pub fn run(g: &Global, cmd: NetworkCmd) -> Result<ExitCode> {
         NetworkCmd::LocalGateway(cmd) => super::gateway::local_gateway(g, cmd),
         NetworkCmd::VpnConnection(cmd) => super::gateway::vpn_connection(g, cmd),
         NetworkCmd::ExpressRoute(cmd) => super::gateway::express_route(g, cmd),
+        NetworkCmd::OnpremHost(cmd) => super::gateway::onprem_host(g, cmd),
         NetworkCmd::Nsg(NsgCmd::Show { rg, name }) => g.call(
             "GET",
             &rg.id("Microsoft.Network", "networkSecurityGroups", &name)
