@@ -273,25 +273,54 @@ impl Daemon {
 
     /// (BGP session name, peer address) of each BGP connection of gateway `id`.
     async fn show_connections_of(&self, id: &ResourceId) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        for c in self
-            .list(None)
-            .await
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-        {
-            let e = &c["emulator"];
-            let gw = c["properties"]["virtualNetworkGateway1"]["id"]
-                .as_str()
-                .unwrap_or_default();
-            if e["bgp"].as_bool() == Some(true) && gw.eq_ignore_ascii_case(&id.to_string()) {
-                out.push((
-                    e["bgpSession"].as_str().unwrap_or_default().to_string(),
-                    e["siteAddress"].as_str().unwrap_or_default().to_string(),
-                ));
-            }
+        bgp_sessions_of(&self.list(None).await, id)
+    }
+}
+
+/// (BGP session name, peer address) of each BGP connection of gateway `id`
+/// in `listing` (the answer of `GET /resources`: `{"value": [...]}`).
+fn bgp_sessions_of(listing: &Value, id: &ResourceId) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for c in listing["value"].as_array().into_iter().flatten() {
+        let e = &c["emulator"];
+        let gw = c["properties"]["virtualNetworkGateway1"]["id"]
+            .as_str()
+            .unwrap_or_default();
+        if e["bgp"].as_bool() == Some(true) && gw.eq_ignore_ascii_case(&id.to_string()) {
+            out.push((
+                e["bgpSession"].as_str().unwrap_or_default().to_string(),
+                e["siteAddress"].as_str().unwrap_or_default().to_string(),
+            ));
         }
-        out
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bgp_sessions_come_from_the_listings_value() {
+        let gw: ResourceId =
+            "/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/virtualNetworkGateways/gw1"
+                .parse()
+                .unwrap();
+        let conn = |gateway: &str, bgp: bool, addr: &str| {
+            json!({
+                "type": "Microsoft.Network/connections",
+                "properties": {"virtualNetworkGateway1": {"id": gateway}},
+                "emulator": {"bgp": bgp, "bgpSession": format!("conn_{addr}"), "siteAddress": addr},
+            })
+        };
+        let listing = json!({"value": [
+            conn(&gw.to_string().to_ascii_lowercase(), true, "10.1.255.254"),
+            conn(&gw.to_string(), false, "10.2.255.254"),
+            conn("/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/virtualNetworkGateways/gw2", true, "10.3.255.254"),
+        ]});
+        assert_eq!(
+            bgp_sessions_of(&listing, &gw),
+            vec![("conn_10.1.255.254".to_string(), "10.1.255.254".to_string())]
+        );
     }
 }

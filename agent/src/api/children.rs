@@ -1,10 +1,11 @@
 //! ARM child resources that live in an array of their parent's properties:
 //! subnets of a VNet, security rules of an NSG, routes of a route table, DNS
-//! zone groups of a private endpoint.
+//! zone groups of a private endpoint, peerings of an ExpressRoute circuit.
 //! `PUT`/`PATCH`/`DELETE`/`GET` on the child's id edit the parent's array and
 //! apply the parent, as ARM does (`az network vnet subnet update`,
 //! `az network nsg rule create|update|delete`, `az network route-table route ...`,
-//! `az network private-endpoint dns-zone-group ...`).
+//! `az network private-endpoint dns-zone-group ...`, `az network express-route
+//! peering ...`).
 
 use serde_json::{json, Value};
 
@@ -30,6 +31,7 @@ const ARRAY_CHILDREN: &[(&str, &str, &str)] = &[
         "privateDnsZoneGroups",
         "privateDnsZoneGroups",
     ),
+    ("expressRouteCircuits", "peerings", "peerings"),
 ];
 
 /// The parent's property array that holds this child, if it is such a child.
@@ -191,6 +193,54 @@ mod tests {
                 .parse()
                 .unwrap();
         assert_eq!(array_of(&group), Some("privateDnsZoneGroups"));
+        let peering: ResourceId =
+            "/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/expressRouteCircuits/c/peerings/AzurePrivatePeering"
+                .parse()
+                .unwrap();
+        assert_eq!(array_of(&peering), Some("peerings"));
         assert_eq!(array_of(&sub.parent().unwrap()), None);
+    }
+
+    /// `az network express-route peering create|delete`: the child's PUT and
+    /// DELETE edit the circuit's `peerings`, and GET shows it with its id.
+    #[test]
+    fn circuit_peerings_are_array_children() {
+        use crate::validate::fixtures::{fresh, rid};
+        let state = fresh(json!([{
+            "type": "Microsoft.Network/expressRouteCircuits", "name": "er1",
+            "properties": {"serviceProviderProperties": {
+                "serviceProviderName": "Equinix", "peeringLocation": "Amsterdam", "bandwidthInMbps": 50}}
+        }]))
+        .unwrap();
+        let id = rid("Microsoft.Network/expressRouteCircuits/er1/peerings/AzurePrivatePeering");
+        let body = json!({"properties": {"peeringType": "AzurePrivatePeering", "peerASN": 65020,
+            "primaryPeerAddressPrefix": "192.168.15.16/30", "vlanId": 100}});
+        let parent = edited(&state, &id, Edit::Put(&body)).unwrap();
+        assert_eq!(
+            parent.properties["peerings"],
+            json!([{"name": "AzurePrivatePeering", "properties": body["properties"]}])
+        );
+        let circuit = crate::model::ExpressRouteCircuit::from_resource(&parent).unwrap();
+        assert_eq!(circuit.private_peering.unwrap().vlan_id, 100);
+
+        let mut with = state.clone();
+        with.resources.insert(parent.id.key(), parent);
+        let shown = child_view(&with, &crate::model::LabConfig::default(), &id).unwrap();
+        assert_eq!(shown["id"], id.to_string());
+        assert_eq!(
+            shown["type"],
+            "Microsoft.Network/expressRouteCircuits/peerings"
+        );
+        assert_eq!(shown["properties"]["peerASN"], 65020);
+        assert_eq!(shown["properties"]["provisioningState"], "Succeeded");
+
+        let gone = edited(&with, &id, Edit::Delete).unwrap();
+        assert_eq!(gone.properties["peerings"], json!([]));
+        let missing =
+            rid("Microsoft.Network/expressRouteCircuits/nope/peerings/AzurePrivatePeering");
+        assert_eq!(
+            edited(&state, &missing, Edit::Put(&body)).unwrap_err().code,
+            "NotFound"
+        );
     }
 }

@@ -24,7 +24,7 @@ pub struct Location {
 }
 
 impl Location {
-    fn get(&self) -> String {
+    pub(super) fn get(&self) -> String {
         self.location
             .clone()
             .unwrap_or_else(|| DEFAULT_LOCATION.into())

@@ -6,6 +6,7 @@ mod az;
 mod create;
 mod deployment;
 mod exec;
+mod gateway;
 mod nameresolver;
 mod network;
 mod output;
@@ -161,7 +162,8 @@ enum Command {
     /// Role assignments (as `az role`).
     #[command(subcommand)]
     Role(az::RoleCmd),
-    /// Subnets, NSGs, route tables, effective routes and rules (as `az network`).
+    /// VNets, subnets, NSGs, route tables, effective routes and rules,
+    /// gateways and their connections (as `az network`).
     #[command(subcommand)]
     Network(network::NetworkCmd),
     /// Subscription settings (as `az account`).

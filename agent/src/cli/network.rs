@@ -1,5 +1,6 @@
 //! `az network ...`: subnets, NSGs and their rules, route tables and routes,
-//! and the effective routes and security rules of a NIC, a subnet or an app.
+//! and the effective routes and security rules of a NIC, a subnet or an app
+//! (gateways, connections and circuits: `gateway.rs`).
 
 use std::process::ExitCode;
 
@@ -47,6 +48,38 @@ impl Rg {
     }
 }
 
+/// `az network ... list -g RG`: the group's resources of one type, as an array.
+pub(super) fn list_of_type(g: &Global, rg: &Rg, type_: &str) -> Result<ExitCode> {
+    let path = format!(
+        "/resources?resourceGroup={}",
+        crate::api::client::encode(&rg.resource_group)
+    );
+    match g.fetch(&path)? {
+        Some(all) => g.print_value(&of_type(&all, rg, type_)),
+        None => Ok(ExitCode::FAILURE),
+    }
+}
+
+/// The resources of `listing` (`GET /resources`: `{"value": [...]}`) of
+/// type `type_` in `rg`'s subscription.
+fn of_type(listing: &Value, rg: &Rg, type_: &str) -> Value {
+    let sub = format!("/subscriptions/{}/", rg.subscription).to_ascii_lowercase();
+    let list: Vec<&Value> = listing["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            r["type"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case(type_))
+                && r["id"]
+                    .as_str()
+                    .is_some_and(|id| id.to_ascii_lowercase().starts_with(&sub))
+        })
+        .collect();
+    json!(list)
+}
+
 #[derive(Subcommand, Debug)]
 pub enum NetworkCmd {
     /// Network interfaces.
@@ -73,6 +106,21 @@ pub enum NetworkCmd {
     /// NAT gateways.
     #[command(subcommand)]
     Nat(super::create::NatCmd),
+    /// Virtual network gateways (VPN and ExpressRoute) and their BGP routes.
+    #[command(subcommand, name = "vnet-gateway")]
+    VnetGateway(super::gateway::VnetGatewayCmd),
+    /// Local network gateways: on-premises VPN devices.
+    #[command(subcommand, name = "local-gateway")]
+    LocalGateway(super::gateway::LocalGatewayCmd),
+    /// Connections of virtual network gateways (IPsec, Vnet2Vnet, ExpressRoute).
+    #[command(subcommand, name = "vpn-connection")]
+    VpnConnection(super::gateway::VpnConnectionCmd),
+    /// ExpressRoute circuits and their peerings.
+    #[command(subcommand, name = "express-route")]
+    ExpressRoute(super::gateway::ExpressRouteCmd),
+    /// Lab only: hosts of on-premises sites (`Lab.Emulator/onPremisesHosts`).
+    #[command(subcommand, name = "onprem-host")]
+    OnpremHost(super::gateway::OnpremHostCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -519,6 +567,11 @@ pub fn run(g: &Global, cmd: NetworkCmd) -> Result<ExitCode> {
         NetworkCmd::RouteTable(RouteTableCmd::Create(a)) => super::create::route_table_create(g, a),
         NetworkCmd::PublicIp(cmd) => super::create::public_ip(g, cmd),
         NetworkCmd::Nat(cmd) => super::create::nat(g, cmd),
+        NetworkCmd::VnetGateway(cmd) => super::gateway::vnet_gateway(g, cmd),
+        NetworkCmd::LocalGateway(cmd) => super::gateway::local_gateway(g, cmd),
+        NetworkCmd::VpnConnection(cmd) => super::gateway::vpn_connection(g, cmd),
+        NetworkCmd::ExpressRoute(cmd) => super::gateway::express_route(g, cmd),
+        NetworkCmd::OnpremHost(cmd) => super::gateway::onprem_host(g, cmd),
         NetworkCmd::Nsg(NsgCmd::Show { rg, name }) => g.call(
             "GET",
             &rg.id("Microsoft.Network", "networkSecurityGroups", &name)
@@ -683,6 +736,28 @@ mod tests {
             destination_port_ranges: dst_ports.iter().map(|s| s.to_string()).collect(),
         }
         .properties(create)
+    }
+
+    #[test]
+    fn list_keeps_one_type_of_the_groups_subscription() {
+        let rg = Rg {
+            resource_group: "rg".into(),
+            subscription: "s".into(),
+        };
+        let r = |sub: &str, ty: &str, name: &str| json!({"id": format!("/subscriptions/{sub}/resourceGroups/rg/providers/{ty}/{name}"), "type": ty, "name": name});
+        let listing = json!({"value": [
+            r("s", "Microsoft.Network/virtualNetworkGateways", "gw1"),
+            r("s", "Microsoft.Network/virtualNetworks", "vnet1"),
+            r("other", "Microsoft.Network/virtualNetworkGateways", "gw2"),
+            r("S", "microsoft.network/virtualnetworkgateways", "gw3"),
+        ]});
+        let names: Vec<Value> = of_type(&listing, &rg, "Microsoft.Network/virtualNetworkGateways")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].clone())
+            .collect();
+        assert_eq!(names, vec![json!("gw1"), json!("gw3")]);
     }
 
     #[test]

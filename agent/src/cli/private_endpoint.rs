@@ -235,21 +235,7 @@ pub fn run(g: &Global, cmd: PrivateEndpointCmd) -> Result<ExitCode> {
         PrivateEndpointCmd::Show(e) => g.call("GET", &e.id().to_string(), None),
         PrivateEndpointCmd::Delete(e) => g.call("DELETE", &e.id().to_string(), None),
         PrivateEndpointCmd::List { rg } => {
-            let path = format!(
-                "/resources?resourceGroup={}",
-                crate::api::client::encode(&rg.resource_group)
-            );
-            let Some(all) = g.fetch(&path)? else {
-                return Ok(ExitCode::FAILURE);
-            };
-            let list: Vec<&Value> = all
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|r| r["type"] == "Microsoft.Network/privateEndpoints")
-                .collect();
-            g.print(&json!(list))?;
-            Ok(ExitCode::SUCCESS)
+            super::network::list_of_type(g, &rg, "Microsoft.Network/privateEndpoints")
         }
         PrivateEndpointCmd::DnsZoneGroup(cmd) => zone_group(g, cmd),
     }

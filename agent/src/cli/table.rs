@@ -1,6 +1,6 @@
 //! `-o table`: rows of an answer as aligned columns, with `az`'s headers for
-//! the shapes it knows (effective routes and security rules), and the scalar
-//! fields of each row otherwise.
+//! the shapes it knows (effective routes and security rules, a gateway's
+//! learned and advertised routes), and the scalar fields of each row otherwise.
 
 use serde_json::Value;
 
@@ -28,6 +28,17 @@ const SHAPES: &[(&str, &[(&str, &str)])] = &[
             ("Source Ports", "sourcePortRange"),
             ("Destination", "destinationAddressPrefix"),
             ("Destination Ports", "destinationPortRange"),
+        ],
+    ),
+    (
+        "sourcePeer",
+        &[
+            ("Network", "network"),
+            ("NextHop", "nextHop"),
+            ("Origin", "origin"),
+            ("SourcePeer", "sourcePeer"),
+            ("AsPath", "asPath"),
+            ("Weight", "weight"),
         ],
     ),
 ];
@@ -151,5 +162,41 @@ mod tests {
             "{t}"
         );
         assert!(lines[3].contains("VirtualAppliance  10.0.3.4"), "{t}");
+    }
+
+    #[test]
+    fn gateway_routes_in_azures_columns() {
+        let v = json!({"value": [
+            {"localAddress": "10.0.255.30", "network": "10.0.0.0/16", "nextHop": "", "origin": "Network",
+             "sourcePeer": "10.0.255.30", "asPath": "", "weight": 32768},
+            {"localAddress": "10.0.255.30", "network": "192.168.1.0/24", "nextHop": "10.1.255.254", "origin": "EBgp",
+             "sourcePeer": "10.1.255.254", "asPath": "65050", "weight": 32768}
+        ]});
+        let t = render(&v);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            [
+                "Network",
+                "NextHop",
+                "Origin",
+                "SourcePeer",
+                "AsPath",
+                "Weight"
+            ],
+            "{t}"
+        );
+        assert_eq!(
+            lines[3].split_whitespace().collect::<Vec<_>>(),
+            [
+                "192.168.1.0/24",
+                "10.1.255.254",
+                "EBgp",
+                "10.1.255.254",
+                "65050",
+                "32768"
+            ],
+            "{t}"
+        );
     }
 }

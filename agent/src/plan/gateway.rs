@@ -726,6 +726,19 @@ pub(crate) fn site_view(l: &Layout, id: &ResourceId, mut v: Value) -> Value {
         p["circuitProvisioningState"] = json!("Enabled");
         p["serviceProviderProvisioningState"] = json!("Provisioned");
         p["serviceKey"] = json!(uuid_like(&id.key()));
+        // Each peering as ARM shows it: a child resource with its own id.
+        let peerings = p.get_mut("peerings").and_then(|a| a.as_array_mut());
+        for entry in peerings.into_iter().flatten() {
+            let Some(name) = entry["name"].as_str().map(str::to_string) else {
+                continue;
+            };
+            entry["id"] = json!(id.child("peerings", &name).to_string());
+            entry["type"] = json!("Microsoft.Network/expressRouteCircuits/peerings");
+            if entry["properties"].is_object() {
+                entry["properties"]["provisioningState"] = json!("Succeeded");
+                entry["properties"]["state"] = json!("Enabled");
+            }
+        }
     }
     v
 }

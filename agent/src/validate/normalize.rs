@@ -35,6 +35,9 @@ pub(crate) enum ChildKind {
     /// `Microsoft.KeyVault/vaults/secrets`: an entry of the vault's
     /// `properties.secrets` (`name`, `properties.value`).
     VaultSecret,
+    /// `Microsoft.Network/expressRouteCircuits/peerings`: an entry of the
+    /// circuit's `properties.peerings` (`name`, `properties`).
+    CircuitPeering,
 }
 
 /// The `Microsoft.Web/sites/config` names merged into the site; any other
@@ -61,6 +64,7 @@ impl ChildKind {
                 Some(ChildKind::PrivateDnsZoneGroup)
             }
             "microsoft.keyvault/vaults/secrets" => Some(ChildKind::VaultSecret),
+            "microsoft.network/expressroutecircuits/peerings" => Some(ChildKind::CircuitPeering),
             _ => t
                 .strip_prefix("microsoft.network/privatednszones/")
                 .and_then(RecordType::parse)
@@ -278,6 +282,10 @@ pub(crate) fn merge_child(
                 &name,
                 parent_id.name(),
             )?;
+        }
+        ChildKind::CircuitPeering => {
+            let entry = json!({ "name": name, "properties": child.properties });
+            upsert_named(props, "peerings", entry, &name, parent_id.name())?;
         }
         ChildKind::DnsZoneLink | ChildKind::PrivateDnsZoneGroup => {
             let key = if kind == ChildKind::DnsZoneLink {

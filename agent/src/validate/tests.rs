@@ -425,6 +425,31 @@ fn child_resources_merge_into_stored_parents() {
 }
 
 #[test]
+fn circuit_peerings_merge_into_the_circuit() {
+    let s = fresh(json!([{
+        "type": "Microsoft.Network/expressRouteCircuits", "name": "er1",
+        "sku": {"name": "Standard_MeteredData", "tier": "Standard", "family": "MeteredData"},
+        "properties": {"serviceProviderProperties": {
+            "serviceProviderName": "Equinix", "peeringLocation": "Amsterdam", "bandwidthInMbps": 50}}
+    }]))
+    .unwrap();
+    let inv = Inventory::parse(&s.resources).unwrap();
+    assert_eq!(inv.circuits[0].private_peering, None);
+    let s = deploy(&s, json!([{
+        "type": "Microsoft.Network/expressRouteCircuits/peerings", "name": "er1/AzurePrivatePeering",
+        "properties": {"peeringType": "AzurePrivatePeering", "peerASN": 65020,
+            "primaryPeerAddressPrefix": "192.168.15.16/30", "vlanId": 100}
+    }]))
+    .unwrap();
+    let inv = Inventory::parse(&s.resources).unwrap();
+    let pp = inv.circuits[0]
+        .private_peering
+        .expect("the child is the private peering");
+    assert_eq!((pp.peer_asn, pp.vlan_id), (65020, 100));
+    assert_eq!(pp.addresses(), (ip("192.168.15.17"), ip("192.168.15.18")));
+}
+
+#[test]
 fn failure_leaves_state_untouched() {
     let s = example_state();
     let before = s.clone();
