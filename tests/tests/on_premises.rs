@@ -187,6 +187,53 @@ fn bgp_over_vpn_announce_and_withdraw_reach_a_spoke_app() {
         Some(ips[0].as_str())
     );
 
+    // What the gateway's speaker really learned and sends, as az prints it.
+    let learned = lab.cli_json(&[
+        "network",
+        "vnet-gateway",
+        "list-learned-routes",
+        "-g",
+        RG,
+        "-n",
+        "vgw",
+    ]);
+    let lan = learned["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["network"] == "172.20.5.0/24")
+        .unwrap_or_else(|| panic!("{learned:#}"));
+    assert_eq!(
+        (
+            lan["origin"].as_str(),
+            lan["asPath"].as_str(),
+            lan["nextHop"].as_str()
+        ),
+        (Some("EBgp"), Some("65050"), Some("192.168.255.1")),
+        "{lan:#}"
+    );
+    let sent = lab.cli_json(&[
+        "network",
+        "vnet-gateway",
+        "list-advertised-routes",
+        "-g",
+        RG,
+        "-n",
+        "vgw",
+        "--peer",
+        "192.168.255.1",
+    ]);
+    let nets: Vec<&str> = sent["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["network"].as_str())
+        .collect();
+    assert!(
+        nets.contains(&"10.1.0.0/16") && nets.contains(&"10.2.0.0/16"),
+        "the hub and the transit spoke are advertised: {sent:#}"
+    );
+
     // A daemon restart adopts the speakers and keeps their routes: it
     // writes nothing to the kernel, and the host stays reachable.
     lab.stop_daemon();
@@ -221,6 +268,19 @@ fn bgp_over_vpn_announce_and_withdraw_reach_a_spoke_app() {
     assert!(
         app_reaches(&lab, "172.20.5.10").is_none(),
         "a withdrawn prefix is unreachable"
+    );
+    let learned = lab.cli_json(&[
+        "network",
+        "vnet-gateway",
+        "list-learned-routes",
+        "-g",
+        RG,
+        "-n",
+        "vgw",
+    ]);
+    assert!(
+        !learned.to_string().contains("172.20.5.0/24"),
+        "{learned:#}"
     );
     lab.exec_ok(
         &["--site", "site1"],
