@@ -10,6 +10,9 @@
 //! Then the datapath section (`datapath.rs`): throughput and latency from an
 //! app to a VM against a direct veth pair.
 //!
+//! Then the DNS section (`dns_bench.rs`) and the BGP convergence section
+//! (`bgp_bench.rs`).
+//!
 //! Everything runs inside `scripts/sandbox.sh` (fresh net and mount
 //! namespaces): the machine's own network is never touched.
 
@@ -51,6 +54,9 @@ pub struct Options {
     pub no_nsg: bool,
     /// Only the DNS section (`dns_bench.rs`).
     pub dns_only: bool,
+    /// Only the BGP convergence section (`bgp_bench.rs`); with `dns_only`,
+    /// both.
+    pub bgp_only: bool,
     /// Only the template section (`template_bench.rs`): no kernel, no sandbox.
     pub template_only: bool,
     /// Set on the re-run inside the sandbox.
@@ -64,9 +70,13 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let sandboxed = std::env::var("VNET_SANDBOX").as_deref() == Ok("1");
+    let only = opts.dns_only || opts.bgp_only;
     if !opts.in_sandbox {
-        if !opts.dns_only {
+        if !only {
             datapath::preflight()?;
+        }
+        if opts.bgp_only || !(only || opts.datapath_only) {
+            crate::bgp_bench::preflight()?;
         }
         build_release(&root, sandboxed)?;
         if !sandboxed {
@@ -74,8 +84,13 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         }
     }
     ensure_sandbox()?;
-    if opts.dns_only {
-        crate::dns_bench::run(&root, opts.quick)?;
+    if only {
+        if opts.dns_only {
+            crate::dns_bench::run(&root, opts.quick)?;
+        }
+        if opts.bgp_only {
+            crate::bgp_bench::run(&root, opts.quick)?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     if !opts.datapath_only {
@@ -90,6 +105,7 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
     )?;
     if !opts.datapath_only {
         crate::dns_bench::run(&root, opts.quick)?;
+        crate::bgp_bench::run(&root, opts.quick)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -132,6 +148,7 @@ fn rerun_in_sandbox(root: &Path, opts: &Options) -> Result<ExitCode> {
         (opts.datapath_only, "--datapath-only"),
         (opts.no_nsg, "--no-nsg"),
         (opts.dns_only, "--dns-only"),
+        (opts.bgp_only, "--bgp-only"),
     ] {
         if set {
             cmd.arg(flag);

@@ -2,6 +2,7 @@
 
 mod baseline;
 mod bench;
+mod bgp_bench;
 mod datapath;
 mod dns_bench;
 mod rr;
@@ -15,7 +16,8 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  bench [--quick] [--datapath-only] [--no-nsg] [--dns-only] [--template-only]
+  bench [--quick] [--datapath-only] [--no-nsg] [--dns-only] [--bgp-only]
+        [--template-only]
                     (root; runs inside scripts/sandbox.sh)
                     1. deploy time of the agent against an ip/nft shell script
                     for 1, 10 and 100 plan instances, and the daemon's peak
@@ -39,6 +41,12 @@ tasks:
                     168.63.129.16 against dnsmasq serving the same zone from
                     the same fabric, asked from an app sandbox. Results:
                     target/bench/dns.json. --dns-only: only 3.
+                    4. BGP convergence: from the on-premises BIRD speaker
+                    announcing a prefix (birdc enable) to an integrated spoke
+                    app's first TCP connection to a host in it, through a
+                    hub's VPN gateway; median of 10 trials (--quick: 3), goal
+                    under 1 s. Needs bird2. Results: target/bench/bgp.json.
+                    --bgp-only: only 4 (with --dns-only: 3 and 4).
   datapath-template [RULES]
                     prints the datapath lab's ARM template (NSGs of RULES rules
                     on both subnets; none without RULES)
@@ -47,6 +55,12 @@ tasks:
                     flight); prints qps, p50/p99 in microseconds as JSON
   rr-server PORT [LIFETIME_S]
                     echo server for the latency measurement
+  connect-until IP PORT [GIVE_UP_MS]
+                    prints `ready`, then a new TCP connect every 10 ms (50 ms
+                    timeout each) until one is established or GIVE_UP_MS
+                    (default 10000) pass; prints the realtime clock of the
+                    first connection (unix microseconds) as JSON, exits 1
+                    when none was
   rr-client IP PORT COUNT [CONNECTS]
                     COUNT 1-byte round trips (both ends busy-poll), then
                     CONNECTS new connections; prints p50/p99 in microseconds
@@ -65,6 +79,7 @@ fn main() -> ExitCode {
             datapath::print_template(rest).map(|()| ExitCode::SUCCESS)
         }
         ["dns-load", rest @ ..] => dns_bench::load(rest).map(|()| ExitCode::SUCCESS),
+        ["connect-until", rest @ ..] => bgp_bench::connect_until(rest),
         ["rr-server", rest @ ..] => rr::server(rest).map(|()| ExitCode::SUCCESS),
         ["rr-client", rest @ ..] => rr::client(rest).map(|()| ExitCode::SUCCESS),
         ["help" | "-h" | "--help"] => {
@@ -88,6 +103,7 @@ fn bench_options(flags: &[&str]) -> Option<bench::Options> {
         datapath_only: false,
         no_nsg: false,
         dns_only: false,
+        bgp_only: false,
         template_only: false,
         in_sandbox: false,
     };
@@ -97,6 +113,7 @@ fn bench_options(flags: &[&str]) -> Option<bench::Options> {
             "--datapath-only" => opts.datapath_only = true,
             "--no-nsg" => opts.no_nsg = true,
             "--dns-only" => opts.dns_only = true,
+            "--bgp-only" => opts.bgp_only = true,
             "--template-only" => opts.template_only = true,
             // Internal: the re-run inside scripts/sandbox.sh.
             "--in-sandbox" => opts.in_sandbox = true,

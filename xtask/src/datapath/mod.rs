@@ -509,7 +509,7 @@ impl Drop for DirectPair {
 }
 
 /// A lab with its own daemon; `down --purge` on drop when not downed (the
-/// DNS section uses it too).
+/// DNS and BGP sections use it too).
 pub(crate) struct AgentLab {
     agent_bin: PathBuf,
     lab: String,
@@ -566,7 +566,7 @@ impl AgentLab {
         Ok(l)
     }
 
-    fn daemon_log_tail(&self) -> String {
+    pub(crate) fn daemon_log_tail(&self) -> String {
         self.daemon
             .as_ref()
             .map(Daemon::log_tail)
