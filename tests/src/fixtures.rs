@@ -199,3 +199,19 @@ pub fn dnsmasq_extension(vm: &str, listen: &str, name: &str, ip: &str) -> Value 
                  --address=/{name}/{ip}") } }
     })
 }
+
+/// Peering `name` to VNet `remote` in rg1, VNet access on, with `extra` properties.
+pub fn peer(name: &str, remote: &str, extra: Value) -> Value {
+    let mut p = json!({ "allowVirtualNetworkAccess": true, "remoteVirtualNetwork": { "id": net("virtualNetworks", remote) } });
+    if let (Some(p), Some(e)) = (p.as_object_mut(), extra.as_object()) {
+        p.extend(e.clone());
+    }
+    json!({ "name": name, "properties": p })
+}
+
+/// VNet `name` (westeurope) with one prefix, `subnets` and inline `peerings`.
+pub fn vnet_with(name: &str, prefix: &str, subnets: Value, peerings: Vec<Value>) -> Value {
+    let mut v = vnet(name, "westeurope", &[prefix], subnets);
+    v["properties"]["virtualNetworkPeerings"] = json!(peerings);
+    v
+}

@@ -8,20 +8,6 @@ use serde_json::{json, Value};
 use vnet_e2e::fixtures::*;
 use vnet_e2e::*;
 
-fn peer(name: &str, remote: &str, extra: Value) -> Value {
-    let mut p = json!({ "allowVirtualNetworkAccess": true, "remoteVirtualNetwork": { "id": net("virtualNetworks", remote) } });
-    if let (Some(p), Some(e)) = (p.as_object_mut(), extra.as_object()) {
-        p.extend(e.clone());
-    }
-    json!({ "name": name, "properties": p })
-}
-
-fn vnet_with(name: &str, prefix: &str, subnets: Value, peerings: Vec<Value>) -> Value {
-    let mut v = vnet(name, "westeurope", &[prefix], subnets);
-    v["properties"]["virtualNetworkPeerings"] = json!(peerings);
-    v
-}
-
 fn public_ip(name: &str) -> Value {
     json!({ "type": "Microsoft.Network/publicIPAddresses", "name": name, "location": "westeurope",
             "sku": { "name": "Standard" }, "properties": { "publicIPAllocationMethod": "Static" } })

@@ -6,20 +6,6 @@ use serde_json::{json, Value};
 use vnet_e2e::fixtures::*;
 use vnet_e2e::*;
 
-fn peer(name: &str, remote: &str, extra: Value) -> Value {
-    let mut p = json!({ "allowVirtualNetworkAccess": true, "remoteVirtualNetwork": { "id": net("virtualNetworks", remote) } });
-    if let (Some(p), Some(e)) = (p.as_object_mut(), extra.as_object()) {
-        p.extend(e.clone());
-    }
-    json!({ "name": name, "properties": p })
-}
-
-fn vnet_with(name: &str, prefix: &str, subnets: Value, peerings: Vec<Value>) -> Value {
-    let mut v = vnet(name, "westeurope", &[prefix], subnets);
-    v["properties"]["virtualNetworkPeerings"] = json!(peerings);
-    v
-}
-
 /// hub 10.1/16 (VM hubvm 10.1.1.4), spoke1 10.2/16 (web1 integrated in
 /// `integration`), spoke2 10.3/16 (VM spokevm 10.3.1.4); hub peered with
 /// both spokes (`spoke_peerings`: whether the spokes peer back).
