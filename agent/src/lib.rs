@@ -9,6 +9,7 @@ pub mod authz;
 pub mod bgp;
 pub mod cli;
 pub mod dataplane;
+pub mod diag;
 pub mod dns;
 pub mod dnsd;
 pub mod frontend;

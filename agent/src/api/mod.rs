@@ -19,6 +19,7 @@ mod network;
 mod operations;
 mod platform;
 mod routes;
+mod watcher;
 pub use routes::serve;
 
 pub use daemon::{Daemon, DaemonConfig};

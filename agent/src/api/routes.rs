@@ -291,6 +291,25 @@ async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> 
             other => Err(not_allowed(&other, &path)),
         };
     }
+    // /subscriptions/S[/resourceGroups/RG]/providers/Microsoft.Network/networkWatchers[/NAME/...]
+    let nw_at = |i: usize| {
+        n > i + 2
+            && lower[i] == "providers"
+            && lower[i + 1] == "microsoft.network"
+            && lower[i + 2] == "networkwatchers"
+    };
+    if n == 5 && nw_at(2) && method == Method::GET {
+        return Ok(Json(d.network_watcher_list(parts[1], None).await));
+    }
+    if n == 7 && lower[2] == "resourcegroups" && nw_at(4) && method == Method::GET {
+        return Ok(Json(d.network_watcher_list(parts[1], Some(parts[3])).await));
+    }
+    if n >= 8 && lower[2] == "resourcegroups" && nw_at(4) {
+        let id: ResourceId = format!("/{}", parts[..8].join("/")).parse()?;
+        return Ok(Json(
+            d.network_watcher(&method, &id, &parts[8..], &body).await?,
+        ));
+    }
     // Actions and collections named by a last word after a resource id.
     let last = lower[n - 1].as_str();
     if n % 2 == 1

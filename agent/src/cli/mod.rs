@@ -12,6 +12,7 @@ mod network;
 mod output;
 mod private_endpoint;
 mod table;
+mod watcher;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

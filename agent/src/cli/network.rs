@@ -121,6 +121,10 @@ pub enum NetworkCmd {
     /// Lab only: hosts of on-premises sites (`Lab.Emulator/onPremisesHosts`).
     #[command(subcommand, name = "onprem-host")]
     OnpremHost(super::gateway::OnpremHostCmd),
+    /// Network Watcher: IP flow verify, next hop, connection troubleshoot,
+    /// packet captures, flow logs, and the lab's explain of a drop.
+    #[command(subcommand)]
+    Watcher(super::watcher::WatcherCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -572,6 +576,7 @@ pub fn run(g: &Global, cmd: NetworkCmd) -> Result<ExitCode> {
         NetworkCmd::VpnConnection(cmd) => super::gateway::vpn_connection(g, cmd),
         NetworkCmd::ExpressRoute(cmd) => super::gateway::express_route(g, cmd),
         NetworkCmd::OnpremHost(cmd) => super::gateway::onprem_host(g, cmd),
+        NetworkCmd::Watcher(cmd) => super::watcher::run(g, cmd),
         NetworkCmd::Nsg(NsgCmd::Show { rg, name }) => g.call(
             "GET",
             &rg.id("Microsoft.Network", "networkSecurityGroups", &name)
