@@ -124,7 +124,13 @@ impl Lab {
             .expect("daemon log");
         let child = self
             .command()
-            .args(["serve", "--resync-interval", "2"])
+            .args([
+                "serve",
+                "--resync-interval",
+                "2",
+                "--flow-log-interval",
+                "1",
+            ])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)

@@ -32,6 +32,8 @@ pub struct DaemonConfig {
     pub socket: PathBuf,
     /// How often the kernel is checked against the plan (level-triggered).
     pub resync_interval: Duration,
+    /// How often VNet flow logs write their records (Azure: about a minute).
+    pub flow_log_interval: Duration,
 }
 
 /// An error answered to a client: Azure's own, or an internal failure.
@@ -83,6 +85,8 @@ pub struct Daemon {
     service_exe: PathBuf,
     /// What each gateway's BGP speaker learned, as the route watches report it.
     pub(super) bgp_watches: super::bgp::BgpWatches,
+    /// The readers of the lab's VNet flow logs.
+    pub(super) flow_logs: super::flow_logs::FlowLogs,
     bgp_tx: tokio::sync::mpsc::UnboundedSender<super::bgp::Learned>,
     bgp_rx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<super::bgp::Learned>>>,
     /// Set by `down`: nothing may rebuild the lab any more.
@@ -105,6 +109,7 @@ impl Daemon {
         let (bgp_tx, bgp_rx) = tokio::sync::mpsc::unbounded_channel();
         let daemon = Arc::new(Daemon {
             bgp_watches: Default::default(),
+            flow_logs: Default::default(),
             bgp_tx,
             bgp_rx: std::sync::Mutex::new(Some(bgp_rx)),
             history,
@@ -211,6 +216,12 @@ impl Daemon {
         }
         self.dns.sync(&plan, state).await?;
         self.bgp_watches.sync(&plan, &self.bgp_tx);
+        self.flow_logs.sync(
+            state,
+            &self.config.lab,
+            &self.config.state_dir,
+            self.config.flow_log_interval,
+        );
         Ok(report)
     }
 
@@ -268,7 +279,12 @@ impl Daemon {
         for entry in std::fs::read_dir(&dir)?.flatten() {
             let path = entry.path();
             if !keep.contains(&stem(&path)) {
-                let _ = std::fs::remove_file(path);
+                // `<hash>.blobs/`: the platform's blobs of a deleted account.
+                let _ = if path.is_dir() {
+                    std::fs::remove_dir_all(path)
+                } else {
+                    std::fs::remove_file(path)
+                };
             }
         }
         Ok(out)
@@ -540,6 +556,7 @@ impl Daemon {
         self.processes.lock().unwrap().clear();
         self.supervisor.stop_all()?;
         self.dns.stop_all();
+        self.flow_logs.stop_all();
         self.dns.remove_resolv_confs();
         let report = self.dataplane.teardown().await?;
         if purge {

@@ -15,6 +15,7 @@ mod children;
 pub mod client;
 mod daemon;
 mod deployments;
+mod flow_logs;
 mod network;
 mod operations;
 mod platform;

@@ -6,7 +6,7 @@ use axum::http::Method;
 use serde_json::{json, Value};
 
 use super::daemon::{ApiError, Daemon};
-use crate::diag::watcher;
+use crate::diag::{flow_log, watcher};
 use crate::model::{AzureError, ResourceId};
 
 impl Daemon {
@@ -28,7 +28,7 @@ impl Daemon {
         method: &Method,
         id: &ResourceId,
         rest: &[&str],
-        _body: &Value,
+        body: &Value,
     ) -> Result<Value, ApiError> {
         let location = {
             let state = self.state.lock().await;
@@ -37,11 +37,57 @@ impl Daemon {
         let action = rest.first().map(|a| a.to_ascii_lowercase());
         match (action.as_deref(), method) {
             (None, &Method::GET) => Ok(watcher::view(&id.subscription, &location)),
+            (Some("flowlogs"), _) => self.flow_log(method, id, &location, &rest[1..], body).await,
             _ => Err(AzureError::bad_request(
                 "InvalidRequest",
                 format!(
                     "{method} {}/{} is not an operation of a network watcher",
                     id,
+                    rest.join("/")
+                ),
+            )
+            .into()),
+        }
+    }
+}
+
+impl Daemon {
+    /// `.../networkWatchers/NW/flowLogs[/NAME]`: VNet flow logs, kept as ARM
+    /// records (`diag::flow_log` checks them) and run by `api::flow_logs`.
+    async fn flow_log(
+        &self,
+        method: &Method,
+        watcher: &ResourceId,
+        location: &str,
+        rest: &[&str],
+        body: &Value,
+    ) -> Result<Value, ApiError> {
+        match (rest, method) {
+            ([], &Method::GET) => {
+                let state = self.state.lock().await;
+                let value: Vec<Value> = flow_log::all(&state)
+                    .iter()
+                    .filter(|f| f.id.parent().as_ref() == Some(watcher))
+                    .filter_map(|f| {
+                        crate::plan::view::resource_view(&state, &self.config.lab, &f.id).ok()
+                    })
+                    .collect();
+                Ok(json!({ "value": value }))
+            }
+            ([name], &Method::PUT) => {
+                let mut body = body.clone();
+                if let Some(o) = body.as_object_mut() {
+                    o.entry("location").or_insert_with(|| json!(location));
+                }
+                self.put_resource(watcher.child("flowLogs", name), body)
+                    .await
+            }
+            ([name], &Method::GET) => self.show(&watcher.child("flowLogs", name)).await,
+            ([name], &Method::DELETE) => self.delete(watcher.child("flowLogs", name)).await,
+            _ => Err(AzureError::bad_request(
+                "InvalidRequest",
+                format!(
+                    "{method} {watcher}/flowLogs/{} is not an operation of flow logs",
                     rest.join("/")
                 ),
             )

@@ -6,6 +6,7 @@ mod az;
 mod create;
 mod deployment;
 mod exec;
+mod flow_log;
 mod gateway;
 mod nameresolver;
 mod network;
@@ -233,6 +234,10 @@ struct ServeArgs {
     /// Seconds between level-triggered reconciles.
     #[arg(long, default_value_t = 10)]
     resync_interval: u64,
+    /// Seconds between the records VNet flow logs write (Azure writes about
+    /// once a minute; tests ask for less).
+    #[arg(long, default_value_t = 60)]
+    flow_log_interval: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -437,6 +442,7 @@ fn serve(g: &Global, args: ServeArgs) -> Result<()> {
         state_dir: g.state_dir(),
         socket: g.socket(),
         resync_interval: Duration::from_secs(args.resync_interval.max(1)),
+        flow_log_interval: Duration::from_secs(args.flow_log_interval.max(1)),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -16,10 +16,14 @@ pub enum WatcherCmd {
         #[arg(long, default_value = DEFAULT_SUBSCRIPTION)]
         subscription: String,
     },
+    /// VNet flow logs: records of the flows of a VNet, subnet or NIC in a storage account.
+    #[command(name = "flow-log", subcommand)]
+    FlowLog(super::flow_log::FlowLogCmd),
 }
 
 pub fn run(g: &Global, cmd: WatcherCmd) -> Result<ExitCode> {
     match cmd {
+        WatcherCmd::FlowLog(cmd) => super::flow_log::run(g, cmd),
         WatcherCmd::List { subscription } => {
             let path = format!(
                 "/subscriptions/{subscription}/providers/Microsoft.Network/networkWatchers"

@@ -9,4 +9,5 @@
 //! handed in by the caller. What touches the kernel (probes, captures,
 //! traces, conntrack) lives in `dataplane/` or in supervised processes.
 
+pub mod flow_log;
 pub mod watcher;

@@ -73,6 +73,11 @@ pub fn resolve(state: &LabState, id: &ResourceId) -> Result<String, AzureError> 
             ),
         )
     };
+    // A watcher a template deployed (kept as a record) is as good as the
+    // one Azure enables by itself.
+    if let Some(r) = state.get(id) {
+        return Ok(r.location.clone().unwrap_or_default().to_ascii_lowercase());
+    }
     if !id.resource_group.eq_ignore_ascii_case(WATCHER_GROUP) {
         return Err(not_found());
     }

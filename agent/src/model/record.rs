@@ -46,6 +46,10 @@ pub fn computed_properties(id: &ResourceId, location: Option<&str>) -> Map<Strin
     p.insert("provisioningState".into(), json!("Succeeded"));
     let t = id.full_type().to_ascii_lowercase();
     let extra = match t.as_str() {
+        // A VNet flow log's GUID is its records' `flowLogGUID` (diag::flow_log).
+        "microsoft.network/networkwatchers/flowlogs" => {
+            json!({ "resourceGuid": stable_guid(id, "resourceGuid") })
+        }
         "microsoft.insights/components" => {
             let key = stable_guid(id, "InstrumentationKey");
             json!({

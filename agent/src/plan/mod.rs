@@ -56,6 +56,34 @@ pub(crate) fn not_found(what: &str, id: &ResourceId) -> AzureError {
 use crate::model::{AzureError, LabConfig, LabState, ResourceId};
 use layout::Layout;
 
+/// A VM NIC where the kernel sees it: for VNet flow logs, which record
+/// the flows of VM NICs as the VNet's fabric tracks them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NicInFabric {
+    pub nic: ResourceId,
+    pub subnet: ResourceId,
+    pub addresses: Vec<std::net::Ipv4Addr>,
+    /// The fabric namespace of its VNet.
+    pub fabric: String,
+}
+
+/// Every VM NIC of the lab, with its fabric.
+pub fn vm_nics(state: &LabState, lab: &LabConfig) -> Vec<NicInFabric> {
+    let l = Layout::new(state, lab);
+    l.vms
+        .iter()
+        .flat_map(|vm| vm.nics.iter())
+        .filter_map(|n| {
+            Some(NicInFabric {
+                nic: n.nic.clone(),
+                subnet: l.inv.nic(&n.nic)?.subnet_id().clone(),
+                addresses: n.addresses.clone(),
+                fabric: l.fabrics[n.fabric].netns.clone(),
+            })
+        })
+        .collect()
+}
+
 /// The whole kernel picture of a lab: internet, hosts, one stamp per region
 /// with plans, one fabric per VNet, one worker per plan instance, one sandbox
 /// per site per instance, one namespace per VM.

@@ -40,6 +40,78 @@ struct Shared {
     config: RwLock<Arc<HostConfig>>,
     /// `container/blob` -> bytes (PUT stores, GET returns).
     blobs: Mutex<BTreeMap<String, Bytes>>,
+    /// Blobs the platform writes for the account (VNet flow logs, packet
+    /// captures): `<dir>/<container>/<blob>`, beside the configuration
+    /// ([`blob_dir`]), served like uploaded ones.
+    blob_dir: PathBuf,
+}
+
+/// Where the platform deposits the blobs of the storage account whose host
+/// reads `config_path`.
+pub fn blob_dir(config_path: &Path) -> PathBuf {
+    config_path.with_extension("blobs")
+}
+
+/// A platform-written blob, if there is one (`..` never leaves the directory).
+fn disk_blob(shared: &Shared, container: &str, blob: &[&str]) -> Option<Bytes> {
+    if std::iter::once(&container)
+        .chain(blob)
+        .any(|s| *s == ".." || *s == ".")
+    {
+        return None;
+    }
+    std::fs::read(shared.blob_dir.join(container).join(blob.join("/")))
+        .ok()
+        .map(Bytes::from)
+}
+
+/// Names of the platform-written blobs of a container, relative to it.
+fn disk_blob_names(dir: &Path, base: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            disk_blob_names(&p, base, out);
+        } else if let Ok(rel) = p.strip_prefix(base) {
+            out.push(rel.to_string_lossy().into_owned());
+        }
+    }
+}
+
+/// Blob storage's List Blobs answer (`?restype=container&comp=list`).
+fn list_blobs(shared: &Shared, container: &str, prefix: &str) -> String {
+    let mut names: Vec<String> = shared
+        .blobs
+        .lock()
+        .expect("blobs")
+        .keys()
+        .filter_map(|k| k.strip_prefix(&format!("{container}/")).map(str::to_string))
+        .collect();
+    if container != ".." && container != "." {
+        let base = shared.blob_dir.join(container);
+        disk_blob_names(&base, &base, &mut names);
+    }
+    names.retain(|n| n.starts_with(prefix));
+    names.sort();
+    names.dedup();
+    let blobs: String = names
+        .iter()
+        .map(|n| format!("<Blob><Name>{}</Name></Blob>", xml_escape(n)))
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults ContainerName=\"{}\"><Prefix>{}</Prefix><Blobs>{blobs}</Blobs><NextMarker /></EnumerationResults>",
+        xml_escape(container),
+        xml_escape(prefix)
+    )
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 impl Shared {
@@ -83,6 +155,7 @@ pub fn run(config_path: &Path) -> Result<()> {
             path: config_path.to_path_buf(),
             config: RwLock::new(Arc::new(config)),
             blobs: Mutex::new(BTreeMap::new()),
+            blob_dir: blob_dir(config_path),
         });
         for port in ports {
             let listener = tokio::net::TcpListener::bind(("0.0.0.0", port))
@@ -287,7 +360,8 @@ async fn respond(req: Request<Incoming>, conn: Conn, shared: &Shared) -> Respons
         }
         (Some(ServiceKind::Storage), Method::GET, [container, blob @ ..]) if !blob.is_empty() => {
             let key = format!("{container}/{}", blob.join("/"));
-            match shared.blobs.lock().expect("blobs").get(&key).cloned() {
+            let stored = shared.blobs.lock().expect("blobs").get(&key).cloned();
+            match stored.or_else(|| disk_blob(shared, container, blob)) {
                 Some(bytes) => Response::builder()
                     .status(StatusCode::OK)
                     .header("content-type", "application/octet-stream")
@@ -303,6 +377,27 @@ async fn respond(req: Request<Incoming>, conn: Conn, shared: &Shared) -> Respons
                     ),
                 ),
             }
+        }
+        (Some(ServiceKind::Storage), Method::GET, [container])
+            if req.uri().query().is_some_and(|q| q.contains("comp=list")) =>
+        {
+            let prefix = req
+                .uri()
+                .query()
+                .unwrap_or("")
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("prefix="))
+                .unwrap_or("")
+                .replace("%2F", "/")
+                .replace("%3D", "=");
+            Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/xml")
+                .header("x-lab-source-address", conn.peer.to_string())
+                .body(Full::new(Bytes::from(list_blobs(
+                    shared, container, &prefix,
+                ))))
+                .expect("valid response")
         }
         (Some(ServiceKind::KeyVault), Method::GET, ["secrets", name, rest @ ..])
             if rest.len() <= 1 =>

@@ -132,6 +132,12 @@ pub fn apply_resources(
     }
     for res in records {
         record::check_parent(&next, &res)?;
+        if res
+            .type_
+            .eq_ignore_ascii_case(crate::diag::flow_log::FLOW_LOG_TYPE)
+        {
+            crate::diag::flow_log::check(&next, &res)?;
+        }
         next.resources.insert(res.id.key(), res);
     }
     finish(state, next, lab, ctx)

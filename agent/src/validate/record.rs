@@ -13,6 +13,15 @@ pub(crate) fn check_parent(next: &LabState, res: &GenericResource) -> Result<(),
     if next.get(&parent).is_some() {
         return Ok(());
     }
+    // The Network Watcher Azure enables by itself in every region with a
+    // VNet is never stored (diag::watcher), yet holds flow logs.
+    if parent
+        .full_type()
+        .eq_ignore_ascii_case("Microsoft.Network/networkWatchers")
+        && crate::diag::watcher::resolve(next, &parent).is_ok()
+    {
+        return Ok(());
+    }
     Err(AzureError::not_found(
         "ParentResourceNotFound",
         format!(

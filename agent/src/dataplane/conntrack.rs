@@ -1,0 +1,383 @@
+//! Conntrack over netlink (`NETLINK_NETFILTER`, ctnetlink), in one lab
+//! namespace: its flow events (new, update, destroy) and dumps of its table
+//! with packet and byte counters. VNet flow logs are made from these
+//! (`diag::flow_log`); the fabric's conntrack sees every flow the NSGs judge.
+//!
+//! The messages are small and fixed in shape (nfgenmsg + nested attributes),
+//! so they are read here directly rather than through a crate.
+
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use super::netns;
+pub use crate::diag::flow_log::{CtEvent, CtFlow};
+
+const NETLINK_NETFILTER: libc::c_int = 12;
+const NFNL_SUBSYS_CTNETLINK: u16 = 1;
+const IPCTNL_MSG_CT_NEW: u16 = 0;
+const IPCTNL_MSG_CT_GET: u16 = 1;
+const IPCTNL_MSG_CT_DELETE: u16 = 2;
+/// `NFNLGRP_CONNTRACK_NEW`, `_UPDATE`, `_DESTROY` as `nl_groups` bits.
+const GROUPS: u32 = 0b111;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLM_F_CREATE: u16 = 0x400;
+
+const CTA_TUPLE_ORIG: u16 = 1;
+const CTA_TUPLE_REPLY: u16 = 2;
+const CTA_PROTOINFO: u16 = 4;
+const CTA_COUNTERS_ORIG: u16 = 9;
+const CTA_COUNTERS_REPLY: u16 = 10;
+const CTA_ID: u16 = 12;
+const CTA_TUPLE_IP: u16 = 1;
+const CTA_TUPLE_PROTO: u16 = 2;
+const CTA_IP_V4_SRC: u16 = 1;
+const CTA_IP_V4_DST: u16 = 2;
+const CTA_PROTO_NUM: u16 = 1;
+const CTA_PROTO_SRC_PORT: u16 = 2;
+const CTA_PROTO_DST_PORT: u16 = 3;
+const CTA_COUNTERS_PACKETS: u16 = 1;
+const CTA_COUNTERS_BYTES: u16 = 2;
+const CTA_PROTOINFO_TCP: u16 = 1;
+const CTA_PROTOINFO_TCP_STATE: u16 = 1;
+
+fn attrs(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    std::iter::from_fn(move || {
+        if b.len() < 4 {
+            return None;
+        }
+        let len = u16::from_ne_bytes([b[0], b[1]]) as usize;
+        let ty = u16::from_ne_bytes([b[2], b[3]]) & 0x3fff;
+        if len < 4 || len > b.len() {
+            return None;
+        }
+        let payload = &b[4..len];
+        b = &b[((len + 3) & !3).min(b.len())..];
+        Some((ty, payload))
+    })
+}
+
+fn find(b: &[u8], ty: u16) -> Option<&[u8]> {
+    attrs(b).find(|(t, _)| *t == ty).map(|(_, p)| p)
+}
+
+fn be_u64(p: &[u8]) -> u64 {
+    match p.len() {
+        8 => u64::from_be_bytes(p.try_into().expect("8 bytes")),
+        4 => u64::from(u32::from_be_bytes(p.try_into().expect("4 bytes"))),
+        _ => 0,
+    }
+}
+
+fn ip(p: Option<&[u8]>) -> Option<Ipv4Addr> {
+    let p = p?;
+    (p.len() == 4).then(|| Ipv4Addr::new(p[0], p[1], p[2], p[3]))
+}
+
+fn counters(p: Option<&[u8]>) -> (u64, u64) {
+    p.map(|c| {
+        (
+            find(c, CTA_COUNTERS_PACKETS).map(be_u64).unwrap_or(0),
+            find(c, CTA_COUNTERS_BYTES).map(be_u64).unwrap_or(0),
+        )
+    })
+    .unwrap_or((0, 0))
+}
+
+/// Parses one ctnetlink message body (after the netlink header).
+fn parse(event: CtEvent, body: &[u8]) -> Option<CtFlow> {
+    // nfgenmsg: family, version, res_id.
+    if body.len() < 4 || body[0] != libc::AF_INET as u8 {
+        return None;
+    }
+    let a = &body[4..];
+    let orig = find(a, CTA_TUPLE_ORIG)?;
+    let tip = find(orig, CTA_TUPLE_IP)?;
+    let tproto = find(orig, CTA_TUPLE_PROTO)?;
+    let port = |t| {
+        find(tproto, t)
+            .filter(|p| p.len() == 2)
+            .map(|p| u16::from_be_bytes([p[0], p[1]]))
+            .unwrap_or(0)
+    };
+    Some(CtFlow {
+        event,
+        id: find(a, CTA_ID)
+            .filter(|p| p.len() == 4)
+            .map(|p| u32::from_be_bytes(p.try_into().expect("4 bytes")))
+            .unwrap_or(0),
+        src: ip(find(tip, CTA_IP_V4_SRC))?,
+        dst: ip(find(tip, CTA_IP_V4_DST))?,
+        reply_src: find(a, CTA_TUPLE_REPLY)
+            .and_then(|r| find(r, CTA_TUPLE_IP))
+            .and_then(|r| ip(find(r, CTA_IP_V4_SRC)))
+            .unwrap_or(Ipv4Addr::UNSPECIFIED),
+        protocol: *find(tproto, CTA_PROTO_NUM)?.first()?,
+        src_port: port(CTA_PROTO_SRC_PORT),
+        dst_port: port(CTA_PROTO_DST_PORT),
+        orig: counters(find(a, CTA_COUNTERS_ORIG)),
+        reply: counters(find(a, CTA_COUNTERS_REPLY)),
+        tcp_state: find(a, CTA_PROTOINFO)
+            .and_then(|p| find(p, CTA_PROTOINFO_TCP))
+            .and_then(|t| find(t, CTA_PROTOINFO_TCP_STATE))
+            .and_then(|s| s.first().copied()),
+    })
+}
+
+/// Splits a datagram into netlink messages: `(type, flags, body)`.
+fn messages(mut b: &[u8]) -> Vec<(u16, u16, &[u8])> {
+    let mut out = Vec::new();
+    while b.len() >= 16 {
+        let len = u32::from_ne_bytes(b[0..4].try_into().expect("4 bytes")) as usize;
+        if len < 16 || len > b.len() {
+            break;
+        }
+        let ty = u16::from_ne_bytes([b[4], b[5]]);
+        let flags = u16::from_ne_bytes([b[6], b[7]]);
+        out.push((ty, flags, &b[16..len]));
+        b = &b[((len + 3) & !3).min(b.len())..];
+    }
+    out
+}
+
+fn event_of(ty: u16, flags: u16) -> Option<CtEvent> {
+    if ty >> 8 != NFNL_SUBSYS_CTNETLINK {
+        return None;
+    }
+    match ty & 0xff {
+        IPCTNL_MSG_CT_NEW if flags & NLM_F_CREATE != 0 => Some(CtEvent::New),
+        IPCTNL_MSG_CT_NEW => Some(CtEvent::Update),
+        IPCTNL_MSG_CT_DELETE => Some(CtEvent::Destroy),
+        _ => None,
+    }
+}
+
+/// A ctnetlink socket opened inside a namespace (a socket keeps the
+/// namespace it was made in, so it is read from any thread afterwards).
+pub struct Conntrack {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+}
+
+fn socket(groups: u32) -> Result<OwnedFd> {
+    // SAFETY: plain socket(2); the fd is owned right away.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            NETLINK_NETFILTER,
+        )
+    };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error()).context("netlink socket");
+    }
+    // SAFETY: `raw` is a fresh descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: a zeroed sockaddr_nl is valid; the fields are set below.
+    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    addr.nl_family = libc::AF_NETLINK as u16;
+    addr.nl_groups = groups;
+    // SAFETY: `addr` lives across the call and its size is passed.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &addr as *const libc::sockaddr_nl as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_nl>() as u32,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error()).context("binding the netlink socket");
+    }
+    // A big receive buffer: a burst of short flows must not overflow it.
+    let size: libc::c_int = 4 << 20;
+    // SAFETY: setsockopt with a c_int option value.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            &size as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as u32,
+        );
+    }
+    Ok(fd)
+}
+
+impl Conntrack {
+    /// Subscribes to the flow events of namespace `name`; reads block at most
+    /// `timeout` so the reader can notice it should stop.
+    pub fn events(name: &str, timeout: Duration) -> Result<Conntrack> {
+        let fd = netns::in_netns(name, move || socket(GROUPS))
+            .with_context(|| format!("conntrack events in {name}"))?;
+        let tv = libc::timeval {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+        };
+        // SAFETY: setsockopt with a timeval option value.
+        unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                &tv as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::timeval>() as u32,
+            );
+        }
+        Ok(Conntrack {
+            fd,
+            buf: vec![0; 1 << 16],
+        })
+    }
+
+    /// The next batch of events; empty on timeout. An overrun (ENOBUFS: the
+    /// kernel dropped events) is reported as an error the caller counts.
+    pub fn read_batch(&mut self) -> Result<Vec<CtFlow>> {
+        // SAFETY: reading into our own buffer of the given length.
+        let n = unsafe {
+            libc::recv(
+                self.fd.as_raw_fd(),
+                self.buf.as_mut_ptr() as *mut libc::c_void,
+                self.buf.len(),
+                0,
+            )
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(Vec::new()),
+                _ => Err(e).context("reading conntrack events"),
+            };
+        }
+        Ok(messages(&self.buf[..n as usize])
+            .into_iter()
+            .filter_map(|(ty, flags, body)| parse(event_of(ty, flags)?, body))
+            .collect())
+    }
+}
+
+/// Every IPv4 flow conntrack of namespace `name` tracks now, with counters.
+pub fn dump(name: &str) -> Result<Vec<CtFlow>> {
+    netns::in_netns(name, move || {
+        let fd = socket(0)?;
+        let mut req = Vec::with_capacity(20);
+        req.extend_from_slice(&20u32.to_ne_bytes());
+        req.extend_from_slice(&((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET).to_ne_bytes());
+        req.extend_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16).to_ne_bytes());
+        req.extend_from_slice(&1u32.to_ne_bytes());
+        req.extend_from_slice(&0u32.to_ne_bytes());
+        req.extend_from_slice(&[libc::AF_INET as u8, 0, 0, 0]);
+        // SAFETY: sending our own buffer to the kernel (nl_pid 0).
+        let sent = unsafe {
+            libc::send(
+                fd.as_raw_fd(),
+                req.as_ptr() as *const libc::c_void,
+                req.len(),
+                0,
+            )
+        };
+        if sent < 0 {
+            return Err(std::io::Error::last_os_error()).context("asking for the conntrack table");
+        }
+        let mut buf = vec![0u8; 1 << 16];
+        let mut out = Vec::new();
+        loop {
+            // SAFETY: reading into our own buffer of the given length.
+            let n = unsafe {
+                libc::recv(
+                    fd.as_raw_fd(),
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.len(),
+                    0,
+                )
+            };
+            if n < 0 {
+                return Err(std::io::Error::last_os_error()).context("reading the conntrack table");
+            }
+            for (ty, _, body) in messages(&buf[..n as usize]) {
+                match ty {
+                    NLMSG_DONE => return Ok(out),
+                    NLMSG_ERROR => {
+                        let code = body
+                            .get(..4)
+                            .map(|b| i32::from_ne_bytes(b.try_into().expect("4 bytes")))
+                            .unwrap_or(0);
+                        if code != 0 {
+                            bail!(
+                                "conntrack dump: {}",
+                                std::io::Error::from_raw_os_error(-code)
+                            );
+                        }
+                    }
+                    _ => out.extend(parse(CtEvent::Dumped, body)),
+                }
+            }
+        }
+    })
+    .with_context(|| format!("conntrack table of {name}"))
+}
+
+/// Turns on per-flow packet and byte counters in namespace `name`
+/// (`net.netfilter.nf_conntrack_acct`, per namespace; flows that began
+/// before count from zero on their next packet only).
+pub fn enable_accounting(name: &str) -> Result<()> {
+    netns::in_netns(name, || {
+        std::fs::write("/proc/sys/net/netfilter/nf_conntrack_acct", "1")
+            .context("nf_conntrack_acct")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nla(ty: u16, payload: &[u8]) -> Vec<u8> {
+        let mut v = ((4 + payload.len()) as u16).to_ne_bytes().to_vec();
+        v.extend_from_slice(&ty.to_ne_bytes());
+        v.extend_from_slice(payload);
+        while !v.len().is_multiple_of(4) {
+            v.push(0);
+        }
+        v
+    }
+
+    #[test]
+    fn a_destroy_event_is_read_with_its_counters() {
+        let tuple = [
+            nla(
+                0x8000 | CTA_TUPLE_IP,
+                &[nla(1, &[10, 0, 1, 4]), nla(2, &[10, 0, 2, 4])].concat(),
+            ),
+            nla(
+                0x8000 | CTA_TUPLE_PROTO,
+                &[
+                    nla(1, &[6]),
+                    nla(2, &40000u16.to_be_bytes()),
+                    nla(3, &80u16.to_be_bytes()),
+                ]
+                .concat(),
+            ),
+        ]
+        .concat();
+        let counters = [nla(1, &5u64.to_be_bytes()), nla(2, &420u64.to_be_bytes())].concat();
+        let body = [
+            vec![libc::AF_INET as u8, 0, 0, 0],
+            nla(0x8000 | CTA_TUPLE_ORIG, &tuple),
+            nla(0x8000 | CTA_COUNTERS_ORIG, &counters),
+            nla(CTA_ID, &7u32.to_be_bytes()),
+        ]
+        .concat();
+        let f = parse(CtEvent::Destroy, &body).unwrap();
+        assert_eq!(f.src, Ipv4Addr::new(10, 0, 1, 4));
+        assert_eq!(f.dst, Ipv4Addr::new(10, 0, 2, 4));
+        assert_eq!((f.protocol, f.src_port, f.dst_port), (6, 40000, 80));
+        assert_eq!(f.orig, (5, 420));
+        assert_eq!(f.reply, (0, 0));
+        assert_eq!(f.id, 7);
+        assert_eq!(event_of(0x100, NLM_F_CREATE), Some(CtEvent::New));
+        assert_eq!(event_of(0x100, 0), Some(CtEvent::Update));
+        assert_eq!(event_of(0x102, 0), Some(CtEvent::Destroy));
+    }
+}
