@@ -1,7 +1,7 @@
 //! Issue 13, VNet flow logs end to end: a flow log on a VNet records a real
 //! TCP flow between two VMs in Azure's VNet flow log JSON, with the counts a
 //! packet capture of the same flow finds, the NSG rule that allowed it at
-//! each NIC, in the storage account's `insights-logs-flowlogflowevent`
+//! each NIC, a `D` tuple naming the rule that denied another, in the storage account's `insights-logs-flowlogflowevent`
 //! container under Azure's path, downloaded over HTTP from inside the lab.
 
 use serde_json::{json, Value};
@@ -18,7 +18,11 @@ fn lab_template() -> Value {
                 "properties": { "securityRules": [{ "name": "allow-7000", "properties": {
                     "priority": 200, "direction": "Inbound", "access": "Allow", "protocol": "Tcp",
                     "sourceAddressPrefix": "VirtualNetwork", "sourcePortRange": "*",
-                    "destinationAddressPrefix": "*", "destinationPortRange": "7000" } }] } }),
+                    "destinationAddressPrefix": "*", "destinationPortRange": "7000" } },
+                  { "name": "deny-7001", "properties": {
+                    "priority": 150, "direction": "Inbound", "access": "Deny", "protocol": "Tcp",
+                    "sourceAddressPrefix": "*", "sourcePortRange": "*",
+                    "destinationAddressPrefix": "*", "destinationPortRange": "7001" } }] } }),
         vnet(
             "v1",
             "westeurope",
@@ -128,6 +132,12 @@ fn a_vnet_flow_log_records_a_tcp_flow_with_the_counts_a_capture_sees() {
         &[&probe_bin(), "send", "10.1.2.4", "7000", "60000"],
     );
     assert!(sent.contains("received=60000"), "{sent}");
+    // A connection the destination's NSG refuses: a `D` tuple at vm2.
+    let refused = lab.exec(
+        &["--vm", "vm1"],
+        &[&probe_bin(), "tcp", "10.1.2.4", "7001", "500"],
+    );
+    assert!(!refused.status.success(), "port 7001 must be denied");
     let (_, text) = lab.wait_background(dump, 15);
     assert!(
         !text.contains("bad-len"),
@@ -222,7 +232,7 @@ fn a_vnet_flow_log_records_a_tcp_flow_with_the_counts_a_capture_sees() {
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
     let (rule_out, rule_in, tuple) = end.unwrap_or_else(|| {
-        panic!("no B and E tuples of the flow at both NICs; listing: {listing}")
+        panic!("no B and E tuples of the flow at both NICs and D of the denied one; listing: {listing}")
     });
     assert_eq!(rule_out, "DefaultRule_AllowVnetOutBound");
     assert_eq!(rule_in, "UserRule_allow-7000");

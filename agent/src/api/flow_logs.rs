@@ -19,8 +19,10 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use tracing::{info_span, warn};
 
-use crate::dataplane::conntrack::{self, Conntrack};
-use crate::diag::flow_log::{self, Acl, CtFlow, LoggedNic, Tracker, TupleEvent};
+use crate::dataplane::conntrack::{self, Conntrack, DeniedLog, DeniedPacket};
+use crate::diag::flow_log::{
+    self, Acl, CtEvent, CtFlow, FlowState, LoggedNic, Tracker, TupleEvent,
+};
 use crate::model::{Access, Direction, LabConfig, LabState, ResourceId};
 use crate::plan::nsg::{Flow, FlowOrigin, FlowProtocol};
 
@@ -179,6 +181,12 @@ fn run(
 ) -> Result<()> {
     conntrack::enable_accounting(netns)?;
     let mut events = Conntrack::events(netns, Duration::from_millis(200))?;
+    // `D` tuples: what the NSGs' deny chain logs. Without it the flow log
+    // still records every allowed flow.
+    let mut denied_log = DeniedLog::open(netns, crate::plan::nsg::DENIED_LOG_GROUP)
+        .map_err(|e| warn!(netns, "no D tuples: {e:#}"))
+        .ok();
+    let mut denied: std::collections::HashSet<DeniedPacket> = Default::default();
     let mut tracker = Tracker::default();
     let mut pending: Vec<TupleEvent> = Vec::new();
     let mut next_tick = std::time::Instant::now() + interval;
@@ -202,6 +210,9 @@ fn run(
             // Dropped events (a burst): the next dump catches up.
             Err(e) => warn!(netns, "conntrack events: {e:#}"),
         }
+        if let Some(log) = denied_log.as_mut() {
+            denied.extend(log.drain());
+        }
         if stopping || std::time::Instant::now() >= next_tick {
             next_tick = std::time::Instant::now() + interval;
             let _span = info_span!("flow_log_flush", netns).entered();
@@ -210,6 +221,24 @@ fn run(
                 Err(e) if stopping => tracing::debug!("last dump: {e:#}"),
                 Err(e) => warn!(netns, "conntrack dump: {e:#}"),
             }
+            let now = now_ms();
+            pending.extend(std::mem::take(&mut denied).into_iter().map(|p| TupleEvent {
+                time_ms: now,
+                flow: CtFlow {
+                    event: CtEvent::Dumped,
+                    id: 0,
+                    src: p.src,
+                    dst: p.dst,
+                    reply_src: Ipv4Addr::UNSPECIFIED,
+                    protocol: p.protocol,
+                    src_port: p.src_port,
+                    dst_port: p.dst_port,
+                    orig: (0, 0),
+                    reply: (0, 0),
+                    tcp_state: None,
+                },
+                state: FlowState::Denied,
+            }));
             if !pending.is_empty() {
                 if let Err(e) = flush(&c, &mut acls, std::mem::take(&mut pending)) {
                     warn!(netns, "writing flow logs: {e:#}");
@@ -231,14 +260,51 @@ fn protocol(p: u8) -> Option<FlowProtocol> {
     }
 }
 
+/// `aclID` and rule of a flow no NSG judged.
+fn no_acl() -> Acl {
+    (
+        "00000000-0000-0000-0000-000000000000".to_string(),
+        String::new(),
+    )
+}
+
+fn acl(s: &crate::plan::nsg::Step) -> Acl {
+    (
+        crate::model::record::stable_guid(&s.nsg, "resourceGuid"),
+        flow_log::rule_name(&s.rule),
+    )
+}
+
+/// Where a denied packet is logged: at the NIC whose NSG (or whose
+/// subnet's) dropped it, `O` when it was leaving, `I` when arriving.
+fn denied_at(c: &FabricConfig, f: &CtFlow) -> Option<(usize, char, Acl)> {
+    let protocol = protocol(f.protocol)?;
+    let origin = match c.all_nics.get(&f.src) {
+        Some(src) => FlowOrigin::Nic(src.clone()),
+        None => FlowOrigin::Internet {
+            vnet: c.nics[*c.by_ip.get(&f.dst)?].vnet.clone(),
+        },
+    };
+    let flow = Flow {
+        origin,
+        src: f.src,
+        dst: f.dst,
+        protocol,
+        src_port: f.src_port,
+        dst_port: f.dst_port,
+    };
+    let v = crate::plan::nsg::evaluate(&c.state, &c.lab, &flow).ok()?;
+    let step = v.steps.iter().find(|s| s.access == Access::Deny)?;
+    let (ip, dir) = match step.direction {
+        Direction::Outbound => (f.src, 'O'),
+        Direction::Inbound => (f.dst, 'I'),
+    };
+    Some((*c.by_ip.get(&ip)?, dir, acl(step)))
+}
+
 /// The NSG and rule that decided `f` at a NIC, the way `direction` meets it.
 fn acl_of(c: &FabricConfig, nic: &LoggedNic, f: &CtFlow, direction: char) -> Acl {
-    let none = || {
-        (
-            "00000000-0000-0000-0000-000000000000".to_string(),
-            String::new(),
-        )
-    };
+    let none = no_acl;
     let Some(protocol) = protocol(f.protocol) else {
         return none();
     };
@@ -276,12 +342,7 @@ fn acl_of(c: &FabricConfig, nic: &LoggedNic, f: &CtFlow, direction: char) -> Acl
             .filter(|s| s.direction == want)
             .find(|s| s.access == Access::Deny)
             .or_else(|| v.steps.iter().rev().find(|s| s.direction == want))
-            .map(|s| {
-                (
-                    crate::model::record::stable_guid(&s.nsg, "resourceGuid"),
-                    flow_log::rule_name(&s.rule),
-                )
-            })
+            .map(acl)
             .unwrap_or_else(none),
         Err(_) => none(),
     }
@@ -296,6 +357,12 @@ fn flush(
     let mut per_nic: BTreeMap<usize, Vec<(Acl, String)>> = BTreeMap::new();
     for e in &events {
         let f = &e.flow;
+        if e.state == FlowState::Denied {
+            if let Some((i, dir, acl)) = denied_at(c, f) {
+                per_nic.entry(i).or_default().push((acl, e.text(dir)));
+            }
+            continue;
+        }
         let sides = [
             (c.by_ip.get(&f.src), 'O'),
             (

@@ -258,6 +258,144 @@ impl Conntrack {
     }
 }
 
+const NFNL_SUBSYS_ULOG: u16 = 4;
+const NFULNL_MSG_PACKET: u16 = 0;
+const NFULNL_MSG_CONFIG: u16 = 1;
+const NFULA_CFG_CMD: u16 = 1;
+const NFULA_CFG_MODE: u16 = 2;
+const NFULNL_CFG_CMD_BIND: u8 = 1;
+const NFULNL_COPY_PACKET: u8 = 2;
+const NFULA_PAYLOAD: u16 = 9;
+
+/// The 5-tuple of a packet an NSG dropped (from its IPv4 header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DeniedPacket {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub protocol: u8,
+    pub src_port: u16,
+    pub dst_port: u16,
+}
+
+fn denied_packet(payload: &[u8]) -> Option<DeniedPacket> {
+    if payload.len() < 20 || payload[0] >> 4 != 4 {
+        return None;
+    }
+    let ihl = usize::from(payload[0] & 0x0f) * 4;
+    let protocol = payload[9];
+    let port = |at: usize| {
+        payload
+            .get(ihl + at..ihl + at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+            .unwrap_or(0)
+    };
+    let ported = protocol == 6 || protocol == 17;
+    Some(DeniedPacket {
+        src: Ipv4Addr::new(payload[12], payload[13], payload[14], payload[15]),
+        dst: Ipv4Addr::new(payload[16], payload[17], payload[18], payload[19]),
+        protocol,
+        src_port: if ported { port(0) } else { 0 },
+        dst_port: if ported { port(2) } else { 0 },
+    })
+}
+
+/// The NFLOG group the NSGs' deny chain logs to, read in one namespace.
+pub struct DeniedLog {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+}
+
+impl DeniedLog {
+    /// Binds NFLOG `group` in namespace `name` (headers only).
+    pub fn open(name: &str, group: u16) -> Result<DeniedLog> {
+        let fd = netns::in_netns(name, move || socket(0))
+            .with_context(|| format!("NFLOG socket in {name}"))?;
+        let mut body = vec![libc::AF_INET as u8, 0];
+        body.extend_from_slice(&group.to_be_bytes());
+        let nla = |ty: u16, payload: &[u8]| {
+            let mut v = ((4 + payload.len()) as u16).to_ne_bytes().to_vec();
+            v.extend_from_slice(&ty.to_ne_bytes());
+            v.extend_from_slice(payload);
+            while !v.len().is_multiple_of(4) {
+                v.push(0);
+            }
+            v
+        };
+        body.extend(nla(NFULA_CFG_CMD, &[NFULNL_CFG_CMD_BIND]));
+        let mut mode = 64u32.to_be_bytes().to_vec();
+        mode.extend_from_slice(&[NFULNL_COPY_PACKET, 0]);
+        body.extend(nla(NFULA_CFG_MODE, &mode));
+        let mut req = ((16 + body.len()) as u32).to_ne_bytes().to_vec();
+        req.extend_from_slice(&((NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG).to_ne_bytes());
+        req.extend_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16).to_ne_bytes());
+        req.extend_from_slice(&1u32.to_ne_bytes());
+        req.extend_from_slice(&0u32.to_ne_bytes());
+        req.extend_from_slice(&body);
+        // SAFETY: sending our own buffer to the kernel.
+        let sent = unsafe {
+            libc::send(
+                fd.as_raw_fd(),
+                req.as_ptr() as *const libc::c_void,
+                req.len(),
+                0,
+            )
+        };
+        if sent < 0 {
+            return Err(std::io::Error::last_os_error()).context("binding the NFLOG group");
+        }
+        let mut log = DeniedLog {
+            fd,
+            buf: vec![0; 1 << 16],
+        };
+        // The ACK (or the refusal: another listener holds the group).
+        let n = log.recv(0)?;
+        for (ty, _, body) in messages(&log.buf[..n]) {
+            if ty == NLMSG_ERROR {
+                let code = body
+                    .get(..4)
+                    .map(|b| i32::from_ne_bytes(b.try_into().expect("4 bytes")))
+                    .unwrap_or(0);
+                if code != 0 {
+                    bail!(
+                        "binding NFLOG group {group}: {}",
+                        std::io::Error::from_raw_os_error(-code)
+                    );
+                }
+            }
+        }
+        Ok(log)
+    }
+
+    fn recv(&mut self, flags: libc::c_int) -> Result<usize> {
+        // SAFETY: reading into our own buffer of the given length.
+        let n = unsafe {
+            libc::recv(
+                self.fd.as_raw_fd(),
+                self.buf.as_mut_ptr() as *mut libc::c_void,
+                self.buf.len(),
+                flags,
+            )
+        };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error()).context("reading NFLOG");
+        }
+        Ok(n as usize)
+    }
+
+    /// Every denied packet queued now (never blocks).
+    pub fn drain(&mut self) -> Vec<DeniedPacket> {
+        let mut out = Vec::new();
+        while let Ok(n) = self.recv(libc::MSG_DONTWAIT) {
+            for (ty, _, body) in messages(&self.buf[..n]) {
+                if ty == (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET && body.len() >= 4 {
+                    out.extend(find(&body[4..], NFULA_PAYLOAD).and_then(denied_packet));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Every IPv4 flow conntrack of namespace `name` tracks now, with counters.
 pub fn dump(name: &str) -> Result<Vec<CtFlow>> {
     netns::in_netns(name, move || {

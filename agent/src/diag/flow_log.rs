@@ -320,6 +320,8 @@ pub enum FlowState {
     Begin,
     Continuing,
     End,
+    /// An NSG dropped it.
+    Denied,
 }
 
 impl FlowState {
@@ -328,6 +330,7 @@ impl FlowState {
             FlowState::Begin => 'B',
             FlowState::Continuing => 'C',
             FlowState::End => 'E',
+            FlowState::Denied => 'D',
         }
     }
 }
@@ -345,7 +348,7 @@ impl TupleEvent {
     pub fn text(&self, direction: char) -> String {
         let f = &self.flow;
         let (po, bo, pr, br) = match self.state {
-            FlowState::Begin => (0, 0, 0, 0),
+            FlowState::Begin | FlowState::Denied => (0, 0, 0, 0),
             _ => (f.orig.0, f.orig.1, f.reply.0, f.reply.1),
         };
         format!(

@@ -31,6 +31,7 @@ use crate::model::{
 use compile::{Addr, CompiledNsg, CompiledRule, FabricNsgs};
 
 pub(crate) use render::append as append_to_fabric_batch;
+pub use render::DENIED_LOG_GROUP;
 
 /// The transport protocol of a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,6 +17,15 @@ pub(crate) const NSG_CHAIN: &str = "nsg";
 /// Where an Allow goes: gives the packet its subnet mark back, then returns
 /// to `nsg` (on to the next NSG).
 pub(crate) const NSG_ALLOW_CHAIN: &str = "nsg-allow";
+/// Where a Deny goes: the packet is offered to NFLOG group
+/// [`DENIED_LOG_GROUP`] (headers only), then dropped. A VNet flow log's
+/// reader listens to that group for its `D` tuples; with nobody listening
+/// the log costs nothing but the lookup.
+pub(crate) const NSG_DENY_CHAIN: &str = "nsg-deny";
+/// The NFLOG group of packets an NSG denied (per namespace).
+pub const DENIED_LOG_GROUP: u16 = 100;
+/// Bytes of a denied packet copied to NFLOG: IPv4 and TCP/UDP headers.
+const DENIED_LOG_SNAPLEN: u32 = 64;
 /// The rank register's value before any rule matched.
 const NO_RANK: u32 = u32::MAX;
 
@@ -202,7 +211,7 @@ fn append_direction(batch: &mut Batch, chain: &str, rules: &[&CompiledRule]) {
         .map(|&i| {
             let v = match rules[i].rule.access {
                 Access::Allow => json!({"goto": {"target": NSG_ALLOW_CHAIN}}),
-                Access::Deny => json!({"drop": null}),
+                Access::Deny => json!({"goto": {"target": NSG_DENY_CHAIN}}),
             };
             json!([rank(i), v])
         })
@@ -254,6 +263,14 @@ pub(crate) fn append(l: &Layout, fi: usize, batch: &mut Batch) {
         vec![nft::mark_by_iifname_map(MAP_SUBNET_MARKS)],
     );
     batch.rule(NSG_ALLOW_CHAIN, vec![json!({"return": null})]);
+    batch.regular_chain(NSG_DENY_CHAIN);
+    batch.rule(
+        NSG_DENY_CHAIN,
+        vec![
+            json!({"log": {"group": DENIED_LOG_GROUP, "snaplen": DENIED_LOG_SNAPLEN}}),
+            json!({"drop": null}),
+        ],
+    );
     for n in &fab.nsgs {
         for d in [Direction::Outbound, Direction::Inbound] {
             batch.regular_chain(&chain_name(&n.id, d));
