@@ -6,6 +6,19 @@ use serde_json::Value;
 
 /// Known shapes: (a field that identifies the shape, the columns as (header, field)).
 const SHAPES: &[(&str, &[(&str, &str)])] = &[
+    // `network watcher flow-log list|show`.
+    (
+        "targetResourceId",
+        &[
+            ("Enabled", "enabled"),
+            ("Location", "location"),
+            ("Name", "name"),
+            ("ProvisioningState", "provisioningState"),
+            ("ResourceGroup", "resourceGroup"),
+            ("StorageId", "storageId"),
+            ("TargetResourceId", "targetResourceId"),
+        ],
+    ),
     (
         "nextHopType",
         &[
@@ -78,6 +91,22 @@ fn rows(v: &Value) -> Vec<&Value> {
     }
 }
 
+/// A field of a row as az sees it: az's network objects are flattened
+/// (`properties.x` is `x`), and `resourceGroup` comes from the id.
+fn field<'a>(row: &'a Value, f: &str) -> Option<&'a Value> {
+    row.get(f)
+        .or_else(|| row.get("properties").and_then(|p| p.get(f)))
+}
+
+fn resource_group(row: &Value) -> Option<Value> {
+    let id = row.get("id")?.as_str()?;
+    let mut parts = id.split('/');
+    parts
+        .by_ref()
+        .find(|p| p.eq_ignore_ascii_case("resourceGroups"))?;
+    parts.next().map(|g| Value::String(g.to_string()))
+}
+
 /// Renders an answer as a table.
 pub fn render(v: &Value) -> String {
     let rows = rows(v);
@@ -85,7 +114,7 @@ pub fn render(v: &Value) -> String {
         return String::new();
     };
     let columns: Vec<(String, String)> =
-        match SHAPES.iter().find(|(key, _)| first.get(*key).is_some()) {
+        match SHAPES.iter().find(|(key, _)| field(first, key).is_some()) {
             Some((_, cols)) => cols
                 .iter()
                 .map(|(h, f)| (h.to_string(), f.to_string()))
@@ -102,7 +131,15 @@ pub fn render(v: &Value) -> String {
         };
     let table: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| columns.iter().map(|(_, f)| cell(r.get(f))).collect())
+        .map(|r| {
+            columns
+                .iter()
+                .map(|(_, f)| match field(r, f) {
+                    None if f == "resourceGroup" => cell(resource_group(r).as_ref()),
+                    v => cell(v),
+                })
+                .collect()
+        })
         .collect();
     let widths: Vec<usize> = columns
         .iter()
@@ -148,6 +185,42 @@ pub fn render(v: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn flow_logs_in_azs_columns_flattened_from_properties() {
+        let v = json!([{
+            "id": "/subscriptions/s/resourceGroups/NetworkWatcherRG/providers/Microsoft.Network/networkWatchers/NetworkWatcher_westeurope/flowLogs/fl1",
+            "name": "fl1", "location": "westeurope",
+            "properties": {"enabled": true, "provisioningState": "Succeeded",
+                           "storageId": "/x/st", "targetResourceId": "/x/v1"}
+        }]);
+        let t = render(&v);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            [
+                "Enabled",
+                "Location",
+                "Name",
+                "ProvisioningState",
+                "ResourceGroup",
+                "StorageId",
+                "TargetResourceId"
+            ]
+        );
+        assert_eq!(
+            lines[2].split_whitespace().collect::<Vec<_>>(),
+            [
+                "true",
+                "westeurope",
+                "fl1",
+                "Succeeded",
+                "NetworkWatcherRG",
+                "/x/st",
+                "/x/v1"
+            ]
+        );
+    }
 
     #[test]
     fn effective_routes_in_azures_columns() {
