@@ -337,3 +337,71 @@ fn flow_logs_are_refused_with_azures_errors_and_change_nothing() {
     let listed = lab.cli_json(&["network", "watcher", "flow-log", "list", "-l", "westeurope"]);
     assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed}");
 }
+
+/// The gallery's "Create NSG flow logs" quickstart, unchanged: Azure stopped
+/// creating NSG flow logs on 30 June 2025, so aimed at its NSG it is refused
+/// and changes nothing; aimed at the VNet (its `existingNSG` parameter takes
+/// any target id) it deploys its own watcher and a VNet flow log, whose
+/// records reach the template's storage account.
+#[test]
+fn the_gallerys_flow_log_template_is_refused_on_an_nsg_and_logs_a_vnet() {
+    let Some(lab) = Lab::start() else { return };
+    lab.deploy(RG, &lab_template());
+    let file = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("templates/networkwatcher-flowLogs-create/azuredeploy.json");
+    let file = file.to_str().unwrap();
+    let nsg = format!("existingNSG={}", net("networkSecurityGroups", "nsg1"));
+    let err = lab.refused(
+        &[
+            "deployment",
+            "group",
+            "create",
+            "-g",
+            RG,
+            "-f",
+            file,
+            "-p",
+            &nsg,
+        ],
+        "InvalidTargetResourceType",
+    );
+    assert!(err.contains("retired"), "{err}");
+    let vnet_id = format!("existingNSG={}", net("virtualNetworks", "v1"));
+    let d = lab.deploy_file(RG, std::path::Path::new(file), &[&vnet_id]);
+    assert_eq!(d["properties"]["provisioningState"], "Succeeded", "{d}");
+    let store = lab.cli_json(&[
+        "resource",
+        "list",
+        "-g",
+        RG,
+        "--query",
+        "[?type=='Microsoft.Storage/storageAccounts' && starts_with(name, 'flowlogs')].name | [0]",
+    ]);
+    let store = store
+        .as_str()
+        .expect("the template's storage account")
+        .to_string();
+    let ip = lab.show(&id(RG, "Microsoft.Storage/storageAccounts", &store))["emulator"]
+        ["publicIpAddress"]
+        .as_str()
+        .expect("publicIpAddress")
+        .to_string();
+    let host = format!("{store}.blob.core.windows.net");
+    let list = format!(
+        "curl -sS --max-time 5 --resolve {host}:80:{ip} 'http://{host}/{CONTAINER}?restype=container&comp=list'"
+    );
+    let mut listing = String::new();
+    for _ in 0..40 {
+        // Any flow of a VM: vm1 asks vm2 for a port nobody listens on.
+        let _ = lab.exec(
+            &["--vm", "vm1"],
+            &[&probe_bin(), "tcp", "10.1.2.4", "7000", "300"],
+        );
+        listing = lab.exec_ok(&["--vm", "vm1"], &["sh", "-c", &list]);
+        if listing.contains("/RESOURCEGROUPS/RG1/PROVIDERS/MICROSOFT.NETWORK/NETWORKWATCHERS/NETWORKWATCHER_WESTEUROPE/FLOWLOGS/FLOWLOG1/") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!("no record of the template's flow log: {listing}");
+}

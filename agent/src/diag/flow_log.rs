@@ -185,6 +185,17 @@ pub fn check(next: &LabState, res: &GenericResource) -> Result<(), AzureError> {
                     spec.target, res.name
                 ),
             )
+        } else if ty.eq_ignore_ascii_case("Microsoft.Network/networkSecurityGroups") {
+            bad(
+                "InvalidTargetResourceType",
+                format!(
+                    "Flow log '{}' targets network security group '{}': NSG flow logs can no longer be created \
+                     (retired on 30 June 2025). Target the virtual network, a subnet or a network interface \
+                     instead (VNet flow logs).",
+                    res.name,
+                    spec.target.name()
+                ),
+            )
         } else {
             bad(
                 "InvalidTargetResourceType",
