@@ -6,7 +6,7 @@ use axum::http::Method;
 use serde_json::{json, Value};
 
 use super::daemon::{ApiError, Daemon};
-use crate::diag::{flow_log, watcher};
+use crate::diag::{flow_log, flow_verify, watcher};
 use crate::model::{AzureError, ResourceId};
 
 impl Daemon {
@@ -37,6 +37,24 @@ impl Daemon {
         let action = rest.first().map(|a| a.to_ascii_lowercase());
         match (action.as_deref(), method) {
             (None, &Method::GET) => Ok(watcher::view(&id.subscription, &location)),
+            (Some("ipflowverify"), &Method::POST) => {
+                let state = self.state.lock().await;
+                Ok(flow_verify::ip_flow_verify(
+                    &state,
+                    &self.config.lab,
+                    &location,
+                    body,
+                )?)
+            }
+            (Some("nexthop"), &Method::POST) => {
+                let state = self.state.lock().await;
+                Ok(flow_verify::next_hop(
+                    &state,
+                    &self.config.lab,
+                    &location,
+                    body,
+                )?)
+            }
             (Some("flowlogs"), _) => self.flow_log(method, id, &location, &rest[1..], body).await,
             _ => Err(AzureError::bad_request(
                 "InvalidRequest",

@@ -7,6 +7,7 @@ mod create;
 mod deployment;
 mod exec;
 mod flow_log;
+mod flow_verify;
 mod gateway;
 mod nameresolver;
 mod network;

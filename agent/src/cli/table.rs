@@ -6,6 +6,20 @@ use serde_json::Value;
 
 /// Known shapes: (a field that identifies the shape, the columns as (header, field)).
 const SHAPES: &[(&str, &[(&str, &str)])] = &[
+    // `network watcher test-ip-flow`.
+    (
+        "ruleName",
+        &[("Access", "access"), ("RuleName", "ruleName")],
+    ),
+    // `network watcher show-next-hop` (before effective routes: both have nextHopType).
+    (
+        "routeTableId",
+        &[
+            ("NextHopIpAddress", "nextHopIpAddress"),
+            ("NextHopType", "nextHopType"),
+            ("RouteTableId", "routeTableId"),
+        ],
+    ),
     // `network watcher flow-log list|show`.
     (
         "targetResourceId",

@@ -16,6 +16,12 @@ pub enum WatcherCmd {
         #[arg(long, default_value = DEFAULT_SUBSCRIPTION)]
         subscription: String,
     },
+    /// IP flow verify: would the target's NSGs allow this flow, and which rule decides.
+    #[command(name = "test-ip-flow")]
+    TestIpFlow(super::flow_verify::TestIpFlowArgs),
+    /// Next hop: where the target's routes send a packet to an address.
+    #[command(name = "show-next-hop")]
+    ShowNextHop(super::flow_verify::ShowNextHopArgs),
     /// VNet flow logs: records of the flows of a VNet, subnet or NIC in a storage account.
     #[command(name = "flow-log", subcommand)]
     FlowLog(super::flow_log::FlowLogCmd),
@@ -24,6 +30,8 @@ pub enum WatcherCmd {
 pub fn run(g: &Global, cmd: WatcherCmd) -> Result<ExitCode> {
     match cmd {
         WatcherCmd::FlowLog(cmd) => super::flow_log::run(g, cmd),
+        WatcherCmd::TestIpFlow(a) => super::flow_verify::test_ip_flow(g, a),
+        WatcherCmd::ShowNextHop(a) => super::flow_verify::show_next_hop(g, a),
         WatcherCmd::List { subscription } => {
             let path = format!(
                 "/subscriptions/{subscription}/providers/Microsoft.Network/networkWatchers"

@@ -10,4 +10,5 @@
 //! traces, conntrack) lives in `dataplane/` or in supervised processes.
 
 pub mod flow_log;
+pub mod flow_verify;
 pub mod watcher;

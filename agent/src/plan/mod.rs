@@ -67,6 +67,26 @@ pub struct NicInFabric {
     pub fabric: String,
 }
 
+/// The address an app instance's VNet traffic leaves with (its vNIC's, or a
+/// Windows container's own), `None` when the app is not integrated.
+pub fn app_vnet_address(
+    state: &LabState,
+    lab: &LabConfig,
+    site: &ResourceId,
+    instance: u32,
+) -> Result<Option<std::net::Ipv4Addr>, AzureError> {
+    let l = Layout::new(state, lab);
+    let s = l.inv.site(site).ok_or_else(|| not_found("site", site))?;
+    let w = l.site_worker(s, instance)?;
+    Ok(w.sandboxes
+        .iter()
+        .find(|sb| &sb.site.id == site)
+        .and_then(|sb| {
+            let v = w.vnics.get(sb.vnic?)?;
+            Some(sb.container_ip.unwrap_or(v.ip))
+        }))
+}
+
 /// Every VM NIC of the lab, with its fabric.
 pub fn vm_nics(state: &LabState, lab: &LabConfig) -> Vec<NicInFabric> {
     let l = Layout::new(state, lab);
