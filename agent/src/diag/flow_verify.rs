@@ -322,7 +322,7 @@ fn origin_of(state: &LabState, lab: &LabConfig, remote: Ipv4Addr, nic: &Resource
 
 /// The effective route a packet to `dst` takes (the longest Active prefix),
 /// from `show-effective-route-table`'s rows.
-pub fn route_to<'a>(rows: &'a Value, dst: Ipv4Addr) -> Option<&'a Value> {
+pub fn route_to(rows: &Value, dst: Ipv4Addr) -> Option<&Value> {
     rows["value"]
         .as_array()?
         .iter()
