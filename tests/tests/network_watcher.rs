@@ -305,7 +305,11 @@ fn pure_ip_flow_verify_and_next_hop_agree_with_real_probes_on_200_flows() {
             src_vm,
             src_ip,
             dst,
-            proto: if rng.next() % 2 == 0 { "TCP" } else { "UDP" },
+            proto: if rng.next().is_multiple_of(2) {
+                "TCP"
+            } else {
+                "UDP"
+            },
             port: *port,
         });
     }
