@@ -87,6 +87,8 @@ pub struct Daemon {
     pub(super) bgp_watches: super::bgp::BgpWatches,
     /// The readers of the lab's VNet flow logs.
     pub(super) flow_logs: super::flow_logs::FlowLogs,
+    /// Running Network Watcher packet captures.
+    pub(super) packet_captures: super::packet_captures::PacketCaptures,
     bgp_tx: tokio::sync::mpsc::UnboundedSender<super::bgp::Learned>,
     bgp_rx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<super::bgp::Learned>>>,
     /// Set by `down`: nothing may rebuild the lab any more.
@@ -110,6 +112,7 @@ impl Daemon {
         let daemon = Arc::new(Daemon {
             bgp_watches: Default::default(),
             flow_logs: Default::default(),
+            packet_captures: Default::default(),
             bgp_tx,
             bgp_rx: std::sync::Mutex::new(Some(bgp_rx)),
             history,
@@ -557,6 +560,7 @@ impl Daemon {
         self.supervisor.stop_all()?;
         self.dns.stop_all();
         self.flow_logs.stop_all();
+        self.packet_captures.stop_all();
         self.dns.remove_resolv_confs();
         let report = self.dataplane.teardown().await?;
         if purge {

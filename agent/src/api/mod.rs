@@ -18,6 +18,7 @@ mod deployments;
 mod flow_logs;
 mod network;
 mod operations;
+mod packet_captures;
 mod platform;
 mod routes;
 mod watcher;

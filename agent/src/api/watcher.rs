@@ -6,7 +6,7 @@ use axum::http::Method;
 use serde_json::{json, Value};
 
 use super::daemon::{ApiError, Daemon};
-use crate::diag::{flow_log, flow_verify, watcher};
+use crate::diag::{flow_log, flow_verify, packet_capture, watcher};
 use crate::model::{AzureError, ResourceId};
 
 impl Daemon {
@@ -54,6 +54,10 @@ impl Daemon {
                     &location,
                     body,
                 )?)
+            }
+            (Some("packetcaptures"), _) => {
+                self.packet_capture(method, id, &location, &rest[1..], body)
+                    .await
             }
             (Some("flowlogs"), _) => self.flow_log(method, id, &location, &rest[1..], body).await,
             _ => Err(AzureError::bad_request(
@@ -106,6 +110,104 @@ impl Daemon {
                 "InvalidRequest",
                 format!(
                     "{method} {watcher}/flowLogs/{} is not an operation of flow logs",
+                    rest.join("/")
+                ),
+            )
+            .into()),
+        }
+    }
+}
+
+impl Daemon {
+    /// `.../networkWatchers/NW/packetCaptures[/NAME[/stop|/queryStatus]]`.
+    async fn packet_capture(
+        &self,
+        method: &Method,
+        watcher: &ResourceId,
+        location: &str,
+        rest: &[&str],
+        body: &Value,
+    ) -> Result<Value, ApiError> {
+        let lower: Vec<String> = rest.iter().map(|s| s.to_ascii_lowercase()).collect();
+        let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
+        match (lower.as_slice(), method) {
+            ([], &Method::GET) => {
+                let state = self.state.lock().await;
+                let value: Vec<Value> = state
+                    .resources
+                    .values()
+                    .filter(|r| {
+                        r.type_
+                            .eq_ignore_ascii_case(packet_capture::PACKET_CAPTURE_TYPE)
+                    })
+                    .filter(|r| r.id.parent().as_ref() == Some(watcher))
+                    .filter_map(|r| {
+                        crate::plan::view::resource_view(&state, &self.config.lab, &r.id).ok()
+                    })
+                    .collect();
+                Ok(json!({ "value": value }))
+            }
+            ([_], &Method::PUT) => {
+                let id = watcher.child("packetCaptures", rest[0]);
+                let (state, spec) = {
+                    let state = self.state.lock().await;
+                    let res = crate::model::GenericResource {
+                        type_: packet_capture::PACKET_CAPTURE_TYPE.into(),
+                        name: id.name().to_string(),
+                        location: Some(location.to_string()),
+                        kind: None,
+                        sku: None,
+                        properties: body.get("properties").cloned().unwrap_or_else(|| json!({})),
+                        tags: None,
+                        identity: None,
+                        id: id.clone(),
+                    };
+                    let spec = packet_capture::parse(&state, &res)?;
+                    (state.clone(), spec)
+                };
+                let (captures, lab, dir) = (
+                    self.packet_captures.clone(),
+                    self.config.lab.clone(),
+                    self.config.state_dir.clone(),
+                );
+                let computed =
+                    tokio::task::spawn_blocking(move || captures.start(&state, &lab, &dir, spec))
+                        .await
+                        .map_err(|e| anyhow::anyhow!("capture start: {e}"))??;
+                let record = crate::api::packet_captures::record_body(body, &computed, location);
+                match self.put_resource(id.clone(), record).await {
+                    Ok(v) => Ok(v),
+                    Err(e) => {
+                        self.packet_captures.forget(&id);
+                        Err(e)
+                    }
+                }
+            }
+            ([_], &Method::GET) => self.show(&watcher.child("packetCaptures", rest[0])).await,
+            ([_], &Method::DELETE) => {
+                let id = watcher.child("packetCaptures", rest[0]);
+                self.packet_captures.forget(&id);
+                self.delete(id).await
+            }
+            ([_, "stop"], &Method::POST) => {
+                let id = watcher.child("packetCaptures", rest[0]);
+                self.show(&id).await?;
+                let captures = self.packet_captures.clone();
+                let sid = id.clone();
+                tokio::task::spawn_blocking(move || captures.stop(&sid))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("capture stop: {e}"))?;
+                Ok(self.packet_captures.status(&id))
+            }
+            ([_, "querystatus"], &Method::POST) => {
+                let id = watcher.child("packetCaptures", rest[0]);
+                self.show(&id).await?;
+                Ok(self.packet_captures.status(&id))
+            }
+            _ => Err(AzureError::bad_request(
+                "InvalidRequest",
+                format!(
+                    "{method} {watcher}/packetCaptures/{} is not an operation of packet captures",
                     rest.join("/")
                 ),
             )

@@ -12,6 +12,7 @@ mod gateway;
 mod nameresolver;
 mod network;
 mod output;
+mod packet_capture;
 mod private_endpoint;
 mod table;
 mod watcher;

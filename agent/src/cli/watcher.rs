@@ -22,6 +22,9 @@ pub enum WatcherCmd {
     /// Next hop: where the target's routes send a packet to an address.
     #[command(name = "show-next-hop")]
     ShowNextHop(super::flow_verify::ShowNextHopArgs),
+    /// Packet captures: real pcap files of a VM NIC, an app instance's vNIC or a fabric link.
+    #[command(name = "packet-capture", subcommand)]
+    PacketCapture(super::packet_capture::PacketCaptureCmd),
     /// VNet flow logs: records of the flows of a VNet, subnet or NIC in a storage account.
     #[command(name = "flow-log", subcommand)]
     FlowLog(super::flow_log::FlowLogCmd),
@@ -30,6 +33,7 @@ pub enum WatcherCmd {
 pub fn run(g: &Global, cmd: WatcherCmd) -> Result<ExitCode> {
     match cmd {
         WatcherCmd::FlowLog(cmd) => super::flow_log::run(g, cmd),
+        WatcherCmd::PacketCapture(cmd) => super::packet_capture::run(g, cmd),
         WatcherCmd::TestIpFlow(a) => super::flow_verify::test_ip_flow(g, a),
         WatcherCmd::ShowNextHop(a) => super::flow_verify::show_next_hop(g, a),
         WatcherCmd::List { subscription } => {

@@ -14,6 +14,7 @@
 //! host's) is never changed.
 
 mod addrs;
+pub mod capture;
 pub mod conntrack;
 mod links;
 mod netns;

@@ -11,4 +11,5 @@
 
 pub mod flow_log;
 pub mod flow_verify;
+pub mod packet_capture;
 pub mod watcher;

@@ -87,6 +87,69 @@ pub fn app_vnet_address(
         }))
 }
 
+/// Where a NIC of a VM is in the kernel: `(the VM's namespace, its
+/// interface)`; the primary NIC when `nic` is `None`.
+pub fn vm_interface(
+    state: &LabState,
+    lab: &LabConfig,
+    vm: &ResourceId,
+    nic: Option<&ResourceId>,
+) -> Result<(String, String), AzureError> {
+    let l = Layout::new(state, lab);
+    let v = l
+        .vms
+        .iter()
+        .find(|v| &v.id == vm)
+        .ok_or_else(|| not_found("virtual machine", vm))?;
+    let n = v
+        .nics
+        .iter()
+        .find(|n| nic.map_or(n.primary, |x| &n.nic == x))
+        .ok_or_else(|| not_found("network interface", nic.unwrap_or(vm)))?;
+    Ok((v.netns.clone(), n.ifname.clone()))
+}
+
+/// Where an app instance's vNIC is: `(its worker's namespace, the vNIC)`.
+pub fn app_interface(
+    state: &LabState,
+    lab: &LabConfig,
+    site: &ResourceId,
+    instance: u32,
+) -> Result<(String, String), AzureError> {
+    let l = Layout::new(state, lab);
+    let s = l.inv.site(site).ok_or_else(|| not_found("site", site))?;
+    let w = l.site_worker(s, instance)?;
+    let v = w
+        .sandboxes
+        .iter()
+        .find(|sb| &sb.site.id == site)
+        .and_then(|sb| w.vnics.get(sb.vnic?))
+        .ok_or_else(|| {
+            AzureError::bad_request(
+                "AppNotIntegrated",
+                format!(
+                    "App '{}' is not integrated with a virtual network: it has no vNIC.",
+                    s.name
+                ),
+            )
+        })?;
+    Ok((w.netns.clone(), v.ifname.clone()))
+}
+
+/// The fabric namespace of a VNet.
+pub fn fabric_namespace(
+    state: &LabState,
+    lab: &LabConfig,
+    vnet: &ResourceId,
+) -> Result<String, AzureError> {
+    let l = Layout::new(state, lab);
+    l.fabrics
+        .iter()
+        .find(|f| &f.vnet.id == vnet)
+        .map(|f| f.netns.clone())
+        .ok_or_else(|| not_found("virtual network", vnet))
+}
+
 /// Every VM NIC of the lab, with its fabric.
 pub fn vm_nics(state: &LabState, lab: &LabConfig) -> Vec<NicInFabric> {
     let l = Layout::new(state, lab);
