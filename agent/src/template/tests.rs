@@ -503,6 +503,12 @@ fn deploy_file(
 /// Published templates that Azure itself refuses, with the error Azure
 /// gives (SOURCES.md says why): the lab must refuse them the same way.
 const REFUSED_UPSTREAM: &[(&str, &str)] = &[
+    // An NSG flow log (its prerequisite's NSG): Azure stopped creating them
+    // on 30 June 2025 (VNet flow logs replace them).
+    (
+        "networkwatcher-flowLogs-create",
+        "InvalidTargetResourceType",
+    ),
     // Subnet 'function' is 10.0.0.1/24: host bits set, and it overlaps 'data' (10.0.0.0/24).
     (
         "app-function-private-endpoint-storage",
