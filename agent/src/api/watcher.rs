@@ -6,7 +6,7 @@ use axum::http::Method;
 use serde_json::{json, Value};
 
 use super::daemon::{ApiError, Daemon};
-use crate::diag::{flow_log, flow_verify, packet_capture, watcher};
+use crate::diag::{connectivity, flow_log, flow_verify, packet_capture, watcher};
 use crate::model::{AzureError, ResourceId};
 
 impl Daemon {
@@ -54,6 +54,31 @@ impl Daemon {
                     &location,
                     body,
                 )?)
+            }
+            (Some("connectivitycheck"), &Method::POST) => {
+                let (check, netns) = {
+                    let state = self.state.lock().await;
+                    let check = connectivity::plan(&state, &self.config.lab, &location, body)?;
+                    let netns =
+                        crate::plan::exec_target(&state, &self.config.lab, &check.from)?.netns;
+                    (check, netns)
+                };
+                let (dst, port, http) = (check.dst, check.port, check.http);
+                let probes = tokio::task::spawn_blocking(move || {
+                    let _span =
+                        tracing::info_span!("connectivity_check", netns, %dst, port).entered();
+                    crate::dataplane::probe::tcp_probes(
+                        &netns,
+                        dst,
+                        port,
+                        connectivity::PROBES,
+                        std::time::Duration::from_millis(500),
+                        http,
+                    )
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("probes: {e}"))??;
+                Ok(connectivity::result(&check, &probes))
             }
             (Some("packetcaptures"), _) => {
                 self.packet_capture(method, id, &location, &rest[1..], body)

@@ -53,6 +53,8 @@ pub enum WebappCmd {
     /// What the app resolves, as Kudu's nameresolver.exe: a real query from
     /// its sandbox to the servers of its resolv.conf (`-o table`: Kudu's text).
     Nameresolver(super::nameresolver::NameresolverArgs),
+    /// Kudu's tcpping from the app's sandbox: timed TCP connects to HOST[:PORT].
+    Tcpping(super::tcpping::TcppingArgs),
 }
 
 #[derive(Args, Debug)]
@@ -474,6 +476,7 @@ pub fn webapp(g: &Global, cmd: WebappCmd, function: bool) -> Result<ExitCode> {
         WebappCmd::Show(s) => g.call("GET", &s.id().to_string(), None),
         WebappCmd::Restart(s) => g.call("POST", &format!("{}/restart", s.id()), None),
         WebappCmd::Nameresolver(args) => super::nameresolver::run(g, args),
+        WebappCmd::Tcpping(args) => super::tcpping::run(g, args),
         WebappCmd::ShowEffectiveRouteTable { site, instance } => g.call(
             "POST",
             &format!("{}/effectiveRouteTable", site.id()),

@@ -3,6 +3,7 @@
 
 mod access_restriction;
 mod az;
+mod connectivity;
 mod create;
 mod deployment;
 mod exec;
@@ -15,6 +16,7 @@ mod output;
 mod packet_capture;
 mod private_endpoint;
 mod table;
+mod tcpping;
 mod watcher;
 
 use std::path::PathBuf;

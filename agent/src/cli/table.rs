@@ -6,6 +6,18 @@ use serde_json::Value;
 
 /// Known shapes: (a field that identifies the shape, the columns as (header, field)).
 const SHAPES: &[(&str, &[(&str, &str)])] = &[
+    // `network watcher test-connectivity`.
+    (
+        "connectionStatus",
+        &[
+            ("AvgLatencyInMs", "avgLatencyInMs"),
+            ("ConnectionStatus", "connectionStatus"),
+            ("MaxLatencyInMs", "maxLatencyInMs"),
+            ("MinLatencyInMs", "minLatencyInMs"),
+            ("ProbesFailed", "probesFailed"),
+            ("ProbesSent", "probesSent"),
+        ],
+    ),
     // `network watcher test-ip-flow`.
     (
         "ruleName",

@@ -22,6 +22,9 @@ pub enum WatcherCmd {
     /// Next hop: where the target's routes send a packet to an address.
     #[command(name = "show-next-hop")]
     ShowNextHop(super::flow_verify::ShowNextHopArgs),
+    /// Connection troubleshoot: real probes from a VM (or an app instance), with the hops and their issues.
+    #[command(name = "test-connectivity")]
+    TestConnectivity(super::connectivity::TestConnectivityArgs),
     /// Packet captures: real pcap files of a VM NIC, an app instance's vNIC or a fabric link.
     #[command(name = "packet-capture", subcommand)]
     PacketCapture(super::packet_capture::PacketCaptureCmd),
@@ -33,6 +36,7 @@ pub enum WatcherCmd {
 pub fn run(g: &Global, cmd: WatcherCmd) -> Result<ExitCode> {
     match cmd {
         WatcherCmd::FlowLog(cmd) => super::flow_log::run(g, cmd),
+        WatcherCmd::TestConnectivity(a) => super::connectivity::run(g, a),
         WatcherCmd::PacketCapture(cmd) => super::packet_capture::run(g, cmd),
         WatcherCmd::TestIpFlow(a) => super::flow_verify::test_ip_flow(g, a),
         WatcherCmd::ShowNextHop(a) => super::flow_verify::show_next_hop(g, a),

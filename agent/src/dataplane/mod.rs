@@ -20,6 +20,7 @@ mod links;
 mod netns;
 mod nft;
 mod nl;
+pub mod probe;
 pub mod route_watch;
 mod routes;
 mod rules;

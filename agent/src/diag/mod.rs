@@ -9,6 +9,7 @@
 //! handed in by the caller. What touches the kernel (probes, captures,
 //! traces, conntrack) lives in `dataplane/` or in supervised processes.
 
+pub mod connectivity;
 pub mod flow_log;
 pub mod flow_verify;
 pub mod packet_capture;
