@@ -7,7 +7,14 @@ use vnet_e2e::fixtures::{net, plan, site, subnet_id, template, vm_in, vnet, RG};
 use vnet_e2e::*;
 
 fn lab_template() -> Value {
+    lab_with(false)
+}
+
+/// With `blocking`, the integration subnet's NSG denies TCP 7001 outbound.
+fn lab_with(blocking: bool) -> Value {
     let id_of = |ty: &str, name: &str| json!({ "id": net(ty, name) });
+    let integration =
+        json!({ "name": "integration", "properties": { "addressPrefix": "10.5.3.0/28" } });
     let mut resources = vec![
         json!({ "type": "Microsoft.Network/networkSecurityGroups", "name": "nsg2", "location": "westeurope",
                 "properties": { "securityRules": [{ "name": "deny-7002", "properties": {
@@ -27,10 +34,10 @@ fn lab_template() -> Value {
                 { "name": "s2", "properties": { "addressPrefix": "10.5.2.0/24",
                     "networkSecurityGroup": id_of("networkSecurityGroups", "nsg2") } },
                 { "name": "s9", "properties": { "addressPrefix": "10.5.9.0/24" } },
-                { "name": "integration", "properties": { "addressPrefix": "10.5.3.0/28" } },
+                integration,
             ]),
         ),
-        plan("plan1", "P1v3", 1, json!({})),
+        plan("plan1", "P1v3", 2, json!({})),
         site(
             "web1",
             "plan1",
@@ -39,6 +46,20 @@ fn lab_template() -> Value {
             json!({ "appCommandLine": "sleep 100000" }),
         ),
     ];
+    if blocking {
+        resources.push(json!({ "type": "Microsoft.Network/networkSecurityGroups", "name": "nsg-int", "location": "westeurope",
+                "properties": { "securityRules": [{ "name": "no-7001-out", "properties": {
+                    "priority": 100, "direction": "Outbound", "access": "Deny", "protocol": "Tcp",
+                    "sourceAddressPrefix": "*", "sourcePortRange": "*",
+                    "destinationAddressPrefix": "*", "destinationPortRange": "7001" } }] } }));
+        if let Some(v) = resources
+            .iter_mut()
+            .find(|r| r["type"] == "Microsoft.Network/virtualNetworks")
+        {
+            v["properties"]["subnets"][3]["properties"]["networkSecurityGroup"] =
+                id_of("networkSecurityGroups", "nsg-int");
+        }
+    }
     resources.extend(vm_in(RG, "vm1", &subnet_id("v1", "s1"), "10.5.1.4"));
     resources.extend(vm_in(RG, "vm2", &subnet_id("v1", "s2"), "10.5.2.4"));
     resources.extend(vm_in(RG, "vm9", &subnet_id("v1", "s9"), "10.5.9.4"));
@@ -221,5 +242,96 @@ fn tcpping_from_an_apps_sandbox_prints_kudus_lines() {
         text.matches("Connection attempt failed").count(),
         4,
         "{text}"
+    );
+}
+
+fn troubleshoot(
+    lab: &Lab,
+    endpoint: &str,
+) -> (bool, std::collections::BTreeMap<String, (String, String)>) {
+    let out = lab.cli(&[
+        "webapp",
+        "troubleshoot-network",
+        "-g",
+        RG,
+        "-n",
+        "web1",
+        "--endpoint",
+        endpoint,
+        "-o",
+        "json",
+    ]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let checks = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                (
+                    c["status"].as_str().unwrap().to_string(),
+                    c["message"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect();
+    (out.status.success(), checks)
+}
+
+#[test]
+fn the_app_network_troubleshooter_checks_the_integration_and_names_a_blocking_rule() {
+    let Some(mut lab) = Lab::start() else { return };
+    lab.deploy(RG, &lab_template());
+    lab.spawn(&["--vm", "vm2"], &[&probe_bin(), "serve-tcp", "7001"]);
+    let (ok, c) = troubleshoot(&lab, "10.5.2.4:7001");
+    assert!(ok, "{c:?}");
+    for name in [
+        "VnetIntegration",
+        "InstancePrivateIp",
+        "SubnetDelegation",
+        "OnePlanPerSubnet",
+        "Route",
+        "NetworkSecurityRule",
+        "Connectivity",
+    ] {
+        assert_eq!(c[name].0, "Passed", "{name}: {c:?}");
+    }
+    // Two instances, each with its address in 10.5.3.0/28.
+    assert_eq!(
+        c["InstancePrivateIp"].1.matches("10.5.3.").count(),
+        2,
+        "{c:?}"
+    );
+    assert_eq!(
+        c["SubnetSize"].0, "Warning",
+        "a /28 leaves little room: {c:?}"
+    );
+    assert!(c["DnsSettings"].1.contains("168.63.129.16"), "{c:?}");
+    assert!(
+        c["ServiceAssociationLinks"].1.contains("AppServiceLink"),
+        "{c:?}"
+    );
+    assert!(c["Route"].1.contains("VnetLocal"), "{c:?}");
+
+    lab.deploy(RG, &lab_with(true));
+    let (ok, c) = troubleshoot(&lab, "10.5.2.4:7001");
+    assert!(!ok, "{c:?}");
+    assert_eq!(c["NetworkSecurityRule"].0, "Failed", "{c:?}");
+    assert!(
+        c["NetworkSecurityRule"]
+            .1
+            .contains("securityRules/no-7001-out"),
+        "{c:?}"
+    );
+    assert_eq!(
+        c["Connectivity"].0, "Failed",
+        "the real connection fails too: {c:?}"
     );
 }

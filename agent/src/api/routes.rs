@@ -325,6 +325,7 @@ async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> 
                 | "restore"
                 | "getlearnedroutes"
                 | "getadvertisedroutes"
+                | "troubleshootnetwork"
         )
     {
         let owner: ResourceId = format!("/{}", parts[..n - 1].join("/")).parse()?;
@@ -333,6 +334,9 @@ async fn dispatch(d: Arc<Daemon>, method: Method, path: String, body: Value) -> 
             ("restart", &Method::POST) => Ok(Json(d.restart(&owner).await?)),
             ("platformupgrade", &Method::POST) => Ok(Json(d.platform_upgrade(owner).await?)),
             ("resolve", &Method::POST) => Ok(Json(d.resolve(&owner, &body).await?)),
+            ("troubleshootnetwork", &Method::POST) => {
+                Ok(Json(d.troubleshoot_network(&owner, &body).await?))
+            }
             ("backup", &Method::POST) => Ok(Json(d.backup_restore(&owner, &body, false).await?)),
             ("restore", &Method::POST) => Ok(Json(d.backup_restore(&owner, &body, true).await?)),
             ("getlearnedroutes", &Method::POST) => Ok(Json(d.learned_routes(&owner).await?)),

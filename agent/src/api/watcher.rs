@@ -240,3 +240,43 @@ impl Daemon {
         }
     }
 }
+
+impl Daemon {
+    /// `POST {site}/troubleshootNetwork` (lab): the app network
+    /// troubleshooter's checks the desired state answers; `{instance,
+    /// endpoint: {address, port}}`.
+    pub async fn troubleshoot_network(
+        &self,
+        site: &ResourceId,
+        body: &Value,
+    ) -> Result<Value, ApiError> {
+        let instance = body.get("instance").and_then(Value::as_u64).unwrap_or(0) as u32;
+        let endpoint = match body.get("endpoint") {
+            Some(e) if !e.is_null() => {
+                let address = e
+                    .get("address")
+                    .and_then(Value::as_str)
+                    .and_then(|a| a.parse().ok())
+                    .ok_or_else(|| {
+                        AzureError::bad_request(
+                            "InvalidEndpoint",
+                            "endpoint.address must be an IPv4 address",
+                        )
+                    })?;
+                let port = e
+                    .get("port")
+                    .and_then(Value::as_u64)
+                    .filter(|p| (1..=65535).contains(p))
+                    .ok_or_else(|| {
+                        AzureError::bad_request("InvalidEndpoint", "endpoint.port must be 1-65535")
+                    })?;
+                Some((address, port as u16))
+            }
+            _ => None,
+        };
+        let state = self.state.lock().await;
+        let checks =
+            crate::diag::troubleshoot::checks(&state, &self.config.lab, site, instance, endpoint)?;
+        Ok(json!({ "checks": checks }))
+    }
+}

@@ -55,6 +55,9 @@ pub enum WebappCmd {
     Nameresolver(super::nameresolver::NameresolverArgs),
     /// Kudu's tcpping from the app's sandbox: timed TCP connects to HOST[:PORT].
     Tcpping(super::tcpping::TcppingArgs),
+    /// The app network troubleshooter: integration, subnet, DNS, route, NSG rule and a real connection.
+    #[command(name = "troubleshoot-network")]
+    TroubleshootNetwork(super::troubleshoot::TroubleshootArgs),
 }
 
 #[derive(Args, Debug)]
@@ -477,6 +480,7 @@ pub fn webapp(g: &Global, cmd: WebappCmd, function: bool) -> Result<ExitCode> {
         WebappCmd::Restart(s) => g.call("POST", &format!("{}/restart", s.id()), None),
         WebappCmd::Nameresolver(args) => super::nameresolver::run(g, args),
         WebappCmd::Tcpping(args) => super::tcpping::run(g, args),
+        WebappCmd::TroubleshootNetwork(args) => super::troubleshoot::run(g, args),
         WebappCmd::ShowEffectiveRouteTable { site, instance } => g.call(
             "POST",
             &format!("{}/effectiveRouteTable", site.id()),

@@ -17,6 +17,7 @@ mod packet_capture;
 mod private_endpoint;
 mod table;
 mod tcpping;
+mod troubleshoot;
 mod watcher;
 
 use std::path::PathBuf;

@@ -32,7 +32,7 @@ pub struct TcppingArgs {
 
 /// `host` as the sandbox resolves it: an address as is, a name through the
 /// servers of its resolv.conf.
-fn resolve(resolv: &str, host: &str) -> Result<Option<Ipv4Addr>> {
+pub(super) fn resolve(resolv: &str, host: &str) -> Result<Option<Ipv4Addr>> {
     if let Ok(ip) = host.parse() {
         return Ok(Some(ip));
     }

@@ -13,4 +13,5 @@ pub mod connectivity;
 pub mod flow_log;
 pub mod flow_verify;
 pub mod packet_capture;
+pub mod troubleshoot;
 pub mod watcher;

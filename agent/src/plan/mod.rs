@@ -109,6 +109,17 @@ pub fn vm_interface(
     Ok((v.netns.clone(), n.ifname.clone()))
 }
 
+/// How many instances an app runs on (its plan's workers).
+pub fn app_instance_count(
+    state: &LabState,
+    lab: &LabConfig,
+    site: &ResourceId,
+) -> Result<u32, AzureError> {
+    let l = Layout::new(state, lab);
+    let s = l.inv.site(site).ok_or_else(|| not_found("site", site))?;
+    Ok(l.workers_of(&s.server_farm_id).count() as u32)
+}
+
 /// Where an app instance's vNIC is: `(its worker's namespace, the vNIC)`.
 pub fn app_interface(
     state: &LabState,
