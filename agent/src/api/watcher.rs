@@ -80,6 +80,7 @@ impl Daemon {
                 .map_err(|e| anyhow::anyhow!("probes: {e}"))??;
                 Ok(connectivity::result(&check, &probes))
             }
+            (Some("explain"), &Method::POST) => self.explain(&location, body).await,
             (Some("packetcaptures"), _) => {
                 self.packet_capture(method, id, &location, &rest[1..], body)
                     .await
@@ -278,5 +279,287 @@ impl Daemon {
         let checks =
             crate::diag::troubleshoot::checks(&state, &self.config.lab, site, instance, endpoint)?;
         Ok(json!({ "checks": checks }))
+    }
+}
+
+/// Azure's words for a namespace of the plan.
+fn role_words(role: &crate::plan::NamespaceRole) -> String {
+    use crate::plan::NamespaceRole as R;
+    let name = |id: &str| id.rsplit('/').next().unwrap_or(id).to_string();
+    match role {
+        R::Internet => "the internet".into(),
+        R::InternetHost { resource_id } => format!("internet host {}", name(resource_id)),
+        R::Stamp { location } => format!("the App Service stamp of {location}"),
+        R::Fabric { vnet_id } => format!("the fabric of VNet {}", name(vnet_id)),
+        R::Worker { plan_id, instance } => {
+            format!("App Service worker {} #{instance}", name(plan_id))
+        }
+        R::AppSandbox { site_id, instance } => {
+            format!("app {} (instance {instance})", name(site_id))
+        }
+        R::VirtualMachine { vm_id } => format!("VM {}", name(vm_id)),
+        R::Service { resource_id } => format!("service {}", name(resource_id)),
+        R::Gateway { resource_id } => format!("gateway {}", name(resource_id)),
+        R::OnPremisesSite { resource_id } => format!("on-premises site {}", name(resource_id)),
+        R::OnPremisesHost { resource_id } => format!("on-premises host {}", name(resource_id)),
+    }
+}
+
+/// A rule of an `nft -j list ruleset` listing, short.
+fn rule_texts(listing: &Value) -> std::collections::BTreeMap<u64, String> {
+    listing["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.get("rule"))
+        .filter_map(|r| {
+            let mut text = r["comment"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| r["expr"].to_string());
+            if text.len() > 240 {
+                text.truncate(240);
+                text.push('…');
+            }
+            Some((r["handle"].as_u64()?, text))
+        })
+        .collect()
+}
+
+impl Daemon {
+    /// `POST .../explain` (lab only): one traced probe, reported hop by hop.
+    async fn explain(&self, location: &str, body: &Value) -> Result<Value, ApiError> {
+        use crate::diag::explain::{self, Place};
+        use crate::plan::NamespaceRole as R;
+        let bad = |m: &str| AzureError::bad_request("InvalidExplainRequest", m.to_string());
+        let protocol = body["protocol"]
+            .as_str()
+            .unwrap_or("tcp")
+            .to_ascii_lowercase();
+        if protocol != "tcp" && protocol != "udp" {
+            return Err(bad("protocol must be tcp or udp").into());
+        }
+        let dst: std::net::Ipv4Addr = body["destination"]["address"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| bad("destination.address must be an IPv4 address"))?;
+        let port = body["destination"]["port"]
+            .as_u64()
+            .filter(|p| (1..=65535).contains(p))
+            .ok_or_else(|| bad("destination.port must be 1-65535"))? as u16;
+        let (places, source_ns, nsgs, prediction) = {
+            let state = self.state.lock().await;
+            let lab = &self.config.lab;
+            let mut tb = json!({ "targetResourceId": body["source"]["resourceId"] });
+            if let Some(i) = body["source"].get("instance") {
+                tb["instance"] = i.clone();
+            }
+            let target = flow_verify::target(&state, lab, &tb, None)?;
+            let (src_ip, exec, rows) = match &target {
+                flow_verify::Target::Nic { nic, addresses, .. } => (
+                    addresses[0],
+                    crate::plan::ExecTarget::Vm {
+                        name: tb["targetResourceId"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                    },
+                    crate::plan::effective_routes_for_nic(&state, lab, nic)?,
+                ),
+                flow_verify::Target::App {
+                    site,
+                    instance,
+                    address,
+                    ..
+                } => (
+                    *address,
+                    crate::plan::ExecTarget::App {
+                        site: site.to_string(),
+                        instance: *instance,
+                    },
+                    crate::plan::effective_routes_for_app(&state, lab, site, *instance)?,
+                ),
+            };
+            let mut verify = tb.clone();
+            for (k, v) in [
+                ("direction", "Outbound".to_string()),
+                ("protocol", protocol.to_ascii_uppercase()),
+                ("localIPAddress", src_ip.to_string()),
+                ("localPort", "40000".into()),
+                ("remoteIPAddress", dst.to_string()),
+                ("remotePort", port.to_string()),
+            ] {
+                verify[k] = json!(v);
+            }
+            let outbound = flow_verify::ip_flow_verify(&state, lab, location, &verify)?;
+            let mut hb = tb.clone();
+            hb["sourceIPAddress"] = json!(src_ip.to_string());
+            hb["destinationIPAddress"] = json!(dst.to_string());
+            let next = flow_verify::next_hop(&state, lab, location, &hb)?;
+            let route = flow_verify::route_to(&rows, dst)
+                .cloned()
+                .unwrap_or(Value::Null);
+            let nics = crate::plan::vm_nics(&state, lab);
+            let inv = crate::model::Inventory::parse_lenient(&state.resources);
+            let inbound = match nics.iter().find(|n| n.addresses.contains(&dst)) {
+                Some(n) => {
+                    let vm = inv.vms.iter().find(|v| v.nic_ids.contains(&n.nic));
+                    match vm {
+                        Some(vm) => flow_verify::ip_flow_verify(&state, lab, location, &json!({
+                            "targetResourceId": vm.id.to_string(), "targetNicResourceId": n.nic.to_string(),
+                            "direction": "Inbound", "protocol": protocol.to_ascii_uppercase(),
+                            "localIPAddress": dst.to_string(), "localPort": port.to_string(),
+                            "remoteIPAddress": src_ip.to_string(), "remotePort": "40000",
+                        }))
+                        .unwrap_or(Value::Null),
+                        None => Value::Null,
+                    }
+                }
+                None => Value::Null,
+            };
+            let source_ns = crate::plan::exec_target(&state, lab, &exec)?.netns;
+            let plan = crate::plan::build(&state, lab);
+            let hop_ip: Option<std::net::Ipv4Addr> = next["nextHopIpAddress"]
+                .as_str()
+                .and_then(|s| s.parse().ok());
+            let holds = |ns: &crate::plan::NamespacePlan, ip: std::net::Ipv4Addr| {
+                ns.addresses
+                    .iter()
+                    .any(|a| a.address.addr() == ip && a.ifname != "lo")
+                    || ns
+                        .addresses
+                        .iter()
+                        .any(|a| a.address.addr() == ip && a.address.prefix_len() == 32)
+            };
+            let source_worker = match &target {
+                flow_verify::Target::App { .. } => plan
+                    .namespaces
+                    .values()
+                    .find(|ns| {
+                        matches!(ns.role, R::Worker { .. })
+                            && plan.veths.iter().any(|v| {
+                                (v.a.netns == source_ns && v.b.netns == ns.name)
+                                    || (v.b.netns == source_ns && v.a.netns == ns.name)
+                            })
+                    })
+                    .map(|ns| ns.name.clone()),
+                _ => None,
+            };
+            let mut ranked: Vec<(u8, Place)> = Vec::new();
+            for ns in plan.namespaces.values() {
+                let is_dst = matches!(
+                    ns.role,
+                    R::VirtualMachine { .. }
+                        | R::InternetHost { .. }
+                        | R::Service { .. }
+                        | R::OnPremisesHost { .. }
+                ) && holds(ns, dst)
+                    && ns.name != source_ns;
+                let rank = if ns.name == source_ns {
+                    Some(0)
+                } else if Some(&ns.name) == source_worker.as_ref() {
+                    Some(1)
+                } else if is_dst {
+                    Some(9)
+                } else {
+                    match &ns.role {
+                        R::Fabric { .. } => Some(2),
+                        R::VirtualMachine { .. } if hop_ip.is_some_and(|ip| holds(ns, ip)) => {
+                            Some(3)
+                        }
+                        R::Gateway { .. } => Some(4),
+                        R::Stamp { .. } => Some(5),
+                        R::Internet => Some(6),
+                        R::OnPremisesSite { .. } => Some(7),
+                        _ => None,
+                    }
+                };
+                if let Some(r) = rank {
+                    ranked.push((
+                        r,
+                        Place {
+                            netns: ns.name.clone(),
+                            role: role_words(&ns.role),
+                            destination: is_dst,
+                        },
+                    ));
+                }
+            }
+            ranked.sort_by(|a, b| (a.0, &a.1.netns).cmp(&(b.0, &b.1.netns)));
+            let nsgs: std::collections::BTreeMap<String, ResourceId> = inv
+                .nsgs
+                .iter()
+                .map(|n| {
+                    (
+                        crate::plan::names::sha256_hex(&n.id.key())[..8].to_string(),
+                        n.id.clone(),
+                    )
+                })
+                .collect();
+            let prediction = json!({ "outbound": outbound, "inbound": inbound, "nextHop": next, "route": route });
+            (
+                ranked.into_iter().map(|(_, p)| p).collect::<Vec<_>>(),
+                source_ns,
+                nsgs,
+                prediction,
+            )
+        };
+        let names: Vec<String> = places.iter().map(|p| p.netns.clone()).collect();
+        let span = tracing::info_span!("explain", namespaces = names.len(), %dst, port);
+        let (events, answered) = tracing::Instrument::instrument(
+            self.traced_probe(names, source_ns, protocol.clone(), dst, port),
+            span,
+        )
+        .await?;
+        let mut rules = std::collections::BTreeMap::new();
+        for ns in events
+            .iter()
+            .map(|(ns, _)| ns.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            if let Ok(listing) = crate::dataplane::nft_list_ruleset(&ns).await {
+                rules.insert(ns, rule_texts(&listing));
+            }
+        }
+        let ctx = explain::Context {
+            places: &places,
+            nsgs: &nsgs,
+            rules: &rules,
+            prediction: &prediction,
+            trace_table: crate::dataplane::trace::TRACE_TABLE,
+        };
+        let mut report = explain::report(&ctx, &events, answered);
+        report["source"] = body["source"].clone();
+        report["destination"] = json!(format!("{dst}:{port}"));
+        report["protocol"] = json!(protocol);
+        Ok(report)
+    }
+
+    /// Tracing on in `names`, one probe from `source_ns`, the events, tracing
+    /// off (also when the probe failed).
+    async fn traced_probe(
+        &self,
+        names: Vec<String>,
+        source_ns: String,
+        protocol: String,
+        dst: std::net::Ipv4Addr,
+        port: u16,
+    ) -> Result<(Vec<(String, crate::diag::explain::TraceEvent)>, bool), ApiError> {
+        let tracing_on = crate::dataplane::trace::Tracing::start(&names, &protocol, port).await?;
+        let answered = tokio::task::spawn_blocking(move || {
+            crate::dataplane::trace::probe(
+                &source_ns,
+                &protocol,
+                dst,
+                port,
+                std::time::Duration::from_millis(1000),
+            )
+        })
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let events = tracing_on.collect().await;
+        tracing_on.stop().await;
+        let answered = answered.map_err(|e| anyhow::anyhow!("probe: {e}"))??;
+        Ok((events, answered))
     }
 }

@@ -7,6 +7,7 @@ mod connectivity;
 mod create;
 mod deployment;
 mod exec;
+mod explain;
 mod flow_log;
 mod flow_verify;
 mod gateway;
@@ -88,6 +89,17 @@ impl Global {
     /// GET `path`: the answer, or `None` once Azure's error is printed.
     fn fetch(&self, path: &str) -> Result<Option<Value>> {
         let (status, value) = request(&self.socket(), &self.principal, "GET", path, None)?;
+        if (200..300).contains(&status) {
+            Ok(Some(value))
+        } else {
+            print_error(&value);
+            Ok(None)
+        }
+    }
+
+    /// POSTs `body` to `path`: the answer, or `None` (its error printed).
+    fn post(&self, path: &str, body: &Value) -> Result<Option<Value>> {
+        let (status, value) = request(&self.socket(), &self.principal, "POST", path, Some(body))?;
         if (200..300).contains(&status) {
             Ok(Some(value))
         } else {

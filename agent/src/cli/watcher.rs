@@ -25,6 +25,8 @@ pub enum WatcherCmd {
     /// Connection troubleshoot: real probes from a VM (or an app instance), with the hops and their issues.
     #[command(name = "test-connectivity")]
     TestConnectivity(super::connectivity::TestConnectivityArgs),
+    /// Lab only: one marked probe traced by nftables in every namespace it crosses, told in Azure's words.
+    Explain(super::explain::ExplainArgs),
     /// Packet captures: real pcap files of a VM NIC, an app instance's vNIC or a fabric link.
     #[command(name = "packet-capture", subcommand)]
     PacketCapture(super::packet_capture::PacketCaptureCmd),
@@ -36,6 +38,7 @@ pub enum WatcherCmd {
 pub fn run(g: &Global, cmd: WatcherCmd) -> Result<ExitCode> {
     match cmd {
         WatcherCmd::FlowLog(cmd) => super::flow_log::run(g, cmd),
+        WatcherCmd::Explain(a) => super::explain::run(g, a),
         WatcherCmd::TestConnectivity(a) => super::connectivity::run(g, a),
         WatcherCmd::PacketCapture(cmd) => super::packet_capture::run(g, cmd),
         WatcherCmd::TestIpFlow(a) => super::flow_verify::test_ip_flow(g, a),

@@ -27,6 +27,7 @@ mod rules;
 mod sysctl;
 #[cfg(test)]
 mod tests;
+pub mod trace;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -42,6 +43,11 @@ pub use links::BIG_TCP_MAX_SIZE;
 pub(crate) use netns::in_netns_async;
 pub use netns::{in_netns, netns_path};
 pub use nft::read_counters;
+
+/// `nft -j list ruleset` of a lab namespace.
+pub async fn nft_list_ruleset(netns: &str) -> Result<serde_json::Value> {
+    nft::list_ruleset(netns).await
+}
 
 /// How many namespaces are worked on at once (RTNL serialises the kernel side).
 const CONCURRENCY: usize = 16;

@@ -260,6 +260,31 @@ pub async fn read_counters(netns: &str) -> Result<std::collections::BTreeMap<Str
     Ok(counters)
 }
 
+/// Applies a JSON batch in namespace `netns` (for tables other than the
+/// agent's own: `network watcher explain`'s trace table).
+pub(crate) async fn apply_in(netns: &str, batch: &Value) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let ns = super::netns::open(netns)?;
+    let r = apply(ns.as_raw_fd(), netns, batch).await;
+    drop(ns);
+    r
+}
+
+/// `nft -j list ruleset` of namespace `netns` (what a trace's rule handles name).
+pub(crate) async fn list_ruleset(netns: &str) -> Result<Value> {
+    use std::os::fd::AsRawFd;
+    let ns = super::netns::open(netns)?;
+    let out = run(ns.as_raw_fd(), &["-j", "list", "ruleset"], None).await?;
+    drop(ns);
+    if !out.status.success() {
+        bail!(
+            "nft list ruleset in {netns}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    serde_json::from_slice(&out.stdout).with_context(|| format!("parsing the ruleset of {netns}"))
+}
+
 #[cfg(test)]
 mod unit {
     use super::*;

@@ -10,6 +10,7 @@
 //! traces, conntrack) lives in `dataplane/` or in supervised processes.
 
 pub mod connectivity;
+pub mod explain;
 pub mod flow_log;
 pub mod flow_verify;
 pub mod packet_capture;
