@@ -26,6 +26,10 @@ have conntrack || need+=(conntrack)
 # tcpdump reads the pcap files of Network Watcher packet captures (issue 13)
 # and is the capture's own writer.
 have tcpdump || [ -x /usr/bin/tcpdump ] || need+=(tcpdump)
+# `lab graph`: its test renders the dot output with Graphviz and opens the
+# HTML page in a real headless Chromium (Debian's package).
+have dot || need+=(graphviz)
+have chromium || need+=(chromium)
 have ps || need+=(procps)
 have cc || need+=(gcc libc6-dev)
 [ -e /usr/share/doc/ca-certificates ] || need+=(ca-certificates)

@@ -20,6 +20,29 @@ pub fn request(
     path: &str,
     body: Option<&Value>,
 ) -> Result<(u16, Value)> {
+    let (status, body) = request_raw(socket, principal, method, path, body)?;
+    let value = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).with_context(|| {
+            format!(
+                "daemon answered {status} with a body that is not JSON: {}",
+                String::from_utf8_lossy(&body)
+            )
+        })?
+    };
+    Ok((status, value))
+}
+
+/// Like [`request`], with the answer's bytes as they came (`lab graph`'s
+/// dot, Mermaid and HTML are not JSON).
+pub fn request_raw(
+    socket: &Path,
+    principal: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Vec<u8>)> {
     let mut stream = UnixStream::connect(socket).with_context(|| {
         format!(
             "cannot reach the vnet-agent daemon at {} (is `vnet-agent serve` running? \
@@ -89,17 +112,7 @@ pub fn request(
     } else {
         reader.read_to_end(&mut body)?;
     }
-    let value = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&body).with_context(|| {
-            format!(
-                "daemon answered {status} with a body that is not JSON: {}",
-                String::from_utf8_lossy(&body)
-            )
-        })?
-    };
-    Ok((status, value))
+    Ok((status, body))
 }
 
 /// Percent-encodes a query value.

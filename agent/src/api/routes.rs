@@ -48,6 +48,8 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/lab/reconcile", post(reconcile))
         .route("/lab/down", post(down))
         .route("/lab/exec", get(exec_target))
+        .route("/lab/graph", get(lab_graph))
+        .route("/lab/graph/counters", get(lab_graph_counters))
         .route("/lab/ca", get(lab_ca))
         .route("/lab/principals", get(list_principals))
         .route("/lab/principals/{name}", put(put_principal))
@@ -138,6 +140,28 @@ struct ExecQuery {
     onprem_host: Option<String>,
     site: Option<String>,
     gateway: Option<String>,
+}
+
+/// `GET /lab/graph?format=dot|mermaid|html|json[&resourceGroup=RG]`.
+async fn lab_graph(
+    State(d): State<Arc<Daemon>>,
+    Query(q): Query<super::watcher::GraphQuery>,
+) -> Result<Response, ApiError> {
+    let (ty, body) = d.lab_graph(&q).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, ty)], body).into_response())
+}
+
+/// `GET /lab/graph/counters[?resourceGroup=RG]`: the live counters the HTML page polls.
+async fn lab_graph_counters(
+    State(d): State<Arc<Daemon>>,
+    Query(q): Query<super::watcher::GraphQuery>,
+) -> Reply {
+    let graph = {
+        let state = d.state.lock().await;
+        let plan = crate::plan::build(&state, &d.config.lab);
+        crate::diag::graph::build(&state, &d.config.lab, &plan, q.resource_group.as_deref())?
+    };
+    Ok(Json(d.graph_counters(&graph).await))
 }
 
 async fn exec_target(State(d): State<Arc<Daemon>>, Query(q): Query<ExecQuery>) -> Reply {

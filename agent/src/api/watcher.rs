@@ -282,29 +282,6 @@ impl Daemon {
     }
 }
 
-/// Azure's words for a namespace of the plan.
-fn role_words(role: &crate::plan::NamespaceRole) -> String {
-    use crate::plan::NamespaceRole as R;
-    let name = |id: &str| id.rsplit('/').next().unwrap_or(id).to_string();
-    match role {
-        R::Internet => "the internet".into(),
-        R::InternetHost { resource_id } => format!("internet host {}", name(resource_id)),
-        R::Stamp { location } => format!("the App Service stamp of {location}"),
-        R::Fabric { vnet_id } => format!("the fabric of VNet {}", name(vnet_id)),
-        R::Worker { plan_id, instance } => {
-            format!("App Service worker {} #{instance}", name(plan_id))
-        }
-        R::AppSandbox { site_id, instance } => {
-            format!("app {} (instance {instance})", name(site_id))
-        }
-        R::VirtualMachine { vm_id } => format!("VM {}", name(vm_id)),
-        R::Service { resource_id } => format!("service {}", name(resource_id)),
-        R::Gateway { resource_id } => format!("gateway {}", name(resource_id)),
-        R::OnPremisesSite { resource_id } => format!("on-premises site {}", name(resource_id)),
-        R::OnPremisesHost { resource_id } => format!("on-premises host {}", name(resource_id)),
-    }
-}
-
 /// A rule of an `nft -j list ruleset` listing, short.
 fn rule_texts(listing: &Value) -> std::collections::BTreeMap<u64, String> {
     listing["nftables"]
@@ -479,7 +456,7 @@ impl Daemon {
                         r,
                         Place {
                             netns: ns.name.clone(),
-                            role: role_words(&ns.role),
+                            role: crate::diag::graph::role_words(&ns.role),
                             destination: is_dst,
                         },
                     ));
@@ -561,5 +538,94 @@ impl Daemon {
         tracing_on.stop().await;
         let answered = answered.map_err(|e| anyhow::anyhow!("probe: {e}"))??;
         Ok((events, answered))
+    }
+}
+
+/// `GET /lab/graph` query.
+#[derive(serde::Deserialize)]
+pub struct GraphQuery {
+    pub format: Option<String>,
+    #[serde(rename = "resourceGroup")]
+    pub resource_group: Option<String>,
+}
+
+impl Daemon {
+    /// The lab's graph: `(content type, body)`.
+    pub async fn lab_graph(&self, q: &GraphQuery) -> Result<(&'static str, String), ApiError> {
+        let format = q.format.as_deref().unwrap_or("json").to_ascii_lowercase();
+        if !matches!(format.as_str(), "json" | "dot" | "mermaid" | "html") {
+            return Err(AzureError::bad_request(
+                "InvalidGraphFormat",
+                format!("'{format}' is not a graph format: use dot, mermaid, html or json."),
+            )
+            .into());
+        }
+        let graph = {
+            let state = self.state.lock().await;
+            let plan = crate::plan::build(&state, &self.config.lab);
+            crate::diag::graph::build(&state, &self.config.lab, &plan, q.resource_group.as_deref())?
+        };
+        Ok(match format.as_str() {
+            "dot" => ("text/vnd.graphviz", crate::diag::graph::dot(&graph)),
+            "mermaid" => ("text/plain", crate::diag::graph::mermaid(&graph)),
+            "html" => {
+                let counters = self.graph_counters(&graph).await;
+                (
+                    "text/html; charset=utf-8",
+                    crate::diag::graph::html(&graph, &counters),
+                )
+            }
+            _ => (
+                "application/json",
+                serde_json::to_string_pretty(&graph).unwrap_or_default(),
+            ),
+        })
+    }
+
+    /// Live counters of the graph: per link end (the kernel's link
+    /// statistics) and per NSG rule (its nft counter).
+    pub async fn graph_counters(&self, graph: &crate::diag::graph::Graph) -> Value {
+        let mut links = serde_json::Map::new();
+        let mut by_ns: std::collections::BTreeMap<&str, Vec<(&str, &str)>> =
+            std::collections::BTreeMap::new();
+        for e in &graph.edges {
+            if let Some(c) = &e.counter {
+                if let Some((ns, ifname)) = c.split_once('/') {
+                    by_ns.entry(ns).or_default().push((ifname, c.as_str()));
+                }
+            }
+        }
+        for (ns, ifs) in by_ns {
+            let Ok(stats) = crate::dataplane::link_stats::read(ns).await else {
+                continue;
+            };
+            for (ifname, key) in ifs {
+                if let Some((rp, rb, tp, tb)) = stats.get(ifname) {
+                    links.insert(key.to_string(), json!([rp, rb, tp, tb]));
+                }
+            }
+        }
+        let mut rules = serde_json::Map::new();
+        for nsg in graph.nsgs.keys() {
+            let Ok(id) = nsg.parse::<ResourceId>() else {
+                continue;
+            };
+            let mut view = json!({ "properties": {
+                "securityRules": graph.nsgs[nsg].iter().filter_map(|r| r.strip_prefix("securityRules/")).map(|n| json!({"name": n})).collect::<Vec<_>>(),
+                "defaultSecurityRules": graph.nsgs[nsg].iter().filter_map(|r| r.strip_prefix("defaultSecurityRules/")).map(|n| json!({"name": n})).collect::<Vec<_>>(),
+            }});
+            self.annotate_nsg_hits(&id, &mut view).await;
+            let mut hits = serde_json::Map::new();
+            for group in ["securityRules", "defaultSecurityRules"] {
+                for r in view["properties"][group].as_array().into_iter().flatten() {
+                    hits.insert(
+                        format!("{group}/{}", r["name"].as_str().unwrap_or_default()),
+                        r["emulator"]["hits"]["packets"].clone(),
+                    );
+                }
+            }
+            rules.insert(nsg.clone(), Value::Object(hits));
+        }
+        json!({ "links": links, "rules": rules })
     }
 }

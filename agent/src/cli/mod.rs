@@ -11,6 +11,7 @@ mod explain;
 mod flow_log;
 mod flow_verify;
 mod gateway;
+mod graph;
 mod nameresolver;
 mod network;
 mod output;
@@ -116,6 +117,16 @@ impl Global {
 
     /// Prints a successful answer: `--query` first, then `-o`.
     fn print(&self, value: &Value) -> Result<()> {
+        if matches!(
+            self.output,
+            Some(
+                output::OutputFormat::Dot
+                    | output::OutputFormat::Mermaid
+                    | output::OutputFormat::Html
+            )
+        ) {
+            anyhow::bail!("-o dot, mermaid and html draw the lab: they are for `lab graph` only");
+        }
         let value = match &self.query {
             Some(q) => output::query(value, q)?,
             None => value.clone(),
@@ -286,6 +297,8 @@ enum LabCmd {
     Reconcile,
     /// The lab CA's certificate file (trust it to reach the emulated services over HTTPS).
     Ca,
+    /// The lab's topology: `-o dot|mermaid|html|json`, or `--serve PORT` (live counters).
+    Graph(graph::GraphArgs),
 }
 
 /// Entry point of the binary.
@@ -336,6 +349,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Lab(LabCmd::Status) => g.call("GET", "/lab/status", None),
         Command::Lab(LabCmd::Reconcile) => g.call("POST", "/lab/reconcile", None),
         Command::Lab(LabCmd::Ca) => g.call("GET", "/lab/ca", None),
+        Command::Lab(LabCmd::Graph(args)) => graph::run(&g, args),
         Command::ServiceHost { config } => {
             crate::services::host::run(&config).map(|_| ExitCode::SUCCESS)
         }

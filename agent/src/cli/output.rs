@@ -12,6 +12,12 @@ pub enum OutputFormat {
     Tsv,
     Yaml,
     None,
+    /// Graphviz (`lab graph` only).
+    Dot,
+    /// Mermaid (`lab graph` only).
+    Mermaid,
+    /// One self-contained HTML page (`lab graph` only).
+    Html,
 }
 
 /// `--query` over `value`, as az evaluates it (JMESPath).
@@ -29,6 +35,10 @@ pub fn query(value: &Value, expression: &str) -> Result<Value> {
 pub fn render(value: &Value, format: OutputFormat) -> String {
     match format {
         OutputFormat::None => String::new(),
+        // Only `lab graph` draws; elsewhere these print the JSON.
+        OutputFormat::Dot | OutputFormat::Mermaid | OutputFormat::Html => {
+            serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
+        }
         OutputFormat::Json | OutputFormat::Jsonc => {
             serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
         }

@@ -16,6 +16,7 @@
 mod addrs;
 pub mod capture;
 pub mod conntrack;
+pub mod link_stats;
 mod links;
 mod netns;
 mod nft;

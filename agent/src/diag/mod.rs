@@ -13,6 +13,7 @@ pub mod connectivity;
 pub mod explain;
 pub mod flow_log;
 pub mod flow_verify;
+pub mod graph;
 pub mod packet_capture;
 pub mod troubleshoot;
 pub mod watcher;
