@@ -111,17 +111,7 @@ impl Daemon {
         body: &Value,
     ) -> Result<Value, ApiError> {
         match (rest, method) {
-            ([], &Method::GET) => {
-                let state = self.state.lock().await;
-                let value: Vec<Value> = flow_log::all(&state)
-                    .iter()
-                    .filter(|f| f.id.parent().as_ref() == Some(watcher))
-                    .filter_map(|f| {
-                        crate::plan::view::resource_view(&state, &self.config.lab, &f.id).ok()
-                    })
-                    .collect();
-                Ok(json!({ "value": value }))
-            }
+            ([], &Method::GET) => Ok(self.children_of(watcher, flow_log::FLOW_LOG_TYPE).await),
             ([name], &Method::PUT) => {
                 let mut body = body.clone();
                 if let Some(o) = body.as_object_mut() {
@@ -157,22 +147,9 @@ impl Daemon {
         let lower: Vec<String> = rest.iter().map(|s| s.to_ascii_lowercase()).collect();
         let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
         match (lower.as_slice(), method) {
-            ([], &Method::GET) => {
-                let state = self.state.lock().await;
-                let value: Vec<Value> = state
-                    .resources
-                    .values()
-                    .filter(|r| {
-                        r.type_
-                            .eq_ignore_ascii_case(packet_capture::PACKET_CAPTURE_TYPE)
-                    })
-                    .filter(|r| r.id.parent().as_ref() == Some(watcher))
-                    .filter_map(|r| {
-                        crate::plan::view::resource_view(&state, &self.config.lab, &r.id).ok()
-                    })
-                    .collect();
-                Ok(json!({ "value": value }))
-            }
+            ([], &Method::GET) => Ok(self
+                .children_of(watcher, packet_capture::PACKET_CAPTURE_TYPE)
+                .await),
             ([_], &Method::PUT) => {
                 let id = watcher.child("packetCaptures", rest[0]);
                 let (state, spec) = {
@@ -627,5 +604,21 @@ impl Daemon {
             rules.insert(nsg.clone(), Value::Object(hits));
         }
         json!({ "links": links, "rules": rules })
+    }
+}
+
+impl Daemon {
+    /// `{"value": [...]}`: the watcher's stored children of type `type_`
+    /// (flow logs, packet captures), as their views show them.
+    async fn children_of(&self, watcher: &ResourceId, type_: &str) -> Value {
+        let state = self.state.lock().await;
+        let value: Vec<Value> = state
+            .resources
+            .values()
+            .filter(|r| r.type_.eq_ignore_ascii_case(type_))
+            .filter(|r| r.id.parent().as_ref() == Some(watcher))
+            .filter_map(|r| crate::plan::view::resource_view(&state, &self.config.lab, &r.id).ok())
+            .collect();
+        json!({ "value": value })
     }
 }

@@ -7,15 +7,15 @@
 //! so they are read here directly rather than through a crate.
 
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
 use super::netns;
+use super::nfnetlink::{find, messages, nla, socket};
 pub use crate::diag::flow_log::{CtEvent, CtFlow};
 
-const NETLINK_NETFILTER: libc::c_int = 12;
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;
 const IPCTNL_MSG_CT_NEW: u16 = 0;
 const IPCTNL_MSG_CT_GET: u16 = 1;
@@ -43,26 +43,6 @@ const CTA_COUNTERS_PACKETS: u16 = 1;
 const CTA_COUNTERS_BYTES: u16 = 2;
 const CTA_PROTOINFO_TCP: u16 = 1;
 const CTA_PROTOINFO_TCP_STATE: u16 = 1;
-
-fn attrs(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    std::iter::from_fn(move || {
-        if b.len() < 4 {
-            return None;
-        }
-        let len = u16::from_ne_bytes([b[0], b[1]]) as usize;
-        let ty = u16::from_ne_bytes([b[2], b[3]]) & 0x3fff;
-        if len < 4 || len > b.len() {
-            return None;
-        }
-        let payload = &b[4..len];
-        b = &b[((len + 3) & !3).min(b.len())..];
-        Some((ty, payload))
-    })
-}
-
-fn find(b: &[u8], ty: u16) -> Option<&[u8]> {
-    attrs(b).find(|(t, _)| *t == ty).map(|(_, p)| p)
-}
 
 fn be_u64(p: &[u8]) -> u64 {
     match p.len() {
@@ -127,22 +107,6 @@ fn parse(event: CtEvent, body: &[u8]) -> Option<CtFlow> {
     })
 }
 
-/// Splits a datagram into netlink messages: `(type, flags, body)`.
-fn messages(mut b: &[u8]) -> Vec<(u16, u16, &[u8])> {
-    let mut out = Vec::new();
-    while b.len() >= 16 {
-        let len = u32::from_ne_bytes(b[0..4].try_into().expect("4 bytes")) as usize;
-        if len < 16 || len > b.len() {
-            break;
-        }
-        let ty = u16::from_ne_bytes([b[4], b[5]]);
-        let flags = u16::from_ne_bytes([b[6], b[7]]);
-        out.push((ty, flags, &b[16..len]));
-        b = &b[((len + 3) & !3).min(b.len())..];
-    }
-    out
-}
-
 fn event_of(ty: u16, flags: u16) -> Option<CtEvent> {
     if ty >> 8 != NFNL_SUBSYS_CTNETLINK {
         return None;
@@ -162,55 +126,11 @@ pub struct Conntrack {
     buf: Vec<u8>,
 }
 
-fn socket(groups: u32) -> Result<OwnedFd> {
-    // SAFETY: plain socket(2); the fd is owned right away.
-    let raw = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            NETLINK_NETFILTER,
-        )
-    };
-    if raw < 0 {
-        return Err(std::io::Error::last_os_error()).context("netlink socket");
-    }
-    // SAFETY: `raw` is a fresh descriptor nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    // SAFETY: a zeroed sockaddr_nl is valid; the fields are set below.
-    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    addr.nl_family = libc::AF_NETLINK as u16;
-    addr.nl_groups = groups;
-    // SAFETY: `addr` lives across the call and its size is passed.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            &addr as *const libc::sockaddr_nl as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_nl>() as u32,
-        )
-    };
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error()).context("binding the netlink socket");
-    }
-    // A big receive buffer: a burst of short flows must not overflow it.
-    let size: libc::c_int = 4 << 20;
-    // SAFETY: setsockopt with a c_int option value.
-    unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            &size as *const _ as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as u32,
-        );
-    }
-    Ok(fd)
-}
-
 impl Conntrack {
     /// Subscribes to the flow events of namespace `name`; reads block at most
     /// `timeout` so the reader can notice it should stop.
     pub fn events(name: &str, timeout: Duration) -> Result<Conntrack> {
-        let fd = netns::in_netns(name, move || socket(GROUPS))
+        let fd = netns::in_netns(name, move || socket(GROUPS, false))
             .with_context(|| format!("conntrack events in {name}"))?;
         let tv = libc::timeval {
             tv_sec: timeout.as_secs() as libc::time_t,
@@ -308,19 +228,10 @@ pub struct DeniedLog {
 impl DeniedLog {
     /// Binds NFLOG `group` in namespace `name` (headers only).
     pub fn open(name: &str, group: u16) -> Result<DeniedLog> {
-        let fd = netns::in_netns(name, move || socket(0))
+        let fd = netns::in_netns(name, move || socket(0, false))
             .with_context(|| format!("NFLOG socket in {name}"))?;
         let mut body = vec![libc::AF_INET as u8, 0];
         body.extend_from_slice(&group.to_be_bytes());
-        let nla = |ty: u16, payload: &[u8]| {
-            let mut v = ((4 + payload.len()) as u16).to_ne_bytes().to_vec();
-            v.extend_from_slice(&ty.to_ne_bytes());
-            v.extend_from_slice(payload);
-            while !v.len().is_multiple_of(4) {
-                v.push(0);
-            }
-            v
-        };
         body.extend(nla(NFULA_CFG_CMD, &[NFULNL_CFG_CMD_BIND]));
         let mut mode = 64u32.to_be_bytes().to_vec();
         mode.extend_from_slice(&[NFULNL_COPY_PACKET, 0]);
@@ -399,7 +310,7 @@ impl DeniedLog {
 /// Every IPv4 flow conntrack of namespace `name` tracks now, with counters.
 pub fn dump(name: &str) -> Result<Vec<CtFlow>> {
     netns::in_netns(name, move || {
-        let fd = socket(0)?;
+        let fd = socket(0, false)?;
         let mut req = Vec::with_capacity(20);
         req.extend_from_slice(&20u32.to_ne_bytes());
         req.extend_from_slice(&((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET).to_ne_bytes());
@@ -470,16 +381,6 @@ pub fn enable_accounting(name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn nla(ty: u16, payload: &[u8]) -> Vec<u8> {
-        let mut v = ((4 + payload.len()) as u16).to_ne_bytes().to_vec();
-        v.extend_from_slice(&ty.to_ne_bytes());
-        v.extend_from_slice(payload);
-        while !v.len().is_multiple_of(4) {
-            v.push(0);
-        }
-        v
-    }
 
     #[test]
     fn a_destroy_event_is_read_with_its_counters() {

@@ -19,6 +19,7 @@ pub mod conntrack;
 pub mod link_stats;
 mod links;
 mod netns;
+mod nfnetlink;
 mod nft;
 mod nl;
 pub mod probe;

@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 use super::netns;
+use super::nfnetlink::{attrs, messages, socket};
 pub use crate::diag::explain::TraceEvent;
 
 /// The DSCP the probe carries (unassigned codepoint 21, TOS byte 0x54):
@@ -21,26 +22,9 @@ pub const TRACE_DSCP: u8 = 21;
 /// The trace table's name (family `ip`).
 pub const TRACE_TABLE: &str = "vnet_explain";
 
-const NETLINK_NETFILTER: libc::c_int = 12;
 const NFNLGRP_NFTRACE: u32 = 9;
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFT_MSG_TRACE: u16 = 17;
-
-fn attrs(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    std::iter::from_fn(move || {
-        if b.len() < 4 {
-            return None;
-        }
-        let len = u16::from_ne_bytes([b[0], b[1]]) as usize;
-        let ty = u16::from_ne_bytes([b[2], b[3]]) & 0x3fff;
-        if len < 4 || len > b.len() {
-            return None;
-        }
-        let p = &b[4..len];
-        b = &b[((len + 3) & !3).min(b.len())..];
-        Some((ty, p))
-    })
-}
 
 fn text(p: &[u8]) -> String {
     String::from_utf8_lossy(p.split(|c| *c == 0).next().unwrap_or(&[])).into_owned()
@@ -92,38 +76,6 @@ fn parse(body: &[u8]) -> Option<TraceEvent> {
     Some(e)
 }
 
-fn trace_socket() -> Result<OwnedFd> {
-    // SAFETY: plain socket(2); the fd is owned right away.
-    let raw = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            NETLINK_NETFILTER,
-        )
-    };
-    if raw < 0 {
-        return Err(std::io::Error::last_os_error()).context("netlink socket");
-    }
-    // SAFETY: a fresh descriptor nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    // SAFETY: a zeroed sockaddr_nl is valid; fields set below.
-    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    addr.nl_family = libc::AF_NETLINK as u16;
-    addr.nl_groups = 1 << (NFNLGRP_NFTRACE - 1);
-    // SAFETY: `addr` outlives the call and its size is given.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            &addr as *const libc::sockaddr_nl as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_nl>() as u32,
-        )
-    };
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error()).context("subscribing to nftables traces");
-    }
-    Ok(fd)
-}
-
 fn table_batch(protocol: &str, dport: u16) -> Value {
     let chain = |name: &str, hook: &str| {
         json!({"add": {"chain": {"family": "ip", "table": TRACE_TABLE, "name": name,
@@ -161,7 +113,7 @@ impl Tracing {
             sockets: Vec::new(),
         };
         for ns in namespaces {
-            let fd = netns::in_netns_async(ns, trace_socket)
+            let fd = netns::in_netns_async(ns, || socket(1 << (NFNLGRP_NFTRACE - 1), true))
                 .await
                 .with_context(|| format!("trace socket in {ns}"))?;
             t.sockets.push((ns.clone(), fd));
@@ -196,17 +148,10 @@ impl Tracing {
                 if n <= 0 {
                     break;
                 }
-                let mut b = &buf[..n as usize];
-                while b.len() >= 16 {
-                    let len = u32::from_ne_bytes(b[0..4].try_into().expect("4")) as usize;
-                    if len < 16 || len > b.len() {
-                        break;
-                    }
-                    let ty = u16::from_ne_bytes([b[4], b[5]]);
+                for (ty, _, body) in messages(&buf[..n as usize]) {
                     if ty == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_TRACE {
-                        events.extend(parse(&b[16..len]));
+                        events.extend(parse(body));
                     }
-                    b = &b[((len + 3) & !3).min(b.len())..];
                 }
             }
             let indexes: Vec<u32> = events
