@@ -6,6 +6,29 @@ use serde_json::Value;
 
 /// Known shapes: (a field that identifies the shape, the columns as (header, field)).
 const SHAPES: &[(&str, &[(&str, &str)])] = &[
+    // `network watcher packet-capture show-status|stop`.
+    (
+        "packetCaptureStatus",
+        &[
+            ("CaptureStartTime", "captureStartTime"),
+            ("Name", "name"),
+            ("PacketCaptureStatus", "packetCaptureStatus"),
+            ("StopReason", "stopReason"),
+        ],
+    ),
+    // `network watcher packet-capture show|list` (flattened as az shows them).
+    (
+        "bytesToCapturePerPacket",
+        &[
+            ("BytesToCapturePerPacket", "bytesToCapturePerPacket"),
+            ("Name", "name"),
+            ("ProvisioningState", "provisioningState"),
+            ("ResourceGroup", "resourceGroup"),
+            ("Target", "target"),
+            ("TimeLimitInSeconds", "timeLimitInSeconds"),
+            ("TotalBytesPerSession", "totalBytesPerSession"),
+        ],
+    ),
     // `network watcher test-connectivity`.
     (
         "connectionStatus",
