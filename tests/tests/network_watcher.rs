@@ -410,9 +410,77 @@ fn pure_ip_flow_verify_and_next_hop_agree_with_real_probes_on_200_flows() {
             ));
         }
     }
+    // Generated flows to the storage account (it listens on 80 only): the
+    // account reports the path and source it saw.
+    let store_ip = lab.show(&id(RG, "Microsoft.Storage/storageAccounts", STORE))["emulator"]
+        ["publicIpAddress"]
+        .as_str()
+        .expect("publicIpAddress")
+        .to_string();
+    let host = format!("{STORE}.blob.core.windows.net");
+    let mut to_storage = 0;
+    for _ in 0..20 {
+        let (vm, src) = *rng.pick(&VMS);
+        let hop = lab.cli_json(&[
+            "network",
+            "watcher",
+            "show-next-hop",
+            "-g",
+            RG,
+            "--vm",
+            vm,
+            "--source-ip",
+            src,
+            "--dest-ip",
+            &store_ip,
+        ]);
+        let out = lab.cli_json(&[
+            "network",
+            "watcher",
+            "test-ip-flow",
+            "-g",
+            RG,
+            "--vm",
+            vm,
+            "--direction",
+            "Outbound",
+            "--protocol",
+            "TCP",
+            "--local",
+            &format!("{src}:40000"),
+            "--remote",
+            &format!("{store_ip}:80"),
+        ]);
+        let want = match (out["access"].as_str(), hop["nextHopType"].as_str()) {
+            (Some("Allow"), Some("VirtualNetworkServiceEndpoint")) => Some("serviceEndpoint"),
+            (Some("Allow"), Some("Internet")) => Some("public"),
+            _ => None,
+        };
+        let body = lab
+            .exec(
+                &["--vm", vm],
+                &[
+                    "sh",
+                    "-c",
+                    &format!("curl -sS --max-time 3 --resolve {host}:80:{store_ip} http://{host}/"),
+                ],
+            )
+            .stdout;
+        let seen: Option<Value> = serde_json::from_slice(&body).ok();
+        let got = seen.as_ref().and_then(|v| v["path"].as_str());
+        let source_ok = match (got, seen.as_ref()) {
+            (Some("serviceEndpoint"), Some(v)) => v["sourceAddress"] == src,
+            (Some(_), Some(v)) => v["sourceAddress"] != src,
+            _ => true,
+        };
+        if got != want || !source_ok {
+            disagreements.push(format!("TCP {src} -> storage {store_ip}:80: predicted {want:?}, saw {seen:?}; next hop {hop}, outbound {out}"));
+        }
+        to_storage += 1;
+    }
     let arrived = flows.iter().filter(|f| seen.contains_key(&f.port)).count();
     println!(
-        "{} flows, {arrived} arrived somewhere, {} disagreements",
+        "{} flows and {to_storage} to the storage account, {arrived} arrived somewhere, {} disagreements",
         flows.len(),
         disagreements.len()
     );
