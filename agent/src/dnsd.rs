@@ -29,6 +29,17 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::dataplane::{in_netns, netns_path};
 use crate::dns::wire::{respond, Transport};
+
+/// Queries the lab's DNS servers answered, by response code (the low four
+/// bits of the answer's RCODE): `GET /metrics` reports them.
+pub static ANSWERS_BY_RCODE: [std::sync::atomic::AtomicU64; 16] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; 16];
+
+fn count(answer: &[u8]) {
+    if let Some(b) = answer.get(3) {
+        ANSWERS_BY_RCODE[usize::from(b & 0x0f)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 use crate::dns::{Resolver, Tables};
 use crate::model::{Inventory, LabState, ResourceId};
 use crate::plan::{DnsServerPlan, DnsView, NetworkPlan};
@@ -265,7 +276,8 @@ async fn serve_udp(sock: Arc<UdpSocket>, view: View) {
                     break;
                 }
             };
-            let Some(answer) = respond(&buf[..n], &resolver, Transport::Udp) else {
+            let Some(answer) = respond(&buf[..n], &resolver, Transport::Udp).inspect(|a| count(a))
+            else {
                 continue;
             };
             match sock.try_send_to(&answer, peer) {
@@ -314,7 +326,8 @@ async fn serve_tcp_conn(mut stream: TcpStream, view: View) {
             Ok(Ok(_)) => {}
             _ => return,
         }
-        let Some(answer) = respond(&buf, &view.current(), Transport::Tcp) else {
+        let Some(answer) = respond(&buf, &view.current(), Transport::Tcp).inspect(|a| count(a))
+        else {
             continue;
         };
         let Ok(n) = u16::try_from(answer.len()) else {

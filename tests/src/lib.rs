@@ -117,6 +117,12 @@ impl Lab {
 
     /// Starts the daemon and waits until its socket answers.
     pub fn start_daemon(&mut self) {
+        self.start_daemon_with(&[]);
+    }
+
+    /// Like [`Lab::start_daemon`], with extra environment (daemon options
+    /// that have an environment variable, e.g. `VNET_AGENT_METRICS_PORT`).
+    pub fn start_daemon_with(&mut self, env: &[(&str, &str)]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -131,6 +137,7 @@ impl Lab {
                 "--flow-log-interval",
                 "1",
             ])
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)

@@ -34,6 +34,8 @@ pub struct DaemonConfig {
     pub resync_interval: Duration,
     /// How often VNet flow logs write their records (Azure: about a minute).
     pub flow_log_interval: Duration,
+    /// Also serve `GET /metrics` on 127.0.0.1:PORT (opt-in).
+    pub metrics_port: Option<u16>,
 }
 
 /// An error answered to a client: Azure's own, or an internal failure.
@@ -56,11 +58,14 @@ impl From<anyhow::Error> for ApiError {
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Totals {
-    reconciles: u64,
-    kernel_writes: u64,
-    last: Option<ReconcileReport>,
-    last_error: Option<String>,
+pub(super) struct Totals {
+    pub reconciles: u64,
+    pub kernel_writes: u64,
+    /// Seconds spent reconciling, all reconciles together, and the last one.
+    pub reconcile_seconds: f64,
+    pub last_reconcile_seconds: f64,
+    pub last: Option<ReconcileReport>,
+    pub last_error: Option<String>,
 }
 
 /// The running daemon's shared state.
@@ -76,7 +81,7 @@ pub struct Daemon {
     pub(super) processes: std::sync::Mutex<Vec<ProcessPlan>>,
     /// What the platform did when each app instance started.
     pub(super) startups: std::sync::Mutex<super::platform::Startups>,
-    totals: std::sync::Mutex<Totals>,
+    pub(super) totals: std::sync::Mutex<Totals>,
     /// The lab CA (certificate, key) the services' certificates are signed with.
     pub lab_ca: (PathBuf, PathBuf),
     /// Every deployment, failed ones too (`deployments.json`).
@@ -174,6 +179,7 @@ impl Daemon {
         if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
             anyhow::bail!("the lab is being taken down");
         }
+        let started = std::time::Instant::now();
         let plan = plan::build(state, &self.config.lab);
         // Before namespaces go: a socket of ours would keep one alive.
         self.dns.stop_gone(&plan);
@@ -181,6 +187,9 @@ impl Daemon {
         {
             let mut t = self.totals.lock().unwrap();
             t.reconciles += 1;
+            let took = started.elapsed().as_secs_f64();
+            t.reconcile_seconds += took;
+            t.last_reconcile_seconds = took;
             match &result {
                 Ok(r) => {
                     t.kernel_writes += r.kernel_writes;

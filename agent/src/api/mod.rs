@@ -16,6 +16,7 @@ pub mod client;
 mod daemon;
 mod deployments;
 mod flow_logs;
+mod metrics;
 mod network;
 mod operations;
 mod packet_captures;

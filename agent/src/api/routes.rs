@@ -45,6 +45,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
     // routes (which check inside `validate`): a Reader must not `down`.
     let lab = Router::new()
         .route("/lab/status", get(status))
+        .route("/metrics", get(metrics))
         .route("/lab/reconcile", post(reconcile))
         .route("/lab/down", post(down))
         .route("/lab/exec", get(exec_target))
@@ -140,6 +141,18 @@ struct ExecQuery {
     onprem_host: Option<String>,
     site: Option<String>,
     gateway: Option<String>,
+}
+
+/// `GET /metrics`: Prometheus' text format.
+async fn metrics(State(d): State<Arc<Daemon>>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        d.metrics().await,
+    )
+        .into_response()
 }
 
 /// `GET /lab/graph?format=dot|mermaid|html|json[&resourceGroup=RG]`.
@@ -470,6 +483,21 @@ pub async fn serve(daemon: Arc<Daemon>) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
     tracing::info!(socket = %socket.display(), lab = %daemon.config.lab.name, "serving");
+    if let Some(port) = daemon.config.metrics_port {
+        // Loopback only: the metrics name the lab's resources.
+        let tcp = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .with_context(|| format!("binding the metrics port 127.0.0.1:{port}"))?;
+        let app = Router::new()
+            .route("/metrics", get(metrics))
+            .with_state(daemon.clone());
+        tracing::info!(port, "serving metrics on loopback");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(tcp, app).await {
+                tracing::warn!("metrics listener: {e}");
+            }
+        });
+    }
     tokio::spawn(daemon.clone().resync_loop());
     if let Some(rx) = daemon.take_bgp_events() {
         tokio::spawn(daemon.clone().bgp_loop(rx));

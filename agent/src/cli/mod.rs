@@ -266,6 +266,10 @@ struct ServeArgs {
     /// once a minute; tests ask for less).
     #[arg(long, default_value_t = 60)]
     flow_log_interval: u64,
+    /// Also serve Prometheus metrics (`GET /metrics`) on 127.0.0.1:PORT;
+    /// the API socket always serves them.
+    #[arg(long, env = "VNET_AGENT_METRICS_PORT")]
+    metrics_port: Option<u16>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -474,6 +478,7 @@ fn serve(g: &Global, args: ServeArgs) -> Result<()> {
         socket: g.socket(),
         resync_interval: Duration::from_secs(args.resync_interval.max(1)),
         flow_log_interval: Duration::from_secs(args.flow_log_interval.max(1)),
+        metrics_port: args.metrics_port,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

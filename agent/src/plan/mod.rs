@@ -161,6 +161,29 @@ pub fn fabric_namespace(
         .ok_or_else(|| not_found("virtual network", vnet))
 }
 
+/// Every plan instance (worker) as its stamp sees it: `(plan, instance,
+/// stamp namespace, the worker's address on the stamp link)`. The stamp
+/// SNATs each instance's internet flows to an outbound IP from a port range
+/// of its own, so its conntrack entries from that address are the SNAT
+/// ports the instance holds.
+pub fn worker_uplinks(
+    state: &LabState,
+    lab: &LabConfig,
+) -> Vec<(ResourceId, u32, String, std::net::Ipv4Addr)> {
+    let l = Layout::new(state, lab);
+    l.workers
+        .iter()
+        .map(|w| {
+            (
+                w.plan.clone(),
+                w.instance,
+                l.stamps[w.stamp].netns.clone(),
+                w.pub0,
+            )
+        })
+        .collect()
+}
+
 /// Every VM NIC of the lab, with its fabric.
 pub fn vm_nics(state: &LabState, lab: &LabConfig) -> Vec<NicInFabric> {
     let l = Layout::new(state, lab);
