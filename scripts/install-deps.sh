@@ -29,6 +29,8 @@ have tcpdump || [ -x /usr/bin/tcpdump ] || need+=(tcpdump)
 # `lab graph`: its test renders the dot output with Graphviz and opens the
 # HTML page in a real headless Chromium (Debian's package).
 have dot || need+=(graphviz)
+# The unit file's test runs `systemd-analyze verify` (it starts nothing).
+have systemd-analyze || need+=(systemd)
 have chromium || need+=(chromium)
 have ps || need+=(procps)
 have cc || need+=(gcc libc6-dev)

@@ -36,6 +36,8 @@ pub struct DaemonConfig {
     pub flow_log_interval: Duration,
     /// Also serve `GET /metrics` on 127.0.0.1:PORT (opt-in).
     pub metrics_port: Option<u16>,
+    /// The group that may use the API socket (0660); `None`: root only (0600).
+    pub socket_group: Option<String>,
 }
 
 /// An error answered to a client: Azure's own, or an internal failure.

@@ -22,6 +22,7 @@ mod operations;
 mod packet_captures;
 mod platform;
 mod routes;
+mod systemd;
 mod watcher;
 pub use routes::serve;
 

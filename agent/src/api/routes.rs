@@ -480,8 +480,7 @@ pub async fn serve(daemon: Arc<Daemon>) -> anyhow::Result<()> {
     }
     let listener = tokio::net::UnixListener::bind(&socket)
         .with_context(|| format!("binding {}", socket.display()))?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+    super::systemd::socket_access(&socket, daemon.config.socket_group.as_deref())?;
     tracing::info!(socket = %socket.display(), lab = %daemon.config.lab.name, "serving");
     if let Some(port) = daemon.config.metrics_port {
         // Loopback only: the metrics name the lab's resources.
@@ -502,6 +501,22 @@ pub async fn serve(daemon: Arc<Daemon>) -> anyhow::Result<()> {
     if let Some(rx) = daemon.take_bgp_events() {
         tokio::spawn(daemon.clone().bgp_loop(rx));
     }
+    // SIGHUP (`systemctl reload`): reconcile now, as the resync loop does.
+    let d = daemon.clone();
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            super::systemd::reloading();
+            match d.resync().await {
+                Ok(r) => tracing::info!(kernel_writes = r.kernel_writes, "reloaded (SIGHUP)"),
+                Err(e) => tracing::warn!("reload: {e:#}"),
+            }
+            super::systemd::notify("READY=1");
+        }
+    });
     let d = daemon.clone();
     let shutdown = async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -511,7 +526,10 @@ pub async fn serve(daemon: Arc<Daemon>) -> anyhow::Result<()> {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
         }
+        super::systemd::notify("STOPPING=1");
     };
+    // The socket is bound and answers from here on: ready.
+    super::systemd::notify("READY=1");
     axum::serve(listener, router(daemon))
         .with_graceful_shutdown(shutdown)
         .await?;

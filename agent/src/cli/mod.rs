@@ -270,6 +270,11 @@ struct ServeArgs {
     /// the API socket always serves them.
     #[arg(long, env = "VNET_AGENT_METRICS_PORT")]
     metrics_port: Option<u16>,
+    /// A group (name or number) whose members may use the API socket
+    /// (root:GROUP 0660): they run the CLI without sudo, and can do all the
+    /// lab's API can (deploy, exec into namespaces as root, tear down).
+    #[arg(long, env = "VNET_AGENT_SOCKET_GROUP")]
+    socket_group: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -479,6 +484,7 @@ fn serve(g: &Global, args: ServeArgs) -> Result<()> {
         resync_interval: Duration::from_secs(args.resync_interval.max(1)),
         flow_log_interval: Duration::from_secs(args.flow_log_interval.max(1)),
         metrics_port: args.metrics_port,
+        socket_group: args.socket_group,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

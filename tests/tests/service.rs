@@ -1,0 +1,151 @@
+//! Issue 14, the daemon as a service: systemd's notify protocol (ready once
+//! the API answers, reloading on SIGHUP, stopping on SIGTERM), the API
+//! socket's group access, and the unit file as `systemd-analyze verify`
+//! reads it.
+
+use std::os::unix::net::UnixDatagram;
+use std::process::Command;
+use std::time::Duration;
+
+use vnet_e2e::*;
+
+fn notifications(sock: &UnixDatagram, until: &str) -> Vec<String> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    sock.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    while let Ok(n) = sock.recv(&mut buf) {
+        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let done = m.contains(until);
+        got.push(m);
+        if done {
+            break;
+        }
+    }
+    got
+}
+
+#[test]
+fn the_daemon_speaks_sd_notify_and_reloads_on_sighup() {
+    let Some(mut lab) = Lab::start() else { return };
+    lab.stop_daemon();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    lab.start_daemon_with(&[("NOTIFY_SOCKET", path.to_str().unwrap())]);
+    let ready = notifications(&sock, "READY=1");
+    assert!(ready.iter().any(|m| m == "READY=1"), "{ready:?}");
+    // Ready means the API answers.
+    assert!(lab.cli_json(&["lab", "status"])["generation"].is_u64());
+    let pid = lab.daemon_pid().unwrap();
+    // SAFETY: SIGHUP to the daemon this test started, by PID.
+    unsafe { libc::kill(pid as i32, libc::SIGHUP) };
+    let reload = notifications(&sock, "READY=1");
+    assert!(
+        reload
+            .iter()
+            .any(|m| m.starts_with("RELOADING=1\nMONOTONIC_USEC=")),
+        "{reload:?}"
+    );
+    assert!(reload.last().is_some_and(|m| m == "READY=1"), "{reload:?}");
+    lab.stop_daemon();
+    let stop = notifications(&sock, "STOPPING=1");
+    assert!(stop.iter().any(|m| m == "STOPPING=1"), "{stop:?}");
+    lab.start_daemon();
+}
+
+/// `curl` on the API socket as uid 4343 with group `gid` (setpriv: no user
+/// or group is added to this machine).
+fn status_as(lab: &Lab, gid: &str) -> std::process::Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid",
+            "4343",
+            "--regid",
+            gid,
+            "--clear-groups",
+            "curl",
+            "-sS",
+            "--fail",
+            "--unix-socket",
+        ])
+        .arg(lab.socket())
+        .arg("http://vnet-agent/lab/status")
+        .output()
+        .expect("setpriv")
+}
+
+#[test]
+fn a_member_of_the_socket_group_uses_the_api_and_others_cannot() {
+    let Some(mut lab) = Lab::start() else { return };
+    lab.stop_daemon();
+    // The test's own directory holds the socket: others may traverse it.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        lab.socket().parent().unwrap(),
+        std::fs::Permissions::from_mode(0o711),
+    )
+    .unwrap();
+    lab.start_daemon_with(&[("VNET_AGENT_SOCKET_GROUP", "4242")]);
+    let meta = std::fs::metadata(lab.socket()).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o777),
+        (0, 4242, 0o660)
+    );
+    let member = status_as(&lab, "4242");
+    assert!(
+        member.status.success(),
+        "a member reads: {}",
+        String::from_utf8_lossy(&member.stderr)
+    );
+    assert!(String::from_utf8_lossy(&member.stdout).contains("\"generation\""));
+    let other = status_as(&lab, "4343");
+    assert!(!other.status.success(), "a user outside the group cannot");
+    // curl's "Couldn't connect" (7): connect(2) on the socket was refused.
+    assert_eq!(
+        other.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+    // Without a group the socket is root's alone.
+    lab.stop_daemon();
+    lab.start_daemon();
+    let meta = std::fs::metadata(lab.socket()).unwrap();
+    assert_eq!(meta.mode() & 0o777, 0o600);
+    assert!(!status_as(&lab, "4242").status.success());
+}
+
+#[test]
+fn the_unit_file_verifies() {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../packaging/vnet-agent.service"
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // systemd-analyze checks that ExecStart's binary exists: point it at the build.
+    let path = dir.path().join("vnet-agent.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/bin/vnet-agent", agent_bin().to_str().unwrap()),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (Debian's systemd package)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let problems: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("vnet-agent.service"))
+        .collect();
+    assert!(out.status.success() && problems.is_empty(), "{err}");
+    assert!(
+        unit.contains("Type=notify")
+            && unit.contains("ExecReload=")
+            && unit.contains("KillMode=process")
+    );
+}
