@@ -149,3 +149,41 @@ fn the_unit_file_verifies() {
             && unit.contains("KillMode=process")
     );
 }
+
+#[test]
+fn json_logs_carry_the_request_and_its_resource() {
+    let Some(mut lab) = Lab::start() else { return };
+    lab.stop_daemon();
+    // The log file is appended to: only what the JSON daemon wrote counts.
+    let start = lab.daemon_log().len();
+    lab.start_daemon_with(&[("VNET_AGENT_LOG_FORMAT", "json")]);
+    lab.deploy(
+        "rg1",
+        &serde_json::json!({ "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+            "contentVersion": "1.0.0.0", "resources": [
+                { "type": "Microsoft.Network/virtualNetworks", "name": "logvnet", "location": "westeurope",
+                  "properties": { "addressSpace": { "addressPrefixes": ["10.9.0.0/16"] } } } ] }),
+    );
+    let log = lab.daemon_log()[start..].to_string();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+        })
+        .collect();
+    assert!(!lines.is_empty());
+    let in_request = lines.iter().find(|l| {
+        l["spans"].as_array().is_some_and(|s| {
+            s.iter().any(|sp| {
+                sp["name"] == "request"
+                    && sp["resource"]
+                        .as_str()
+                        .is_some_and(|r| r.contains("/resourceGroups/rg1/"))
+            })
+        })
+    });
+    assert!(
+        in_request.is_some(),
+        "no log line of the deployment's request names its resource:\n{log}"
+    );
+}

@@ -65,7 +65,21 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/resources", get(list))
         .route("/subscriptions/{*rest}", any(resource))
         .route("/providers/{*rest}", any(root_scope))
+        .layer(middleware::from_fn(request_span))
         .with_state(daemon)
+}
+
+/// Every API request runs in a span that names it: method and path (the
+/// resource id, for ARM paths), so each log line of its work carries them.
+async fn request_span(req: Request, next: Next) -> Response {
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        resource = %req.uri().path(),
+    );
+    let res = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    span.in_scope(|| tracing::debug!(status = res.status().as_u16(), "answered"));
+    res
 }
 
 /// The calling principal: the request's principal header, else the lab owner.

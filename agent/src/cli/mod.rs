@@ -242,6 +242,13 @@ enum Command {
     },
 }
 
+/// `serve --log-format`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Args, Debug)]
 struct ServeArgs {
     /// The lab's public address pool (outbound IPs, internet hosts).
@@ -270,6 +277,14 @@ struct ServeArgs {
     /// the API socket always serves them.
     #[arg(long, env = "VNET_AGENT_METRICS_PORT")]
     metrics_port: Option<u16>,
+    /// Log lines as text, or as one JSON object per line (for log shippers).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "text",
+        env = "VNET_AGENT_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
     /// A group (name or number) whose members may use the API socket
     /// (root:GROUP 0660): they run the CLI without sudo, and can do all the
     /// lab's API can (deploy, exec into namespaces as root, tear down).
@@ -457,14 +472,24 @@ fn down(g: &Global, purge: bool) -> Result<ExitCode> {
 }
 
 fn serve(g: &Global, args: ServeArgs) -> Result<()> {
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        // One JSON object per line, with the spans it ran in (the request's
+        // method and resource id, the reconcile step).
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     validate_lab_name(&g.lab)?;
     // Everything the daemon writes (state with app settings and secrets,
     // service configurations, the lab CA's key, logs) is root's alone:
