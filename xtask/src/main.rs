@@ -4,6 +4,7 @@ mod baseline;
 mod bench;
 mod bgp_bench;
 mod datapath;
+mod deb;
 mod dns_bench;
 mod rr;
 mod run;
@@ -16,6 +17,8 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
+  deb               the Debian package (cargo-deb): binary, systemd unit,
+                    examples, docs; checks what it holds and prints its path
   bench [--quick] [--datapath-only] [--no-nsg] [--dns-only] [--bgp-only]
         [--template-only]
                     (root; runs inside scripts/sandbox.sh)
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         ["datapath-template", rest @ ..] => {
             datapath::print_template(rest).map(|()| ExitCode::SUCCESS)
         }
+        ["deb"] => deb::run(),
         ["dns-load", rest @ ..] => dns_bench::load(rest).map(|()| ExitCode::SUCCESS),
         ["connect-until", rest @ ..] => bgp_bench::connect_until(rest),
         ["rr-server", rest @ ..] => rr::server(rest).map(|()| ExitCode::SUCCESS),
