@@ -125,7 +125,7 @@ pub fn run(g: &Global, cmd: DeploymentCmd) -> Result<ExitCode> {
 
 /// The request body: ARM's deployment properties, plus what the daemon
 /// needs to read linked templates and place errors (`properties.lab`).
-fn body(a: &CreateArgs) -> Result<(String, Value)> {
+pub(super) fn body(a: &CreateArgs) -> Result<(String, Value)> {
     let text = std::fs::read_to_string(&a.template_file)
         .with_context(|| format!("reading {}", a.template_file.display()))?;
     let template: Value = serde_json::from_str(&text)

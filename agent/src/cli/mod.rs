@@ -7,6 +7,7 @@ mod connectivity;
 mod create;
 mod deployment;
 mod exec;
+mod exercise;
 mod explain;
 mod flow_log;
 mod flow_verify;
@@ -323,6 +324,12 @@ enum LabCmd {
     Ca,
     /// The lab's topology: `-o dot|mermaid|html|json`, or `--serve PORT` (live counters).
     Graph(graph::GraphArgs),
+    /// Lab exercises that check themselves with real traffic (`labs/`).
+    #[command(subcommand)]
+    Exercise(exercise::ExerciseCmd),
+    /// The traffic end of exercise checks (run inside a namespace by `exercise check`).
+    #[command(subcommand, hide = true)]
+    Probe(exercise::ProbeCmd),
 }
 
 /// Entry point of the binary.
@@ -374,6 +381,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Lab(LabCmd::Reconcile) => g.call("POST", "/lab/reconcile", None),
         Command::Lab(LabCmd::Ca) => g.call("GET", "/lab/ca", None),
         Command::Lab(LabCmd::Graph(args)) => graph::run(&g, args),
+        Command::Lab(LabCmd::Exercise(cmd)) => exercise::run(&g, cmd),
+        Command::Lab(LabCmd::Probe(cmd)) => exercise::probe(cmd),
         Command::ServiceHost { config } => {
             crate::services::host::run(&config).map(|_| ExitCode::SUCCESS)
         }
