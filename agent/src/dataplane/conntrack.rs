@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use super::netns;
-use super::nfnetlink::{find, messages, nla, socket};
+use super::nfnetlink::{find, messages, nla, recv, send, socket};
 pub use crate::diag::flow_log::{CtEvent, CtFlow};
 
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;
@@ -155,23 +155,16 @@ impl Conntrack {
     /// The next batch of events; empty on timeout. An overrun (ENOBUFS: the
     /// kernel dropped events) is reported as an error the caller counts.
     pub fn read_batch(&mut self) -> Result<Vec<CtFlow>> {
-        // SAFETY: reading into our own buffer of the given length.
-        let n = unsafe {
-            libc::recv(
-                self.fd.as_raw_fd(),
-                self.buf.as_mut_ptr() as *mut libc::c_void,
-                self.buf.len(),
-                0,
-            )
+        let n = match recv(&self.fd, &mut self.buf, 0) {
+            Ok(n) => n,
+            Err(e) => {
+                return match e.raw_os_error() {
+                    Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(Vec::new()),
+                    _ => Err(e).context("reading conntrack events"),
+                }
+            }
         };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(Vec::new()),
-                _ => Err(e).context("reading conntrack events"),
-            };
-        }
-        Ok(messages(&self.buf[..n as usize])
+        Ok(messages(&self.buf[..n])
             .into_iter()
             .filter_map(|(ty, flags, body)| parse(event_of(ty, flags)?, body))
             .collect())
@@ -242,18 +235,7 @@ impl DeniedLog {
         req.extend_from_slice(&1u32.to_ne_bytes());
         req.extend_from_slice(&0u32.to_ne_bytes());
         req.extend_from_slice(&body);
-        // SAFETY: sending our own buffer to the kernel.
-        let sent = unsafe {
-            libc::send(
-                fd.as_raw_fd(),
-                req.as_ptr() as *const libc::c_void,
-                req.len(),
-                0,
-            )
-        };
-        if sent < 0 {
-            return Err(std::io::Error::last_os_error()).context("binding the NFLOG group");
-        }
+        send(&fd, &req).context("binding the NFLOG group")?;
         let mut log = DeniedLog {
             fd,
             buf: vec![0; 1 << 16],
@@ -278,19 +260,7 @@ impl DeniedLog {
     }
 
     fn recv(&mut self, flags: libc::c_int) -> Result<usize> {
-        // SAFETY: reading into our own buffer of the given length.
-        let n = unsafe {
-            libc::recv(
-                self.fd.as_raw_fd(),
-                self.buf.as_mut_ptr() as *mut libc::c_void,
-                self.buf.len(),
-                flags,
-            )
-        };
-        if n < 0 {
-            return Err(std::io::Error::last_os_error()).context("reading NFLOG");
-        }
-        Ok(n as usize)
+        recv(&self.fd, &mut self.buf, flags).context("reading NFLOG")
     }
 
     /// Every denied packet queued now (never blocks).
@@ -318,34 +288,12 @@ pub fn dump(name: &str) -> Result<Vec<CtFlow>> {
         req.extend_from_slice(&1u32.to_ne_bytes());
         req.extend_from_slice(&0u32.to_ne_bytes());
         req.extend_from_slice(&[libc::AF_INET as u8, 0, 0, 0]);
-        // SAFETY: sending our own buffer to the kernel (nl_pid 0).
-        let sent = unsafe {
-            libc::send(
-                fd.as_raw_fd(),
-                req.as_ptr() as *const libc::c_void,
-                req.len(),
-                0,
-            )
-        };
-        if sent < 0 {
-            return Err(std::io::Error::last_os_error()).context("asking for the conntrack table");
-        }
+        send(&fd, &req).context("asking for the conntrack table")?;
         let mut buf = vec![0u8; 1 << 16];
         let mut out = Vec::new();
         loop {
-            // SAFETY: reading into our own buffer of the given length.
-            let n = unsafe {
-                libc::recv(
-                    fd.as_raw_fd(),
-                    buf.as_mut_ptr() as *mut libc::c_void,
-                    buf.len(),
-                    0,
-                )
-            };
-            if n < 0 {
-                return Err(std::io::Error::last_os_error()).context("reading the conntrack table");
-            }
-            for (ty, _, body) in messages(&buf[..n as usize]) {
+            let n = recv(&fd, &mut buf, 0).context("reading the conntrack table")?;
+            for (ty, _, body) in messages(&buf[..n]) {
                 match ty {
                     NLMSG_DONE => return Ok(out),
                     NLMSG_ERROR => {

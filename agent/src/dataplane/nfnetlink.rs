@@ -101,3 +101,39 @@ pub fn socket(groups: u32, nonblocking: bool) -> Result<OwnedFd> {
     }
     Ok(fd)
 }
+
+/// One datagram into `buf` (`flags`: 0, or `MSG_DONTWAIT`).
+pub fn recv(fd: &OwnedFd, buf: &mut [u8], flags: libc::c_int) -> std::io::Result<usize> {
+    // SAFETY: reading into a buffer we own, of its length.
+    let n = unsafe {
+        libc::recv(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr() as *mut libc::c_void,
+            buf.len(),
+            flags,
+        )
+    };
+    if n < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Sends one request to the kernel.
+pub fn send(fd: &OwnedFd, req: &[u8]) -> std::io::Result<()> {
+    // SAFETY: sending a buffer we own, of its length, to the kernel.
+    let n = unsafe {
+        libc::send(
+            fd.as_raw_fd(),
+            req.as_ptr() as *const libc::c_void,
+            req.len(),
+            0,
+        )
+    };
+    if n < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}

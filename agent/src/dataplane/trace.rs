@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 use super::netns;
-use super::nfnetlink::{attrs, messages, socket};
+use super::nfnetlink::{attrs, messages, recv, socket};
 pub use crate::diag::explain::TraceEvent;
 
 /// The DSCP the probe carries (unassigned codepoint 21, TOS byte 0x54):
@@ -135,20 +135,8 @@ impl Tracing {
         let mut buf = vec![0u8; 1 << 16];
         for (ns, fd) in &self.sockets {
             let mut events = Vec::new();
-            loop {
-                // SAFETY: reading into our own buffer of the given length.
-                let n = unsafe {
-                    libc::recv(
-                        fd.as_raw_fd(),
-                        buf.as_mut_ptr() as *mut libc::c_void,
-                        buf.len(),
-                        libc::MSG_DONTWAIT,
-                    )
-                };
-                if n <= 0 {
-                    break;
-                }
-                for (ty, _, body) in messages(&buf[..n as usize]) {
+            while let Ok(n @ 1..) = recv(fd, &mut buf, libc::MSG_DONTWAIT) {
+                for (ty, _, body) in messages(&buf[..n]) {
                     if ty == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_TRACE {
                         events.extend(parse(body));
                     }
