@@ -297,10 +297,23 @@ pub struct PublicIpCreate {
 pub enum PublicIpCmd {
     /// Create a public IP address (from the lab's public pool).
     Create(PublicIpCreate),
+    /// Show a public IP address (its `properties.ipAddress`).
+    Show {
+        #[command(flatten)]
+        rg: super::network::Rg,
+        #[arg(short = 'n', long)]
+        name: String,
+    },
 }
 
 pub fn public_ip(g: &Global, cmd: PublicIpCmd) -> Result<ExitCode> {
-    let PublicIpCmd::Create(a) = cmd;
+    let a = match cmd {
+        PublicIpCmd::Create(a) => a,
+        PublicIpCmd::Show { rg, name } => {
+            let id = rg.id("Microsoft.Network", "publicIPAddresses", &name);
+            return g.call("GET", &id.to_string(), None);
+        }
+    };
     let id = a
         .named
         .rg
@@ -668,16 +681,103 @@ pub enum StorageAccountCmd {
         #[arg(long)]
         default_action: Option<String>,
     },
+    /// The account's firewall rules.
+    #[command(subcommand, name = "network-rule")]
+    NetworkRule(NetworkRuleCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NetworkRuleCmd {
+    /// Admit a subnet (service endpoint traffic) or a public address or range.
+    Add {
+        #[command(flatten)]
+        rg: super::network::Rg,
+        #[arg(long)]
+        account_name: String,
+        /// A subnet: its name (with --vnet-name) or its id.
+        #[arg(long, conflicts_with = "ip_address")]
+        subnet: Option<String>,
+        #[arg(long, requires = "subnet")]
+        vnet_name: Option<String>,
+        /// A public IPv4 address or CIDR range.
+        #[arg(long, required_unless_present = "subnet")]
+        ip_address: Option<String>,
+    },
+    /// The account's virtual network and IP rules.
+    List {
+        #[command(flatten)]
+        rg: super::network::Rg,
+        #[arg(long)]
+        account_name: String,
+    },
+}
+
+fn network_rule(g: &Global, cmd: NetworkRuleCmd) -> Result<ExitCode> {
+    match cmd {
+        NetworkRuleCmd::List { rg, account_name } => {
+            let id = rg.id("Microsoft.Storage", "storageAccounts", &account_name);
+            match g.fetch(&id.to_string())? {
+                Some(v) => {
+                    let acls = &v["properties"]["networkAcls"];
+                    g.print_value(&json!({
+                        "ipRules": acls["ipRules"].as_array().cloned().unwrap_or_default(),
+                        "virtualNetworkRules": acls["virtualNetworkRules"].as_array().cloned().unwrap_or_default(),
+                    }))
+                }
+                None => Ok(ExitCode::FAILURE),
+            }
+        }
+        NetworkRuleCmd::Add {
+            rg,
+            account_name,
+            subnet,
+            vnet_name,
+            ip_address,
+        } => {
+            let id = rg.id("Microsoft.Storage", "storageAccounts", &account_name);
+            let (key, rule) = match (subnet, ip_address) {
+                (Some(s), _) => {
+                    let subnet_id = match vnet_name {
+                        Some(v) => rg
+                            .id("Microsoft.Network", "virtualNetworks", &v)
+                            .child("subnets", &s)
+                            .to_string(),
+                        None => s,
+                    };
+                    (
+                        "virtualNetworkRules",
+                        json!({ "id": subnet_id, "action": "Allow" }),
+                    )
+                }
+                (None, Some(ip)) => ("ipRules", json!({ "value": ip, "action": "Allow" })),
+                (None, None) => anyhow::bail!("give --subnet or --ip-address"),
+            };
+            g.update(&id.to_string(), |v| {
+                let acls = &mut v["properties"]["networkAcls"];
+                if acls.is_null() {
+                    *acls = json!({ "defaultAction": "Allow" });
+                }
+                match acls[key].as_array_mut() {
+                    Some(rules) => rules.push(rule),
+                    None => acls[key] = json!([rule]),
+                }
+                Ok(())
+            })
+        }
+    }
 }
 
 pub fn storage(g: &Global, cmd: StorageCmd) -> Result<ExitCode> {
-    let StorageCmd::Account(StorageAccountCmd::Create {
-        named,
-        sku,
-        kind,
-        public_network_access,
-        default_action,
-    }) = cmd;
+    let (named, sku, kind, public_network_access, default_action) = match cmd {
+        StorageCmd::Account(StorageAccountCmd::NetworkRule(r)) => return network_rule(g, r),
+        StorageCmd::Account(StorageAccountCmd::Create {
+            named,
+            sku,
+            kind,
+            public_network_access,
+            default_action,
+        }) => (named, sku, kind, public_network_access, default_action),
+    };
     let mut props = json!({"minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": false});
     if let Some(p) = public_network_access {
         props["publicNetworkAccess"] = json!(p);

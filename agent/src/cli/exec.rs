@@ -38,25 +38,61 @@ pub struct ExecArgs {
     /// A virtual network gateway's namespace (and `$VNET_BIRD_SOCKET`).
     #[arg(long)]
     gateway: Option<String>,
+    /// The resource group of the name given (when the same name is in
+    /// several groups); a full id needs none.
+    #[arg(short = 'g', long = "resource-group")]
+    resource_group: Option<String>,
     /// The program and its arguments.
     #[arg(last = true, required = true)]
     command: Vec<String>,
 }
 
+/// `name` as the server should look it up: a full id when a group is given.
+fn in_group(rg: Option<&str>, namespace: &str, ty: &str, name: &str) -> String {
+    match rg {
+        Some(rg) if !name.starts_with('/') => crate::model::ResourceId::new(
+            crate::template::DEFAULT_SUBSCRIPTION,
+            rg,
+            namespace,
+            ty,
+            name,
+        )
+        .to_string(),
+        _ => name.to_string(),
+    }
+}
+
 pub fn run(socket: &Path, principal: &str, args: ExecArgs) -> Result<ExitCode> {
+    let rg = args.resource_group.as_deref();
     let query = if let Some(a) = &args.app {
-        format!("app={}&instance={}", encode(a), args.instance)
+        let a = in_group(rg, "Microsoft.Web", "sites", a);
+        format!("app={}&instance={}", encode(&a), args.instance)
     } else if let Some((k, v)) = [
-        ("vm", &args.vm),
-        ("host", &args.host),
-        ("onprem_host", &args.onprem_host),
-        ("site", &args.site),
-        ("gateway", &args.gateway),
+        ("vm", &args.vm, "Microsoft.Compute", "virtualMachines"),
+        ("host", &args.host, "Lab.Emulator", "internetHosts"),
+        (
+            "onprem_host",
+            &args.onprem_host,
+            "Lab.Emulator",
+            "onPremisesHosts",
+        ),
+        (
+            "site",
+            &args.site,
+            "Microsoft.Network",
+            "localNetworkGateways",
+        ),
+        (
+            "gateway",
+            &args.gateway,
+            "Microsoft.Network",
+            "virtualNetworkGateways",
+        ),
     ]
     .into_iter()
-    .find_map(|(k, v)| Some((k, v.as_ref()?)))
+    .find_map(|(k, v, ns, ty)| Some((k, in_group(rg, ns, ty, v.as_ref()?))))
     {
-        format!("{k}={}", encode(v))
+        format!("{k}={}", encode(&v))
     } else {
         bail!("name one of --app, --vm, --host, --onprem-host, --site or --gateway")
     };

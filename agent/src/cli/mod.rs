@@ -110,6 +110,16 @@ impl Global {
         }
     }
 
+    /// As az's generic update: GET the resource, change it, PUT it back
+    /// (the API validates the whole resource, as ARM does).
+    fn update(&self, id: &str, change: impl FnOnce(&mut Value) -> Result<()>) -> Result<ExitCode> {
+        let Some(mut v) = self.fetch(id)? else {
+            return Ok(ExitCode::FAILURE);
+        };
+        change(&mut v)?;
+        self.call("PUT", id, Some(&v))
+    }
+
     /// Prints a value this command computed, as a successful answer.
     fn print_value(&self, value: &Value) -> Result<ExitCode> {
         self.print(value)?;

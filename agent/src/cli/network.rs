@@ -199,6 +199,13 @@ pub enum LinkCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum LinkVnetCmd {
+    /// The zone's virtual network links.
+    List {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(short = 'z', long)]
+        zone_name: String,
+    },
     /// Link the zone to a virtual network (its VMs and apps resolve the zone).
     Create {
         #[command(flatten)]
@@ -217,6 +224,23 @@ pub enum LinkVnetCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum NicCmd {
+    /// Show a network interface.
+    Show {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(short = 'n', long)]
+        name: String,
+    },
+    /// Update a network interface: IP forwarding (what a virtual appliance needs).
+    Update {
+        #[command(flatten)]
+        rg: Rg,
+        #[arg(short = 'n', long)]
+        name: String,
+        /// Let the NIC send and receive packets of other addresses.
+        #[arg(long, action = clap::ArgAction::Set, value_parser = super::create::az_bool)]
+        ip_forwarding: Option<bool>,
+    },
     /// The NIC's effective routes (Source, State, Address Prefix, Next Hop Type, Next Hop IP).
     ShowEffectiveRouteTable {
         #[command(flatten)]
@@ -512,6 +536,26 @@ pub fn run(g: &Global, cmd: NetworkCmd) -> Result<ExitCode> {
         }
         NetworkCmd::PrivateDns(cmd) => private_dns(g, cmd),
         NetworkCmd::PrivateEndpoint(cmd) => super::private_endpoint::run(g, cmd),
+        NetworkCmd::Nic(NicCmd::Show { rg, name }) => g.call(
+            "GET",
+            &rg.id("Microsoft.Network", "networkInterfaces", &name)
+                .to_string(),
+            None,
+        ),
+        NetworkCmd::Nic(NicCmd::Update {
+            rg,
+            name,
+            ip_forwarding,
+        }) => g.update(
+            &rg.id("Microsoft.Network", "networkInterfaces", &name)
+                .to_string(),
+            |nic| {
+                if let Some(f) = ip_forwarding {
+                    nic["properties"]["enableIPForwarding"] = json!(f);
+                }
+                Ok(())
+            },
+        ),
         NetworkCmd::Nic(NicCmd::ShowEffectiveRouteTable { rg, name }) => {
             let id = rg.id("Microsoft.Network", "networkInterfaces", &name);
             g.call("POST", &format!("{id}/effectiveRouteTable"), None)
@@ -700,6 +744,13 @@ fn private_dns(g: &Global, cmd: PrivateDnsCmd) -> Result<ExitCode> {
                 &id.to_string(),
                 Some(&json!({ "properties": { "ttl": ttl, "aRecords": records } })),
             )
+        }
+        PrivateDnsCmd::Link(LinkCmd::Vnet(LinkVnetCmd::List { rg, zone_name })) => {
+            // The zone holds its links (as a peering is held by its VNet).
+            match g.fetch(&zone(&rg, &zone_name).to_string())? {
+                Some(v) => g.print_value(&v["properties"]["virtualNetworkLinks"]),
+                None => Ok(ExitCode::FAILURE),
+            }
         }
         PrivateDnsCmd::Link(LinkCmd::Vnet(LinkVnetCmd::Create {
             rg,
