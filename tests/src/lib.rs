@@ -107,7 +107,8 @@ impl Lab {
         self.dir.path().join("state")
     }
 
-    fn command(&self) -> Command {
+    /// The CLI with this lab's environment (lab name, socket, state directory).
+    pub fn command(&self) -> Command {
         let mut c = Command::new(agent_bin());
         c.env("VNET_AGENT_LAB", &self.name)
             .env("VNET_AGENT_SOCKET", self.socket())

@@ -7,6 +7,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::Duration;
 
+use vnet_e2e::fixtures::*;
 use vnet_e2e::*;
 
 fn notifications(sock: &UnixDatagram, until: &str) -> Vec<String> {
@@ -186,4 +187,73 @@ fn json_logs_carry_the_request_and_its_resource() {
         in_request.is_some(),
         "no log line of the deployment's request names its resource:\n{log}"
     );
+}
+
+/// `script` gives the CLI a terminal (a pty); its output is what a user sees.
+fn on_a_terminal(lab: &Lab, args: &str) -> String {
+    let c = lab.command();
+    let mut script = Command::new("script");
+    script
+        .args([
+            "-qfec",
+            &format!("{} {args}", agent_bin().display()),
+            "/dev/null",
+        ])
+        .envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))));
+    let out = script.output().expect("script (util-linux)");
+    assert!(out.status.success(), "{args}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn long_work_shows_progress_on_a_terminal_and_stays_plain_when_piped() {
+    let Some(mut lab) = Lab::start() else { return };
+    // 30 instances: about 70 namespaces, long enough for the line to draw.
+    let t = small_lab(30, "big");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.json");
+    std::fs::write(&file, t.to_string()).unwrap();
+    let seen = on_a_terminal(
+        &lab,
+        &format!("deploy -g {RG} -f {} -o none", file.display()),
+    );
+    let steps = [
+        "validating",
+        "planning",
+        "namespaces",
+        "links",
+        "processes",
+        "platform startup",
+    ];
+    assert!(
+        seen.contains("\r\x1b[Kapplying: ") && steps.iter().any(|s| seen.contains(s)),
+        "no progress line naming the daemon's step on the terminal: {seen:?}"
+    );
+    // The line is cleared before anything else is written.
+    assert!(seen.ends_with("\r\x1b[K"), "{seen:?}");
+
+    // Piped: byte for byte the plain answer.
+    let out = lab.cli(&[
+        "deploy",
+        "-g",
+        RG,
+        "-f",
+        file.to_str().unwrap(),
+        "-o",
+        "none",
+    ]);
+    assert!(out.status.success());
+    let both = [out.stdout, out.stderr].concat();
+    assert!(
+        !both.contains(&0x1b),
+        "escape codes in piped output: {:?}",
+        String::from_utf8_lossy(&both)
+    );
+
+    let seen = on_a_terminal(&lab, "down");
+    assert!(
+        seen.contains("\r\x1b[Kdown: "),
+        "no progress line for down: {seen:?}"
+    );
+    lab.start_daemon();
 }

@@ -86,7 +86,7 @@ impl Daemon {
     }
 
     pub async fn list_principals(&self) -> Value {
-        let state = self.state.lock().await;
+        let state = self.snapshot();
         json!(state.authorization.principals)
     }
 
@@ -127,7 +127,7 @@ impl Daemon {
     }
 
     pub async fn get_role_assignment(&self, _scope: &str, name: &str) -> Result<Value, ApiError> {
-        let state = self.state.lock().await;
+        let state = self.snapshot();
         let a = state
             .authorization
             .role_assignments
@@ -143,7 +143,7 @@ impl Daemon {
 
     /// `az role assignment list [--assignee]`.
     pub async fn list_role_assignments(&self, assignee: Option<&str>) -> Value {
-        let state = self.state.lock().await;
+        let state = self.snapshot();
         let v: Vec<Value> = state
             .authorization
             .role_assignments

@@ -141,6 +141,7 @@ impl Daemon {
                 }
             }
             if changed {
+                self.publish(&state);
                 use tracing::Instrument;
                 let span = tracing::info_span!("bgp_routes_changed");
                 if let Err(e) = self.reconcile(&state).instrument(span).await {

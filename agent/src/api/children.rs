@@ -140,7 +140,7 @@ impl Daemon {
     }
 
     pub async fn show_child(&self, id: &ResourceId) -> Result<Value, ApiError> {
-        let state = self.state.lock().await;
+        let state = self.snapshot();
         child_view(&state, &self.config.lab, id)
     }
 }

@@ -76,6 +76,9 @@ pub struct Daemon {
     pub(super) store: Store,
     /// The committed desired state. Holding this lock serialises every apply.
     pub(super) state: Mutex<LabState>,
+    /// The same state as last committed, for reads: a GET, an authorization
+    /// check or a progress poll never waits for an apply to end.
+    pub(super) committed: std::sync::RwLock<Arc<LabState>>,
     pub(super) dataplane: Dataplane,
     pub(super) supervisor: Supervisor,
     /// Azure-provided DNS in every VNet and the lab's public DNS.
@@ -128,6 +131,7 @@ impl Daemon {
             dns,
             config,
             store,
+            committed: std::sync::RwLock::new(Arc::new(state.clone())),
             state: Mutex::new(state),
             dataplane,
             supervisor,
@@ -143,6 +147,7 @@ impl Daemon {
             // the first reconcile, so a restart does not take their routes
             // away from established flows.
             state.learned_routes = super::bgp::observe_learned(&state, &daemon.config.lab).await;
+            daemon.publish(&state);
             daemon
                 .reconcile(&state)
                 .await
@@ -153,13 +158,24 @@ impl Daemon {
 
     /// `principal` may do `action` at `scope` in the committed state (the
     /// lab's own routes; resource routes check inside `validate`).
+    /// The last committed state (see `committed`).
+    pub(super) fn snapshot(&self) -> Arc<LabState> {
+        self.committed.read().unwrap().clone()
+    }
+
+    /// Makes `state` what reads see; called with the state lock held, after
+    /// every change to it.
+    pub(super) fn publish(&self, state: &LabState) {
+        *self.committed.write().unwrap() = Arc::new(state.clone());
+    }
+
     pub async fn authorize(
         &self,
         principal: &str,
         action: &str,
         scope: &str,
     ) -> Result<(), ApiError> {
-        let state = self.state.lock().await;
+        let state = self.snapshot();
         Ok(crate::authz::require(&state, principal, action, scope)?)
     }
 
@@ -182,6 +198,9 @@ impl Daemon {
             anyhow::bail!("the lab is being taken down");
         }
         let started = std::time::Instant::now();
+        let progress = &self.dataplane.progress;
+        let _finish = progress.guard();
+        progress.step("planning", 0);
         let plan = plan::build(state, &self.config.lab);
         // Before namespaces go: a socket of ours would keep one alive.
         self.dns.stop_gone(&plan);
@@ -221,8 +240,10 @@ impl Daemon {
             processes
         };
         let first = desired(self);
+        progress.step("starting processes", 0);
         *self.processes.lock().unwrap() = first.clone();
         self.supervisor.sync(&first)?;
+        progress.step("platform startup (configuration routing)", 0);
         if self.run_startups(state, specs).await {
             let second = desired(self);
             *self.processes.lock().unwrap() = second.clone();
@@ -311,12 +332,15 @@ impl Daemon {
         change: impl FnOnce(&LabState) -> Result<LabState, AzureError>,
     ) -> Result<(LabState, ReconcileReport), ApiError> {
         let mut state = self.state.lock().await;
+        let _finish = self.dataplane.progress.guard();
+        self.dataplane.progress.step("validating", 0);
         let mut next = change(&state)?;
         next.generation = state.generation;
         if next != *state {
             next.generation += 1;
             self.store.commit(&next)?;
             *state = next;
+            self.publish(&state);
         }
         let report = self.reconcile(&state).await.map_err(|e| {
             ApiError::Internal(e.context(
@@ -364,7 +388,7 @@ impl Daemon {
     }
 
     pub async fn show(&self, id: &ResourceId) -> Result<Value, ApiError> {
-        let state = self.state.lock().await;
+        let state = self.snapshot();
         let mut view = plan::view::resource_view(&state, &self.config.lab, id)?;
         drop(state);
         self.annotate_processes(&mut view);
@@ -427,7 +451,7 @@ impl Daemon {
     }
 
     pub async fn list(&self, resource_group: Option<&str>) -> Value {
-        let state = self.state.lock().await;
+        let state = self.snapshot();
         let mut views = plan::view::list(&state, &self.config.lab, resource_group);
         drop(state);
         for v in &mut views {
@@ -481,7 +505,7 @@ impl Daemon {
     }
 
     pub async fn exec_target(&self, target: &ExecTarget) -> Result<Value, ApiError> {
-        let state = self.state.lock().await;
+        let state = self.snapshot();
         let mut spec = plan::exec_target(&state, &self.config.lab, target)?;
         let action = match target {
             ExecTarget::App { .. } => crate::authz::EXEC_APP.to_string(),
@@ -528,7 +552,7 @@ impl Daemon {
     }
 
     pub async fn status(&self) -> Value {
-        let state = self.state.lock().await;
+        let state = self.snapshot();
         let mut totals = self.totals.lock().unwrap().clone();
         let failed: Vec<Value> = self
             .failures_by_resource()
@@ -567,6 +591,7 @@ impl Daemon {
         let mut state = self.state.lock().await;
         self.stopping
             .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.dataplane.progress.step("stopping processes", 0);
         self.processes.lock().unwrap().clear();
         self.supervisor.stop_all()?;
         self.dns.stop_all();
@@ -576,6 +601,7 @@ impl Daemon {
         let report = self.dataplane.teardown().await?;
         if purge {
             *state = LabState::default();
+            self.publish(&state);
             self.store.commit(&state)?;
         }
         self.shutdown.notify_waiters();

@@ -400,7 +400,7 @@ impl Daemon {
         let req = self.request_with_clock(req, name);
         let lab = self.config.lab.clone();
         let ctx = self.context();
-        let state = self.state.lock().await;
+        let state = self.snapshot();
         let e = template::evaluate(&req, &Committed::new(&state, &lab))?;
         let next = validate::apply_resources(&state, e.resources.clone(), &lab, &ctx)
             .map_err(deployment_failed)?;

@@ -94,7 +94,7 @@ impl Daemon {
         );
         f.line("vnet_agent_kernel_writes_total", &[], totals.kernel_writes);
         let (plan, nsg_counters, uplinks, generation) = {
-            let state = self.state.lock().await;
+            let state = self.snapshot();
             let lab = &self.config.lab;
             let inv = crate::model::Inventory::parse_lenient(&state.resources);
             let counters: Vec<(String, String, String, String)> = inv

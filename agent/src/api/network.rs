@@ -41,7 +41,7 @@ impl Daemon {
     /// `POST .../effectiveNetworkSecurityGroups` (`az network nic list-effective-nsg`).
     pub async fn effective_nsgs(&self, id: &ResourceId, body: &Value) -> Result<Value, ApiError> {
         let t = target(id, body)?;
-        let state = self.state.lock().await;
+        let state = self.snapshot();
         let lab = &self.config.lab;
         Ok(match t {
             Target::Nic(id) => nsg::effective_security_rules_for_nic(&state, lab, &id)?,
@@ -54,7 +54,7 @@ impl Daemon {
     /// NSG's view, summed over the fabrics it is applied in.
     pub(super) async fn annotate_nsg_hits(&self, id: &ResourceId, view: &mut Value) {
         let names = {
-            let state = self.state.lock().await;
+            let state = self.snapshot();
             nsg::nsg_counter_names(&state, &self.config.lab, id)
         };
         let mut by_ns: BTreeMap<String, BTreeMap<String, (u64, u64)>> = BTreeMap::new();
@@ -98,7 +98,7 @@ impl Daemon {
     /// `POST .../effectiveRouteTable` (`az network nic show-effective-route-table`).
     pub async fn effective_routes(&self, id: &ResourceId, body: &Value) -> Result<Value, ApiError> {
         let t = target(id, body)?;
-        let state = self.state.lock().await;
+        let state = self.snapshot();
         let lab = &self.config.lab;
         Ok(match t {
             Target::Nic(id) => crate::plan::effective_routes_for_nic(&state, lab, &id)?,
@@ -131,7 +131,7 @@ impl Daemon {
     }
 
     pub async fn subscription_settings(&self, subscription: &str) -> Result<Value, ApiError> {
-        let state = self.state.lock().await;
+        let state = self.snapshot();
         let s = state
             .subscription_settings
             .get(&subscription.to_ascii_lowercase())
@@ -167,7 +167,7 @@ impl Daemon {
                 format!("record type '{ty}' is not one of A, AAAA, CNAME, TXT"),
             )
         })?;
-        let state = self.state.lock().await;
+        let state = self.snapshot();
         if state.get(vnet).is_none() {
             return Err(AzureError::not_found(
                 "ResourceNotFound",

@@ -133,7 +133,7 @@ impl Daemon {
     /// `GET .../sites/NAME/virtualNetworkConnections` or the same on a plan:
     /// what `az webapp vnet-integration list` prints.
     pub async fn connections(&self, owner: &ResourceId) -> Result<Value, ApiError> {
-        let state = self.state.lock().await;
+        let state = self.snapshot();
         state.get(owner).ok_or_else(|| not_found(owner))?;
         let is_plan = owner
             .full_type()

@@ -194,7 +194,7 @@ impl Daemon {
     /// `ApiKVReference` of each app setting holding a Key Vault reference
     /// (instance 0's resolution, as Azure reports one per site).
     pub async fn config_references(&self, site: &ResourceId) -> Result<Value, ApiError> {
-        let state = self.state.lock().await;
+        let state = self.snapshot();
         let inv = crate::model::Inventory::parse_lenient(&state.resources);
         let site = inv
             .site(site)
@@ -237,7 +237,7 @@ impl Daemon {
         body: &Value,
         restore: bool,
     ) -> Result<Value, ApiError> {
-        let state = self.state.lock().await;
+        let state = self.snapshot();
         let inv = crate::model::Inventory::parse_lenient(&state.resources);
         let site = inv
             .site(site_id)
@@ -304,7 +304,7 @@ impl Daemon {
             )
             .into());
         }
-        let env = platform::Env::new(state.clone(), self.lab_ca_pem());
+        let env = platform::Env::new((*state).clone(), self.lab_ca_pem());
         drop(state);
         let blob = format!("/{container}/{name}.zip");
         let content = (!restore).then(|| {

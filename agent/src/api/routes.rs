@@ -45,6 +45,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
     // routes (which check inside `validate`): a Reader must not `down`.
     let lab = Router::new()
         .route("/lab/status", get(status))
+        .route("/lab/progress", get(progress))
         .route("/metrics", get(metrics))
         .route("/lab/reconcile", post(reconcile))
         .route("/lab/down", post(down))
@@ -127,6 +128,11 @@ async fn status(State(d): State<Arc<Daemon>>) -> Json<Value> {
     Json(d.status().await)
 }
 
+/// `GET /lab/progress`: what the running apply is doing (never waits for it).
+async fn progress(State(d): State<Arc<Daemon>>) -> Json<Value> {
+    Json(json!(d.dataplane.progress.snapshot()))
+}
+
 /// `vnet-agent lab ca`: the lab CA's certificate file.
 async fn lab_ca(State(d): State<Arc<Daemon>>) -> Json<Value> {
     Json(json!({ "caFile": d.lab_ca.0 }))
@@ -184,7 +190,7 @@ async fn lab_graph_counters(
     Query(q): Query<super::watcher::GraphQuery>,
 ) -> Reply {
     let graph = {
-        let state = d.state.lock().await;
+        let state = d.snapshot();
         let plan = crate::plan::build(&state, &d.config.lab);
         crate::diag::graph::build(&state, &d.config.lab, &plan, q.resource_group.as_deref())?
     };

@@ -13,7 +13,7 @@ impl Daemon {
     /// `GET /subscriptions/S/providers/Microsoft.Network/networkWatchers`, or
     /// of one resource group (only `NetworkWatcherRG` holds any).
     pub async fn network_watcher_list(&self, subscription: &str, group: Option<&str>) -> Value {
-        let state = self.state.lock().await;
+        let state = self.snapshot();
         let value = match group {
             Some(g) if !g.eq_ignore_ascii_case(watcher::WATCHER_GROUP) => Vec::new(),
             _ => watcher::list(&state, Some(subscription)),
@@ -31,14 +31,14 @@ impl Daemon {
         body: &Value,
     ) -> Result<Value, ApiError> {
         let location = {
-            let state = self.state.lock().await;
+            let state = self.snapshot();
             watcher::resolve(&state, id)?
         };
         let action = rest.first().map(|a| a.to_ascii_lowercase());
         match (action.as_deref(), method) {
             (None, &Method::GET) => Ok(watcher::view(&id.subscription, &location)),
             (Some("ipflowverify"), &Method::POST) => {
-                let state = self.state.lock().await;
+                let state = self.snapshot();
                 Ok(flow_verify::ip_flow_verify(
                     &state,
                     &self.config.lab,
@@ -47,7 +47,7 @@ impl Daemon {
                 )?)
             }
             (Some("nexthop"), &Method::POST) => {
-                let state = self.state.lock().await;
+                let state = self.snapshot();
                 Ok(flow_verify::next_hop(
                     &state,
                     &self.config.lab,
@@ -57,7 +57,7 @@ impl Daemon {
             }
             (Some("connectivitycheck"), &Method::POST) => {
                 let (check, netns) = {
-                    let state = self.state.lock().await;
+                    let state = self.snapshot();
                     let check = connectivity::plan(&state, &self.config.lab, &location, body)?;
                     let netns =
                         crate::plan::exec_target(&state, &self.config.lab, &check.from)?.netns;
@@ -153,7 +153,7 @@ impl Daemon {
             ([_], &Method::PUT) => {
                 let id = watcher.child("packetCaptures", rest[0]);
                 let (state, spec) = {
-                    let state = self.state.lock().await;
+                    let state = self.snapshot();
                     let res = crate::model::GenericResource {
                         type_: packet_capture::PACKET_CAPTURE_TYPE.into(),
                         name: id.name().to_string(),
@@ -252,7 +252,7 @@ impl Daemon {
             }
             _ => None,
         };
-        let state = self.state.lock().await;
+        let state = self.snapshot();
         let checks =
             crate::diag::troubleshoot::checks(&state, &self.config.lab, site, instance, endpoint)?;
         Ok(json!({ "checks": checks }))
@@ -302,7 +302,7 @@ impl Daemon {
             .filter(|p| (1..=65535).contains(p))
             .ok_or_else(|| bad("destination.port must be 1-65535"))? as u16;
         let (places, source_ns, nsgs, prediction) = {
-            let state = self.state.lock().await;
+            let state = self.snapshot();
             let lab = &self.config.lab;
             let mut tb = json!({ "targetResourceId": body["source"]["resourceId"] });
             if let Some(i) = body["source"].get("instance") {
@@ -538,7 +538,7 @@ impl Daemon {
             .into());
         }
         let graph = {
-            let state = self.state.lock().await;
+            let state = self.snapshot();
             let plan = crate::plan::build(&state, &self.config.lab);
             crate::diag::graph::build(&state, &self.config.lab, &plan, q.resource_group.as_deref())?
         };
@@ -611,7 +611,7 @@ impl Daemon {
     /// `{"value": [...]}`: the watcher's stored children of type `type_`
     /// (flow logs, packet captures), as their views show them.
     async fn children_of(&self, watcher: &ResourceId, type_: &str) -> Value {
-        let state = self.state.lock().await;
+        let state = self.snapshot();
         let value: Vec<Value> = state
             .resources
             .values()

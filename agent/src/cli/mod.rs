@@ -18,6 +18,7 @@ mod network;
 mod output;
 mod packet_capture;
 mod private_endpoint;
+mod progress;
 mod table;
 mod tcpping;
 mod troubleshoot;
@@ -78,7 +79,18 @@ struct Global {
 impl Global {
     /// One request; prints the answer, or Azure's error the way `az` does.
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<ExitCode> {
+        // A change can be long (a deploy of many instances, a scale): on a
+        // terminal, show what the daemon is doing meanwhile.
+        let line = (method != "GET").then(|| {
+            let label = match method {
+                "PUT" | "PATCH" => "applying",
+                "DELETE" => "deleting",
+                _ => "working",
+            };
+            progress::start(self.socket(), self.principal.clone(), label)
+        });
         let (status, value) = request(&self.socket(), &self.principal, method, path, body)?;
+        drop(line);
         if (200..300).contains(&status) {
             self.print(&value)?;
             Ok(ExitCode::SUCCESS)
@@ -439,13 +451,16 @@ fn each_id(g: &Global, method: &str, ids: &[String]) -> Result<ExitCode> {
 
 fn down(g: &Global, purge: bool) -> Result<ExitCode> {
     let socket = g.socket();
-    match request(
+    let line = progress::start(socket.clone(), g.principal.clone(), "down");
+    let answer = request(
         &socket,
         &g.principal,
         "POST",
         &format!("/lab/down?purge={purge}"),
         None,
-    ) {
+    );
+    drop(line);
+    match answer {
         Ok((status, value)) if status != 200 => {
             // Refused (a caller without the role): the lab stays as it is.
             print_error(&value);

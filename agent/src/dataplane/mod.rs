@@ -23,6 +23,7 @@ mod nfnetlink;
 mod nft;
 mod nl;
 pub mod probe;
+pub mod progress;
 pub mod route_watch;
 mod routes;
 mod rules;
@@ -137,6 +138,8 @@ pub struct Dataplane {
     cache_dir: PathBuf,
     /// One apply at a time.
     lock: tokio::sync::Mutex<()>,
+    /// What the running apply or teardown is doing (read without the lock).
+    pub progress: std::sync::Arc<progress::Progress>,
 }
 
 impl Dataplane {
@@ -146,6 +149,7 @@ impl Dataplane {
             lab: lab.to_string(),
             cache_dir: cache_dir.to_path_buf(),
             lock: tokio::sync::Mutex::new(()),
+            progress: Default::default(),
         }
     }
 
@@ -209,7 +213,9 @@ impl Dataplane {
     pub async fn reconcile(&self, plan: &NetworkPlan) -> Result<ReconcileReport> {
         let span =
             tracing::info_span!("reconcile", lab = %self.lab, namespaces = plan.namespaces.len());
-        self.reconcile_inner(plan).instrument(span).await
+        let result = self.reconcile_inner(plan).instrument(span).await;
+        self.progress.finish();
+        result
     }
 
     async fn reconcile_inner(&self, plan: &NetworkPlan) -> Result<ReconcileReport> {
@@ -226,6 +232,8 @@ impl Dataplane {
             .cloned()
             .collect();
         if !gone.is_empty() {
+            let progress = self.progress.clone();
+            progress.step("deleting namespaces", gone.len());
             let deleted = netns::on_thread(move || {
                 let mut n = 0;
                 for name in &gone {
@@ -233,6 +241,7 @@ impl Dataplane {
                     if netns::delete(name)? {
                         n += 1;
                     }
+                    progress.tick();
                 }
                 Ok(n)
             })
@@ -250,9 +259,17 @@ impl Dataplane {
             .cloned()
             .collect();
         let fresh: BTreeSet<String> = missing.iter().cloned().collect();
+        self.progress.step("creating namespaces", missing.len());
         let creates: Vec<_> = missing
             .into_iter()
-            .map(|name| netns::on_thread(move || netns::create(&name)))
+            .map(|name| {
+                let progress = self.progress.clone();
+                netns::on_thread(move || {
+                    let r = netns::create(&name);
+                    progress.tick();
+                    r
+                })
+            })
             .collect();
         let created = futures::stream::iter(creates)
             .buffer_unordered(CONCURRENCY)
@@ -285,6 +302,7 @@ impl Dataplane {
 
         tracing::debug!(phase = "conns", elapsed = ?t0.elapsed(), "phase done");
         // 3. Veth pairs.
+        self.progress.step("links", plan.veths.len());
         let mut dumps = links::reconcile_veths(&conns, &plan.veths, &mut report)
             .instrument(tracing::info_span!("veths", count = plan.veths.len()))
             .await?;
@@ -301,6 +319,9 @@ impl Dataplane {
         }
         let cache_path = self.cache_path();
         let cache = nft::NftCache::load(&cache_path);
+        self.progress
+            .step("configuring namespaces", plan.namespaces.len());
+        let progress = &self.progress;
         let work: Vec<_> = plan
             .namespaces
             .values()
@@ -313,10 +334,9 @@ impl Dataplane {
                 let dumped = dumps.remove(&ns.name);
                 let span = tracing::info_span!("netns", name = %ns.name);
                 async move {
-                    (
-                        ns.name.clone(),
-                        reconcile_namespace(conn, ns, &wanted, dumped, cached, fresh).await,
-                    )
+                    let r = reconcile_namespace(conn, ns, &wanted, dumped, cached, fresh).await;
+                    progress.tick();
+                    (ns.name.clone(), r)
                 }
                 .instrument(span)
             })
@@ -373,16 +393,19 @@ impl Dataplane {
             let _one_at_a_time = self.lock.lock().await;
             let prefix = self.prefix();
             let cache_path = self.cache_path();
-            netns::on_thread(move || {
+            let progress = self.progress.clone();
+            let result = netns::on_thread(move || {
                 let mut report = TeardownReport::default();
                 match netns::list_with_prefix(&prefix) {
                     Ok(names) => {
+                        progress.step("removing namespaces", names.len());
                         for name in names {
                             match netns::delete(&name) {
                                 Ok(true) => report.namespaces_deleted += 1,
                                 Ok(false) => {}
                                 Err(e) => report.errors.push(format!("{name}: {e:#}")),
                             }
+                            progress.tick();
                         }
                     }
                     Err(e) => report.errors.push(format!("{e:#}")),
@@ -394,7 +417,9 @@ impl Dataplane {
                 }
                 Ok(report)
             })
-            .await
+            .await;
+            self.progress.finish();
+            result
         }
         .instrument(span)
         .await
