@@ -84,3 +84,26 @@ exercises! {
     exercise_09_delete_without_disconnect_recovery = 9;
     exercise_10_hub_and_spoke_to_on_premises = 10;
 }
+
+#[test]
+fn the_readmes_list_every_exercise() {
+    let root = labs().join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let index = std::fs::read_to_string(labs().join("README.md")).unwrap();
+    for e in std::fs::read_dir(labs()).unwrap() {
+        let path = e.unwrap().path();
+        if !path.is_dir() {
+            continue;
+        }
+        let folder = path.file_name().unwrap().to_string_lossy().into_owned();
+        let title = std::fs::read_to_string(path.join("README.md")).unwrap();
+        let title = title.lines().next().unwrap().trim_start_matches('#').trim();
+        for (name, text) in [("README.md", &readme), ("labs/README.md", &index)] {
+            assert!(
+                text.contains(&format!("[{title}]("))
+                    && text.contains(&format!("{folder}/README.md")),
+                "{name} does not list exercise {folder} ({title})"
+            );
+        }
+    }
+}
