@@ -17,6 +17,7 @@ mod addrs;
 pub mod capture;
 pub mod conntrack;
 pub mod link_stats;
+mod libnft;
 mod links;
 mod netns;
 mod nfnetlink;

@@ -2,8 +2,9 @@
 //! gateway SNAT, stamp SNAT, subnet marks and counters (docs/datapath.md).
 //!
 //! The plan carries the complete JSON batch that replaces the table
-//! atomically. It is piped to `nft -j -f -` run inside the namespace (a child
-//! that `setns`es in `pre_exec`), one batch per namespace per apply.
+//! atomically, one batch per namespace per apply, run in-process through
+//! libnftables on a thread inside the namespace (`libnft.rs`); only without
+//! the library is it piped to an `nft -j -f -` child that `setns`es first.
 //!
 //! Whether a table needs writing is decided without writing: the table is read
 //! back (`nft -j list table`), normalised (no handles, no counter values, no
@@ -108,6 +109,37 @@ pub(crate) fn normalise(mut listing: Value) -> Value {
     listing
 }
 
+/// What an nft command said.
+struct Said {
+    ok: bool,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+/// `nft -j ARGS` (with `stdin` as its input file when given) inside the
+/// namespace whose file is open as `ns_fd`: in-process when libnftables is
+/// there, else as a child process.
+async fn nft(ns_fd: RawFd, args: &[&str], stdin: Option<Vec<u8>>) -> Result<Said> {
+    if super::libnft::available() {
+        let command = match stdin {
+            Some(input) => String::from_utf8(input).context("nft input is not UTF-8")?,
+            None => args.iter().filter(|a| **a != "-j").copied().collect::<Vec<_>>().join(" "),
+        };
+        let o = super::libnft::run(ns_fd, command).await?;
+        return Ok(Said {
+            ok: o.ok,
+            stdout: o.stdout,
+            stderr: o.stderr,
+        });
+    }
+    let out = run(ns_fd, args, stdin).await?;
+    Ok(Said {
+        ok: out.status.success(),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
 /// Runs `nft ARGS` inside the namespace whose file is open as `ns_fd`.
 async fn run(ns_fd: RawFd, args: &[&str], stdin: Option<Vec<u8>>) -> Result<std::process::Output> {
     let mut cmd = tokio::process::Command::new("nft");
@@ -143,9 +175,9 @@ async fn run(ns_fd: RawFd, args: &[&str], stdin: Option<Vec<u8>>) -> Result<std:
 
 /// The normalised hash of the agent's table, or `None` when it does not exist.
 pub(crate) async fn readback(ns_fd: RawFd, ns: &str) -> Result<Option<String>> {
-    let out = run(ns_fd, &["-j", "list", "table", NFT_FAMILY, NFT_TABLE], None).await?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
+    let out = nft(ns_fd, &["-j", "list", "table", NFT_FAMILY, NFT_TABLE], None).await?;
+    if !out.ok {
+        let err = &out.stderr;
         if err.contains("No such file or directory") {
             return Ok(None);
         }
@@ -161,9 +193,9 @@ pub(crate) async fn readback(ns_fd: RawFd, ns: &str) -> Result<Option<String>> {
 
 /// Applies one JSON batch atomically.
 pub(crate) async fn apply(ns_fd: RawFd, ns: &str, batch: &Value) -> Result<()> {
-    let out = run(ns_fd, &["-j", "-f", "-"], Some(serde_json::to_vec(batch)?)).await?;
-    if !out.status.success() {
-        return Err(anyhow!("{}", String::from_utf8_lossy(&out.stderr).trim()))
+    let out = nft(ns_fd, &["-j", "-f", "-"], Some(serde_json::to_vec(batch)?)).await?;
+    if !out.ok {
+        return Err(anyhow!("{}", out.stderr.trim()))
             .with_context(|| format!("nft batch rejected in {ns}"));
     }
     Ok(())
@@ -236,7 +268,7 @@ pub(crate) async fn reconcile(
 pub async fn read_counters(netns: &str) -> Result<std::collections::BTreeMap<String, (u64, u64)>> {
     use std::os::fd::AsRawFd;
     let ns = super::netns::open(netns)?;
-    let out = run(
+    let out = nft(
         ns.as_raw_fd(),
         &["-j", "list", "counters", "table", NFT_FAMILY, NFT_TABLE],
         None,
@@ -244,7 +276,7 @@ pub async fn read_counters(netns: &str) -> Result<std::collections::BTreeMap<Str
     .await?;
     drop(ns);
     let mut counters = std::collections::BTreeMap::new();
-    if !out.status.success() {
+    if !out.ok {
         return Ok(counters);
     }
     let listing: Value = serde_json::from_slice(&out.stdout).context("parsing nft counters")?;
@@ -274,13 +306,10 @@ pub(crate) async fn apply_in(netns: &str, batch: &Value) -> Result<()> {
 pub(crate) async fn list_ruleset(netns: &str) -> Result<Value> {
     use std::os::fd::AsRawFd;
     let ns = super::netns::open(netns)?;
-    let out = run(ns.as_raw_fd(), &["-j", "list", "ruleset"], None).await?;
+    let out = nft(ns.as_raw_fd(), &["-j", "list", "ruleset"], None).await?;
     drop(ns);
-    if !out.status.success() {
-        bail!(
-            "nft list ruleset in {netns}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+    if !out.ok {
+        bail!("nft list ruleset in {netns}: {}", out.stderr.trim());
     }
     serde_json::from_slice(&out.stdout).with_context(|| format!("parsing the ruleset of {netns}"))
 }
