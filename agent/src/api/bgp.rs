@@ -144,7 +144,11 @@ impl Daemon {
                 self.publish(&state);
                 use tracing::Instrument;
                 let span = tracing::info_span!("bgp_routes_changed");
-                if let Err(e) = self.reconcile(&state).instrument(span).await {
+                if let Err(e) = self
+                    .reconcile(&state, crate::dataplane::Scope::Changed)
+                    .instrument(span)
+                    .await
+                {
                     tracing::warn!("applying learned BGP routes: {e:#}");
                 }
             }

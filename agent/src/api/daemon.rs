@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use tokio::sync::{Mutex, Notify};
 
-use crate::dataplane::{Dataplane, ReconcileReport};
+use crate::dataplane::{Dataplane, ReconcileReport, Scope};
 use crate::dnsd::DnsServers;
 use crate::model::LAB_OWNER as DEFAULT_PRINCIPAL;
 use crate::model::{AzureError, GenericResource, LabConfig, LabState, ResourceId};
@@ -149,7 +149,7 @@ impl Daemon {
             state.learned_routes = super::bgp::observe_learned(&state, &daemon.config.lab).await;
             daemon.publish(&state);
             daemon
-                .reconcile(&state)
+                .reconcile(&state, Scope::Audit)
                 .await
                 .context("initial reconcile")?;
         }
@@ -193,7 +193,11 @@ impl Daemon {
 
     /// Plans `state` and makes the kernel and the app processes match it.
     #[tracing::instrument(skip_all, fields(generation = state.generation))]
-    pub(super) async fn reconcile(&self, state: &LabState) -> Result<ReconcileReport> {
+    pub(super) async fn reconcile(
+        &self,
+        state: &LabState,
+        scope: Scope,
+    ) -> Result<ReconcileReport> {
         if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
             anyhow::bail!("the lab is being taken down");
         }
@@ -204,7 +208,7 @@ impl Daemon {
         let plan = plan::build(state, &self.config.lab);
         // Before namespaces go: a socket of ours would keep one alive.
         self.dns.stop_gone(&plan);
-        let result = self.dataplane.reconcile(&plan).await;
+        let result = self.dataplane.reconcile(&plan, scope).await;
         {
             let mut t = self.totals.lock().unwrap();
             t.reconciles += 1;
@@ -342,7 +346,7 @@ impl Daemon {
             *state = next;
             self.publish(&state);
         }
-        let report = self.reconcile(&state).await.map_err(|e| {
+        let report = self.reconcile(&state, Scope::Changed).await.map_err(|e| {
             ApiError::Internal(e.context(
                 "the change was committed but applying it to the kernel failed; \
                  the agent retries on its next reconcile",
@@ -548,7 +552,7 @@ impl Daemon {
     /// Reconciles now (what the resync loop does), returning what was written.
     pub async fn resync(&self) -> Result<ReconcileReport> {
         let state = self.state.lock().await;
-        self.reconcile(&state).await
+        self.reconcile(&state, Scope::Audit).await
     }
 
     pub async fn status(&self) -> Value {

@@ -44,9 +44,14 @@ fn lib() -> Option<&'static Lib> {
         // SAFETY: dlopen/dlsym with NUL-terminated names; each symbol is
         // cast to the signature libnftables(3) documents for it.
         unsafe {
-            let h = libc::dlopen(c"libnftables.so.1".as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
+            let h = libc::dlopen(
+                c"libnftables.so.1".as_ptr(),
+                libc::RTLD_NOW | libc::RTLD_LOCAL,
+            );
             if h.is_null() {
-                tracing::info!("libnftables.so.1 not found: nft batches run through the nft program");
+                tracing::info!(
+                    "libnftables.so.1 not found: nft batches run through the nft program"
+                );
                 return None;
             }
             macro_rules! sym {

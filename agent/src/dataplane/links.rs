@@ -138,7 +138,13 @@ pub(crate) async fn reconcile_veths(
     // (namespace, ifindex, ifname) to delete; then the pairs to create.
     let mut doomed: BTreeSet<(String, u32, String)> = BTreeSet::new();
     let mut missing: Vec<&VethPlan> = Vec::new();
-    for v in veths {
+    // Only pairs whose both namespaces are being reconciled are checked (a
+    // proportional apply opens only the changed ones); every planned end
+    // still counts as planned, so none is deleted for being out of view.
+    for v in veths
+        .iter()
+        .filter(|v| conns.contains_key(&v.a.netns) && conns.contains_key(&v.b.netns))
+    {
         let a = get(&v.a.netns, &v.a.ifname);
         let b = get(&v.b.netns, &v.b.ifname);
         let paired = match (a, b) {

@@ -14,10 +14,11 @@
 //! host's) is never changed.
 
 mod addrs;
+mod applied;
 pub mod capture;
 pub mod conntrack;
-pub mod link_stats;
 mod libnft;
+pub mod link_stats;
 mod links;
 mod netns;
 mod nfnetlink;
@@ -63,6 +64,9 @@ pub struct ReconcileReport {
     /// Every state-changing kernel operation: namespace create/delete, netlink
     /// write, sysctl write, nft batch. 0 when the kernel already matched.
     pub kernel_writes: u64,
+    /// Namespaces this apply opened and compared with the plan (all of them
+    /// in an audit; in a proportional apply, the changed ones).
+    pub namespaces_examined: u64,
     /// Namespaces made by this apply.
     pub namespaces_created: u64,
     /// Namespaces of this lab removed because they left the plan.
@@ -141,6 +145,20 @@ pub struct Dataplane {
     lock: tokio::sync::Mutex<()>,
     /// What the running apply or teardown is doing (read without the lock).
     pub progress: std::sync::Arc<progress::Progress>,
+    /// What the last applies left in the kernel, namespace by namespace: a
+    /// proportional apply reads and writes only what differs from it.
+    applied: std::sync::Mutex<applied::Applied>,
+}
+
+/// How much of the kernel an apply looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Only the namespaces whose part of the plan changed since the last
+    /// apply (and those missing): what an API change costs.
+    Changed,
+    /// Every namespace read back and compared: the start, the periodic
+    /// audit, `lab reconcile`, SIGHUP.
+    Audit,
 }
 
 impl Dataplane {
@@ -151,6 +169,7 @@ impl Dataplane {
             cache_dir: cache_dir.to_path_buf(),
             lock: tokio::sync::Mutex::new(()),
             progress: Default::default(),
+            applied: Default::default(),
         }
     }
 
@@ -211,18 +230,25 @@ impl Dataplane {
 
     /// Makes the kernel match `plan`: reads what is there, diffs, writes only
     /// the differences. A second call with the same plan writes nothing.
-    pub async fn reconcile(&self, plan: &NetworkPlan) -> Result<ReconcileReport> {
-        let span =
-            tracing::info_span!("reconcile", lab = %self.lab, namespaces = plan.namespaces.len());
-        let result = self.reconcile_inner(plan).instrument(span).await;
+    pub async fn reconcile(&self, plan: &NetworkPlan, scope: Scope) -> Result<ReconcileReport> {
+        let span = tracing::info_span!("reconcile", lab = %self.lab, namespaces = plan.namespaces.len(), ?scope);
+        let result = self.reconcile_inner(plan, scope).instrument(span).await;
         self.progress.finish();
         result
     }
 
-    async fn reconcile_inner(&self, plan: &NetworkPlan) -> Result<ReconcileReport> {
+    async fn reconcile_inner(&self, plan: &NetworkPlan, scope: Scope) -> Result<ReconcileReport> {
         self.check(plan)?;
         let _one_at_a_time = self.lock.lock().await;
         let mut report = ReconcileReport::default();
+        let digests = applied::Applied::of(plan);
+        // The namespaces this apply opens: all of them for an audit, else
+        // the changed ones and the other ends of their changed links.
+        let touched: BTreeSet<String> = match scope {
+            Scope::Audit => plan.namespaces.keys().cloned().collect(),
+            Scope::Changed => self.applied.lock().unwrap().changed(&digests, plan),
+        };
+        report.namespaces_examined = touched.len() as u64;
 
         let t0 = std::time::Instant::now();
         // 1. Namespaces that left the plan.
@@ -253,9 +279,8 @@ impl Dataplane {
 
         tracing::debug!(phase = "deleted", elapsed = ?t0.elapsed(), "phase done");
         // 2. Missing namespaces, concurrently.
-        let missing: Vec<String> = plan
-            .namespaces
-            .keys()
+        let missing: Vec<String> = touched
+            .iter()
             .filter(|n| !netns::is_live(n))
             .cloned()
             .collect();
@@ -287,9 +312,8 @@ impl Dataplane {
         // Futures are collected before streaming them (here and below): a
         // closure inside the stream type trips the higher-ranked `Send` check
         // when the reconcile future is spawned.
-        let opens: Vec<_> = plan
-            .namespaces
-            .keys()
+        let opens: Vec<_> = touched
+            .iter()
             .map(|name| async move {
                 Ok::<_, anyhow::Error>((name.clone(), nl::NsConn::open(name).await?))
             })
@@ -320,12 +344,11 @@ impl Dataplane {
         }
         let cache_path = self.cache_path();
         let cache = nft::NftCache::load(&cache_path);
-        self.progress
-            .step("configuring namespaces", plan.namespaces.len());
+        self.progress.step("configuring namespaces", touched.len());
         let progress = &self.progress;
-        let work: Vec<_> = plan
-            .namespaces
-            .values()
+        let work: Vec<_> = touched
+            .iter()
+            .map(|name| &plan.namespaces[name])
             .map(|ns| {
                 let mut wanted = ends.get(ns.name.as_str()).cloned().unwrap_or_default();
                 wanted.insert("lo".to_string());
@@ -349,15 +372,23 @@ impl Dataplane {
         tracing::debug!(phase = "per-namespace", elapsed = ?t0.elapsed(), "phase done");
         drop(conns);
 
+        // Namespaces not touched keep their entries; gone ones lose them.
         let mut new_cache = nft::NftCache::default();
+        for (name, entry) in &cache.namespaces {
+            if plan.namespaces.contains_key(name) && !touched.contains(name) {
+                new_cache.namespaces.insert(name.clone(), entry.clone());
+            }
+        }
         let mut errors = Vec::new();
+        let mut done = Vec::new();
         for (name, r) in results {
             match r {
                 Ok((part, entry)) => {
                     report.absorb(&part);
                     if let Some(entry) = entry {
-                        new_cache.namespaces.insert(name, entry);
+                        new_cache.namespaces.insert(name.clone(), entry);
                     }
+                    done.push(name);
                 }
                 Err(e) => {
                     // Keep what is known to be right for the next apply.
@@ -368,6 +399,9 @@ impl Dataplane {
                 }
             }
         }
+        // What is now known to be in the kernel: a namespace that failed is
+        // left out, so the next apply, proportional or not, tries it again.
+        self.applied.lock().unwrap().record(digests, &done, plan);
         if new_cache != cache {
             new_cache
                 .store(&cache_path)
@@ -395,6 +429,7 @@ impl Dataplane {
             let prefix = self.prefix();
             let cache_path = self.cache_path();
             let progress = self.progress.clone();
+            *self.applied.lock().unwrap() = Default::default();
             let result = netns::on_thread(move || {
                 let mut report = TeardownReport::default();
                 match netns::list_with_prefix(&prefix) {

@@ -123,7 +123,12 @@ async fn nft(ns_fd: RawFd, args: &[&str], stdin: Option<Vec<u8>>) -> Result<Said
     if super::libnft::available() {
         let command = match stdin {
             Some(input) => String::from_utf8(input).context("nft input is not UTF-8")?,
-            None => args.iter().filter(|a| **a != "-j").copied().collect::<Vec<_>>().join(" "),
+            None => args
+                .iter()
+                .filter(|a| **a != "-j")
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" "),
         };
         let o = super::libnft::run(ns_fd, command).await?;
         return Ok(Said {

@@ -264,7 +264,10 @@ fn nft_list(ns: &str) -> String {
 
 fn assert_noop(r: &ReconcileReport) {
     assert_eq!(
-        r,
+        &ReconcileReport {
+            namespaces_examined: 0,
+            ..r.clone()
+        },
         &ReconcileReport::default(),
         "a reconcile of an unchanged kernel must write nothing"
     );
@@ -279,7 +282,7 @@ async fn builds_a_lab_that_carries_traffic_and_then_writes_nothing() {
     let cache = tempfile::tempdir().unwrap();
     let dp = Dataplane::new(lab, cache.path());
     let plan = lab_plan(lab);
-    let r = dp.reconcile(&plan).await.unwrap();
+    let r = dp.reconcile(&plan, Scope::Audit).await.unwrap();
     assert_eq!(r.namespaces_created, 3);
     assert_eq!(r.links_created, 2);
     assert_eq!(r.nft_batches, 1);
@@ -357,7 +360,7 @@ async fn builds_a_lab_that_carries_traffic_and_then_writes_nothing() {
     // Born with it: no second write per link.
     assert_eq!(r.links_tuned, 0, "{r:?}");
 
-    assert_noop(&dp.reconcile(&plan).await.unwrap());
+    assert_noop(&dp.reconcile(&plan, Scope::Audit).await.unwrap());
     dp.teardown().await.unwrap();
 }
 
@@ -380,7 +383,7 @@ async fn restores_what_was_deleted_by_hand() {
     let cache = tempfile::tempdir().unwrap();
     let dp = Dataplane::new(lab, cache.path());
     let plan = lab_plan(lab);
-    dp.reconcile(&plan).await.unwrap();
+    dp.reconcile(&plan, Scope::Audit).await.unwrap();
     let (inet, host, vm) = (
         format!("{lab}-inet"),
         format!("{lab}-host"),
@@ -390,7 +393,7 @@ async fn restores_what_was_deleted_by_hand() {
     // A route.
     sh(&["ip", "-n", &host, "route", "del", "default"]);
     assert!(!reaches(&host, &inet, "169.254.1.1"));
-    let r = dp.reconcile(&plan).await.unwrap();
+    let r = dp.reconcile(&plan, Scope::Audit).await.unwrap();
     assert_eq!((r.routes_added, r.kernel_writes), (1, 1), "{r:?}");
     assert!(reaches(&host, &inet, "169.254.1.1"));
 
@@ -405,7 +408,7 @@ async fn restores_what_was_deleted_by_hand() {
         "dev",
         "lo",
     ]);
-    let r = dp.reconcile(&plan).await.unwrap();
+    let r = dp.reconcile(&plan, Scope::Audit).await.unwrap();
     assert_eq!((r.addresses_added, r.kernel_writes), (1, 1), "{r:?}");
     assert!(reaches(&host, &inet, "169.254.1.1"));
 
@@ -445,7 +448,7 @@ async fn restores_what_was_deleted_by_hand() {
         "lookup",
         "main",
     ]);
-    let r = dp.reconcile(&plan).await.unwrap();
+    let r = dp.reconcile(&plan, Scope::Audit).await.unwrap();
     assert_eq!(
         (r.addresses_deleted, r.routes_deleted, r.rules_changed),
         (1, 1, 1),
@@ -456,7 +459,7 @@ async fn restores_what_was_deleted_by_hand() {
 
     // A rule.
     sh(&["ip", "-n", &host, "rule", "del", "pref", "100"]);
-    let r = dp.reconcile(&plan).await.unwrap();
+    let r = dp.reconcile(&plan, Scope::Audit).await.unwrap();
     assert_eq!((r.rules_changed, r.kernel_writes), (1, 1), "{r:?}");
 
     // A sysctl.
@@ -465,7 +468,7 @@ async fn restores_what_was_deleted_by_hand() {
     })
     .unwrap();
     assert!(!reaches(&vm, &host, "198.18.0.10"));
-    let r = dp.reconcile(&plan).await.unwrap();
+    let r = dp.reconcile(&plan, Scope::Audit).await.unwrap();
     assert_eq!((r.sysctls_written, r.kernel_writes), (1, 1), "{r:?}");
     assert!(reaches(&vm, &host, "198.18.0.10"));
 
@@ -481,7 +484,7 @@ async fn restores_what_was_deleted_by_hand() {
         "inet",
         "vnet_agent",
     ]);
-    let r = dp.reconcile(&plan).await.unwrap();
+    let r = dp.reconcile(&plan, Scope::Audit).await.unwrap();
     assert_eq!((r.nft_batches, r.kernel_writes), (1, 1), "{r:?}");
     assert!(nft_list(&inet).contains("snat ip to 198.18.1.1"));
 
@@ -498,13 +501,13 @@ async fn restores_what_was_deleted_by_hand() {
         "vnet_agent",
         "postrouting",
     ]);
-    let r = dp.reconcile(&plan).await.unwrap();
+    let r = dp.reconcile(&plan, Scope::Audit).await.unwrap();
     assert_eq!(r.nft_batches, 1, "{r:?}");
     assert!(nft_list(&inet).contains("snat ip to 198.18.1.1"));
 
     // A whole veth: both ends, their addresses, routes and sysctls come back.
     sh(&["ip", "-n", &vm, "link", "del", "eth0"]);
-    let r = dp.reconcile(&plan).await.unwrap();
+    let r = dp.reconcile(&plan, Scope::Audit).await.unwrap();
     assert_eq!(r.links_created, 1, "{r:?}");
     assert!(r.addresses_added >= 2 && r.routes_added >= 1, "{r:?}");
     assert!(reaches(&vm, &host, "198.18.0.10"));
@@ -514,14 +517,14 @@ async fn restores_what_was_deleted_by_hand() {
     sh(&[
         "ip", "-n", &host, "link", "add", "eth0", "type", "veth", "peer", "name", "stray0",
     ]);
-    let r = dp.reconcile(&plan).await.unwrap();
+    let r = dp.reconcile(&plan, Scope::Audit).await.unwrap();
     assert_eq!(r.links_created, 1, "{r:?}");
     assert!(reaches(&host, &inet, "169.254.1.1"));
     assert!(!sh(&["ip", "-n", &host, "link"]).contains("stray0"));
 
     // A link set down.
     sh(&["ip", "-n", &host, "link", "set", "eth0", "down"]);
-    let r = dp.reconcile(&plan).await.unwrap();
+    let r = dp.reconcile(&plan, Scope::Audit).await.unwrap();
     assert!(r.links_set_up >= 1, "{r:?}");
     assert!(reaches(&host, &inet, "169.254.1.1"));
 
@@ -542,7 +545,7 @@ async fn restores_what_was_deleted_by_hand() {
             .await
             .unwrap();
         assert_eq!(size, Some(32_768));
-        let r = dp.reconcile(&plan).await.unwrap();
+        let r = dp.reconcile(&plan, Scope::Audit).await.unwrap();
         assert_eq!(r.links_tuned, 1, "{r:?}");
         let size = super::links::offload_size(&host, "eth0", false)
             .await
@@ -550,7 +553,7 @@ async fn restores_what_was_deleted_by_hand() {
         assert_eq!(size, Some(crate::dataplane::BIG_TCP_MAX_SIZE));
     }
 
-    assert_noop(&dp.reconcile(&plan).await.unwrap());
+    assert_noop(&dp.reconcile(&plan, Scope::Audit).await.unwrap());
     dp.teardown().await.unwrap();
 }
 
@@ -563,7 +566,7 @@ async fn a_changed_plan_removes_exactly_what_left_it() {
     let cache = tempfile::tempdir().unwrap();
     let dp = Dataplane::new(lab, cache.path());
     let mut plan = lab_plan(lab);
-    dp.reconcile(&plan).await.unwrap();
+    dp.reconcile(&plan, Scope::Audit).await.unwrap();
     let (inet, host, vm) = (
         format!("{lab}-inet"),
         format!("{lab}-host"),
@@ -576,7 +579,7 @@ async fn a_changed_plan_removes_exactly_what_left_it() {
         .unwrap()
         .routes
         .retain(|r| r.kind != RouteKind::Unreachable);
-    let r = dp.reconcile(&plan).await.unwrap();
+    let r = dp.reconcile(&plan, Scope::Audit).await.unwrap();
     assert_eq!((r.routes_deleted, r.kernel_writes), (1, 1), "{r:?}");
     let routes = sh(&["ip", "-n", &host, "route", "show", "table", "all"]);
     assert!(!routes.contains("172.16.0.0/12"), "{routes}");
@@ -591,7 +594,7 @@ async fn a_changed_plan_removes_exactly_what_left_it() {
     let i = plan.namespaces.get_mut(&inet).unwrap();
     i.addresses.retain(|a| a.ifname != "v-vm");
     i.nft = None;
-    let r = dp.reconcile(&plan).await.unwrap();
+    let r = dp.reconcile(&plan, Scope::Audit).await.unwrap();
     assert_eq!(r.namespaces_deleted, 1, "{r:?}");
     assert_eq!(r.nft_batches, 1, "{r:?}");
     assert_eq!(
@@ -616,7 +619,7 @@ async fn a_changed_plan_removes_exactly_what_left_it() {
         "what stayed still works"
     );
 
-    assert_noop(&dp.reconcile(&plan).await.unwrap());
+    assert_noop(&dp.reconcile(&plan, Scope::Audit).await.unwrap());
     dp.teardown().await.unwrap();
 }
 
@@ -633,19 +636,19 @@ async fn a_stray_pair_across_two_namespaces_goes_and_nothing_else_moves() {
     let cache = tempfile::tempdir().unwrap();
     let dp = Dataplane::new(lab, cache.path());
     let plan = lab_plan(lab);
-    dp.reconcile(&plan).await.unwrap();
+    dp.reconcile(&plan, Scope::Audit).await.unwrap();
     let (inet, host) = (format!("{lab}-inet"), format!("{lab}-host"));
 
     sh(&[
         "ip", "-n", &host, "link", "add", "stray1", "type", "veth", "peer", "name", "stray2",
         "netns", &inet,
     ]);
-    let r = dp.reconcile(&plan).await.unwrap();
+    let r = dp.reconcile(&plan, Scope::Audit).await.unwrap();
     assert_eq!((r.links_deleted, r.kernel_writes), (1, 1), "{r:?}");
     assert!(!sh(&["ip", "-n", &host, "link"]).contains("stray1"));
     assert!(!sh(&["ip", "-n", &inet, "link"]).contains("stray2"));
     assert!(reaches(&host, &inet, "169.254.1.1"));
-    assert_noop(&dp.reconcile(&plan).await.unwrap());
+    assert_noop(&dp.reconcile(&plan, Scope::Audit).await.unwrap());
     dp.teardown().await.unwrap();
 }
 
@@ -658,23 +661,23 @@ async fn a_restarted_dataplane_with_the_same_cache_writes_nothing() {
     let cache = tempfile::tempdir().unwrap();
     let plan = lab_plan(lab);
     Dataplane::new(lab, cache.path())
-        .reconcile(&plan)
+        .reconcile(&plan, Scope::Audit)
         .await
         .unwrap();
 
     let restarted = Dataplane::new(lab, cache.path());
-    assert_noop(&restarted.reconcile(&plan).await.unwrap());
+    assert_noop(&restarted.reconcile(&plan, Scope::Audit).await.unwrap());
 
     // A lost cache costs exactly one nft batch per table, once.
     std::fs::write(nft::NftCache::path(cache.path(), lab), b"garbage").unwrap();
     let r = Dataplane::new(lab, cache.path())
-        .reconcile(&plan)
+        .reconcile(&plan, Scope::Audit)
         .await
         .unwrap();
     assert_eq!((r.nft_batches, r.kernel_writes), (1, 1), "{r:?}");
     assert_noop(
         &Dataplane::new(lab, cache.path())
-            .reconcile(&plan)
+            .reconcile(&plan, Scope::Audit)
             .await
             .unwrap(),
     );
@@ -694,10 +697,10 @@ async fn a_restarted_dataplane_with_the_same_cache_writes_nothing() {
         .unwrap()
         .push(json!({"add": {"counter": {
         "family": "inet", "table": "vnet_agent", "name": "extra"}}}));
-    let r = restarted.reconcile(&changed).await.unwrap();
+    let r = restarted.reconcile(&changed, Scope::Audit).await.unwrap();
     assert_eq!(r.nft_batches, 1, "{r:?}");
     assert!(nft_list(&inet).contains("counter extra"));
-    assert_noop(&restarted.reconcile(&changed).await.unwrap());
+    assert_noop(&restarted.reconcile(&changed, Scope::Audit).await.unwrap());
     restarted.teardown().await.unwrap();
 }
 
@@ -710,7 +713,7 @@ async fn teardown_removes_the_lab_and_nothing_else() {
     let other = "dpdownother";
     let cache = tempfile::tempdir().unwrap();
     let dp = Dataplane::new(lab, cache.path());
-    dp.reconcile(&lab_plan(lab)).await.unwrap();
+    dp.reconcile(&lab_plan(lab), Scope::Audit).await.unwrap();
     let bystander = Dataplane::new(other, cache.path());
     let mut small = NetworkPlan {
         lab: other.into(),
@@ -720,7 +723,7 @@ async fn teardown_removes_the_lab_and_nothing_else() {
     small
         .namespaces
         .insert(name.clone(), ns_plan(&name, NamespaceRole::Internet));
-    bystander.reconcile(&small).await.unwrap();
+    bystander.reconcile(&small, Scope::Audit).await.unwrap();
 
     let r = dp.teardown().await.unwrap();
     assert_eq!(r.namespaces_deleted, 3, "{r:?}");
@@ -732,7 +735,7 @@ async fn teardown_removes_the_lab_and_nothing_else() {
     assert_eq!(here.lines().count(), 1, "only lo: {here}");
     // Again: nothing left, nothing to complain about.
     assert_eq!(dp.teardown().await.unwrap(), TeardownReport::default());
-    assert_noop(&bystander.reconcile(&small).await.unwrap());
+    assert_noop(&bystander.reconcile(&small, Scope::Audit).await.unwrap());
     bystander.teardown().await.unwrap();
 }
 
@@ -752,7 +755,7 @@ async fn refuses_plans_outside_the_lab() {
         "elsewhere".into(),
         ns_plan("elsewhere", NamespaceRole::Internet),
     );
-    let e = dp.reconcile(&plan).await.unwrap_err();
+    let e = dp.reconcile(&plan, Scope::Audit).await.unwrap_err();
     assert!(format!("{e:#}").contains("lab prefix"), "{e:#}");
     assert!(!netns_path("elsewhere").exists());
 
@@ -760,7 +763,7 @@ async fn refuses_plans_outside_the_lab() {
         lab: "another".into(),
         ..Default::default()
     };
-    assert!(dp.reconcile(&wrong_lab).await.is_err());
+    assert!(dp.reconcile(&wrong_lab, Scope::Audit).await.is_err());
 
     // A netlink error is reported in words with the names involved.
     let mut bad = lab_plan(lab);
@@ -774,7 +777,7 @@ async fn refuses_plans_outside_the_lab() {
             onlink: false,
         },
     ));
-    let e = format!("{:#}", dp.reconcile(&bad).await.unwrap_err());
+    let e = format!("{:#}", dp.reconcile(&bad, Scope::Audit).await.unwrap_err());
     assert!(e.contains(&host) && e.contains("ENETUNREACH"), "{e}");
     dp.teardown().await.unwrap();
 }
@@ -835,7 +838,7 @@ async fn a_hundred_workers_reconcile_quickly() {
     plan.namespaces.insert(stamp.clone(), s);
 
     let t = Instant::now();
-    let r = dp.reconcile(&plan).await.unwrap();
+    let r = dp.reconcile(&plan, Scope::Audit).await.unwrap();
     let first = t.elapsed();
     assert_eq!(
         (r.namespaces_created, r.links_created, r.nft_batches),
@@ -843,7 +846,7 @@ async fn a_hundred_workers_reconcile_quickly() {
         "{r:?}"
     );
     let t = Instant::now();
-    assert_noop(&dp.reconcile(&plan).await.unwrap());
+    assert_noop(&dp.reconcile(&plan, Scope::Audit).await.unwrap());
     let again = t.elapsed();
     assert!(reaches(&format!("{lab}-wk-99"), &stamp, "169.254.2.1"));
     let t = Instant::now();
@@ -852,4 +855,43 @@ async fn a_hundred_workers_reconcile_quickly() {
     assert_eq!(down.namespaces_deleted, 101);
     eprintln!("timing: 100 workers + stamp: first apply {first:?}, no-op apply {again:?}, teardown {teardown:?}");
     assert!(first < Duration::from_secs(20) && again < Duration::from_secs(10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proportional_apply_opens_only_what_changed() {
+    if !sandboxed() {
+        return;
+    }
+    let lab = "dpprop";
+    let cache = tempfile::tempdir().unwrap();
+    let dp = Dataplane::new(lab, cache.path());
+    let plan = lab_plan(lab);
+    let first = dp.reconcile(&plan, Scope::Audit).await.unwrap();
+    assert_eq!(first.namespaces_examined, plan.namespaces.len() as u64);
+    // Nothing changed: nothing is opened, read or written.
+    let r = dp.reconcile(&plan, Scope::Changed).await.unwrap();
+    assert_eq!((r.namespaces_examined, r.kernel_writes), (0, 0), "{r:?}");
+    // One sysctl of one namespace: that namespace only, one write.
+    let mut changed = plan.clone();
+    let vm = format!("{lab}-vm");
+    changed
+        .namespaces
+        .get_mut(&vm)
+        .unwrap()
+        .sysctls
+        .insert("net/ipv4/ip_forward".into(), "1".into());
+    let r = dp.reconcile(&changed, Scope::Changed).await.unwrap();
+    assert_eq!(
+        (r.namespaces_examined, r.sysctls_written, r.kernel_writes),
+        (1, 1, 1),
+        "{r:?}"
+    );
+    // A namespace deleted by hand is noticed without an audit: it and the
+    // other ends of its links are rebuilt.
+    sh(&["ip", "netns", "del", &vm]);
+    let r = dp.reconcile(&changed, Scope::Changed).await.unwrap();
+    assert_eq!(r.namespaces_created, 1, "{r:?}");
+    assert!(r.links_created >= 1, "{r:?}");
+    assert_noop(&dp.reconcile(&changed, Scope::Audit).await.unwrap());
+    dp.teardown().await.unwrap();
 }
