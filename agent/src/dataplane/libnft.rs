@@ -55,23 +55,24 @@ fn lib() -> Option<&'static Lib> {
                 return None;
             }
             macro_rules! sym {
-                ($name:literal) => {{
+                ($name:literal: $ty:ty) => {{
                     let p = libc::dlsym(h, $name.as_ptr());
                     if p.is_null() {
                         return None;
                     }
-                    std::mem::transmute::<*mut c_void, _>(p)
+                    std::mem::transmute::<*mut c_void, $ty>(p)
                 }};
             }
+            type Ctx = *mut c_void;
             Some(Lib {
-                ctx_new: sym!(c"nft_ctx_new"),
-                ctx_free: sym!(c"nft_ctx_free"),
-                output_set_flags: sym!(c"nft_ctx_output_set_flags"),
-                buffer_output: sym!(c"nft_ctx_buffer_output"),
-                buffer_error: sym!(c"nft_ctx_buffer_error"),
-                output_buffer: sym!(c"nft_ctx_get_output_buffer"),
-                error_buffer: sym!(c"nft_ctx_get_error_buffer"),
-                run_cmd: sym!(c"nft_run_cmd_from_buffer"),
+                ctx_new: sym!(c"nft_ctx_new": unsafe extern "C" fn(c_uint) -> Ctx),
+                ctx_free: sym!(c"nft_ctx_free": unsafe extern "C" fn(Ctx)),
+                output_set_flags: sym!(c"nft_ctx_output_set_flags": unsafe extern "C" fn(Ctx, c_uint)),
+                buffer_output: sym!(c"nft_ctx_buffer_output": unsafe extern "C" fn(Ctx) -> c_int),
+                buffer_error: sym!(c"nft_ctx_buffer_error": unsafe extern "C" fn(Ctx) -> c_int),
+                output_buffer: sym!(c"nft_ctx_get_output_buffer": unsafe extern "C" fn(Ctx) -> *const c_char),
+                error_buffer: sym!(c"nft_ctx_get_error_buffer": unsafe extern "C" fn(Ctx) -> *const c_char),
+                run_cmd: sym!(c"nft_run_cmd_from_buffer": unsafe extern "C" fn(Ctx, *const c_char) -> c_int),
             })
         }
     })
