@@ -32,6 +32,10 @@ have dot || need+=(graphviz)
 # The unit file's test runs `systemd-analyze verify` (it starts nothing).
 have systemd-analyze || need+=(systemd)
 have chromium || need+=(chromium)
+# The dev VM's Vagrantfile is checked with `vagrant validate` (with the
+# libvirt provider's plugin, whose options it uses); nothing is booted.
+have vagrant || need+=(vagrant)
+compgen -G '/usr/share/rubygems-integration/all/gems/vagrant-libvirt-*' >/dev/null || need+=(vagrant-libvirt)
 have ps || need+=(procps)
 have cc || need+=(gcc libc6-dev)
 [ -e /usr/share/doc/ca-certificates ] || need+=(ca-certificates)

@@ -257,3 +257,26 @@ fn long_work_shows_progress_on_a_terminal_and_stays_plain_when_piped() {
     );
     lab.start_daemon();
 }
+
+/// The dev VM's Vagrantfile, as `vagrant validate` reads it (nothing boots;
+/// `cargo xtask vm-test` brings the VM up for real).
+#[test]
+fn the_vagrantfile_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("vagrant")
+        .arg("validate")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../vagrant"))
+        // Vagrant's own state goes to a throwaway directory.
+        .env("VAGRANT_HOME", dir.path())
+        .output()
+        .expect("vagrant (Debian's package)");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.contains("validated successfully"),
+        "{said}"
+    );
+}

@@ -17,6 +17,12 @@ const MUST_HOLD: [&str; 5] = [
 ];
 
 pub fn run() -> Result<ExitCode> {
+    println!("{}", build()?.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds the package, checks what it holds, and returns its path.
+pub fn build() -> Result<PathBuf> {
     let out = Command::new("cargo")
         .args(["deb", "-p", "vnet-agent"])
         .output()
@@ -48,6 +54,5 @@ pub fn run() -> Result<ExitCode> {
             bail!("{} control lacks {want}:\n{info}", deb.display());
         }
     }
-    println!("{}", deb.display());
-    Ok(ExitCode::SUCCESS)
+    Ok(deb)
 }

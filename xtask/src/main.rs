@@ -10,6 +10,7 @@ mod rr;
 mod run;
 mod stats;
 mod template_bench;
+mod vm_test;
 
 use std::process::ExitCode;
 
@@ -68,6 +69,10 @@ tasks:
                     COUNT 1-byte round trips (both ends busy-poll), then
                     CONNECTS new connections; prints p50/p99 in microseconds
                     as JSON
+  vm-test           the dev VM for real: the Debian package, a Debian box
+                    built with debootstrap, `vagrant up` with libvirt inside
+                    the sandbox, the quickstart's checks in the VM, destroy
+                    (root, /dev/kvm; minutes; not in .ci/run)
   help              this text";
 
 fn main() -> ExitCode {
@@ -82,6 +87,7 @@ fn main() -> ExitCode {
             datapath::print_template(rest).map(|()| ExitCode::SUCCESS)
         }
         ["deb"] => deb::run(),
+        ["vm-test"] => vm_test::run(),
         ["dns-load", rest @ ..] => dns_bench::load(rest).map(|()| ExitCode::SUCCESS),
         ["connect-until", rest @ ..] => bgp_bench::connect_until(rest),
         ["rr-server", rest @ ..] => rr::server(rest).map(|()| ExitCode::SUCCESS),
