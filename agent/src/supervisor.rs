@@ -105,11 +105,11 @@ impl Supervisor {
             .filter(|k| !want.contains_key(k.as_str()))
             .cloned()
             .collect();
-        for key in gone {
-            if let Some(rec) = inner.records.remove(&key) {
-                stop(&mut inner, &rec);
-            }
-        }
+        let gone: Vec<ProcessRecord> = gone
+            .iter()
+            .filter_map(|key| inner.records.remove(key))
+            .collect();
+        stop_many(&mut inner, &gone);
         inner.failed.retain(|k, _| want.contains_key(k.as_str()));
         for plan in desired {
             let (restarts, needs_start) = match inner.records.get(&plan.key) {
@@ -195,9 +195,7 @@ impl Supervisor {
     pub fn stop_all(&self) -> Result<()> {
         let mut inner = self.inner.lock().unwrap();
         let recs: Vec<ProcessRecord> = inner.records.values().cloned().collect();
-        for rec in &recs {
-            stop(&mut inner, rec);
-        }
+        stop_many(&mut inner, &recs);
         inner.records.clear();
         self.persist(&inner)
     }
@@ -346,32 +344,56 @@ fn reap(inner: &mut Inner) {
 
 /// Ends a process and its session's process group: SIGTERM, then SIGKILL after 2 s.
 fn stop(inner: &mut Inner, rec: &ProcessRecord) {
-    if !is_alive(rec.pid, rec.start_time) {
-        inner.children.remove(&rec.pid);
-        return;
+    stop_many(inner, std::slice::from_ref(rec));
+}
+
+/// Stops processes together: SIGTERM to every one, then one shared grace
+/// period (2 s) before SIGKILL to those still running. `down` of a big lab
+/// or a scale-in waits about as long as the slowest process, not the sum.
+fn stop_many(inner: &mut Inner, recs: &[ProcessRecord]) {
+    let mut running: Vec<&ProcessRecord> = Vec::new();
+    for rec in recs {
+        if is_alive(rec.pid, rec.start_time) {
+            // setsid made the process the leader of its own group: -pid is that group.
+            // SAFETY: a signal to a process group this supervisor started (pid and
+            // start time checked just above).
+            unsafe { libc::kill(-rec.pid, libc::SIGTERM) };
+            running.push(rec);
+        } else {
+            inner.children.remove(&rec.pid);
+        }
     }
-    // setsid made the process the leader of its own group: -pid is that group.
-    unsafe { libc::kill(-rec.pid, libc::SIGTERM) };
     let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        if let Some(c) = inner.children.get_mut(&rec.pid) {
-            if let Ok(Some(_)) = c.try_wait() {
-                break;
+    let mut sleep = Duration::from_millis(1);
+    while !running.is_empty() {
+        running.retain(|rec| {
+            let exited = match inner.children.get_mut(&rec.pid) {
+                Some(c) => matches!(c.try_wait(), Ok(Some(_))),
+                None => !is_alive(rec.pid, rec.start_time),
+            };
+            if exited {
+                inner.children.remove(&rec.pid);
+                tracing::info!(key = %rec.plan.key, pid = rec.pid, "stopped app process");
             }
-        } else if !is_alive(rec.pid, rec.start_time) {
+            !exited
+        });
+        if running.is_empty() {
             break;
         }
         if Instant::now() > deadline {
-            unsafe { libc::kill(-rec.pid, libc::SIGKILL) };
-            if let Some(c) = inner.children.get_mut(&rec.pid) {
-                let _ = c.wait();
+            for rec in running.drain(..) {
+                // SAFETY: as above; the group outlived its grace period.
+                unsafe { libc::kill(-rec.pid, libc::SIGKILL) };
+                if let Some(mut c) = inner.children.remove(&rec.pid) {
+                    let _ = c.wait();
+                }
+                tracing::info!(key = %rec.plan.key, pid = rec.pid, "killed app process after its grace period");
             }
             break;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(sleep);
+        sleep = (sleep * 2).min(Duration::from_millis(20));
     }
-    inner.children.remove(&rec.pid);
-    tracing::info!(key = %rec.plan.key, pid = rec.pid, "stopped app process");
 }
 
 /// Field 22 of `/proc/PID/stat`: start time in clock ticks since boot.

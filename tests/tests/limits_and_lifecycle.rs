@@ -824,3 +824,88 @@ fn state_files_are_unreadable_by_another_user() {
     // The app still starts and reads its resolv.conf.
     lab.exec_ok(&["--app", "web1"], &["cat", "/etc/resolv.conf"]);
 }
+
+/// Issue 15, hostile and broken input: ARM's template limits, the request
+/// size, and a damaged state file, each refused with a plain error that
+/// names the limit or the file, and nothing changed.
+#[test]
+fn oversized_input_and_a_damaged_state_are_refused_by_name() {
+    let Some(mut lab) = Lab::start() else { return };
+    lab.deploy(RG, &small_lab(1, "integration"));
+
+    // More than 800 resources once the copies are counted.
+    let nsgs = |name: &str| {
+        json!({ "type": "Microsoft.Network/networkSecurityGroups", "name": format!("[concat('{name}', copyIndex())]"),
+                "location": "westeurope", "copy": { "name": name, "count": 500 }, "properties": {} })
+    };
+    let err = lab.deploy_refused(RG, &template(vec![nsgs("a"), nsgs("b")]), "InvalidTemplate");
+    assert!(
+        err.contains("1000 resources") && err.contains("800"),
+        "{err}"
+    );
+
+    // A template over 4 MB: refused by the CLI before it is sent.
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.json");
+    let mut t = small_lab(1, "integration");
+    t["variables"] = json!({ "padding": "x".repeat(5 * 1024 * 1024) });
+    std::fs::write(&big, t.to_string()).unwrap();
+    let err = lab.refused(
+        &["deploy", "-g", RG, "-f", big.to_str().unwrap()],
+        "DeploymentJobSizeExceeded",
+    );
+    assert!(err.contains("4 MB"), "{err}");
+
+    // A 20 MB request body straight to the API: ARM's JSON error naming the
+    // limit, answered without reading it all, and the daemon still serves.
+    let body = dir.path().join("body.json");
+    std::fs::write(
+        &body,
+        format!("{{\"x\": \"{}\"}}", "y".repeat(20 * 1024 * 1024)),
+    )
+    .unwrap();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "20", "-X", "PUT", "--unix-socket"])
+        .arg(lab.socket())
+        .args(["-H", "Content-Type: application/json", "--data-binary"])
+        .arg(format!("@{}", body.display()))
+        .args(["-w", "\n%{http_code}"])
+        .arg(format!(
+            "http://lab/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/{RG}/providers/Microsoft.Network/networkSecurityGroups/huge"
+        ))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.trim_end().ends_with("413"), "{text}");
+    assert!(
+        text.contains("RequestContentTooLarge") && text.contains("12 MB"),
+        "{text}"
+    );
+    assert!(lab.cli_json(&["lab", "status"])["generation"].is_u64());
+
+    // A state file damaged outside the daemon: the daemon refuses to start
+    // on it, naming the file and the state kept beside it (the one before
+    // the last change).
+    lab.cli_ok(&[
+        "network", "nsg", "create", "-g", RG, "-n", "nsg-last", "-o", "none",
+    ]);
+    lab.stop_daemon();
+    let state = lab.state_dir().join("state.json");
+    let good = std::fs::read(&state).unwrap();
+    std::fs::write(&state, &good[..good.len() / 3]).unwrap();
+    let mut serve = lab.command();
+    serve.arg("serve");
+    let out = serve.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a daemon started on a damaged state");
+    assert!(
+        err.contains(state.to_str().unwrap()) && err.contains("state.prev.json"),
+        "{err}"
+    );
+    // The way out it names works: the previous good state (without the last NSG).
+    std::fs::rename(lab.state_dir().join("state.prev.json"), &state).unwrap();
+    lab.start_daemon();
+    let nsg = lab.cli(&["network", "nsg", "show", "-g", RG, "-n", "nsg-last"]);
+    assert!(!nsg.status.success(), "the previous state has no nsg-last");
+    assert!(lab.cli_json(&["lab", "status"])["generation"].is_u64());
+}

@@ -67,7 +67,51 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/subscriptions/{*rest}", any(resource))
         .route("/providers/{*rest}", any(root_scope))
         .layer(middleware::from_fn(request_span))
+        .layer(middleware::from_fn(request_size))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(daemon)
+}
+
+/// The largest request body: a 4 MB template (ARM's limit), its 4 MB of
+/// parameters, and the template's text the CLI sends along for error
+/// positions.
+pub const MAX_REQUEST_BYTES: usize = 12 * 1024 * 1024;
+
+/// A body over the limit is refused with ARM's JSON error naming the limit
+/// (axum's own answer is plain text), before it is read: a client that says
+/// how much it sends learns at once.
+async fn request_size(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = |n: Option<usize>| {
+        ApiError::from(AzureError::new(
+            413,
+            "RequestContentTooLarge",
+            format!(
+                "The request body{} is larger than the {} MB the API accepts (a template can't exceed 4 MB).",
+                n.map(|n| format!(" ({:.1} MB)", n as f64 / 1_048_576.0)).unwrap_or_default(),
+                MAX_REQUEST_BYTES / 1_048_576
+            ),
+        ))
+        .into_response()
+    };
+    if declared.is_some_and(|n| n > MAX_REQUEST_BYTES) {
+        return too_large(declared);
+    }
+    let res = next.run(req).await;
+    // A body without a length that grew past the limit while being read.
+    if res.status() == StatusCode::PAYLOAD_TOO_LARGE
+        && res
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .is_none_or(|t| t != "application/json")
+    {
+        return too_large(None);
+    }
+    res
 }
 
 /// Every API request runs in a span that names it: method and path (the

@@ -126,6 +126,18 @@ pub fn run(g: &Global, cmd: DeploymentCmd) -> Result<ExitCode> {
 /// The request body: ARM's deployment properties, plus what the daemon
 /// needs to read linked templates and place errors (`properties.lab`).
 pub(super) fn body(a: &CreateArgs) -> Result<(String, Value)> {
+    // ARM refuses a template over 4 MB; say so before reading (or sending)
+    // a file that cannot be deployed.
+    let size = std::fs::metadata(&a.template_file)
+        .with_context(|| format!("reading {}", a.template_file.display()))?
+        .len();
+    if size > crate::template::limits::MAX_TEMPLATE_BYTES as u64 {
+        anyhow::bail!(
+            "(DeploymentJobSizeExceeded) {} is {:.1} MB; a template can't exceed 4 MB. Split it into linked or nested templates.",
+            a.template_file.display(),
+            size as f64 / 1_048_576.0
+        );
+    }
     let text = std::fs::read_to_string(&a.template_file)
         .with_context(|| format!("reading {}", a.template_file.display()))?;
     let template: Value = serde_json::from_str(&text)

@@ -16,6 +16,9 @@ use anyhow::{Context, Result};
 use crate::model::LabState;
 
 const STATE_FILE: &str = "state.json";
+/// The state before the last commit: the way back from a state file that
+/// was damaged outside the daemon.
+const PREVIOUS_FILE: &str = "state.prev.json";
 
 /// The state directory of one lab. Holding a `Store` holds an exclusive lock on
 /// the directory, so two daemons can never write the same lab.
@@ -66,20 +69,54 @@ impl Store {
     }
 
     /// The committed state, or an empty lab when nothing was ever committed.
+    /// A state file that does not parse (truncated, edited, damaged) is
+    /// refused: starting on an empty lab would tear down every namespace the
+    /// real state describes. The error names the file and the way out.
     pub fn load(&self) -> Result<LabState> {
         let path = self.dir.join(STATE_FILE);
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("reading committed state {}", path.display())),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                let prev = self.dir.join(PREVIOUS_FILE);
+                let way_back = match fs::read(&prev)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<LabState>(&b).ok())
+                {
+                    Some(p) => format!(
+                        "The state before the last change is kept in {} (generation {}): \
+                         `mv {} {}` goes back to it",
+                        prev.display(),
+                        p.generation,
+                        prev.display(),
+                        path.display()
+                    ),
+                    None => "No earlier state is kept".to_string(),
+                };
+                anyhow::anyhow!(
+                    "the committed state {} is damaged ({e}); the daemon will not start on it. \
+                     {way_back}. Or move it away to start an empty lab (`vnet-agent down` first \
+                     removes what the old one built).",
+                    path.display()
+                )
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LabState::default()),
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }
     }
 
-    /// Commits `state` atomically and durably.
+    /// Commits `state` atomically and durably. The state it replaces is kept
+    /// as `state.prev.json` (a hard link swapped in atomically, so a crash
+    /// at any point leaves `state.json` whole, old or new).
     pub fn commit(&self, state: &LabState) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(state)?;
-        write_atomic(&self.dir.join(STATE_FILE), &bytes)
+        let current = self.dir.join(STATE_FILE);
+        if current.exists() {
+            let tmp = self.dir.join("state.prev.tmp");
+            let _ = fs::remove_file(&tmp);
+            fs::hard_link(&current, &tmp)
+                .and_then(|()| fs::rename(&tmp, self.dir.join(PREVIOUS_FILE)))
+                .with_context(|| format!("keeping the previous state in {}", self.dir.display()))?;
+        }
+        write_atomic(&current, &bytes)
     }
 }
 
@@ -122,6 +159,39 @@ mod tests {
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir.path().join("state.json")), 0o600);
         assert_eq!(mode(dir.path()), 0o700);
+    }
+
+    #[test]
+    fn a_damaged_state_is_refused_with_the_way_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for generation in [1, 2] {
+            store
+                .commit(&LabState {
+                    generation,
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        // The state before the last commit is kept beside it.
+        let prev: LabState =
+            serde_json::from_slice(&fs::read(dir.path().join("state.prev.json")).unwrap()).unwrap();
+        assert_eq!(prev.generation, 1);
+        // Truncated by something else: refused, naming the file and the way back.
+        let path = dir.path().join("state.json");
+        let text = fs::read(&path).unwrap();
+        fs::write(&path, &text[..text.len() / 2]).unwrap();
+        let err = format!("{:#}", store.load().unwrap_err());
+        assert!(
+            err.contains(path.to_str().unwrap()) && err.contains("damaged"),
+            "{err}"
+        );
+        assert!(
+            err.contains("state.prev.json (generation 1)") && err.contains("mv "),
+            "{err}"
+        );
+        // The file is left as it was found.
+        assert_eq!(fs::read(&path).unwrap().len(), text.len() / 2);
     }
 
     #[test]

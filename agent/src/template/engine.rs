@@ -50,6 +50,7 @@ pub(super) fn run(
     let template = req.template.as_object().ok_or_else(|| {
         invalid_template("The template must be a JSON object with a 'resources' array.".into())
     })?;
+    super::limits::check_template(template)?;
     let name = req.name.clone().unwrap_or_else(|| "lab".into());
     let scope = Scope {
         subscription: req.subscription.clone(),
@@ -84,6 +85,7 @@ pub(super) fn run(
         Some(text) => position::locate(e, text),
         None => e,
     })?;
+    super::limits::check_expansion(shared.resources.borrow().len())?;
     Ok(Expansion {
         resources: shared.resources.into_inner(),
         outputs,

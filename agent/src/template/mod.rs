@@ -14,6 +14,7 @@ mod engine;
 mod expr;
 mod functions;
 mod lang;
+pub mod limits;
 mod params;
 mod position;
 
