@@ -18,17 +18,25 @@ export VAGRANT_HOME=$work/vagrant.d
 export LIBVIRT_DEFAULT_URI=qemu:///system
 step() { echo "== $(date +%T) $*"; }
 
-# libvirt's state and runtime directories, private to this mount namespace.
-rm -rf "$work/libvirt"
-mkdir -p "$work/libvirt/images" "$work/libvirt-run" /run/libvirt /var/lib/libvirt /var/log/libvirt
+# sysfs as this network namespace sees it (libvirt looks up the bridges it
+# makes under /sys/class/net).
+mount -t sysfs vm-test-sys /sys
+# libvirt's configuration, state and runtime directories, private to this
+# mount namespace: the pool, the network and the domain it defines are
+# written to copies under target/vm, never to the machine's /etc/libvirt.
+rm -rf "$work/libvirt" "$work/etc-libvirt"
+cp -a /etc/libvirt "$work/etc-libvirt"
+rm -f "$work"/etc-libvirt/storage/*.xml "$work"/etc-libvirt/qemu/*.xml
+# QEMU as root, no dynamic chown of images, no security driver: the box's
+# kernel and disk stay where they are, in target/vm; no cgroups of its own
+# (the machine's cgroup tree is not libvirt's to change).
+printf 'user = "root"\ngroup = "root"\ndynamic_ownership = 0\nsecurity_driver = "none"\ncgroup_controllers = [ ]\n' \
+  >> "$work/etc-libvirt/qemu.conf"
+mkdir -p "$work/libvirt/images" /run/libvirt /var/lib/libvirt /var/log/libvirt
+mount --bind "$work/etc-libvirt" /etc/libvirt
 mount -t tmpfs vm-test-run /run/libvirt
 mount --bind "$work/libvirt" /var/lib/libvirt
 mount -t tmpfs vm-test-log /var/log/libvirt
-# QEMU as root, no dynamic chown of images, no security driver: the box's
-# kernel and disk stay where they are, in target/vm.
-cp /etc/libvirt/qemu.conf "$work/qemu.conf"
-printf 'user = "root"\ngroup = "root"\ndynamic_ownership = 0\nsecurity_driver = "none"\n' >> "$work/qemu.conf"
-mount --bind "$work/qemu.conf" /etc/libvirt/qemu.conf
 
 pids=()
 cleanup() {
@@ -49,19 +57,30 @@ cleanup() {
 trap cleanup EXIT
 
 step "starting virtlogd and libvirtd (this sandbox only)"
-/usr/sbin/virtlogd & pids+=($!)
-/usr/sbin/libvirtd & pids+=($!)
+/usr/sbin/virtlogd 2>"$work/virtlogd.log" & pids+=($!)
+/usr/sbin/libvirtd 2>"$work/libvirtd.log" & pids+=($!)
 for _ in $(seq 100); do virsh version >/dev/null 2>&1 && break; sleep 0.2; done
 virsh pool-define-as default dir --target /var/lib/libvirt/images >/dev/null
 virsh pool-start default >/dev/null
 step "pool default: $(virsh vol-list default | awk 'NR > 2 && $1 != ""' | wc -l) volume(s)"
+
+# Does KVM boot the box's kernel here? Some nested hypervisors give a
+# /dev/kvm on which a guest hangs before its first line: then QEMU emulates
+# the CPU (TCG), slower but the same VM.
+export VNET_VM_DRIVER=qemu
+if timeout 20 qemu-system-x86_64 -enable-kvm -cpu kvm64 -m 256 -kernel "$work/vmlinuz" \
+     -append "console=ttyS0 earlyprintk=ttyS0 panic=-1" -nic none -display none \
+     -serial stdio -no-reboot 2>/dev/null | grep -a -q "Linux version"; then
+  export VNET_VM_DRIVER=kvm
+fi
+step "libvirt driver: $VNET_VM_DRIVER ($( [ "$VNET_VM_DRIVER" = kvm ] && echo 'KVM boots a guest kernel' || echo 'KVM does not boot a guest kernel on this host: CPU emulated'))"
 
 step "vagrant up --provider libvirt"
 (cd vagrant && vagrant up --provider libvirt --no-tty)
 
 ssh_vm() { (cd vagrant && vagrant ssh -c "$1" -- -q); }
 step "checks inside the VM"
-ssh_vm 'systemctl is-active vnet-agent'
+ssh_vm 'sudo systemctl is-active vnet-agent'
 ssh_vm 'id -nG | tr " " "\n" | grep -qx vnet-agent && echo "vagrant is in group vnet-agent"'
 # As the VM's user: the group's socket, no sudo.
 ssh_vm 'vnet-agent webapp show -g lab -n web1 --query "{name:name, outboundIpAddresses:properties.outboundIpAddresses}"'
@@ -91,5 +110,5 @@ fi
 echo "vm1 -> web1 $private:80 refused/dropped, as in Azure"
 '
 # The service survives a restart without disturbing the lab.
-ssh_vm 'sudo systemctl restart vnet-agent && systemctl is-active vnet-agent && vnet-agent lab status --query "{generation:generation}" -o json'
+ssh_vm 'sudo systemctl restart vnet-agent && sudo systemctl is-active vnet-agent && vnet-agent lab status --query "{generation:generation}" -o json'
 step "all checks passed inside the VM"

@@ -38,6 +38,9 @@ pub struct DaemonConfig {
     pub metrics_port: Option<u16>,
     /// The group that may use the API socket (0660); `None`: root only (0600).
     pub socket_group: Option<String>,
+    /// Which principal each Unix user acts as (`caller.rs`); `None`: only
+    /// root chooses, the socket's group acts as the lab owner.
+    pub principal_map: Option<super::caller::PrincipalMap>,
 }
 
 /// An error answered to a client: Azure's own, or an internal failure.

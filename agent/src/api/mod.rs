@@ -11,6 +11,7 @@
 
 mod admin;
 mod bgp;
+pub mod caller;
 mod children;
 pub mod client;
 mod daemon;

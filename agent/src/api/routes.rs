@@ -67,6 +67,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/subscriptions/{*rest}", any(resource))
         .route("/providers/{*rest}", any(root_scope))
         .layer(middleware::from_fn(request_span))
+        .layer(middleware::from_fn_with_state(daemon.clone(), identify))
         .layer(middleware::from_fn(request_size))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(daemon)
@@ -127,7 +128,42 @@ async fn request_span(req: Request, next: Next) -> Response {
     res
 }
 
-/// The calling principal: the request's principal header, else the lab owner.
+/// Replaces the principal a request names with the one its caller may act
+/// as (`caller.rs`), or refuses it: everything after this reads a principal
+/// the kernel vouched for.
+async fn identify(State(d): State<Arc<Daemon>>, mut req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<super::caller::Peer>>()
+        .map(|c| c.0)
+        .unwrap_or(super::caller::Peer { uid: None });
+    let asked = req
+        .headers()
+        .get(PRINCIPAL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match super::caller::principal(
+        peer,
+        asked.as_deref(),
+        d.config.principal_map.as_ref(),
+        DEFAULT_PRINCIPAL,
+    ) {
+        Ok(p) => match axum::http::HeaderValue::from_str(&p) {
+            Ok(v) => {
+                req.headers_mut().insert(PRINCIPAL_HEADER, v);
+                next.run(req).await
+            }
+            Err(_) => ApiError::from(AzureError::bad_request(
+                "InvalidPrincipal",
+                "the principal name is not a valid header value",
+            ))
+            .into_response(),
+        },
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// The calling principal (set by `identify`), else the lab owner.
 fn principal_of(headers: &HeaderMap) -> String {
     headers
         .get(PRINCIPAL_HEADER)
@@ -594,9 +630,12 @@ pub async fn serve(daemon: Arc<Daemon>) -> anyhow::Result<()> {
     };
     // The socket is bound and answers from here on: ready.
     super::systemd::notify("READY=1");
-    axum::serve(listener, router(daemon))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        router(daemon).into_make_service_with_connect_info::<super::caller::Peer>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     let _ = std::fs::remove_file(&socket);
     Ok(())
 }

@@ -313,6 +313,11 @@ struct ServeArgs {
     /// lab's API can (deploy, exec into namespaces as root, tear down).
     #[arg(long, env = "VNET_AGENT_SOCKET_GROUP")]
     socket_group: Option<String>,
+    /// JSON map from Unix user (name or `uid:N`) to the principals it may act
+    /// as, its default first: callers are known by the kernel's peer
+    /// credentials, not by what they claim.
+    #[arg(long, env = "VNET_AGENT_PRINCIPAL_MAP")]
+    principal_map: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -544,6 +549,11 @@ fn serve(g: &Global, args: ServeArgs) -> Result<()> {
         flow_log_interval: Duration::from_secs(args.flow_log_interval.max(1)),
         metrics_port: args.metrics_port,
         socket_group: args.socket_group,
+        principal_map: args
+            .principal_map
+            .as_deref()
+            .map(crate::api::caller::PrincipalMap::load)
+            .transpose()?,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
