@@ -909,3 +909,105 @@ fn oversized_input_and_a_damaged_state_are_refused_by_name() {
     assert!(!nsg.status.success(), "the previous state has no nsg-last");
     assert!(lab.cli_json(&["lab", "status"])["generation"].is_u64());
 }
+
+/// `curl` on the API socket: (status, body) of METHOD PATH with these
+/// headers and body.
+fn api(
+    lab: &Lab,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut c = std::process::Command::new("curl");
+    c.args(["-sS", "-X", method, "--unix-socket"])
+        .arg(lab.socket())
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "-w",
+            "\n%{http_code}",
+        ]);
+    for h in headers {
+        c.args(["-H", h]);
+    }
+    if let Some(b) = body {
+        c.args(["-d", b]);
+    }
+    let out = c.arg(format!("http://lab{path}")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (
+        code.trim().parse().unwrap_or(0),
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Issue 15, concurrency: ARM's etags. Every resource has one (a subnet
+/// shares its VNet's); a write with a stale If-Match, or If-None-Match: *
+/// on something that exists, is refused with 412 and changes nothing.
+#[test]
+fn etags_make_conflicting_writes_fail_instead_of_losing_an_update() {
+    let Some(lab) = Lab::start() else { return };
+    lab.deploy(RG, &small_lab(1, "integration"));
+    let nsg = format!("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/{RG}/providers/Microsoft.Network/networkSecurityGroups/n1");
+    let body = r#"{"location": "westeurope", "properties": {}}"#;
+    // Create only if absent: the first succeeds, the second is refused.
+    let (code, v) = api(&lab, "PUT", &nsg, &["If-None-Match: *"], Some(body));
+    assert_eq!(code, 200, "{v}");
+    let first = v["etag"].as_str().expect("etag").to_string();
+    let (code, v) = api(&lab, "PUT", &nsg, &["If-None-Match: *"], Some(body));
+    assert_eq!(
+        (code, v["error"]["code"].as_str()),
+        (412, Some("PreconditionFailed")),
+        "{v}"
+    );
+    // GET shows the same etag; a subnet shares its VNet's.
+    assert_eq!(api(&lab, "GET", &nsg, &[], None).1["etag"], first.as_str());
+    let vnet = lab.show(&net("virtualNetworks", "vnet1"));
+    let subnet = lab.show(&subnet_id("vnet1", "integration"));
+    assert!(
+        vnet["etag"].as_str().is_some() && vnet["etag"] == subnet["etag"],
+        "{vnet} {subnet}"
+    );
+
+    // Two writers read the same etag; the second write loses, visibly.
+    let rule = |port: u16| {
+        format!(
+            r#"{{"location": "westeurope", "properties": {{"securityRules": [{{"name": "r{port}", "properties": {{
+            "priority": 100, "direction": "Inbound", "access": "Allow", "protocol": "Tcp",
+            "sourceAddressPrefix": "*", "sourcePortRange": "*", "destinationAddressPrefix": "*",
+            "destinationPortRange": "{port}"}}}}]}}}}"#
+        )
+    };
+    let if_match = format!("If-Match: {first}");
+    let (code, v) = api(&lab, "PUT", &nsg, &[&if_match], Some(&rule(80)));
+    assert_eq!(code, 200, "{v}");
+    let second = v["etag"].as_str().unwrap().to_string();
+    assert_ne!(second, first);
+    let (code, v) = api(&lab, "PUT", &nsg, &[&if_match], Some(&rule(443)));
+    assert_eq!(code, 412, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains(&second),
+        "{v}"
+    );
+    let now = api(&lab, "GET", &nsg, &[], None).1;
+    assert_eq!(
+        now["properties"]["securityRules"][0]["name"], "r80",
+        "{now}"
+    );
+    // A DELETE with the stale etag is refused too; with the current one it goes.
+    assert_eq!(api(&lab, "DELETE", &nsg, &[&if_match], None).0, 412);
+    assert_eq!(
+        api(
+            &lab,
+            "DELETE",
+            &nsg,
+            &[&format!("If-Match: {second}")],
+            None
+        )
+        .0,
+        200
+    );
+    assert_eq!(api(&lab, "GET", &nsg, &[], None).0, 404);
+}

@@ -124,7 +124,9 @@ impl Daemon {
         if deleting {
             return Ok(json!({ "id": id.to_string(), "deleted": true }));
         }
-        child_view(&state, &self.config.lab, &id)
+        let mut v = child_view(&state, &self.config.lab, &id)?;
+        crate::plan::view::with_etag(&state, &id, &mut v);
+        Ok(v)
     }
 
     pub async fn put_child(&self, id: ResourceId, body: Value) -> Result<Value, ApiError> {
@@ -141,7 +143,9 @@ impl Daemon {
 
     pub async fn show_child(&self, id: &ResourceId) -> Result<Value, ApiError> {
         let state = self.snapshot();
-        child_view(&state, &self.config.lab, id)
+        let mut v = child_view(&state, &self.config.lab, id)?;
+        crate::plan::view::with_etag(&state, id, &mut v);
+        Ok(v)
     }
 }
 

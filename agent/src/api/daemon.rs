@@ -341,6 +341,11 @@ impl Daemon {
         let mut state = self.state.lock().await;
         let _finish = self.dataplane.progress.guard();
         self.dataplane.progress.step("validating", 0);
+        // If-Match / If-None-Match, under the lock: nothing can change the
+        // resource between this check and the commit.
+        if let Some(pc) = super::etag::current() {
+            pc.check(&state)?;
+        }
         let mut next = change(&state)?;
         next.generation = state.generation;
         if next != *state {

@@ -16,6 +16,7 @@ mod children;
 pub mod client;
 mod daemon;
 mod deployments;
+pub mod etag;
 mod flow_logs;
 mod metrics;
 mod network;

@@ -387,8 +387,22 @@ async fn arm_request(
         })?
     };
     let principal = principal_of(headers);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let precondition = super::etag::Precondition {
+        id: path.parse().ok(),
+        if_match: header("if-match"),
+        if_none_match: header("if-none-match"),
+    };
     super::daemon::PRINCIPAL
-        .scope(principal, dispatch(d, method, path, body))
+        .scope(
+            principal,
+            super::etag::PRECONDITION.scope(precondition, dispatch(d, method, path, body)),
+        )
         .await
 }
 

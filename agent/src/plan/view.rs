@@ -58,7 +58,39 @@ impl<'a> Viewer<'a> {
     }
 
     pub fn view(&self, id: &ResourceId) -> Result<Value, AzureError> {
-        view_in(&self.l, self.state, id)
+        let mut v = view_in(&self.l, self.state, id)?;
+        with_etag(self.state, id, &mut v);
+        Ok(v)
+    }
+}
+
+/// ARM's `etag` of a resource: a digest of what is stored for it. A child
+/// (a subnet, a peering, a rule) shares its top-level resource's, as
+/// Azure's network resources do. Changes with every write that changes the
+/// resource, never with what the platform observes.
+pub fn etag(state: &LabState, id: &ResourceId) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let mut top = id.clone();
+    while let Some(parent) = top.parent() {
+        top = parent;
+    }
+    let stored = serde_json::to_vec(state.get(&top)?).ok()?;
+    let d = Sha256::digest(&stored);
+    let hex: String = d[..16].iter().map(|b| format!("{b:02x}")).collect();
+    Some(format!(
+        "W/\"{}-{}-{}-{}-{}\"",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    ))
+}
+
+/// Adds `etag` to a resource's view.
+pub fn with_etag(state: &LabState, id: &ResourceId, view: &mut Value) {
+    if let (Some(tag), Some(obj)) = (etag(state, id), view.as_object_mut()) {
+        obj.insert("etag".into(), Value::String(tag));
     }
 }
 
@@ -128,7 +160,11 @@ pub fn list(state: &LabState, lab: &LabConfig, resource_group: Option<&str>) -> 
         .resources
         .values()
         .filter(|r| resource_group.is_none_or(|rg| r.id.resource_group.eq_ignore_ascii_case(rg)))
-        .map(|r| view_of(&l, state, r))
+        .map(|r| {
+            let mut v = view_of(&l, state, r);
+            with_etag(state, &r.id, &mut v);
+            v
+        })
         .collect()
 }
 
