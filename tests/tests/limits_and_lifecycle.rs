@@ -1011,3 +1011,43 @@ fn etags_make_conflicting_writes_fail_instead_of_losing_an_update() {
     );
     assert_eq!(api(&lab, "GET", &nsg, &[], None).0, 404);
 }
+
+/// Issue 15: a namespace deleted from outside is noticed without polling
+/// the kernel's contents (one directory read a second) and rebuilt, with
+/// its links, by a proportional apply; an audit afterwards finds nothing.
+#[test]
+fn a_namespace_deleted_by_hand_is_back_within_a_second_or_two() {
+    let Some(lab) = Lab::start() else { return };
+    lab.deploy(RG, &small_lab(2, "integration"));
+    let list = || {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let victim = list()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .find(|n| n.starts_with(&format!("{}-wk-", lab.name)))
+        .expect("a worker namespace")
+        .to_string();
+    assert!(std::process::Command::new("ip")
+        .args(["netns", "del", &victim])
+        .status()
+        .unwrap()
+        .success());
+    let started = std::time::Instant::now();
+    while !list()
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some(victim.as_str()))
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{victim} was not rebuilt"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    eprintln!("{victim} back after {:?}", started.elapsed());
+    lab.assert_reconcile_writes_nothing();
+}

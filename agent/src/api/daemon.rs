@@ -637,6 +637,16 @@ impl Daemon {
                     if let Err(e) = self.supervisor.sync(&desired) {
                         tracing::warn!("{e:#}");
                     }
+                    // A namespace deleted from outside is rebuilt within a
+                    // second, proportionally; other drift waits for the audit.
+                    if self.dataplane.lost_namespace() {
+                        if let Ok(state) = self.state.try_lock() {
+                            tracing::warn!("a namespace of the lab was deleted from outside; rebuilding it");
+                            if let Err(e) = self.reconcile(&state, Scope::Changed).await {
+                                tracing::warn!("rebuilding: {e:#}");
+                            }
+                        }
+                    }
                 }
             }
         }

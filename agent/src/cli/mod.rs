@@ -289,8 +289,11 @@ struct ServeArgs {
     /// destination fail, as SNAT port exhaustion does.
     #[arg(long, default_value_t = crate::model::DEFAULT_SNAT_PORTS_PER_INSTANCE)]
     snat_ports_per_instance: u32,
-    /// Seconds between level-triggered reconciles.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds between audits: every namespace read back and compared with
+    /// the plan (level-triggered). Changes apply at once and proportionally;
+    /// a namespace deleted from outside is noticed within a second; the
+    /// audit is the safety net for other drift, so it is rare by default.
+    #[arg(long, default_value_t = 600)]
     resync_interval: u64,
     /// Seconds between the records VNet flow logs write (Azure writes about
     /// once a minute; tests ask for less).

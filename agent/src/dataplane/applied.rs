@@ -91,6 +91,21 @@ impl Applied {
         out
     }
 
+    /// Whether a namespace this lab applied is gone from `/run/netns` (one
+    /// directory read: cheap enough to ask every second).
+    pub fn lost_namespace(&self, prefix: &str) -> bool {
+        if self.namespaces.is_empty() {
+            return false;
+        }
+        match super::netns::list_with_prefix(prefix) {
+            Ok(live) => {
+                let live: std::collections::HashSet<String> = live.into_iter().collect();
+                self.namespaces.keys().any(|n| !live.contains(n))
+            }
+            Err(_) => false,
+        }
+    }
+
     /// `done` (namespaces applied without error) now hold their part of
     /// `plan`; namespaces that left the plan are forgotten.
     pub fn record(&mut self, digests: Digests, done: &[String], plan: &NetworkPlan) {
