@@ -192,6 +192,44 @@ impl Lab {
         self.command().args(args).output().expect("run vnet-agent")
     }
 
+    /// METHOD PATH on the API socket with curl, run through `runner` (e.g.
+    /// `setpriv --reuid ...`, or nothing): (HTTP status, body).
+    pub fn api_call(
+        &self,
+        runner: &[&str],
+        method: &str,
+        path: &str,
+        headers: &[&str],
+        body: Option<&str>,
+    ) -> (u16, String) {
+        let mut argv: Vec<String> = runner.iter().map(|s| s.to_string()).collect();
+        argv.extend(["curl", "-sS", "-X", method, "--unix-socket"].map(String::from));
+        argv.push(self.socket().to_string_lossy().into_owned());
+        argv.extend(
+            [
+                "-H",
+                "Content-Type: application/json",
+                "-w",
+                "\n%{http_code}",
+            ]
+            .map(String::from),
+        );
+        for h in headers {
+            argv.extend(["-H".to_string(), h.to_string()]);
+        }
+        if let Some(b) = body {
+            argv.extend(["-d".to_string(), b.to_string()]);
+        }
+        argv.push(format!("http://lab{path}"));
+        let out = Command::new(&argv[0])
+            .args(&argv[1..])
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+
     /// Runs the CLI, fails the test with its stderr when it fails, returns stdout.
     pub fn cli_ok(&self, args: &[&str]) -> String {
         let out = self.cli(args);

@@ -910,8 +910,7 @@ fn oversized_input_and_a_damaged_state_are_refused_by_name() {
     assert!(lab.cli_json(&["lab", "status"])["generation"].is_u64());
 }
 
-/// `curl` on the API socket: (status, body) of METHOD PATH with these
-/// headers and body.
+/// METHOD PATH on the API socket as root: (status, JSON body).
 fn api(
     lab: &Lab,
     method: &str,
@@ -919,27 +918,10 @@ fn api(
     headers: &[&str],
     body: Option<&str>,
 ) -> (u16, serde_json::Value) {
-    let mut c = std::process::Command::new("curl");
-    c.args(["-sS", "-X", method, "--unix-socket"])
-        .arg(lab.socket())
-        .args([
-            "-H",
-            "Content-Type: application/json",
-            "-w",
-            "\n%{http_code}",
-        ]);
-    for h in headers {
-        c.args(["-H", h]);
-    }
-    if let Some(b) = body {
-        c.args(["-d", b]);
-    }
-    let out = c.arg(format!("http://lab{path}")).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    let (code, body) = lab.api_call(&[], method, path, headers, body);
     (
-        code.trim().parse().unwrap_or(0),
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+        code,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
     )
 }
 

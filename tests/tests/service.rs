@@ -294,8 +294,8 @@ fn the_vagrantfile_validates() {
     );
 }
 
-/// `curl` on the API socket as `uid`/`gid` (setpriv), with a principal
-/// header when given: (HTTP status, body).
+/// METHOD PATH on the API socket as `uid`/`gid` (setpriv), with a
+/// principal header when given: (HTTP status, body).
 fn call_as(
     lab: &Lab,
     uid: &str,
@@ -304,37 +304,11 @@ fn call_as(
     path: &str,
     principal: Option<&str>,
 ) -> (u16, String) {
-    let mut c = Command::new("setpriv");
-    c.args([
-        "--reuid",
-        uid,
-        "--regid",
-        gid,
-        "--clear-groups",
-        "curl",
-        "-sS",
-    ])
-    .args(["-X", method, "--unix-socket"])
-    .arg(lab.socket())
-    .args([
-        "-H",
-        "Content-Type: application/json",
-        "-w",
-        "\n%{http_code}",
-    ]);
-    if let Some(p) = principal {
-        c.args(["-H", &format!("x-ms-client-principal-name: {p}")]);
-    }
-    if method == "PUT" {
-        c.args(["-d", r#"{"location": "westeurope", "properties": {}}"#]);
-    }
-    let out = c
-        .arg(format!("http://vnet-agent{path}"))
-        .output()
-        .expect("setpriv");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_string())
+    let claim = principal.map(|p| format!("x-ms-client-principal-name: {p}"));
+    let headers: Vec<&str> = claim.iter().map(String::as_str).collect();
+    let body = (method == "PUT").then_some(r#"{"location": "westeurope", "properties": {}}"#);
+    let runner = ["setpriv", "--reuid", uid, "--regid", gid, "--clear-groups"];
+    lab.api_call(&runner, method, path, &headers, body)
 }
 
 #[test]
