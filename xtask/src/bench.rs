@@ -57,6 +57,8 @@ pub struct Options {
     /// Only the BGP convergence section (`bgp_bench.rs`); with `dns_only`,
     /// both.
     pub bgp_only: bool,
+    /// Only issue 15's table at 100 and 1,000 instances (`scale.rs`).
+    pub scale: bool,
     /// Only the template section (`template_bench.rs`): no kernel, no sandbox.
     pub template_only: bool,
     /// Set on the re-run inside the sandbox.
@@ -70,7 +72,7 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let sandboxed = std::env::var("VNET_SANDBOX").as_deref() == Ok("1");
-    let only = opts.dns_only || opts.bgp_only;
+    let only = opts.dns_only || opts.bgp_only || opts.scale;
     if !opts.in_sandbox {
         if !only {
             datapath::preflight()?;
@@ -84,6 +86,10 @@ pub fn run(opts: &Options) -> Result<ExitCode> {
         }
     }
     ensure_sandbox()?;
+    if opts.scale {
+        crate::scale::run(&root)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if only {
         if opts.dns_only {
             crate::dns_bench::run(&root, opts.quick)?;
@@ -149,6 +155,7 @@ fn rerun_in_sandbox(root: &Path, opts: &Options) -> Result<ExitCode> {
         (opts.no_nsg, "--no-nsg"),
         (opts.dns_only, "--dns-only"),
         (opts.bgp_only, "--bgp-only"),
+        (opts.scale, "--scale"),
     ] {
         if set {
             cmd.arg(flag);
@@ -702,12 +709,12 @@ impl Daemon {
         )
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
 
     /// `VmHWM`: the daemon's peak resident set size so far, in KiB.
-    fn peak_rss_kib(&self) -> Result<u64> {
+    pub(crate) fn peak_rss_kib(&self) -> Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
         status
             .lines()

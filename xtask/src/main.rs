@@ -8,6 +8,7 @@ mod deb;
 mod dns_bench;
 mod rr;
 mod run;
+mod scale;
 mod stats;
 mod template_bench;
 mod vm_test;
@@ -21,8 +22,12 @@ tasks:
   deb               the Debian package (cargo-deb): binary, systemd unit,
                     examples, docs; checks what it holds and prints its path
   bench [--quick] [--datapath-only] [--no-nsg] [--dns-only] [--bgp-only]
-        [--template-only]
+        [--template-only] [--scale]
                     (root; runs inside scripts/sandbox.sh)
+                    --scale: only issue 15's table at 100 and 1,000 app
+                    instances (25 per plan, half Route All, apps running):
+                    deploy, redeploy, one site's config set, idle CPU, peak
+                    RSS, down, beside the ip/nft script's deploy (minutes)
                     1. deploy time of the agent against an ip/nft shell script
                     for 1, 10 and 100 plan instances, and the daemon's peak
                     memory. Results: target/bench/deploy.json
@@ -115,6 +120,7 @@ fn bench_options(flags: &[&str]) -> Option<bench::Options> {
         dns_only: false,
         bgp_only: false,
         template_only: false,
+        scale: false,
         in_sandbox: false,
     };
     for f in flags {
@@ -125,6 +131,7 @@ fn bench_options(flags: &[&str]) -> Option<bench::Options> {
             "--dns-only" => opts.dns_only = true,
             "--bgp-only" => opts.bgp_only = true,
             "--template-only" => opts.template_only = true,
+            "--scale" => opts.scale = true,
             // Internal: the re-run inside scripts/sandbox.sh.
             "--in-sandbox" => opts.in_sandbox = true,
             _ => return None,
