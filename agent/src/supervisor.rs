@@ -111,9 +111,20 @@ impl Supervisor {
             .collect();
         stop_many(&mut inner, &gone);
         inner.failed.retain(|k, _| want.contains_key(k.as_str()));
+        // Our own children that exited are reaped first; a child still in
+        // the map is running (waitpid said so), which spares a read of
+        // /proc/PID/stat per process per second. Processes adopted from an
+        // earlier daemon have no handle and are checked in /proc.
+        reap(&mut inner);
         for plan in desired {
             let (restarts, needs_start) = match inner.records.get(&plan.key) {
-                Some(rec) if rec.plan == *plan && is_alive(rec.pid, rec.start_time) => continue,
+                Some(rec)
+                    if rec.plan == *plan
+                        && (inner.children.contains_key(&rec.pid)
+                            || is_alive(rec.pid, rec.start_time)) =>
+                {
+                    continue
+                }
                 Some(rec) if rec.plan == *plan => (rec.restarts + 1, true),
                 Some(rec) => {
                     let rec = rec.clone();

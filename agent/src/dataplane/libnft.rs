@@ -7,7 +7,10 @@
 //! The library opens its netlink socket in the network namespace of the
 //! thread that creates its context, so each command gets a fresh thread that
 //! `setns`es first and ends after; no thread goes back to a pool in the wrong
-//! namespace. When the library is missing the caller falls back to `nft`.
+//! namespace. The thread also gets a file table of its own with only a few
+//! fds (see `run`): the library's select(2) cannot take fd numbers past
+//! 1,023, which a 1,000-instance lab's daemon passes. When the library is
+//! missing the caller falls back to `nft`.
 
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::os::fd::RawFd;
@@ -111,6 +114,16 @@ pub(crate) async fn run(ns_fd: RawFd, command: String) -> Result<Outcome> {
             // then libnftables' documented calls on a context used by this
             // thread alone; buffers are copied out before the context is freed.
             let r = unsafe {
+                // A file table of this thread's own, holding only stdio and
+                // the namespace: libnftables waits on its netlink socket with
+                // select(2), which aborts on an fd number >= 1024, and a
+                // daemon of a big lab holds thousands of fds. In the private
+                // table the socket gets fd 3 or 4. The process's table is
+                // untouched; this one goes away with the thread.
+                if libc::unshare(libc::CLONE_FILES) == 0 {
+                    libc::close_range(3, fd as libc::c_uint - 1, 0);
+                    libc::close_range(fd as libc::c_uint + 1, libc::c_uint::MAX, 0);
+                }
                 let entered = libc::setns(fd, libc::CLONE_NEWNET);
                 libc::close(fd);
                 if entered != 0 {
