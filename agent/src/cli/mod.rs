@@ -558,6 +558,11 @@ fn serve(g: &Global, args: ServeArgs) -> Result<()> {
             .map(crate::api::caller::PrincipalMap::load)
             .transpose()?,
     };
+    // glibc gives each new thread its own malloc arena (up to 8 per core),
+    // and every nft command runs on a thread of its own: without a cap the
+    // arenas keep the peaks of many concurrent batches. Two suffice here.
+    // SAFETY: mallopt before any thread of this process is started.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
