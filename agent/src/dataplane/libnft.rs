@@ -107,9 +107,11 @@ pub(crate) async fn run(ns_fd: RawFd, command: String) -> Result<Outcome> {
     }
     let command = CString::new(command).context("nft command with a NUL byte")?;
     let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("nft".into())
-        .spawn(move || {
+    // The command's thread closes the runtime's fds in its private file
+    // table, so it cannot wake the runtime itself: a second thread, with the
+    // process's table, waits for it and delivers the answer.
+    let work = move || {
+        {
             // SAFETY: setns on this thread only (it ends after the command),
             // then libnftables' documented calls on a context used by this
             // thread alone; buffers are copied out before the context is freed.
@@ -158,6 +160,17 @@ pub(crate) async fn run(ns_fd: RawFd, command: String) -> Result<Outcome> {
                     }
                 }
             };
+            r
+        }
+    };
+    std::thread::Builder::new()
+        .name("nft-wait".into())
+        .spawn(move || {
+            let r = std::thread::Builder::new()
+                .name("nft".into())
+                .spawn(work)
+                .map_err(|e| anyhow!("spawning the nft thread: {e}"))
+                .and_then(|h| h.join().map_err(|_| anyhow!("nft thread panicked"))?);
             let _ = tx.send(r);
         })
         .context("spawning the nft thread")?;
