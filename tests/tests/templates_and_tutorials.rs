@@ -95,8 +95,18 @@ fn azures_isolate_backend_tutorial_gets_the_traffic_it_promises() {
     );
     let secret: Value = serde_json::from_str(body.lines().next().unwrap()).unwrap();
     assert_eq!(secret["value"], "https://lab.cognitiveservices.azure.com/");
-    // From the internet: the vault's public address, refused by its rules.
-    let (code, body, ip) = curl(&lab, &["--host", "browser"], vault);
+    // From the internet: the vault's public address, refused by its rules
+    // (the tutorial's last step, `--default-action Deny`: the vault's host
+    // re-reads its configuration within its poll interval of the change).
+    let mut last = (0, String::new(), String::new());
+    for _ in 0..50 {
+        last = curl(&lab, &["--host", "browser"], vault);
+        if last.0 == 403 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (code, body, ip) = last;
     assert!(!ip.starts_with("10."), "{ip}");
     assert_eq!(code, 403, "{body}");
     // The app's own outbound traffic into the VNet leaves from the integration subnet.
