@@ -111,57 +111,55 @@ pub(crate) async fn run(ns_fd: RawFd, command: String) -> Result<Outcome> {
     // table, so it cannot wake the runtime itself: a second thread, with the
     // process's table, waits for it and delivers the answer.
     let work = move || {
-        {
-            // SAFETY: setns on this thread only (it ends after the command),
-            // then libnftables' documented calls on a context used by this
-            // thread alone; buffers are copied out before the context is freed.
-            let r = unsafe {
-                // A file table of this thread's own, holding only stdio and
-                // the namespace: libnftables waits on its netlink socket with
-                // select(2), which aborts on an fd number >= 1024, and a
-                // daemon of a big lab holds thousands of fds. In the private
-                // table the socket gets fd 3 or 4. The process's table is
-                // untouched; this one goes away with the thread.
-                if libc::unshare(libc::CLONE_FILES) == 0 {
-                    libc::close_range(3, fd as libc::c_uint - 1, 0);
-                    libc::close_range(fd as libc::c_uint + 1, libc::c_uint::MAX, 0);
-                }
-                let entered = libc::setns(fd, libc::CLONE_NEWNET);
-                libc::close(fd);
-                if entered != 0 {
-                    Err(anyhow!(
-                        "entering the namespace: {}",
-                        std::io::Error::last_os_error()
-                    ))
+        // SAFETY: setns on this thread only (it ends after the command),
+        // then libnftables' documented calls on a context used by this
+        // thread alone; buffers are copied out before the context is freed.
+        let r = unsafe {
+            // A file table of this thread's own, holding only stdio and
+            // the namespace: libnftables waits on its netlink socket with
+            // select(2), which aborts on an fd number >= 1024, and a
+            // daemon of a big lab holds thousands of fds. In the private
+            // table the socket gets fd 3 or 4. The process's table is
+            // untouched; this one goes away with the thread.
+            if libc::unshare(libc::CLONE_FILES) == 0 {
+                libc::close_range(3, fd as libc::c_uint - 1, 0);
+                libc::close_range(fd as libc::c_uint + 1, libc::c_uint::MAX, 0);
+            }
+            let entered = libc::setns(fd, libc::CLONE_NEWNET);
+            libc::close(fd);
+            if entered != 0 {
+                Err(anyhow!(
+                    "entering the namespace: {}",
+                    std::io::Error::last_os_error()
+                ))
+            } else {
+                let ctx = (lib.ctx_new)(CTX_DEFAULT);
+                if ctx.is_null() {
+                    Err(anyhow!("nft_ctx_new failed"))
                 } else {
-                    let ctx = (lib.ctx_new)(CTX_DEFAULT);
-                    if ctx.is_null() {
-                        Err(anyhow!("nft_ctx_new failed"))
-                    } else {
-                        (lib.output_set_flags)(ctx, OUTPUT_JSON);
-                        (lib.buffer_output)(ctx);
-                        (lib.buffer_error)(ctx);
-                        let rc = (lib.run_cmd)(ctx, command.as_ptr());
-                        let text = |p: *const c_char| {
-                            if p.is_null() {
-                                Vec::new()
-                            } else {
-                                CStr::from_ptr(p).to_bytes().to_vec()
-                            }
-                        };
-                        let out = Outcome {
-                            ok: rc == 0,
-                            stdout: text((lib.output_buffer)(ctx)),
-                            stderr: String::from_utf8_lossy(&text((lib.error_buffer)(ctx)))
-                                .into_owned(),
-                        };
-                        (lib.ctx_free)(ctx);
-                        Ok(out)
-                    }
+                    (lib.output_set_flags)(ctx, OUTPUT_JSON);
+                    (lib.buffer_output)(ctx);
+                    (lib.buffer_error)(ctx);
+                    let rc = (lib.run_cmd)(ctx, command.as_ptr());
+                    let text = |p: *const c_char| {
+                        if p.is_null() {
+                            Vec::new()
+                        } else {
+                            CStr::from_ptr(p).to_bytes().to_vec()
+                        }
+                    };
+                    let out = Outcome {
+                        ok: rc == 0,
+                        stdout: text((lib.output_buffer)(ctx)),
+                        stderr: String::from_utf8_lossy(&text((lib.error_buffer)(ctx)))
+                            .into_owned(),
+                    };
+                    (lib.ctx_free)(ctx);
+                    Ok(out)
                 }
-            };
-            r
-        }
+            }
+        };
+        r
     };
     std::thread::Builder::new()
         .name("nft-wait".into())

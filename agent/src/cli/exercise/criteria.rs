@@ -153,14 +153,12 @@ pub fn prove(g: &Global, n: u32, c: &Criterion) -> Result<(bool, String)> {
             // A change can restart the app (as a configuration change does
             // in Azure): a connection that must succeed gets `within`
             // seconds; one that must be blocked is tried once.
-            let deadline = Instant::now() + Duration::from_secs(t.within);
-            loop {
-                let last = connect_once(g, n, t)?;
-                if last.0 || t.expect == Expect::Blocked || Instant::now() >= deadline {
-                    return Ok(last);
-                }
-                std::thread::sleep(Duration::from_millis(500));
-            }
+            let within = if t.expect == Expect::Blocked {
+                0
+            } else {
+                t.within
+            };
+            until_proved(within, || connect_once(g, n, t))
         }
         Test::Resolution(t) => {
             let out = probe_in(n, &t.from, &["resolve".into(), t.resolve.clone()])?.output()?;
@@ -183,16 +181,7 @@ pub fn prove(g: &Global, n: u32, c: &Criterion) -> Result<(bool, String)> {
                 )
             })
         }
-        Test::Request(t) => {
-            let deadline = Instant::now() + Duration::from_secs(t.within);
-            loop {
-                let last = request_once(n, t)?;
-                if last.0 || Instant::now() >= deadline {
-                    return Ok(last);
-                }
-                std::thread::sleep(Duration::from_millis(500));
-            }
-        }
+        Test::Request(t) => until_proved(t.within, || request_once(n, t)),
         Test::Resource(t) => resource_state(g, n, t),
     }
 }
@@ -231,6 +220,22 @@ fn request_once(n: u32, t: &Request) -> Result<(bool, String)> {
             format!("GET {} answers {code} {said}, not {}", t.url, t.status),
         )
     })
+}
+
+/// Tries `once` until it proves its criterion or `within` seconds pass
+/// (at least once).
+fn until_proved(
+    within: u64,
+    mut once: impl FnMut() -> Result<(bool, String)>,
+) -> Result<(bool, String)> {
+    let deadline = Instant::now() + Duration::from_secs(within);
+    loop {
+        let last = once()?;
+        if last.0 || Instant::now() >= deadline {
+            return Ok(last);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 fn resource_path(n: u32, resource: &str) -> Result<String> {

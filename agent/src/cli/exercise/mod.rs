@@ -215,17 +215,14 @@ pub fn run(g: &Global, cmd: ExerciseCmd) -> Result<ExitCode> {
             print!("{}", std::fs::read_to_string(dir.join("hint.md"))?);
             Ok(ExitCode::SUCCESS)
         }
-        ExerciseCmd::Solve => {
+        ExerciseCmd::Solve | ExerciseCmd::Reset => {
             let (n, dir) = current(g)?;
-            Ok(if stage(g, n, &dir, "solution")? {
-                ExitCode::SUCCESS
+            let name = if matches!(cmd, ExerciseCmd::Solve) {
+                "solution"
             } else {
-                ExitCode::FAILURE
-            })
-        }
-        ExerciseCmd::Reset => {
-            let (n, dir) = current(g)?;
-            Ok(if stage(g, n, &dir, "start")? {
+                "start"
+            };
+            Ok(if stage(g, n, &dir, name)? {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
