@@ -179,6 +179,23 @@ impl Lab {
         }
     }
 
+    /// Kills the daemon with SIGKILL (a crash: no clean-up of its own runs)
+    /// and reaps it.
+    pub fn kill_daemon(&mut self) {
+        if let Some(mut child) = self.daemon.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether the daemon this harness started has exited (e.g. after `down`).
+    pub fn daemon_exited(&mut self) -> bool {
+        match self.daemon.as_mut() {
+            Some(c) => !matches!(c.try_wait(), Ok(None)),
+            None => true,
+        }
+    }
+
     pub fn daemon_pid(&self) -> Option<u32> {
         self.daemon.as_ref().map(|c| c.id())
     }

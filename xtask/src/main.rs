@@ -3,6 +3,7 @@
 mod baseline;
 mod bench;
 mod bgp_bench;
+mod chaos;
 mod datapath;
 mod deb;
 mod dns_bench;
@@ -74,6 +75,16 @@ tasks:
                     COUNT 1-byte round trips (both ends busy-poll), then
                     CONNECTS new connections; prints p50/p99 in microseconds
                     as JSON
+  chaos [--trials N] [--seed S]
+                    crash consistency (root; inside scripts/sandbox.sh): N
+                    trials (default 100), each SIGKILLing the daemon at a
+                    random point of a deploy, scale, NSG change, delete or
+                    `down`, restarting it and checking the committed state is
+                    all or nothing, the kernel equals its plan (an audit
+                    writes nothing), apps run once each, established flows
+                    live, and `down` leaves nothing. The test `chaos` in
+                    tests/ is the short form .ci/run runs (10 trials).
+                    Transcript: target/chaos.log
   vm-test           the dev VM for real: the Debian package, a Debian box
                     built with debootstrap, `vagrant up` with libvirt inside
                     the sandbox, the quickstart's checks in the VM, destroy
@@ -92,6 +103,7 @@ fn main() -> ExitCode {
             datapath::print_template(rest).map(|()| ExitCode::SUCCESS)
         }
         ["deb"] => deb::run(),
+        ["chaos", flags @ ..] => chaos::run(flags),
         ["vm-test"] => vm_test::run(),
         ["dns-load", rest @ ..] => dns_bench::load(rest).map(|()| ExitCode::SUCCESS),
         ["connect-until", rest @ ..] => bgp_bench::connect_until(rest),
