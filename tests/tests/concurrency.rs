@@ -206,7 +206,7 @@ fn sixteen_clients_lose_nothing_and_end_in_a_serial_order() {
     for client in 0..CLIENTS {
         let (env, journal, template) = (env.clone(), journal.clone(), template.clone());
         threads.push(std::thread::spawn(move || {
-            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (client as u64 + 1) * 0x1000_0001);
+            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((client as u64 + 1) * 0x1000_0001));
             while Instant::now() < stop {
                 // A quarter of the clients only read.
                 if client % 4 == 3 {
