@@ -1033,3 +1033,84 @@ fn a_namespace_deleted_by_hand_is_back_within_a_second_or_two() {
     eprintln!("{victim} back after {:?}", started.elapsed());
     lab.assert_reconcile_writes_nothing();
 }
+
+/// Removes namespaces a test made by hand, even when it fails.
+struct ForeignNamespaces(Vec<String>);
+
+impl Drop for ForeignNamespaces {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", n])
+                .status();
+        }
+    }
+}
+
+#[test]
+fn exec_reaches_only_namespaces_the_lab_made() {
+    let Some(lab) = Lab::start() else { return };
+    lab.deploy(RG, &basic_template(RG, 1));
+    // One namespace that is not the lab's, one that borrows its prefix
+    // without being in its plan.
+    let foreign = format!("foreign-{}", lab.name);
+    let rogue = format!("{}-rogue", lab.name);
+    let _cleanup = ForeignNamespaces(vec![foreign.clone(), rogue.clone()]);
+    for n in [&foreign, &rogue] {
+        let ok = std::process::Command::new("ip")
+            .args(["netns", "add", n])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    let marker = lab.state_dir().with_file_name("exec-marker");
+    let marker_s = marker.to_str().unwrap();
+    // The positive control: a real target runs.
+    lab.exec_ok(&["--vm", "vm1"], &["true"]);
+
+    let long = "a".repeat(5000);
+    let web1 = id(RG, "Microsoft.Web/sites", "web1");
+    let traversal_id = format!("{web1}/../../../../../../../run/netns/{foreign}");
+    let foreign_path = format!("/run/netns/{foreign}");
+    let attempts: Vec<(&str, &str)> = vec![
+        ("--app", "../../x"),
+        ("--app", "web1/../web2"),
+        ("--app", &traversal_id),
+        ("--vm", &foreign_path),
+        ("--vm", &foreign),
+        ("--host", &rogue),
+        ("--gateway", &rogue),
+        ("--vm", "."),
+        ("--vm", ".."),
+        ("--vm", "/"),
+        ("--vm", "vm1\n"),
+        ("--host", &long),
+        ("--site", "../../../proc/1/ns/net"),
+    ];
+    for (flag, name) in &attempts {
+        let out = lab.exec(&[flag, name], &["touch", marker_s]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "exec {flag} {name:?} ran: {err}");
+        assert!(!marker.exists(), "exec {flag} {name:?} ran its program");
+        assert!(
+            err.starts_with("ERROR: ("),
+            "exec {flag} {name:?}: not Azure's error: {err}"
+        );
+    }
+    // NUL and encoded slashes reach the API only through the query string.
+    for q in [
+        "vm=vm1%00x",
+        "host=..%2F..%2Fproc%2F1%2Fns%2Fnet",
+        "app=%2Frun%2Fnetns%2Fforeign",
+        "vm=vm1&host=host1",
+        "app=web1&instance=99",
+        "app=web1&instance=-1",
+    ] {
+        let (status, body) = lab.api_call(&[], "GET", &format!("/lab/exec?{q}"), &[], None);
+        assert!(
+            (400..500).contains(&status),
+            "/lab/exec?{q} answered {status}: {body}"
+        );
+        assert!(body.contains("\"code\""), "/lab/exec?{q}: {body}");
+    }
+}

@@ -68,6 +68,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/providers/{*rest}", any(root_scope))
         .layer(middleware::from_fn(request_span))
         .layer(middleware::from_fn_with_state(daemon.clone(), identify))
+        .layer(middleware::from_fn(arm_errors))
         .layer(middleware::from_fn(request_size))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(daemon)
@@ -113,6 +114,52 @@ async fn request_size(req: Request, next: Next) -> Response {
         return too_large(None);
     }
     res
+}
+
+/// An error axum answers by itself (a query string or body its extractor
+/// can't read, an unknown method) is plain text; ARM always answers
+/// `{"error": {"code", "message"}}`, and clients parse that.
+async fn arm_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() || is_json {
+        return res;
+    }
+    let code = match status {
+        StatusCode::NOT_FOUND => "NotFound",
+        StatusCode::METHOD_NOT_ALLOWED => "MethodNotAllowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UnsupportedMediaType",
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => "InvalidRequestContent",
+        _ => "BadRequest",
+    };
+    // Extractor messages are short; anything longer is cut, not buffered.
+    let text = axum::body::to_bytes(res.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("bad request")
+            .to_string()
+    } else {
+        text
+    };
+    // 422 is axum's; ARM answers a request it can't read with 400.
+    let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    };
+    (
+        status,
+        Json(json!({ "error": { "code": code, "message": message } })),
+    )
+        .into_response()
 }
 
 /// Every API request runs in a span that names it: method and path (the

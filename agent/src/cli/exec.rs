@@ -139,6 +139,9 @@ pub(super) fn enter(socket: &Path, principal: &str, query: &str) -> Result<Optio
     let netns = spec["netns"]
         .as_str()
         .context("daemon answered without a namespace")?;
+    // The daemon names only namespaces its plan made; a name that could
+    // leave /run/netns is refused here too, before anything is opened.
+    crate::dataplane::check_netns_name(netns)?;
     let ns = std::fs::File::open(netns_path(netns))
         .with_context(|| format!("opening namespace {netns}"))?;
     nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)

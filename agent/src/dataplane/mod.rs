@@ -46,7 +46,7 @@ use crate::plan::{NamespacePlan, NetworkPlan};
 
 pub use links::BIG_TCP_MAX_SIZE;
 pub(crate) use netns::in_netns_async;
-pub use netns::{in_netns, netns_path};
+pub use netns::{check_name as check_netns_name, in_netns, netns_path};
 pub use nft::read_counters;
 
 /// `nft -j list ruleset` of a lab namespace.

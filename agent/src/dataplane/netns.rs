@@ -25,7 +25,7 @@ pub fn netns_path(name: &str) -> PathBuf {
 }
 
 /// Refuses names that would escape `/run/netns` or that no kernel accepts.
-pub(crate) fn check_name(name: &str) -> Result<()> {
+pub fn check_name(name: &str) -> Result<()> {
     if name.is_empty()
         || name == "."
         || name == ".."
