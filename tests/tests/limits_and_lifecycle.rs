@@ -1114,3 +1114,99 @@ fn exec_reaches_only_namespaces_the_lab_made() {
         assert!(body.contains("\"code\""), "/lab/exec?{q}: {body}");
     }
 }
+
+/// Unmounts what a test mounted (in the sandbox's own mount namespace),
+/// even when it fails.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn sh(cmd: &str) {
+    let ok = std::process::Command::new("sh")
+        .args(["-c", cmd])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "{cmd}");
+}
+
+/// A write the store can't commit fails with a plain error, and nothing of
+/// it reaches the kernel; once the directory is fixed the same request works.
+fn refused_until_fixed(lab: &Lab, name: &str, why: &str, fix: impl FnOnce()) {
+    let kernel = kernel_snapshot(&lab.name);
+    let store = store_bytes(lab);
+    let out = lab.cli(&["network", "nsg", "create", "-g", RG, "-n", name]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the write succeeded: {err}");
+    assert!(
+        err.contains("StateNotCommitted") && err.contains(why),
+        "not a plain error naming {why:?}: {err}"
+    );
+    assert_eq!(store_bytes(lab), store, "the store changed");
+    assert_eq!(kernel_snapshot(&lab.name), kernel, "the kernel changed");
+    let show = lab.cli(&[
+        "resource",
+        "show",
+        "--ids",
+        &id(RG, "Microsoft.Network/networkSecurityGroups", name),
+    ]);
+    assert!(!show.status.success(), "the refused NSG exists");
+    fix();
+    lab.cli_ok(&["network", "nsg", "create", "-g", RG, "-n", name]);
+    lab.assert_reconcile_writes_nothing();
+}
+
+#[test]
+fn a_full_or_read_only_state_directory_fails_the_request_and_applies_nothing() {
+    let Some(mut lab) = Lab::start() else { return };
+    lab.deploy(RG, &basic_template(RG, 1));
+    let state = lab.state_dir();
+    let s = state.display().to_string();
+
+    // Read-only: the directory bound on itself, read-only.
+    sh(&format!(
+        "mount --bind {s} {s} && mount -o remount,ro,bind {s}"
+    ));
+    let ro = Mounted(state.clone());
+    refused_until_fixed(&lab, "nsg-ro", "Read-only file system", || drop(ro));
+
+    // Full: the directory on a small tmpfs of its own, then filled up.
+    lab.stop_daemon();
+    let copy = state.with_file_name("state-copy");
+    sh(&format!("cp -a {s} {}", copy.display()));
+    let used_kib: u64 = String::from_utf8(
+        std::process::Command::new("du")
+            .args(["-sk", &s])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .split_whitespace()
+    .next()
+    .unwrap()
+    .parse()
+    .unwrap();
+    sh(&format!(
+        "mount -t tmpfs -o size={}k,mode=0700 vnet-e2e-full {s} && cp -a {}/. {s}/",
+        used_kib * 3 + 512,
+        copy.display()
+    ));
+    let _full = Mounted(state.clone());
+    lab.start_daemon();
+    lab.cli_ok(&["lab", "status"]);
+    // dd stops at ENOSPC, which is the point.
+    let _ = std::process::Command::new("dd")
+        .args(["if=/dev/zero", &format!("of={s}/filler"), "bs=4k"])
+        .stderr(std::process::Stdio::null())
+        .status();
+    let filler = state.join("filler");
+    refused_until_fixed(&lab, "nsg-full", "No space left on device", || {
+        std::fs::remove_file(&filler).unwrap()
+    });
+    // The daemon goes before its directory is unmounted.
+    lab.stop_daemon();
+}

@@ -350,7 +350,17 @@ impl Daemon {
         next.generation = state.generation;
         if next != *state {
             next.generation += 1;
-            self.store.commit(&next)?;
+            self.store.commit(&next).map_err(|e| {
+                ApiError::Azure(AzureError::new(
+                    500,
+                    "StateNotCommitted",
+                    format!(
+                        "The change was not saved, so nothing of it was applied: {e:#}. \
+                         Free space in (or make writable) the state directory {} and send the request again.",
+                        self.config.state_dir.display()
+                    ),
+                ))
+            })?;
             *state = next;
             self.publish(&state);
         }

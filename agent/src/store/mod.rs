@@ -132,8 +132,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             .mode(0o600)
             .open(&tmp)
             .with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+        // A full disk fails here: the half-written file goes, so it holds
+        // no space and the old content stays the committed one.
+        if let Err(e) = f.write_all(bytes).and_then(|()| f.sync_all()) {
+            drop(f);
+            let _ = fs::remove_file(&tmp);
+            return Err(e).with_context(|| format!("writing {}", tmp.display()));
+        }
     }
     fs::rename(&tmp, path).with_context(|| format!("renaming {} into place", tmp.display()))?;
     File::open(dir)?.sync_all()?;
