@@ -5,6 +5,8 @@
 //! does not end them: a restart must not disturb the app or its flows) and are
 //! recorded by PID and kernel start time in `processes.json`. A restarted
 //! daemon adopts the ones still alive; `down` ends exactly those, by PID.
+//! One killed between a start and its record finds, by the lab's mark in
+//! their environment, the processes it never recorded, and ends them.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -23,6 +25,11 @@ use crate::plan::ProcessPlan;
 use crate::store::write_atomic;
 
 const RECORD_FILE: &str = "processes.json";
+/// Set in every app process's environment to the state directory of the lab
+/// that started it: a daemon killed between starting a process and
+/// recording it leaves a process no record names, and its successor finds
+/// it by this mark (and only this lab's: the directory is the lab's own).
+const MARK_ENV: &str = "VNET_AGENT_SUPERVISOR";
 /// The PATH a supervised process starts with (App Service sets its own too).
 const APP_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -76,6 +83,8 @@ impl Supervisor {
             Err(_) => BTreeMap::new(),
         };
         records.retain(|_, r| is_alive(r.pid, r.start_time));
+        let recorded: Vec<i32> = records.values().map(|r| r.pid).collect();
+        end_unrecorded(&dir, &recorded);
         let sup = Supervisor {
             dir,
             inner: Mutex::new(Inner {
@@ -253,6 +262,7 @@ impl Supervisor {
             .env("PATH", APP_PATH)
             .env("HOME", "/root")
             .envs(&plan.env)
+            .env(MARK_ENV, &self.dir)
             .current_dir("/")
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
@@ -407,6 +417,57 @@ fn stop_many(inner: &mut Inner, recs: &[ProcessRecord]) {
     }
 }
 
+/// Ends the process groups this lab's supervisor started that no record
+/// names (a crash between a start and its record): session leaders whose
+/// environment carries the lab's mark. The next sync starts what the plan
+/// wants, once.
+fn end_unrecorded(dir: &Path, recorded: &[i32]) {
+    let mark = {
+        let mut m = format!("{MARK_ENV}=").into_bytes();
+        m.extend_from_slice(dir.as_os_str().as_encoded_bytes());
+        m
+    };
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return;
+    };
+    let mut ended = Vec::new();
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        if recorded.contains(&pid) || session_of(pid) != Some(pid) {
+            continue;
+        }
+        let marked = fs::read(format!("/proc/{pid}/environ"))
+            .map(|env| env.split(|b| *b == 0).any(|kv| kv == mark.as_slice()))
+            .unwrap_or(false);
+        if marked {
+            let start_time = proc_start_time(pid).unwrap_or(0);
+            tracing::warn!(
+                pid,
+                "ending an app process an earlier daemon started but never recorded"
+            );
+            // SAFETY: the leader of a session this lab's supervisor started
+            // (its mark names this lab's state directory).
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            ended.push((pid, start_time));
+        }
+    }
+    // Gone before the first sync counts what runs.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while ended.iter().any(|(p, t)| is_alive(*p, *t)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Field 6 of `/proc/PID/stat`: the session id.
+fn session_of(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    // rest starts at field 3 (state): session is field 6, index 3.
+    rest.split_whitespace().nth(3)?.parse().ok()
+}
+
 /// Field 22 of `/proc/PID/stat`: start time in clock ticks since boot.
 pub fn proc_start_time(pid: i32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -449,6 +510,56 @@ mod tests {
         assert!(is_alive(me, t));
         assert!(!is_alive(me, t + 1));
         assert!(!is_alive(-1, 0));
+    }
+
+    #[test]
+    fn an_unrecorded_process_of_this_lab_is_ended_and_others_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let start = |mark: &Path| {
+            let mut cmd = Command::new("sleep");
+            cmd.arg("30").env(MARK_ENV, mark);
+            // SAFETY: setsid only, between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::setsid();
+                    Ok(())
+                });
+            }
+            cmd.spawn().unwrap()
+        };
+        let mut ours = start(dir.path());
+        let mut recorded = start(dir.path());
+        let mut theirs = start(other.path());
+        // Let each exec (the mark is read from the new image's environment).
+        std::thread::sleep(Duration::from_millis(100));
+        end_unrecorded(dir.path(), &[recorded.id() as i32]);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let status = loop {
+            if let Some(st) = ours.try_wait().unwrap() {
+                break st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the unrecorded process still runs"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            recorded.try_wait().unwrap().is_none(),
+            "a recorded process was ended"
+        );
+        assert!(
+            theirs.try_wait().unwrap().is_none(),
+            "another lab's process was ended"
+        );
+        for c in [&mut recorded, &mut theirs] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 
     #[test]
