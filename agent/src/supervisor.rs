@@ -65,6 +65,10 @@ struct Inner {
     /// Processes that could not be started, by key, with why: each fails
     /// alone, and the others (and the rest of the reconcile) go on.
     failed: BTreeMap<String, String>,
+    /// `stop_all` ran (`down`): no sync starts anything again, whatever
+    /// desired list it was handed before (the once-a-second check clones
+    /// its list outside this lock).
+    closed: bool,
 }
 
 /// Starts, restarts and stops the processes of a plan.
@@ -91,6 +95,7 @@ impl Supervisor {
                 records,
                 children: BTreeMap::new(),
                 failed: BTreeMap::new(),
+                closed: false,
             }),
         };
         sup.persist(&sup.inner.lock().unwrap())?;
@@ -104,6 +109,9 @@ impl Supervisor {
     /// others start; only a failure to record what runs is an error.
     pub fn sync(&self, desired: &[ProcessPlan]) -> Result<()> {
         let mut inner = self.inner.lock().unwrap();
+        if inner.closed {
+            return Ok(());
+        }
         // Called every second by the daemon: write the records only when they change.
         let before = inner.records.clone();
         let want: BTreeMap<&str, &ProcessPlan> =
@@ -214,6 +222,7 @@ impl Supervisor {
     /// Ends every supervised process, by PID (and its process group).
     pub fn stop_all(&self) -> Result<()> {
         let mut inner = self.inner.lock().unwrap();
+        inner.closed = true;
         let recs: Vec<ProcessRecord> = inner.records.values().cloned().collect();
         stop_many(&mut inner, &recs);
         inner.records.clear();

@@ -147,8 +147,14 @@ impl Lab {
         self.daemon = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
+            // Reads are answered during the first reconcile; tests start
+            // from a reconciled lab.
             if std::os::unix::net::UnixStream::connect(self.socket()).is_ok() {
-                return;
+                let out = self.cli(&["lab", "status"]);
+                let status: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+                if status["totals"]["ready"] == true {
+                    return;
+                }
             }
             if let Some(Ok(Some(status))) = self.daemon.as_mut().map(|c| c.try_wait()) {
                 panic!("daemon exited with {status}: {}", self.daemon_log());

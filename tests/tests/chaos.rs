@@ -198,10 +198,12 @@ fn trial(op: Operation, t: usize, delay_ms: u64, durations: &mut Durations) -> O
                 .map(String::from)
                 .collect()
         }
-        Operation::Delete => "webapp delete -g chaos -n web1"
-            .split(' ')
-            .map(String::from)
-            .collect(),
+        Operation::Delete => vec![
+            "resource".into(),
+            "delete".into(),
+            "--ids".into(),
+            id(RG, "Microsoft.Web/sites", "web1"),
+        ],
         Operation::Down => vec!["down".into()],
     };
     let started = Instant::now();
@@ -209,7 +211,7 @@ fn trial(op: Operation, t: usize, delay_ms: u64, durations: &mut Durations) -> O
         .command()
         .args(&args)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("run the operation");
     // Wait for the kill point, noting when the operation answers if it
@@ -224,7 +226,6 @@ fn trial(op: Operation, t: usize, delay_ms: u64, durations: &mut Durations) -> O
         std::thread::sleep(Duration::from_millis(1));
     }
     lab.kill_daemon();
-    let _ = client.wait();
 
     // A `down` that ended stopped the daemon and took the kernel side away:
     // nothing of the lab may be left. Either way the daemon starts again
@@ -234,6 +235,18 @@ fn trial(op: Operation, t: usize, delay_ms: u64, durations: &mut Durations) -> O
     }
     std::thread::sleep(Duration::from_millis(200));
     lab.start_daemon();
+
+    // The client learns what happened: its answer, or, when the kill took
+    // its connection, the resource's real state once the daemon is back;
+    // never a bare transport error.
+    let answer = client.wait_with_output().expect("the operation's client");
+    let err = String::from_utf8_lossy(&answer.stderr);
+    assert!(
+        answer.status.success()
+            || err.contains("(ConnectionLost)")
+            || (op == Operation::Down && !finished),
+        "{ctx}: the client was left without an answer: {err}"
+    );
 
     // All or nothing of the change.
     before.check_committed(&lab, op, &ctx);

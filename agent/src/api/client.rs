@@ -5,14 +5,32 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
 use serde_json::Value;
 
 /// The header that names the principal a request acts as (the lab's RBAC).
 pub const PRINCIPAL_HEADER: &str = "x-ms-client-principal-name";
 
+/// The daemon closed the connection before its answer was complete.
+#[derive(Debug, thiserror::Error)]
+#[error("the daemon closed the connection before it answered (it stopped or restarted)")]
+pub struct ConnectionLost;
+
+/// How long a client whose change lost its connection waits for the daemon
+/// to answer again (a service manager restarts it) before giving up.
+const RECOVERY_WAIT: Duration = Duration::from_secs(60);
+
 /// Sends `method path` with an optional JSON body, acting as `principal`;
 /// returns the status and the JSON answer.
+///
+/// A change whose connection is lost before the answer (the daemon died
+/// mid-request) is not reported as a transport error: the client waits for
+/// the daemon to be back and answers with the resource's real state, as
+/// ARM's clients poll a long-running operation, in an error
+/// `ConnectionLost` that carries it (`resource`, or `null` when the
+/// resource does not exist).
 pub fn request(
     socket: &Path,
     principal: &str,
@@ -20,7 +38,16 @@ pub fn request(
     path: &str,
     body: Option<&Value>,
 ) -> Result<(u16, Value)> {
-    let (status, body) = request_raw(socket, principal, method, path, body)?;
+    let (status, body) = match request_raw(socket, principal, method, path, body) {
+        Err(e)
+            if e.is::<ConnectionLost>()
+                && method != "GET"
+                && path.starts_with("/subscriptions/") =>
+        {
+            return recover(socket, principal, method, path);
+        }
+        other => other?,
+    };
     let value = if body.is_empty() {
         Value::Null
     } else {
@@ -64,7 +91,12 @@ pub fn request_raw(
 
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
-    reader.read_line(&mut line)?;
+    // A daemon that dies (or restarts) before answering closes the
+    // connection with nothing said: the request may or may not have been
+    // committed, which `request` then finds out.
+    if reader.read_line(&mut line).map_or(true, |n| n == 0) {
+        return Err(ConnectionLost.into());
+    }
     let status: u16 = line
         .split_whitespace()
         .nth(1)
@@ -74,8 +106,8 @@ pub fn request_raw(
     let mut chunked = false;
     loop {
         line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            bail!("daemon closed the connection in the middle of the headers");
+        if reader.read_line(&mut line).map_or(true, |n| n == 0) {
+            return Err(ConnectionLost.into());
         }
         let l = line.trim_end();
         if l.is_empty() {
@@ -125,4 +157,48 @@ pub fn encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// After a lost connection: the resource's state once the daemon answers
+/// again. A POST acts on its parent (`.../restart`, `.../validate`), which is
+/// what is shown.
+fn recover(socket: &Path, principal: &str, method: &str, path: &str) -> Result<(u16, Value)> {
+    let path = path.split('?').next().unwrap_or(path);
+    let target = if method == "POST" {
+        path.rsplit_once('/').map_or(path, |(parent, _)| parent)
+    } else {
+        path
+    };
+    let deadline = Instant::now() + RECOVERY_WAIT;
+    let (status, now) = loop {
+        match request_raw(socket, principal, "GET", target, None) {
+            Ok((status, body)) => break (status, serde_json::from_slice(&body).unwrap_or(Value::Null)),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+            Err(e) => {
+                return Err(e).context(format!(
+                    "{ConnectionLost}, and did not answer again within {} s: whether the change was committed is unknown",
+                    RECOVERY_WAIT.as_secs()
+                ))
+            }
+        }
+    };
+    let (resource, state) = if (200..300).contains(&status) {
+        let state = now
+            .pointer("/properties/provisioningState")
+            .and_then(Value::as_str)
+            .unwrap_or("Succeeded")
+            .to_string();
+        (now, format!("exists, provisioningState {state}"))
+    } else {
+        (Value::Null, "does not exist".to_string())
+    };
+    let message = format!(
+        "The daemon closed the connection before it answered {method} (it stopped or restarted); \
+         it is answering again, and {target} now {state}. Show it, or send the request again \
+         (a PUT or DELETE sent twice ends the same as sent once)."
+    );
+    Ok((
+        503,
+        serde_json::json!({ "error": { "code": "ConnectionLost", "message": message }, "resource": resource }),
+    ))
 }

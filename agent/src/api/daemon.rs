@@ -71,6 +71,9 @@ pub(super) struct Totals {
     pub last_reconcile_seconds: f64,
     pub last: Option<ReconcileReport>,
     pub last_error: Option<String>,
+    /// The first reconcile after the start has ended (the API answers
+    /// reads before it does).
+    pub ready: bool,
 }
 
 /// The running daemon's shared state.
@@ -151,12 +154,30 @@ impl Daemon {
             // away from established flows.
             state.learned_routes = super::bgp::observe_learned(&state, &daemon.config.lab).await;
             daemon.publish(&state);
-            daemon
-                .reconcile(&state, Scope::Audit)
-                .await
-                .context("initial reconcile")?;
         }
         Ok(daemon)
+    }
+
+    /// The first reconcile after a start: an audit of every namespace
+    /// against the committed state. It holds the state lock, so writes wait
+    /// for it; reads are answered from the committed state meanwhile (a
+    /// restart of a big lab does not leave the API silent). A failure is
+    /// reported in `lab status` and retried by the resync loop, as any
+    /// reconcile's.
+    pub async fn initial_reconcile(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let (held, is_held) = tokio::sync::oneshot::channel();
+        let handle = tokio::spawn(async move {
+            let state = self.state.lock().await;
+            let _ = held.send(());
+            match self.reconcile(&state, Scope::Audit).await {
+                Ok(r) => tracing::info!(kernel_writes = r.kernel_writes, "initial reconcile done"),
+                Err(e) => tracing::error!("initial reconcile: {e:#}"),
+            }
+            self.totals.lock().unwrap().ready = true;
+        });
+        // The lock is taken before the socket answers: no write goes first.
+        let _ = is_held.await;
+        handle
     }
 
     /// `principal` may do `action` at `scope` in the committed state (the

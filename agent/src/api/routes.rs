@@ -639,6 +639,7 @@ pub async fn serve(daemon: Arc<Daemon>) -> anyhow::Result<()> {
         }
         std::fs::remove_file(&socket)?;
     }
+    daemon.clone().initial_reconcile().await;
     let listener = tokio::net::UnixListener::bind(&socket)
         .with_context(|| format!("binding {}", socket.display()))?;
     super::systemd::socket_access(&socket, daemon.config.socket_group.as_deref())?;
