@@ -97,7 +97,8 @@ pub struct CgroupStatus {
     pub memory_current_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pids_current: Option<u64>,
-    /// Times usage met the memory limit (v2 `memory.events` max, v1 `memory.failcnt`).
+    /// Times usage met the memory limit (v2 `memory.events` max, v1
+    /// `memory.failcnt` plus `memory.memsw.failcnt`).
     pub memory_limit_hits: u64,
     /// Processes the OOM killer ended in this cgroup (`oom_kill` of v2
     /// `memory.events`, v1 `memory.oom_control`).
@@ -260,7 +261,12 @@ impl Cgroups {
                     }
                     Version::V1 => {
                         s.memory_current_bytes = read_u64(&dir.join("memory.usage_in_bytes"));
-                        s.memory_limit_hits = read_u64(&dir.join("memory.failcnt")).unwrap_or(0);
+                        // A charge that fails is counted by the limit it met:
+                        // memory plus swap (checked first) or memory alone.
+                        s.memory_limit_hits = ["memory.failcnt", "memory.memsw.failcnt"]
+                            .iter()
+                            .filter_map(|f| read_u64(&dir.join(f)))
+                            .sum();
                         s.oom_kills =
                             keyed(&dir.join("memory.oom_control"), "oom_kill").unwrap_or(0);
                     }
@@ -442,16 +448,17 @@ fn enable_controllers(h: &Hierarchy, path: &str) -> Result<()> {
     Ok(())
 }
 
-/// v1 memory: `memory.limit_in_bytes`, and the same for memory plus swap
-/// where swap is accounted (`memory.memsw.limit_in_bytes`), so the limit is
-/// the instance's memory, not memory plus the machine's swap. memsw may
-/// never be below the memory limit: the order of the two writes depends on
-/// the direction of the change.
+/// v1 memory: `memory.limit_in_bytes`; when the machine has swap and
+/// accounts it, the same for memory plus swap (`memory.memsw.limit_in_bytes`),
+/// so the limit is the instance's memory, not memory plus the machine's swap.
+/// (Without swap memsw is left alone: a charge refused by memsw is counted
+/// in no `failcnt`.) memsw may never be below the memory limit: the order of
+/// the two writes depends on the direction of the change.
 fn set_v1_memory(dir: &Path, bytes: u64) -> Result<()> {
     let mem = dir.join("memory.limit_in_bytes");
     let memsw = dir.join("memory.memsw.limit_in_bytes");
     let v = bytes.to_string();
-    if !memsw.exists() {
+    if !memsw.exists() || !swap_in_use() {
         return write(&mem, &v);
     }
     let current = read_u64(&mem).unwrap_or(u64::MAX);
@@ -462,6 +469,18 @@ fn set_v1_memory(dir: &Path, bytes: u64) -> Result<()> {
         write(&mem, &v)?;
         write(&memsw, &v)
     }
+}
+
+/// `SwapTotal` of /proc/meminfo is not zero.
+fn swap_in_use() -> bool {
+    fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("SwapTotal:"))
+                .map(|v| v.trim().trim_end_matches("kB").trim() != "0")
+        })
+        .unwrap_or(false)
 }
 
 fn write(path: &Path, value: &str) -> Result<()> {
