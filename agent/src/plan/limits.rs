@@ -19,11 +19,13 @@ pub const PIDS_MAX: u64 = 1024;
 /// smallest dedicated size (B1, S1), so an unknown SKU is never unlimited.
 pub const DEFAULT_MEMORY_BYTES: u64 = 1792 * MIB;
 
-/// Memory per instance, by SKU name (case-insensitive). Sources
-/// (AZURE-FACTS.md, "App Service plan sizes"): PremiumV3 from
-/// AD:app-service/overview-hosting-plans.md (memory in GiB); the other
-/// tiers from Azure's App Service pricing page for Linux. "1.75 GB" is
-/// taken as 1,792 MiB, and every "GB" as GiB.
+/// Memory per instance, by SKU name (case-insensitive). Sources (also in
+/// docs/datapath.md, "App cgroups"): PremiumV3 from MicrosoftDocs/azure-docs
+/// `articles/app-service/overview-hosting-plans.md` ("Memory (GiB)"
+/// column); the other tiers from Azure's App Service pricing page for Linux
+/// (azure.microsoft.com/pricing/details/app-service/linux/), Elastic
+/// Premium and Consumption from the Azure Functions hosting pages. "1.75 GB"
+/// is taken as 1,792 MiB, and every "GB" as GiB.
 pub const SKU_MEMORY: &[(&str, u64)] = &[
     // Free and Shared: 1 GB.
     ("F1", GIB),
