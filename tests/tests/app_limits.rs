@@ -3,7 +3,8 @@
 //! process limit. A fork bomb stops at `pids.max`, a memory hog is
 //! OOM-killed inside its own cgroup, the daemon keeps answering and the
 //! other sites' processes are untouched; a scale-up re-applies the limits
-//! without restarting anything; `down` leaves no cgroup behind.
+//! without restarting anything; a deleted site's cgroups go with it, and
+//! `down` leaves no cgroup behind.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -187,8 +188,31 @@ fn runaway_apps_meet_their_plan_limits_and_down_removes_their_cgroups() {
         .collect();
     assert_eq!(written, vec![(1792u64 << 20).to_string()], "{calm:#}");
 
+    // A deleted site's cgroups go with its process; the others stay.
+    let hog_dirs = dirs(&status_of(&lab, "hog"));
+    let hog_sites: Vec<PathBuf> = hog_dirs
+        .iter()
+        .filter_map(|d| d.parent().map(PathBuf::from))
+        .collect();
+    assert!(hog_sites.iter().all(|d| d.exists()), "{hog_sites:?}");
+    lab.cli_ok(&[
+        "resource",
+        "delete",
+        "--ids",
+        &id(RG, "Microsoft.Web/sites", "hog"),
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while hog_sites.iter().any(|d| d.exists()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        hog_sites.iter().all(|d| !d.exists()),
+        "the deleted site's cgroups are left: {hog_sites:?}"
+    );
+    assert_eq!(status_of(&lab, "calm")["pid"].as_u64(), Some(calm_pid));
+
     // down: no cgroup of the lab is left, in any hierarchy.
-    let mut all: Vec<PathBuf> = ["forker", "hog", "calm"]
+    let mut all: Vec<PathBuf> = ["forker", "calm"]
         .iter()
         .flat_map(|s| dirs(&status_of(&lab, s)))
         .collect();
