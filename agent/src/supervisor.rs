@@ -197,7 +197,21 @@ impl Supervisor {
     /// Writes a changed plan's limits to its running process's cgroup and
     /// records them.
     fn apply_limits(&self, inner: &mut Inner, plan: &ProcessPlan) {
-        if let Some(cg) = &plan.cgroup {
+        let Some(rec) = inner.records.get(&plan.key) else {
+            return;
+        };
+        if let (None, Some(cg)) = (&rec.plan.cgroup, &plan.cgroup) {
+            // Recorded by a daemon before cgroups: moved in, not restarted.
+            match self.cgroups.adopt(cg, rec.pid) {
+                Ok(()) => {
+                    inner.unplaced.remove(&plan.key);
+                }
+                Err(e) => {
+                    tracing::warn!(key = %plan.key, "app runs without its cgroup: {e:#}");
+                    inner.unplaced.insert(plan.key.clone(), format!("{e:#}"));
+                }
+            }
+        } else if let Some(cg) = &plan.cgroup {
             if let Err(e) = self.cgroups.apply(cg) {
                 tracing::warn!(key = %plan.key, "new limits for the app's cgroup: {e:#}");
             } else {

@@ -468,6 +468,18 @@ fn app_processes_carry_their_instance_cgroup_and_the_plan_sku_limits() {
             assert_eq!(cb.limits.memory_bytes, 2 * ca.limits.memory_bytes);
         }
     }
+    // A process recorded before cgroups is the same process (moved into its
+    // cgroup, not restarted); one that loses its cgroup is not.
+    let with = p.processes.iter().find(|pr| pr.cgroup.is_some()).unwrap();
+    let without = ProcessPlan {
+        cgroup: None,
+        ..with.clone()
+    };
+    assert!(without.same_process(with));
+    assert!(!with.same_process(&without));
+    let mut moved = with.clone();
+    moved.cgroup.as_mut().unwrap().path.push('x');
+    assert!(!with.same_process(&moved));
 }
 
 #[test]

@@ -138,13 +138,19 @@ pub struct ProcessPlan {
 impl ProcessPlan {
     /// The same program in the same place: only the cgroup's limits may
     /// differ, and those are re-applied to the running cgroup (a scale-up
-    /// of the plan does not restart the app). Anything else restarts it.
+    /// of the plan does not restart the app), or a process recorded without
+    /// a cgroup (by a daemon before cgroups) is moved into its new one.
+    /// Anything else restarts it.
     pub fn same_process(&self, other: &ProcessPlan) -> bool {
         self.key == other.key
             && self.netns == other.netns
             && self.argv == other.argv
             && self.env == other.env
-            && self.cgroup.as_ref().map(|c| &c.path) == other.cgroup.as_ref().map(|c| &c.path)
+            && match (&self.cgroup, &other.cgroup) {
+                (Some(a), Some(b)) => a.path == b.path,
+                (None, _) => true,
+                (Some(_), None) => false,
+            }
     }
 }
 

@@ -196,6 +196,21 @@ impl Cgroups {
         Ok(Some(Placement { procs }))
     }
 
+    /// Moves a running process (recorded before it had a cgroup) into the
+    /// cgroup of `plan`, made and limited as for a new one; what it forks
+    /// from now on stays there.
+    pub fn adopt(&self, plan: &CgroupPlan, pid: i32) -> Result<()> {
+        if self.prepare(plan)?.is_some() {
+            for h in &self.hierarchies {
+                write(
+                    &h.root.join(&plan.path).join("cgroup.procs"),
+                    &pid.to_string(),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the limits of `plan` to its cgroup (also to a running one: a
     /// plan scaled up or down takes effect without restarting the app).
     pub fn apply(&self, plan: &CgroupPlan) -> Result<()> {
