@@ -7,8 +7,14 @@
 //! daemon adopts the ones still alive; `down` ends exactly those, by PID.
 //! One killed between a start and its record finds, by the lab's mark in
 //! their environment, the processes it never recorded, and ends them.
+//!
+//! A site instance's process runs in a cgroup of its own with its plan's
+//! memory and process limits (`cgroup.rs`); the cgroups of sites that go
+//! are removed once their processes are stopped.
 
-use std::collections::BTreeMap;
+mod cgroup;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::process::CommandExt;
@@ -23,6 +29,8 @@ use serde::{Deserialize, Serialize};
 use crate::dataplane::netns_path;
 use crate::plan::ProcessPlan;
 use crate::store::write_atomic;
+
+pub use cgroup::{CgroupStatus, Cgroups};
 
 const RECORD_FILE: &str = "processes.json";
 /// Set in every app process's environment to the state directory of the lab
@@ -55,6 +63,9 @@ pub struct ProcessStatus {
     pub running: bool,
     pub restarts: u32,
     pub log: PathBuf,
+    /// The app instance's cgroup: its limits and how often they were met.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<CgroupStatus>,
 }
 
 #[derive(Default)]
@@ -69,17 +80,25 @@ struct Inner {
     /// desired list it was handed before (the once-a-second check clones
     /// its list outside this lock).
     closed: bool,
+    /// Processes that run outside their cgroup, by key, with why (they
+    /// started anyway: limits are never a reason not to run an app).
+    unplaced: BTreeMap<String, String>,
+    /// The instance cgroups wanted at the last sync; a change removes the
+    /// cgroups no longer wanted.
+    cgroup_paths: Option<BTreeSet<String>>,
 }
 
 /// Starts, restarts and stops the processes of a plan.
 pub struct Supervisor {
     dir: PathBuf,
+    cgroups: Cgroups,
     inner: Mutex<Inner>,
 }
 
 impl Supervisor {
     /// Loads the records of a previous daemon and adopts the processes that still run.
-    pub fn open(state_dir: &Path) -> Result<Supervisor> {
+    /// `lab` names its cgroups (`vnet-agent/<lab>/...`).
+    pub fn open(state_dir: &Path, lab: &str) -> Result<Supervisor> {
         let dir = state_dir.to_path_buf();
         fs::create_dir_all(dir.join("logs"))?;
         let mut records: BTreeMap<String, ProcessRecord> = match fs::read(dir.join(RECORD_FILE)) {
@@ -91,11 +110,10 @@ impl Supervisor {
         end_unrecorded(&dir, &recorded);
         let sup = Supervisor {
             dir,
+            cgroups: Cgroups::detect(lab),
             inner: Mutex::new(Inner {
                 records,
-                children: BTreeMap::new(),
-                failed: BTreeMap::new(),
-                closed: false,
+                ..Default::default()
             }),
         };
         sup.persist(&sup.inner.lock().unwrap())?;
@@ -136,13 +154,18 @@ impl Supervisor {
         for plan in desired {
             let (restarts, needs_start) = match inner.records.get(&plan.key) {
                 Some(rec)
-                    if rec.plan == *plan
+                    if rec.plan.same_process(plan)
                         && (inner.children.contains_key(&rec.pid)
                             || is_alive(rec.pid, rec.start_time)) =>
                 {
-                    continue
+                    if rec.plan.cgroup != plan.cgroup {
+                        // The plan's SKU changed: new limits for the
+                        // running cgroup, no restart.
+                        self.apply_limits(&mut inner, plan);
+                    }
+                    continue;
                 }
-                Some(rec) if rec.plan == *plan => (rec.restarts + 1, true),
+                Some(rec) if rec.plan.same_process(plan) => (rec.restarts + 1, true),
                 Some(rec) => {
                     let rec = rec.clone();
                     stop(&mut inner, &rec);
@@ -151,7 +174,7 @@ impl Supervisor {
                 None => (0, true),
             };
             if needs_start {
-                match self.spawn(plan) {
+                match self.spawn(&mut inner, plan) {
                     Ok((child, log)) => {
                         let pid = child.id() as i32;
                         let start_time = proc_start_time(pid).unwrap_or(0);
@@ -180,10 +203,57 @@ impl Supervisor {
             }
         }
         reap(&mut inner);
+        self.remove_gone_cgroups(&mut inner, desired);
         if inner.records != before {
             self.persist(&inner)?;
         }
         Ok(())
+    }
+
+    /// Writes a changed plan's limits to its running process's cgroup and
+    /// records them.
+    fn apply_limits(&self, inner: &mut Inner, plan: &ProcessPlan) {
+        let Some(rec) = inner.records.get(&plan.key) else {
+            return;
+        };
+        if let (None, Some(cg)) = (&rec.plan.cgroup, &plan.cgroup) {
+            // Recorded by a daemon before cgroups: moved in, not restarted.
+            match self.cgroups.adopt(cg, rec.pid) {
+                Ok(()) => {
+                    inner.unplaced.remove(&plan.key);
+                }
+                Err(e) => {
+                    tracing::warn!(key = %plan.key, "app runs without its cgroup: {e:#}");
+                    inner.unplaced.insert(plan.key.clone(), format!("{e:#}"));
+                }
+            }
+        } else if let Some(cg) = &plan.cgroup {
+            if let Err(e) = self.cgroups.apply(cg) {
+                tracing::warn!(key = %plan.key, "new limits for the app's cgroup: {e:#}");
+            } else {
+                tracing::info!(key = %plan.key, memory_bytes = cg.limits.memory_bytes, pids_max = cg.limits.pids_max, "app cgroup limits changed");
+            }
+        }
+        if let Some(rec) = inner.records.get_mut(&plan.key) {
+            rec.plan = plan.clone();
+        }
+    }
+
+    /// Removes the cgroups of instances no longer wanted (their processes
+    /// were stopped above); only when the wanted set changed.
+    fn remove_gone_cgroups(&self, inner: &mut Inner, desired: &[ProcessPlan]) {
+        let want: BTreeSet<String> = desired
+            .iter()
+            .filter_map(|p| p.cgroup.as_ref().map(|c| c.path.clone()))
+            .collect();
+        if inner.cgroup_paths.as_ref() == Some(&want) {
+            return;
+        }
+        self.cgroups.remove_except(&want);
+        inner
+            .unplaced
+            .retain(|k, _| desired.iter().any(|p| &p.key == k));
+        inner.cgroup_paths = Some(want);
     }
 
     /// The processes that could not be started at the last sync, by key,
@@ -219,22 +289,36 @@ impl Supervisor {
         self.sync(&all)
     }
 
-    /// Ends every supervised process, by PID (and its process group).
+    /// Ends every supervised process, by PID (and its process group), then
+    /// removes the lab's app cgroups.
     pub fn stop_all(&self) -> Result<()> {
         let mut inner = self.inner.lock().unwrap();
         inner.closed = true;
         let recs: Vec<ProcessRecord> = inner.records.values().cloned().collect();
         stop_many(&mut inner, &recs);
         inner.records.clear();
+        let errors = self.cgroups.remove_all();
+        inner.cgroup_paths = None;
+        inner.unplaced.clear();
+        for e in errors {
+            tracing::warn!("removing the lab's cgroups: {e}");
+        }
         self.persist(&inner)
     }
 
     pub fn status(&self) -> Vec<ProcessStatus> {
+        self.status_where(|_| true)
+    }
+
+    /// The status of the processes whose key `keep` accepts (their cgroup
+    /// files are read only for those).
+    pub fn status_where(&self, keep: impl Fn(&str) -> bool) -> Vec<ProcessStatus> {
         let mut inner = self.inner.lock().unwrap();
         reap(&mut inner);
         inner
             .records
             .values()
+            .filter(|r| keep(&r.plan.key))
             .map(|r| ProcessStatus {
                 key: r.plan.key.clone(),
                 netns: r.plan.netns.clone(),
@@ -242,6 +326,14 @@ impl Supervisor {
                 running: is_alive(r.pid, r.start_time),
                 restarts: r.restarts,
                 log: r.log.clone(),
+                cgroup: r.plan.cgroup.as_ref().map(|cg| {
+                    let mut s = self.cgroups.status(cg);
+                    if let Some(why) = inner.unplaced.get(&r.plan.key) {
+                        s.enforced = false;
+                        s.note = Some(format!("running outside its cgroup: {why}"));
+                    }
+                    s
+                }),
             })
             .collect()
     }
@@ -253,8 +345,25 @@ impl Supervisor {
         )
     }
 
-    fn spawn(&self, plan: &ProcessPlan) -> Result<(Child, PathBuf)> {
+    fn spawn(&self, inner: &mut Inner, plan: &ProcessPlan) -> Result<(Child, PathBuf)> {
         let (program, args) = plan.argv.split_first().context("empty command line")?;
+        // The cgroup first: its cgroup.procs files are opened here, written
+        // by the child. A cgroup that cannot be made does not stop the app.
+        let placement = match plan.cgroup.as_ref().map(|cg| self.cgroups.prepare(cg)) {
+            None | Some(Ok(None)) => None,
+            Some(Ok(Some(p))) => {
+                inner.unplaced.remove(&plan.key);
+                Some(p)
+            }
+            Some(Err(e)) => {
+                let why = format!("{e:#}");
+                if inner.unplaced.get(&plan.key) != Some(&why) {
+                    tracing::warn!(key = %plan.key, "app runs without its cgroup: {why}");
+                }
+                inner.unplaced.insert(plan.key.clone(), why);
+                None
+            }
+        };
         let ns = File::open(netns_path(&plan.netns))
             .with_context(|| format!("opening network namespace {}", plan.netns))?;
         let log = self
@@ -282,10 +391,15 @@ impl Supervisor {
             .exists()
             .then(|| ResolvMount::new(&resolv))
             .transpose()?;
-        // SAFETY: only async-signal-safe calls (setns, unshare, mount, setsid,
-        // umask) between fork and exec, on memory prepared before the fork.
+        // SAFETY: only async-signal-safe calls (write, setns, unshare, mount,
+        // setsid, umask) between fork and exec, on memory and descriptors
+        // prepared before the fork.
         unsafe {
             cmd.pre_exec(move || {
+                // Into the instance's cgroup before anything else runs.
+                if let Some(p) = &placement {
+                    p.enter()?;
+                }
                 // The daemon's umask keeps its own files private; an app
                 // creates files as a program normally does.
                 libc::umask(0o022);

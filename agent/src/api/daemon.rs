@@ -118,7 +118,7 @@ impl Daemon {
     pub async fn start(config: DaemonConfig) -> Result<Arc<Daemon>> {
         let store = Store::open(&config.state_dir)?;
         let state = store.load()?;
-        let supervisor = Supervisor::open(&config.state_dir)?;
+        let supervisor = Supervisor::open(&config.state_dir, &config.lab.name)?;
         let dataplane = Dataplane::new(&config.lab.name, &config.state_dir);
         let dns = DnsServers::new(&config.state_dir);
         let startups = super::platform::Startups::open(&config.state_dir);
@@ -324,6 +324,7 @@ impl Daemon {
                     path.to_string_lossy().into_owned(),
                 ],
                 env: BTreeMap::new(),
+                cgroup: None,
             });
         }
         // The configurations of services that are gone, and the files their
@@ -454,12 +455,10 @@ impl Daemon {
         else {
             return;
         };
+        let prefix = format!("{id}/");
         let procs: Vec<_> = self
             .supervisor
-            .status()
-            .into_iter()
-            .filter(|p| p.key.to_ascii_lowercase().starts_with(&format!("{id}/")))
-            .collect();
+            .status_where(|key| key.to_ascii_lowercase().starts_with(&prefix));
         let startups = self.site_startups(&id);
         // Each storage mount's `state`, as Azure shows it on
         // `azureStorageAccounts` (instance 0's mount, one per site as Azure).

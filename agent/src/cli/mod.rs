@@ -497,7 +497,7 @@ fn down(g: &Global, purge: bool) -> Result<ExitCode> {
                 .enable_all()
                 .build()?;
             if state_dir.exists() {
-                crate::supervisor::Supervisor::open(&state_dir)?.stop_all()?;
+                crate::supervisor::Supervisor::open(&state_dir, &g.lab)?.stop_all()?;
             }
             let report =
                 rt.block_on(crate::dataplane::Dataplane::new(&g.lab, &state_dir).teardown())?;

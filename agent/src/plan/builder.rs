@@ -28,6 +28,11 @@ pub(crate) struct Builder {
 }
 
 impl Builder {
+    /// The lab's name.
+    pub fn lab(&self) -> &str {
+        &self.plan.lab
+    }
+
     pub fn new(lab: &str) -> Self {
         Builder {
             plan: NetworkPlan {

@@ -10,6 +10,7 @@ mod frontend;
 mod gateway;
 mod internet;
 mod layout;
+pub mod limits;
 pub mod names;
 mod nft;
 pub mod nsg;

@@ -49,6 +49,32 @@ pub fn instance_key(id_key: &str, instance: u32) -> String {
     format!("{}/instances/{instance}", id_key.to_ascii_lowercase())
 }
 
+/// The directory under each cgroup hierarchy's root that holds every lab's
+/// app cgroups (docs/datapath.md, "App cgroups").
+pub const CGROUP_DIR: &str = "vnet-agent";
+
+/// `vnet-agent/<lab>`: the cgroups of one lab.
+pub fn lab_cgroup(lab: &str) -> String {
+    format!("{CGROUP_DIR}/{lab}")
+}
+
+/// `vnet-agent/<lab>/<readable>-<hash8>`: one site's cgroup, hash8 = first 8
+/// hex of sha256(lower-cased site id). Its instances are its children.
+pub fn site_cgroup(lab: &str, name: &str, id_key: &str) -> String {
+    format!(
+        "{}/{}-{}",
+        lab_cgroup(lab),
+        readable(name),
+        &sha256_hex(&id_key.to_ascii_lowercase())[..8]
+    )
+}
+
+/// `vnet-agent/<lab>/<readable>-<hash8>/<instance>`: the cgroup of one
+/// instance of a site, where its process runs with the instance's limits.
+pub fn app_cgroup(lab: &str, name: &str, id_key: &str, instance: u32) -> String {
+    format!("{}/{instance}", site_cgroup(lab, name, id_key))
+}
+
 /// The internet namespace, `<lab>-inet`.
 pub fn internet(lab: &str) -> String {
     format!("{lab}-inet")

@@ -430,6 +430,59 @@ fn processes_carry_the_app_environment() {
 }
 
 #[test]
+fn app_processes_carry_their_instance_cgroup_and_the_plan_sku_limits() {
+    let p = example();
+    let site_key = rid("Microsoft.Web/sites/web1").key();
+    let hash8 = &names::sha256_hex(&site_key.to_ascii_lowercase())[..8];
+    for i in 0..2u32 {
+        let pr = p
+            .processes
+            .iter()
+            .find(|pr| pr.key == format!("{site_key}/instances/{i}"))
+            .unwrap();
+        let cg = pr.cgroup.as_ref().expect("an app instance has a cgroup");
+        assert_eq!(cg.path, format!("vnet-agent/vl/web1-{hash8}/{i}"));
+        // plan1 is a P1v3: 8 GiB per instance (overview-hosting-plans.md).
+        assert_eq!(
+            cg.limits,
+            CgroupLimits {
+                memory_bytes: 8 << 30,
+                pids_max: limits::PIDS_MAX
+            }
+        );
+    }
+    // Scaling the plan up changes only the limits: the same process.
+    let mut state = example_state();
+    for r in state.resources.values_mut() {
+        if r.id
+            .full_type()
+            .eq_ignore_ascii_case("Microsoft.Web/serverfarms")
+        {
+            r.sku = Some(json!({ "name": "P2v3", "tier": "PremiumV3", "capacity": 2 }));
+        }
+    }
+    let up = build(&state, &lab());
+    for (a, b) in p.processes.iter().zip(&up.processes) {
+        assert!(a.same_process(b), "{}", a.key);
+        if let (Some(ca), Some(cb)) = (&a.cgroup, &b.cgroup) {
+            assert_eq!(cb.limits.memory_bytes, 2 * ca.limits.memory_bytes);
+        }
+    }
+    // A process recorded before cgroups is the same process (moved into its
+    // cgroup, not restarted); one that loses its cgroup is not.
+    let with = p.processes.iter().find(|pr| pr.cgroup.is_some()).unwrap();
+    let without = ProcessPlan {
+        cgroup: None,
+        ..with.clone()
+    };
+    assert!(without.same_process(with));
+    assert!(!with.same_process(&without));
+    let mut moved = with.clone();
+    moved.cgroup.as_mut().unwrap().path.push('x');
+    assert!(!with.same_process(&moved));
+}
+
+#[test]
 fn build_is_deterministic_and_independent_of_input_order() {
     let s = example_state();
     assert_eq!(build(&s, &lab()), build(&s, &lab()));

@@ -128,6 +128,49 @@ pub struct ProcessPlan {
     /// Program and arguments (`/bin/sh -c <appCommandLine>`).
     pub argv: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// The cgroup an app instance's process runs in, with the limits of its
+    /// plan's SKU (docs/datapath.md, "App cgroups"). `None`: not an app
+    /// instance (a VM's extension, a service host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<CgroupPlan>,
+}
+
+impl ProcessPlan {
+    /// The same program in the same place: only the cgroup's limits may
+    /// differ, and those are re-applied to the running cgroup (a scale-up
+    /// of the plan does not restart the app), or a process recorded without
+    /// a cgroup (by a daemon before cgroups) is moved into its new one.
+    /// Anything else restarts it.
+    pub fn same_process(&self, other: &ProcessPlan) -> bool {
+        self.key == other.key
+            && self.netns == other.netns
+            && self.argv == other.argv
+            && self.env == other.env
+            && match (&self.cgroup, &other.cgroup) {
+                (Some(a), Some(b)) => a.path == b.path,
+                (None, _) => true,
+                (Some(_), None) => false,
+            }
+    }
+}
+
+/// One app instance's cgroup: where it is and what it may use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupPlan {
+    /// Relative to each controller's hierarchy root:
+    /// `vnet-agent/<lab>/<site>-<hash8>/<instance>` (`names::app_cgroup`).
+    pub path: String,
+    pub limits: CgroupLimits,
+}
+
+/// The resources of one App Service plan instance (`plan/limits.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CgroupLimits {
+    /// The SKU's memory per instance (`memory.max` / `memory.limit_in_bytes`).
+    pub memory_bytes: u64,
+    /// Processes and threads at most (`pids.max`).
+    pub pids_max: u64,
 }
 
 /// Which names a DNS server of the agent answers.

@@ -41,6 +41,7 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
                     netns: vm.netns.clone(),
                     argv: vec!["/bin/sh".into(), "-c".into(), cmd.clone()],
                     env: Default::default(),
+                    cgroup: None,
                 });
             }
         }

@@ -13,7 +13,7 @@ use super::layout::{
 use super::names;
 use super::nft::{self, Batch, ChainType};
 use super::routes::RFC1918;
-use super::types::{NamespaceRole, ProcessPlan, RulePlan};
+use super::types::{CgroupPlan, NamespaceRole, ProcessPlan, RulePlan};
 
 /// Azure's platform address: DNS always goes through the vNIC of an integrated app.
 pub(crate) const AZURE_PLATFORM_IP: &str = "168.63.129.16/32";
@@ -112,9 +112,25 @@ pub(crate) fn build(l: &Layout, b: &mut Builder) {
                     netns: sb.netns.clone(),
                     argv: vec!["/bin/sh".into(), "-c".into(), cmd.clone()],
                     env: site_env(l, w, sb),
+                    cgroup: Some(app_cgroup(l, b.lab(), w, sb)),
                 });
             }
         }
+    }
+}
+
+/// The cgroup of a site's process on one instance, with the limits of the
+/// instance's size (the plan's SKU): every site of a plan gets the whole
+/// instance's memory, as the apps of a plan share its instances in Azure.
+fn app_cgroup(l: &Layout, lab: &str, w: &WorkerL, sb: &super::layout::SandboxL) -> CgroupPlan {
+    let sku = l
+        .inv
+        .plan(&w.plan)
+        .map(|p| p.sku_name.as_str())
+        .unwrap_or_default();
+    CgroupPlan {
+        path: names::app_cgroup(lab, &sb.site.name, &sb.site.id.key(), w.instance),
+        limits: super::limits::sku_limits(sku),
     }
 }
 
