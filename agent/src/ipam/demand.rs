@@ -84,6 +84,12 @@ pub struct Demand {
     /// `(location key, label)`: one inbound address per App Service stamp
     /// (region with a plan), what `NAME.azurewebsites.net` resolves to.
     pub stamps: Vec<(String, String)>,
+    /// Plan key -> its sites' keys, in the planner's order: each gets a
+    /// sandbox slot on the plan's workers.
+    pub plan_sites: BTreeMap<String, Vec<String>>,
+    /// Stamp (location) key -> its workers (`<plan key>/<instance>`), in the
+    /// planner's order: each gets a slot on the stamp's public side.
+    pub stamp_workers: BTreeMap<String, Vec<String>>,
 }
 
 /// A Windows container app: a site on a Windows plan that either runs a
@@ -236,11 +242,33 @@ impl Demand {
                 locs.dedup_by(|a, b| a.0 == b.0);
                 locs
             },
+            plan_sites: inv
+                .plans
+                .iter()
+                .map(|p| {
+                    let sites = inv.sites_of_plan(&p.id).map(|s| s.id.key()).collect();
+                    (p.id.key(), sites)
+                })
+                .collect(),
+            stamp_workers: {
+                let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                for p in &inv.plans {
+                    let workers = m.entry(stamp_key(&p.location)).or_default();
+                    workers.extend((0..p.capacity).map(|i| worker_key(&p.id.key(), i)));
+                }
+                m
+            },
         }
     }
 }
 
 /// The allocation key of a region's stamp (its location, lower-cased).
+/// The key of instance `instance` of plan `plan` (a plan key) among its
+/// stamp's workers.
+pub fn worker_key(plan: &str, instance: u32) -> String {
+    format!("{plan}/{instance}")
+}
+
 pub fn stamp_key(location: &str) -> String {
     location.to_ascii_lowercase()
 }

@@ -85,6 +85,57 @@ pub struct Allocations {
     /// again before `released_at + LabConfig::address_cooldown_secs`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub releasing: Vec<ReleasedAddress>,
+    /// Plan key -> site key -> the site's sandbox slot on the plan's
+    /// workers (its link address, routing table and front-end port). Kept
+    /// for the site's life: deleting or adding a site moves no other site's
+    /// sandbox, so no other app's flows break.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sandbox_slots: BTreeMap<String, BTreeMap<String, u32>>,
+    /// Stamp key -> worker key (`<plan key>/<instance>`) -> its slot on the
+    /// stamp's public side: scaling or deleting one plan moves no other
+    /// plan's workers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub worker_slots: BTreeMap<String, BTreeMap<String, u32>>,
+}
+
+/// Slots that stay with their owner: the ones in `previous` are kept, new
+/// owners (in `wanted`'s order) take the lowest free ones. A state from
+/// before slots were kept gets the positions it had.
+fn stable_slots(
+    previous: Option<&BTreeMap<String, u32>>,
+    wanted: &[String],
+) -> BTreeMap<String, u32> {
+    let mut out: BTreeMap<String, u32> = BTreeMap::new();
+    if let Some(prev) = previous {
+        for w in wanted {
+            if let Some(&slot) = prev.get(w) {
+                out.insert(w.clone(), slot);
+            }
+        }
+    }
+    let mut used: std::collections::BTreeSet<u32> = out.values().copied().collect();
+    let mut next = 0;
+    for w in wanted {
+        if out.contains_key(w) {
+            continue;
+        }
+        while used.contains(&next) {
+            next += 1;
+        }
+        used.insert(next);
+        out.insert(w.clone(), next);
+    }
+    out
+}
+
+fn slots_of(
+    wanted: &BTreeMap<String, Vec<String>>,
+    previous: &BTreeMap<String, BTreeMap<String, u32>>,
+) -> BTreeMap<String, BTreeMap<String, u32>> {
+    wanted
+        .iter()
+        .map(|(k, owners)| (k.clone(), stable_slots(previous.get(k), owners)))
+        .collect()
 }
 
 /// Plan id -> subnet id -> instance -> site id -> address.
@@ -96,6 +147,19 @@ impl Allocations {
     pub fn site_inbound(&self, inv: &Inventory, site: &crate::model::Site) -> Option<Ipv4Addr> {
         let plan = inv.plan(&site.server_farm_id)?;
         self.stamp_inbound.get(&stamp_key(&plan.location)).copied()
+    }
+
+    /// The sandbox slot of `site` on `plan`'s workers (keys lower-cased).
+    pub fn sandbox_slot(&self, plan: &str, site: &str) -> Option<u32> {
+        self.sandbox_slots.get(plan)?.get(site).copied()
+    }
+
+    /// The public-side slot of a worker on its stamp (keys lower-cased).
+    pub fn worker_slot(&self, stamp: &str, plan: &str, instance: u32) -> Option<u32> {
+        self.worker_slots
+            .get(stamp)?
+            .get(&demand::worker_key(plan, instance))
+            .copied()
     }
 
     /// The address of instance `instance` of `plan` in `subnet` (keys lower-cased).
@@ -390,6 +454,8 @@ fn allocate_with(
     };
     let mut out = Allocations {
         plan_sizes: demand.sizes.clone(),
+        sandbox_slots: slots_of(&demand.plan_sites, &previous.sandbox_slots),
+        worker_slots: slots_of(&demand.stamp_workers, &previous.worker_slots),
         ..Default::default()
     };
     for subnet in &demand.subnets {

@@ -669,3 +669,20 @@ fn a_new_dynamic_nic_takes_the_lowest_address_not_cooling_down() {
         ip("10.0.1.4")
     );
 }
+
+#[test]
+fn sandbox_and_worker_slots_stay_with_their_owner() {
+    let owners = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // A state from before slots were kept: the positions it had.
+    let first = super::stable_slots(None, &owners(&["web1", "web2", "web3"]));
+    assert_eq!(first["web1"], 0);
+    assert_eq!(first["web3"], 2);
+    // web1 goes: web2 and web3 keep theirs (their flows live on).
+    let after_delete = super::stable_slots(Some(&first), &owners(&["web2", "web3"]));
+    assert_eq!(after_delete["web2"], 1);
+    assert_eq!(after_delete["web3"], 2);
+    // A new site takes the lowest free slot.
+    let after_add = super::stable_slots(Some(&after_delete), &owners(&["web2", "web3", "web4"]));
+    assert_eq!(after_add["web4"], 0);
+    assert_eq!(after_add["web2"], 1);
+}

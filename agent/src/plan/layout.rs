@@ -360,7 +360,16 @@ impl Layout {
             let sites: Vec<&Site> = inv.sites_of_plan(&plan.id).collect();
             for instance in 0..plan.capacity {
                 let index = next_index.entry(stamp).or_insert(0);
-                let pub0 = add(PUB0_BASE, *index);
+                // The worker's kept slot; its position for a state from
+                // before slots were kept.
+                let slot = alloc
+                    .worker_slot(
+                        &crate::ipam::stamp_key(&plan.location),
+                        &plan.id.key(),
+                        instance,
+                    )
+                    .unwrap_or(*index);
+                let pub0 = add(PUB0_BASE, slot);
                 *index += 1;
                 let netns = names::instance_netns(l, "wk", &plan.name, &plan.id.key(), instance);
                 let vnics: Vec<VnicL> = integrations
@@ -384,6 +393,9 @@ impl Layout {
                     .iter()
                     .enumerate()
                     .map(|(k, site)| {
+                        let k = alloc
+                            .sandbox_slot(&plan.id.key(), &site.id.key())
+                            .unwrap_or(k as u32) as usize;
                         let vnic = site
                             .subnet_id
                             .as_ref()
