@@ -21,7 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vnet_e2e::{basic_template, id, lab_mounts, lab_namespaces, probe_bin, Lab};
+use vnet_e2e::{basic_template, id, lab_mounts, lab_namespaces, probe_bin, Lab, Rng};
 
 const RG: &str = "chaos";
 
@@ -41,22 +41,6 @@ const OPERATIONS: [Operation; 5] = [
     Operation::Delete,
     Operation::Down,
 ];
-
-/// xorshift64*: the kill points, reproducible from the printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 /// How long each operation took the last time it ran to the end, so kills
 /// land inside it rather than after it.
@@ -81,17 +65,8 @@ fn the_daemon_survives_sigkill_at_any_point() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    let seed: u64 = std::env::var("VNET_CHAOS_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("chaos: {trials} trial(s), VNET_CHAOS_SEED={seed}");
+    eprintln!("chaos: {trials} trial(s)");
+    let seed = vnet_e2e::seed_from_env("VNET_CHAOS_SEED");
     let mut rng = Rng(seed);
     let mut durations = Durations([800, 200, 150, 200, 400]);
     let links_before = root_links();

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vnet_e2e::{basic_template, id, Lab};
+use vnet_e2e::{basic_template, id, Lab, Rng};
 
 const RG: &str = "conc";
 const CLIENTS: usize = 16;
@@ -60,18 +60,6 @@ fn lab_env(lab: &Lab) -> Vec<(String, String)> {
             ))
         })
         .collect()
-}
-
-/// xorshift64*, seeded per client.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
 }
 
 fn words(s: &str) -> Vec<String> {

@@ -123,20 +123,6 @@ fn lab_template() -> Value {
 
 /// A small deterministic generator (xorshift64*): the seed is printed, so a
 /// failing run can be replayed with `VNET_FLOW_SEED`.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[(self.next() % xs.len() as u64) as usize]
-    }
-}
-
 #[derive(Debug, Clone)]
 struct GenFlow {
     src_vm: &'static str,
@@ -260,17 +246,7 @@ fn predict(
 fn pure_ip_flow_verify_and_next_hop_agree_with_real_probes_on_200_flows() {
     let Some(mut lab) = Lab::start() else { return };
     lab.deploy(RG, &lab_template());
-    let seed: u64 = std::env::var("VNET_FLOW_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    println!("VNET_FLOW_SEED={seed}");
+    let seed = seed_from_env("VNET_FLOW_SEED");
     let mut rng = Rng(seed);
     let nat_ip = lab.show(&net("publicIPAddresses", "nat-pip"))["properties"]["ipAddress"]
         .as_str()
