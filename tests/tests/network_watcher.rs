@@ -265,7 +265,7 @@ fn pure_ip_flow_verify_and_next_hop_agree_with_real_probes_on_200_flows() {
     let mut ports: Vec<u16> = PORTS.collect();
     // Fisher-Yates: each flow gets its own port.
     for i in (1..ports.len()).rev() {
-        let j = (rng.next() % (i as u64 + 1)) as usize;
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         ports.swap(i, j);
     }
     let mut flows = Vec::new();
@@ -281,7 +281,7 @@ fn pure_ip_flow_verify_and_next_hop_agree_with_real_probes_on_200_flows() {
             src_vm,
             src_ip,
             dst,
-            proto: if rng.next().is_multiple_of(2) {
+            proto: if rng.next_u64().is_multiple_of(2) {
                 "TCP"
             } else {
                 "UDP"
