@@ -303,13 +303,19 @@ fn parse_log(text: &str) -> Outcome {
     o
 }
 
-/// `-merge=1`: the kept corpus becomes the smallest set of inputs with the
-/// coverage of the kept corpus, the run's finds and the seeds.
+/// `-merge=1`: the kept corpus becomes the smallest set of inputs that
+/// adds coverage to the seeds (which every run writes afresh, so they are
+/// not kept twice): from the kept corpus and the run's finds.
 fn merge(bin: &Path, fuzz: &Path, work: &Path, target: &str) -> Result<()> {
     let kept = fuzz.join("corpus").join(target);
+    let seeds = work.join("seeds").join(target);
     let fresh = work.join("merged").join(target);
     let _ = fs::remove_dir_all(&fresh);
     fs::create_dir_all(&fresh)?;
+    for e in fs::read_dir(&seeds)? {
+        let e = e?;
+        fs::copy(e.path(), fresh.join(e.file_name()))?;
+    }
     let out = Command::new(bin)
         .arg("-merge=1")
         .arg(format!("-timeout={TIMEOUT_SECONDS}"))
@@ -318,7 +324,6 @@ fn merge(bin: &Path, fuzz: &Path, work: &Path, target: &str) -> Result<()> {
         .arg(&fresh)
         .arg(&kept)
         .arg(work.join("corpus").join(target))
-        .arg(work.join("seeds").join(target))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()?;
@@ -328,13 +333,13 @@ fn merge(bin: &Path, fuzz: &Path, work: &Path, target: &str) -> Result<()> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    for e in fs::read_dir(&seeds)? {
+        fs::remove_file(fresh.join(e?.file_name()))?;
+    }
     fs::remove_dir_all(&kept)?;
     fs::rename(&fresh, &kept)?;
     let (n, bytes) = dir_size(&kept)?;
-    eprintln!(
-        "fuzz: {target}: kept corpus {n} inputs, {} KB",
-        bytes / 1024
-    );
+    eprintln!("fuzz: {target}: kept corpus {n} inputs, {} KB", bytes / 1024);
     Ok(())
 }
 
