@@ -28,6 +28,11 @@ const SHORT_SECONDS: u64 = 30;
 const TIMEOUT_SECONDS: u64 = 10;
 const RSS_LIMIT_MB: u64 = 2048;
 const MALLOC_LIMIT_MB: u64 = 512;
+/// The largest input the fuzzers make (whole templates are seeds).
+const MAX_LEN: usize = 65_536;
+/// The largest input kept by `--merge` (it keeps the corpora small: the
+/// big templates come back as seeds on every run).
+const MERGE_MAX_LEN: usize = 4_096;
 
 /// SanitizerCoverage as `cargo fuzz` asks for it, on stable rustc.
 const RUSTFLAGS: &str = "--cfg fuzzing \
@@ -219,7 +224,7 @@ fn run_target(
         .arg(format!("-malloc_limit_mb={MALLOC_LIMIT_MB}"))
         .arg(format!("-artifact_prefix={}/", artifacts.display()))
         .arg("-print_final_stats=1")
-        .arg("-max_len=65536");
+        .arg(format!("-max_len={MAX_LEN}"));
     if short {
         cmd.arg(format!("-max_total_time={SHORT_SECONDS}"));
     } else {
@@ -303,9 +308,10 @@ fn parse_log(text: &str) -> Outcome {
     o
 }
 
-/// `-merge=1`: the kept corpus becomes the smallest set of inputs that
-/// adds coverage to the seeds (which every run writes afresh, so they are
-/// not kept twice): from the kept corpus and the run's finds.
+/// `-merge=1`: the kept corpus becomes the smallest set of inputs (of at
+/// most `MERGE_MAX_LEN` bytes) that adds coverage to the seeds (which
+/// every run writes afresh, so they are not kept twice): from the kept
+/// corpus and the run's finds.
 fn merge(bin: &Path, fuzz: &Path, work: &Path, target: &str) -> Result<()> {
     let kept = fuzz.join("corpus").join(target);
     let seeds = work.join("seeds").join(target);
@@ -320,7 +326,7 @@ fn merge(bin: &Path, fuzz: &Path, work: &Path, target: &str) -> Result<()> {
         .arg("-merge=1")
         .arg(format!("-timeout={TIMEOUT_SECONDS}"))
         .arg(format!("-rss_limit_mb={RSS_LIMIT_MB}"))
-        .arg("-max_len=65536")
+        .arg(format!("-max_len={MERGE_MAX_LEN}"))
         .arg(&fresh)
         .arg(&kept)
         .arg(work.join("corpus").join(target))
@@ -339,7 +345,10 @@ fn merge(bin: &Path, fuzz: &Path, work: &Path, target: &str) -> Result<()> {
     fs::remove_dir_all(&kept)?;
     fs::rename(&fresh, &kept)?;
     let (n, bytes) = dir_size(&kept)?;
-    eprintln!("fuzz: {target}: kept corpus {n} inputs, {} KB", bytes / 1024);
+    eprintln!(
+        "fuzz: {target}: kept corpus {n} inputs, {} KB",
+        bytes / 1024
+    );
     Ok(())
 }
 
