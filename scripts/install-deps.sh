@@ -38,6 +38,8 @@ have vagrant || need+=(vagrant)
 compgen -G '/usr/share/rubygems-integration/all/gems/vagrant-libvirt-*' >/dev/null || need+=(vagrant-libvirt)
 have ps || need+=(procps)
 have cc || need+=(gcc libc6-dev)
+# The fuzz targets link libFuzzer, which libfuzzer-sys compiles (C++).
+have g++ || need+=(g++)
 [ -e /usr/share/doc/ca-certificates ] || need+=(ca-certificates)
 
 if [ "${#need[@]}" -gt 0 ]; then

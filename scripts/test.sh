@@ -13,6 +13,9 @@ scripts/install-deps.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
 cargo build --workspace --all-targets --locked 2>&1 | tail -n 3
+# The fuzzers' short run (docs/fuzzing.md): 30 s per target over the kept
+# corpora; pure logic, so outside the sandbox. A crash fails the suite.
+cargo xtask fuzz --short
 # The sandbox has no network: everything is built above, so run offline.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

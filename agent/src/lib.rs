@@ -13,6 +13,8 @@ pub mod diag;
 pub mod dns;
 pub mod dnsd;
 pub mod frontend;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ipam;
 pub mod model;
 pub mod plan;

@@ -7,6 +7,7 @@ mod chaos;
 mod datapath;
 mod deb;
 mod dns_bench;
+mod fuzz;
 mod rr;
 mod run;
 mod scale;
@@ -85,6 +86,18 @@ tasks:
                     live, and `down` leaves nothing. The test `chaos` in
                     tests/ is the short form .ci/run runs (10 trials).
                     Transcript: target/chaos.log
+  fuzz [--short | --runs N] [--merge] [TARGET...]
+                    the coverage-guided fuzzers of fuzz/ (docs/fuzzing.md)
+                    on the stable toolchain: template, expression,
+                    request_body, resource_id (default: all), over their
+                    kept corpora (fuzz/corpus/T) and seeds from the repo's
+                    templates; -timeout=10, -rss_limit_mb=2048,
+                    -malloc_limit_mb=512. --short: 30 s per target, side
+                    by side (CI); otherwise -runs=N (default 1000000).
+                    --merge: minimize what was found into fuzz/corpus/T.
+                    Prints executions, exec/s and coverage per target;
+                    fails on a crash, a hang or an allocation over the
+                    limit (the input is left in fuzz/artifacts/T/)
   vm-test           the dev VM for real: the Debian package, a Debian box
                     built with debootstrap, `vagrant up` with libvirt inside
                     the sandbox, the quickstart's checks in the VM, destroy
@@ -104,6 +117,10 @@ fn main() -> ExitCode {
         }
         ["deb"] => deb::run(),
         ["chaos", flags @ ..] => chaos::run(flags),
+        ["fuzz", flags @ ..] => match fuzz::options(flags) {
+            Some(opts) => fuzz::run(&opts),
+            None => return usage(),
+        },
         ["vm-test"] => vm_test::run(),
         ["dns-load", rest @ ..] => dns_bench::load(rest).map(|()| ExitCode::SUCCESS),
         ["connect-until", rest @ ..] => bgp_bench::connect_until(rest),

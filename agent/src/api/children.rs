@@ -46,7 +46,7 @@ pub fn array_of(id: &ResourceId) -> Option<&'static str> {
         .map(|(_, _, array)| *array)
 }
 
-enum Edit<'a> {
+pub(crate) enum Edit<'a> {
     Put(&'a Value),
     Patch(&'a Value),
     Delete,
@@ -64,7 +64,11 @@ fn not_found(id: &ResourceId) -> AzureError {
 }
 
 /// The parent with the child edited in its array.
-fn edited(state: &LabState, id: &ResourceId, edit: Edit) -> Result<GenericResource, AzureError> {
+pub(crate) fn edited(
+    state: &LabState,
+    id: &ResourceId,
+    edit: Edit,
+) -> Result<GenericResource, AzureError> {
     let array = array_of(id).expect("callers check array_of");
     let parent_id = id.parent().expect("two segments");
     let mut parent = state
@@ -150,7 +154,7 @@ impl Daemon {
 }
 
 /// The child as its parent's view shows it, with its own id and type.
-fn child_view(
+pub(crate) fn child_view(
     state: &LabState,
     lab: &crate::model::LabConfig,
     id: &ResourceId,

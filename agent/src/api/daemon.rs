@@ -397,23 +397,7 @@ impl Daemon {
 
     /// `az resource create`-style PUT of one resource.
     pub async fn put_resource(&self, id: ResourceId, body: Value) -> Result<Value, ApiError> {
-        let resource = GenericResource {
-            type_: id.full_type(),
-            name: id.name().to_string(),
-            location: body
-                .get("location")
-                .and_then(|v| v.as_str())
-                .map(str::to_string),
-            kind: body
-                .get("kind")
-                .and_then(|v| v.as_str())
-                .map(str::to_string),
-            sku: body.get("sku").cloned(),
-            properties: body.get("properties").cloned().unwrap_or_else(|| json!({})),
-            tags: body.get("tags").cloned(),
-            identity: body.get("identity").filter(|v| !v.is_null()).cloned(),
-            id: id.clone(),
-        };
+        let resource = resource_from_body(&id, &body);
         let lab = self.config.lab.clone();
         let ctx = self.context();
         let (state, _) = self
@@ -717,4 +701,26 @@ pub fn deployment_parameters(v: Option<&Value>) -> BTreeMap<String, Value> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The resource an ARM `PUT` body declares at `id` (`location`, `kind`,
+/// `sku`, `properties`, `tags`, `identity`; the rest is ignored, as ARM does).
+pub(crate) fn resource_from_body(id: &ResourceId, body: &Value) -> GenericResource {
+    GenericResource {
+        type_: id.full_type(),
+        name: id.name().to_string(),
+        location: body
+            .get("location")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        kind: body
+            .get("kind")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        sku: body.get("sku").cloned(),
+        properties: body.get("properties").cloned().unwrap_or_else(|| json!({})),
+        tags: body.get("tags").cloned(),
+        identity: body.get("identity").filter(|v| !v.is_null()).cloned(),
+        id: id.clone(),
+    }
 }

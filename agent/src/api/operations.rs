@@ -31,7 +31,7 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 }
 
 /// The stored resource with `patch` merged into its ARM body.
-fn patched(
+pub(crate) fn patched(
     state: &LabState,
     id: &ResourceId,
     patch: &Value,

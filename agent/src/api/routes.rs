@@ -705,7 +705,10 @@ pub async fn serve(daemon: Arc<Daemon>) -> anyhow::Result<()> {
 /// A deployment's body: ARM's `properties.template`, `parameters` and
 /// `mode`, and what the lab's CLI adds under `properties.lab` (where the
 /// template came from, the files beside it, its text).
-fn deployment_request(id: &ResourceId, body: &Value) -> Result<DeploymentRequest, AzureError> {
+pub(crate) fn deployment_request(
+    id: &ResourceId,
+    body: &Value,
+) -> Result<DeploymentRequest, AzureError> {
     let props = body.get("properties").cloned().unwrap_or_default();
     let template = props.get("template").cloned().ok_or_else(|| {
         AzureError::bad_request(

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
-use super::expr::{invalid_template, Evaluator, Frame, Refusal, UserFunction, World};
+use super::expr::{invalid_template, Budget, Evaluator, Frame, Refusal, UserFunction, World};
 use super::functions::{self, Scope};
 use super::{
     params, position, DeploymentRequest, Expansion, NestedDeployment, StateLookup,
@@ -70,7 +70,13 @@ pub(super) fn run(
     };
     let given = req.parameters.clone();
     let result = (|| {
-        let ev = evaluator(template, &given, &scope, req.template_uri.as_deref())?;
+        let ev = evaluator(
+            template,
+            &given,
+            &scope,
+            req.template_uri.as_deref(),
+            Budget::default(),
+        )?;
         let engine = Engine::new(
             &shared,
             scope.clone(),
@@ -93,12 +99,40 @@ pub(super) fn run(
     })
 }
 
+/// One expression string evaluated with `template`'s parameters (default
+/// values), variables and functions, inside copy loop `loop` at index 1,
+/// after the template's limits (the expression-length limit included).
+pub(super) fn expression(
+    template: &Map<String, Value>,
+    expression: &str,
+) -> Result<Value, AzureError> {
+    let mut checked = template.clone();
+    checked.insert("outputs".into(), json!({ "o": { "value": expression } }));
+    super::limits::check_template(&checked)?;
+    let scope = Scope {
+        subscription: DEFAULT_SUBSCRIPTION.to_string(),
+        resource_group: "lab".into(),
+        location: DEFAULT_LOCATION.to_string(),
+        deployment: "lab".into(),
+        now_unix: 0,
+        nonce: 0,
+    };
+    let ev = evaluator(template, &BTreeMap::new(), &scope, None, Budget::default())?;
+    let frame = Frame::new("output 'o'", None).with_copy("loop", 1);
+    ev.eval(
+        &Value::String(expression.to_string()),
+        &frame,
+        "outputs.o.value",
+    )
+}
+
 /// Parameters, variables (with `copy` variables) and functions of a template.
 fn evaluator(
     template: &Map<String, Value>,
     given: &BTreeMap<String, Value>,
     scope: &Scope,
     template_uri: Option<&str>,
+    budget: Budget,
 ) -> Result<Evaluator, AzureError> {
     let mut variables: BTreeMap<String, Value> = BTreeMap::new();
     match template.get("variables") {
@@ -166,6 +200,7 @@ fn evaluator(
         variables,
         functions,
         scope: scope.clone(),
+        budget,
     };
     ev.variables.insert(
         "$deployment".into(),
@@ -904,7 +939,13 @@ impl<'s, 'a> Engine<'s, 'a> {
                     }
                 }
             }
-            evaluator(&template, &values, &scope, uri.as_deref())?
+            evaluator(
+                &template,
+                &values,
+                &scope,
+                uri.as_deref(),
+                self.ev.budget.clone(),
+            )?
         } else {
             let mut ev = self.ev.clone();
             ev.scope = scope.clone();

@@ -6,7 +6,9 @@
 //! [`World`] of the deployment), user-defined functions, and `newGuid` /
 //! `utcNow`, which Azure allows only in parameter defaults.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
@@ -57,6 +59,79 @@ pub(crate) struct Evaluator {
     /// `namespace.member`, lower-cased.
     pub functions: BTreeMap<String, UserFunction>,
     pub scope: Scope,
+    /// Shared by every evaluator of one deployment (user functions, nested
+    /// deployments).
+    pub budget: Budget,
+}
+
+/// What evaluating one deployment may spend. A template is at most 4 MB,
+/// but variables evaluated on use can double a value per reference or
+/// call each other exponentially often: every value an expression makes
+/// is charged against a total, and the evaluation's nesting (JSON,
+/// expressions, variables, functions) is counted, so a hostile template
+/// is refused with `InvalidTemplate` instead of exhausting the memory,
+/// the time or the stack of the daemon.
+#[derive(Clone, Default)]
+pub(crate) struct Budget(Rc<Spent>);
+
+#[derive(Default)]
+struct Spent {
+    bytes: Cell<usize>,
+    depth: Cell<u32>,
+}
+
+/// The total size of the values one deployment's expressions may make.
+pub(crate) const MAX_EVALUATED_BYTES: usize = 256 << 20;
+/// How deep evaluation may nest: JSON levels, calls inside calls, a
+/// variable or user function used by another. Real templates stay under
+/// 50; 128 levels fit the 2 MiB stack of the daemon's worker threads.
+pub(crate) const MAX_EVALUATION_DEPTH: u32 = 128;
+
+/// Leaves one level of [`Budget`]'s nesting when dropped.
+struct Level<'a>(&'a Spent);
+
+impl Drop for Level<'_> {
+    fn drop(&mut self) {
+        self.0.depth.set(self.0.depth.get() - 1);
+    }
+}
+
+impl Budget {
+    fn enter(&self) -> Result<Level<'_>, String> {
+        let d = self.0.depth.get() + 1;
+        if d > MAX_EVALUATION_DEPTH {
+            return Err(format!(
+                "the template nests JSON, expressions, variables and functions more than \
+                 {MAX_EVALUATION_DEPTH} levels deep"
+            ));
+        }
+        self.0.depth.set(d);
+        Ok(Level(&self.0))
+    }
+
+    fn charge(&self, v: &Value) -> Result<(), String> {
+        let total = self.0.bytes.get().saturating_add(size_of(v));
+        self.0.bytes.set(total);
+        if total > MAX_EVALUATED_BYTES {
+            return Err(format!(
+                "evaluating the template makes more than {} MB of values; the lab stops there \
+                 (a variable that doubles another, or an expression repeated exponentially often)",
+                MAX_EVALUATED_BYTES >> 20
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Roughly the bytes `v` holds: its text and a word or four per node.
+fn size_of(v: &Value) -> usize {
+    const NODE: usize = 32;
+    match v {
+        Value::String(s) => NODE + s.len(),
+        Value::Array(a) => NODE + a.iter().map(size_of).sum::<usize>(),
+        Value::Object(m) => NODE + m.iter().map(|(k, x)| k.len() + size_of(x)).sum::<usize>(),
+        _ => NODE,
+    }
 }
 
 /// Where an evaluation happens: for messages, and the loop indexes and
@@ -115,6 +190,13 @@ impl Evaluator {
     /// Evaluate every string of `v`; objects whose `copy` is an array get
     /// their property loops expanded.
     pub fn eval(&self, v: &Value, f: &Frame, path: &str) -> Result<Value, AzureError> {
+        let _level = self.budget.enter().map_err(|why| {
+            invalid_template(format!(
+                "Deployment template validation failed: {}, property '{path}': {why}.",
+                f.ctx
+            ))
+            .with_target(path.to_string())
+        })?;
         match v {
             Value::String(s) => self.eval_str(s, f, path),
             Value::Array(items) => items
@@ -209,6 +291,14 @@ impl Evaluator {
     }
 
     fn node(&self, n: &Node, f: &Frame, path: &str, s: &str) -> Result<Value, AzureError> {
+        let bad = |why: String| not_valid(&f.ctx, path, s, &why);
+        let _level = self.budget.enter().map_err(&bad)?;
+        let v = self.node_value(n, f, path, s)?;
+        self.budget.charge(&v).map_err(bad)?;
+        Ok(v)
+    }
+
+    fn node_value(&self, n: &Node, f: &Frame, path: &str, s: &str) -> Result<Value, AzureError> {
         let bad = |why: String| not_valid(&f.ctx, path, s, &why);
         match n {
             Node::Str(x) => Ok(Value::String(x.clone())),
@@ -315,7 +405,15 @@ impl Evaluator {
                     None => f.copy.last(),
                     Some(n) => f.copy.iter().rev().find(|(l, _)| l.eq_ignore_ascii_case(n)),
                 };
-                found.map(|(_, i)| Value::from(i + offset)).ok_or_else(|| {
+                let found = match found {
+                    Some((_, i)) => Some(i.checked_add(offset).ok_or_else(|| {
+                        bad(format!(
+                            "copyIndex: {i} + {offset} overflows a 64-bit integer"
+                        ))
+                    })?),
+                    None => None,
+                };
+                found.map(Value::from).ok_or_else(|| {
                     bad(match loop_name {
                         None => "copyIndex() is only valid inside a copy loop".into(),
                         Some(n) => {
@@ -421,6 +519,7 @@ impl Evaluator {
                     variables: BTreeMap::new(),
                     functions: self.functions.clone(),
                     scope: self.scope.clone(),
+                    budget: self.budget.clone(),
                 };
                 for (i, p) in func.parameters.iter().enumerate() {
                     inner.params.insert(p.to_ascii_lowercase(), arg(i)?);
@@ -469,7 +568,7 @@ impl Evaluator {
             ))
             .with_target(path.to_string())
         })?;
-        if f.depth > 64 {
+        if f.depth > 32 {
             return Err(invalid_template(format!(
                 "Deployment template validation failed: the variable '{key}' refers to itself (circular reference)."
             )));

@@ -17,9 +17,14 @@ pub(crate) enum Node {
     Index(Box<Node>, Box<Node>),
 }
 
+/// How deep calls and indexes may nest in one expression (the evaluator's
+/// own limit counts variables and functions too).
+const MAX_DEPTH: u32 = super::expr::MAX_EVALUATION_DEPTH;
+
 struct Parser<'a> {
     s: &'a [u8],
     at: usize,
+    depth: u32,
 }
 
 impl Parser<'_> {
@@ -52,6 +57,18 @@ impl Parser<'_> {
     }
 
     fn expr(&mut self) -> Result<Node, String> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(format!(
+                "the expression nests calls and indexes more than {MAX_DEPTH} levels deep"
+            ));
+        }
+        let node = self.chain();
+        self.depth -= 1;
+        node
+    }
+
+    fn chain(&mut self) -> Result<Node, String> {
         let mut node = self.primary()?;
         loop {
             match self.peek() {
@@ -158,6 +175,7 @@ pub(crate) fn parse(inner: &str) -> Result<Node, String> {
     let mut p = Parser {
         s: inner.as_bytes(),
         at: 0,
+        depth: 0,
     };
     let node = p.expr()?;
     if p.peek().is_some() {
@@ -201,5 +219,17 @@ mod tests {
         for bad in ["concat('a'", "'open", "f(1 2)", "", "a.b", "a.b.c()"] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn nesting_is_limited_before_the_stack_is() {
+        // 12,000 levels fit in ARM's 24,576 characters: refused by depth.
+        let deep = format!("{}1{}", "f(".repeat(12_000), ")".repeat(12_000));
+        let why = parse(&deep).unwrap_err();
+        assert!(why.contains("more than 128 levels"), "{why}");
+        let index = format!("a(){}", "[a()".repeat(200) + &"]".repeat(200));
+        assert!(parse(&index).unwrap_err().contains("levels"));
+        let fine = format!("{}1{}", "f(".repeat(100), ")".repeat(100));
+        assert!(parse(&fine).is_ok());
     }
 }

@@ -157,6 +157,16 @@ pub fn evaluate_after_apply(
     engine::run(req, state, true)
 }
 
+/// One template language expression (`[...]`) evaluated in `template`'s
+/// context (its parameters' defaults, variables and functions), as the
+/// engine evaluates a property of an output: for the fuzzer (`fuzzing`).
+pub(crate) fn evaluate_expression(
+    template: &Map<String, Value>,
+    expression: &str,
+) -> Result<Value, AzureError> {
+    engine::expression(template, expression)
+}
+
 /// `guid(parts...)` as ARM computes it (ids the daemon derives, such as a
 /// deployment's correlation id).
 pub fn guid_of(parts: &[String]) -> String {

@@ -42,6 +42,7 @@ fn ev() -> Evaluator {
         )]
         .into(),
         scope: scope(),
+        budget: Default::default(),
     }
 }
 
@@ -490,10 +491,132 @@ fn cycles_are_refused() {
         variables: [("a".to_string(), json!("[variables('a')]"))].into(),
         functions: BTreeMap::new(),
         scope: scope(),
+        budget: Default::default(),
     };
     assert!(e
         .eval(&json!("[variables('a')]"), &Frame::new("r", None), "x")
         .unwrap_err()
         .message
         .contains("circular"));
+}
+
+/// What the fuzzers found (docs/fuzzing.md): each a panic, a huge
+/// allocation or a hang before its fix, Azure's InvalidTemplate after.
+#[test]
+fn integer_overflow_is_a_refusal_not_a_panic() {
+    for (s, why) in [
+        ("[substring('abc', 9223372036854775807, 1)]", "startIndex"),
+        ("[format('{18446744073709551615}', 1)]", "no argument"),
+        ("[range(9223372036854775807, 10)]", "2147483647"),
+        ("[range(2147483647, 1)]", "2147483647"),
+        ("[div(-9223372036854775808, -1)]", "overflows"),
+        ("[mod(-9223372036854775808, -1)]", "overflows"),
+        ("[copyIndex(9223372036854775807)]", "overflows"),
+    ] {
+        let f = Frame::new("r", None).with_copy("l", 1);
+        let e = ev().eval(&json!(s), &f, "p").unwrap_err();
+        assert_eq!(e.code, "InvalidTemplate", "{s}");
+        assert!(e.message.contains(why), "{s}: {}", e.message);
+    }
+    assert_eq!(one("[range(2147483646, 1)]"), json!([2147483646]));
+    assert_eq!(
+        one("[div(-9223372036854775807, -1)]"),
+        json!(9223372036854775807i64)
+    );
+    assert_eq!(
+        one("[pickZones('Microsoft.Compute', 'virtualMachines', 'westeurope', 3, 9223372036854775807)]"),
+        json!(["2", "3", "1"])
+    );
+}
+
+#[test]
+fn widths_and_precisions_over_the_limit_are_refused_before_allocating() {
+    for s in [
+        "[padLeft('a', 2000000000)]",
+        "[format('{0,2000000000}', 'a')]",
+        "[format('gw-{0,433333333333333:D5}', 1)]",
+        "[format('{0:D2000000000}', 1)]",
+        "[format('{0:F70000}', 1)]",
+        "[replace(padLeft('a', 4000000, 'a'), '', 'xyz')]",
+        "[join(range(0, 10000), padLeft('', 1000, ','))]",
+    ] {
+        let e = try_one(s).unwrap_err();
+        assert_eq!(e.code, "InvalidTemplate", "{s}");
+        assert!(
+            e.message.contains("4 MB") || e.message.contains("limit of 9999"),
+            "{s}: {}",
+            e.message
+        );
+    }
+    assert_eq!(one("[format('{0:D5}', 42)]"), json!("00042"));
+    assert_eq!(one("[padLeft('7', 3, '0')]"), json!("007"));
+}
+
+#[test]
+fn exponential_variables_run_out_of_budget() {
+    // v0 doubles into v1, v1 into v2 ... (2^40 bytes); and v'0 is used
+    // twice by v'1 ... (2^30 calls of constant size): both refused quickly.
+    let mut doubling = ev();
+    let mut calls = ev();
+    doubling
+        .variables
+        .insert("v0".into(), json!("[padLeft('', 1000, 'x')]"));
+    calls.variables.insert("v0".into(), json!("[true()]"));
+    for i in 1..=30 {
+        let j = i - 1;
+        doubling.variables.insert(
+            format!("v{i}"),
+            json!(format!("[concat(variables('v{j}'), variables('v{j}'))]")),
+        );
+        calls.variables.insert(
+            format!("v{i}"),
+            json!(format!("[equals(variables('v{j}'), variables('v{j}'))]")),
+        );
+    }
+    let started = std::time::Instant::now();
+    for e in [doubling, calls] {
+        let err = e
+            .eval(&json!("[variables('v30')]"), &Frame::new("r", None), "p")
+            .unwrap_err();
+        assert!(err.message.contains("256 MB"), "{}", err.message);
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+}
+
+#[test]
+fn deep_nesting_is_refused_within_a_workers_stack() {
+    // Each variable nests 200 calls and uses the next: the depth counts
+    // across variables. On a 2 MiB stack, as the daemon's (release)
+    // workers have; a debug build's frames are several times larger.
+    let stack = if cfg!(debug_assertions) {
+        16 << 20
+    } else {
+        2 << 20
+    };
+    let err = std::thread::Builder::new()
+        .stack_size(stack)
+        .spawn(|| {
+            let nest =
+                |inner: String| format!("{}{inner}{}", "string(".repeat(100), ")".repeat(100));
+            let mut e = ev();
+            for i in 0..60 {
+                e.variables.insert(
+                    format!("d{i}"),
+                    json!(format!("[{}]", nest(format!("variables('d{}')", i + 1)))),
+                );
+            }
+            e.variables.insert("d60".into(), json!("end"));
+            let too_deep = format!("[{}]", nest(nest("1".into())));
+            let f = Frame::new("r", None);
+            let a = e.eval(&json!("[variables('d0')]"), &f, "p").unwrap_err();
+            let b = e.eval(&json!(too_deep), &f, "p").unwrap_err();
+            let fine = format!("[{}1{}]", "string(".repeat(100), ")".repeat(100));
+            assert_eq!(e.eval(&json!(fine), &f, "p").unwrap(), json!("1"));
+            [a.message, b.message]
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(err[0].contains("more than 128 levels"), "{}", err[0]);
+    assert!(err[1].contains("more than 128 levels"), "{}", err[1]);
 }

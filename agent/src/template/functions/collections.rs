@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{arity, equals, int, string, text};
+use super::{arity, equals, int, string, text, text_fits};
 
 pub(super) fn call(name: &str, args: &[Value]) -> Option<Result<Value, String>> {
     let a = |i: usize| args.get(i).cloned().unwrap_or(Value::Null);
@@ -158,7 +158,11 @@ pub(super) fn call(name: &str, args: &[Value]) -> Option<Result<Value, String>> 
                 .as_array()
                 .cloned()
                 .ok_or("join takes an array and a delimiter")?;
-            Ok(json!(items.iter().map(text).collect::<Vec<_>>().join(&sep)))
+            let parts: Vec<String> = items.iter().map(text).collect();
+            let len = parts.iter().map(String::len).sum::<usize>()
+                + sep.len().saturating_mul(parts.len().saturating_sub(1));
+            text_fits(name, len)?;
+            Ok(json!(parts.join(&sep)))
         }),
         "json" => arity(name, args, 1, 1).and_then(|_| {
             serde_json::from_str(&string(name, &a(0))?).map_err(|e| format!("json: {e}"))
@@ -202,6 +206,12 @@ pub(super) fn call(name: &str, args: &[Value]) -> Option<Result<Value, String>> 
             if !(0..=10_000).contains(&count) {
                 return Err(format!(
                     "range: the count {count} must be between 0 and 10000"
+                ));
+            }
+            // Azure's rule, which also keeps the last number in range.
+            if start.saturating_add(count) > i64::from(i32::MAX) {
+                return Err(format!(
+                    "range: the sum of the start index {start} and the count {count} must be no greater than 2147483647"
                 ));
             }
             Ok(json!((start..start + count).collect::<Vec<i64>>()))

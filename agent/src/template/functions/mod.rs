@@ -42,6 +42,23 @@ pub(crate) fn text(v: &Value) -> String {
     }
 }
 
+/// The longest text a function may make: a whole template's size (ARM's
+/// 4 MB). Padding, alignment, precision, `replace` and `join` check it
+/// before they allocate, so a hostile width is a refusal, not an
+/// allocation of gigabytes.
+pub(crate) const MAX_TEXT_BYTES: usize = crate::template::limits::MAX_TEMPLATE_BYTES;
+
+/// Err when `name` would make text of `len` bytes, over [`MAX_TEXT_BYTES`].
+pub(crate) fn text_fits(name: &str, len: usize) -> Result<(), String> {
+    if len > MAX_TEXT_BYTES {
+        return Err(format!(
+            "the template function '{name}' would make a value of {len} bytes; a value can't exceed \
+             {MAX_TEXT_BYTES} bytes (4 MB, the size of a whole template)"
+        ));
+    }
+    Ok(())
+}
+
 fn arity(name: &str, args: &[Value], min: usize, max: usize) -> Result<(), String> {
     if args.len() < min || args.len() > max {
         let want = if min == max {
@@ -151,12 +168,18 @@ pub(crate) fn call(scope: &Scope, name: &str, args: &[Value]) -> Option<Result<V
             if matches!(name, "div" | "mod") && y == 0 {
                 return Err(format!("{name}: division by zero"));
             }
+            // .NET's unchecked long arithmetic wraps; its division of the
+            // smallest long by -1 overflows (OverflowException).
             Ok(json!(match name {
                 "add" => x.wrapping_add(y),
                 "sub" => x.wrapping_sub(y),
                 "mul" => x.wrapping_mul(y),
-                "div" => x / y,
-                _ => x % y,
+                "div" => x
+                    .checked_div(y)
+                    .ok_or_else(|| format!("div: {x} / {y} overflows a 64-bit integer"))?,
+                _ => x
+                    .checked_rem(y)
+                    .ok_or_else(|| format!("mod: {x} % {y} overflows a 64-bit integer"))?,
             }))
         }),
         _ => return None,

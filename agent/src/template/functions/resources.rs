@@ -110,7 +110,7 @@ pub(super) fn call(scope: &Scope, name: &str, args: &[Value]) -> Option<Result<V
                 return Ok(json!([]));
             }
             Ok(json!((0..count.clamp(0, 3))
-                .map(|i| ((i + offset).rem_euclid(3) + 1).to_string())
+                .map(|i| ((i + offset.rem_euclid(3)) % 3 + 1).to_string())
                 .collect::<Vec<_>>()))
         }),
         _ => return None,

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::{arity, equals, hash, int, string, text, Scope};
+use super::{arity, equals, hash, int, string, text, text_fits, Scope};
 
 pub(super) fn call(scope: &Scope, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
     let a = |i: usize| args.get(i).cloned().unwrap_or(Value::Null);
@@ -17,7 +17,17 @@ pub(super) fn call(scope: &Scope, name: &str, args: &[Value]) -> Option<Result<V
         "toupper" => arity(name, args, 1, 1).and_then(|_| s(0).map(|x| json!(x.to_uppercase()))),
         "trim" => arity(name, args, 1, 1).and_then(|_| s(0).map(|x| json!(x.trim()))),
         "string" => arity(name, args, 1, 1).map(|_| json!(text(&a(0)))),
-        "replace" => arity(name, args, 3, 3).and_then(|_| Ok(json!(s(0)?.replace(&s(1)?, &s(2)?)))),
+        "replace" => arity(name, args, 3, 3).and_then(|_| {
+            let (x, old, new) = (s(0)?, s(1)?, s(2)?);
+            // An empty `old` matches between every two characters.
+            let hits = if old.is_empty() {
+                x.chars().count() + 1
+            } else {
+                x.matches(old.as_str()).count()
+            };
+            text_fits(name, x.len().saturating_add(hits.saturating_mul(new.len())))?;
+            Ok(json!(x.replace(&old, &new)))
+        }),
         "split" => arity(name, args, 2, 2).and_then(|_| {
             let x = s(0)?;
             let seps: Vec<String> = match a(1) {
@@ -34,7 +44,7 @@ pub(super) fn call(scope: &Scope, name: &str, args: &[Value]) -> Option<Result<V
             } else {
                 x.len() as i64 - start
             };
-            if start < 0 || len < 0 || (start + len) as usize > x.len() {
+            if start < 0 || len < 0 || start.saturating_add(len) as usize > x.len() {
                 return Err(format!(
                     "the index and length parameters must refer to a location within the string: \
                      startIndex {start}, length {len}, string length {}",
@@ -80,6 +90,10 @@ pub(super) fn call(scope: &Scope, name: &str, args: &[Value]) -> Option<Result<V
                 return Err("padLeft: the padding character must be one character".into());
             };
             let n = x.chars().count();
+            text_fits(
+                name,
+                width.saturating_sub(n).saturating_mul(c.len_utf8()) + x.len(),
+            )?;
             Ok(json!(format!(
                 "{}{x}",
                 c.to_string().repeat(width.saturating_sub(n))
@@ -292,7 +306,7 @@ fn format(args: &[Value]) -> Result<Value, String> {
                 let index: usize = index.trim().parse().map_err(|_| {
                     format!("format: '{{{spec}}}' is not a placeholder such as {{0}}")
                 })?;
-                let v = args.get(index + 1).ok_or_else(|| {
+                let v = args.get(index.saturating_add(1)).ok_or_else(|| {
                     format!("format: there is no argument {index} for '{{{spec}}}'")
                 })?;
                 let mut item = match fmt {
@@ -305,12 +319,14 @@ fn format(args: &[Value]) -> Result<Value, String> {
                         .parse()
                         .map_err(|_| format!("format: bad alignment in '{{{spec}}}'"))?;
                     let pad = (w.unsigned_abs() as usize).saturating_sub(item.chars().count());
+                    text_fits("format", out.len() + item.len() + pad)?;
                     item = if w < 0 {
                         format!("{item}{}", " ".repeat(pad))
                     } else {
                         format!("{}{item}", " ".repeat(pad))
                     };
                 }
+                text_fits("format", out.len() + item.len())?;
                 out.push_str(&item);
             }
             other => out.push(other),
@@ -318,6 +334,9 @@ fn format(args: &[Value]) -> Result<Value, String> {
     }
     Ok(json!(out))
 }
+
+/// The largest precision of a standard numeric format (`D9999`).
+const MAX_PRECISION: usize = 9_999;
 
 /// One .NET numeric format string (invariant culture): standard `D`, `X`,
 /// `N`, `F`, `E`, `G`, `P` with an optional precision, or a custom pattern
@@ -337,6 +356,13 @@ fn format_value(v: &Value, f: &str) -> Result<String, String> {
         rest.parse().ok()
     };
     if letter.is_ascii_alphabetic() && (rest.is_empty() || precision.is_some()) {
+        // .NET takes up to 999,999,999 digits; the lab stops where a
+        // formatter's width does (and far below 4 MB of text).
+        if let Some(p) = precision.filter(|p| *p > MAX_PRECISION) {
+            return Err(format!(
+                "format: the precision {p} of '{f}' is over the lab's limit of {MAX_PRECISION}"
+            ));
+        }
         let p = precision;
         return Ok(match letter {
             'D' | 'd' => {
