@@ -149,6 +149,13 @@ fn trial(op: Operation, t: usize, delay_ms: u64, durations: &mut Durations) -> O
         std::thread::sleep(Duration::from_millis(400));
     }
     let before = Before::read(&lab, op);
+    // web2's apps, which an NSG change or web1's delete leaves alone: the
+    // restarted daemon adopts them, it does not start them again.
+    let kept_apps = if matches!(op, Operation::NsgChange | Operation::Delete) {
+        web2_pids(&lab)
+    } else {
+        Vec::new()
+    };
     let mut inodes = namespace_inodes(&lab.name);
 
     // The operation, and the kill at `delay_ms` into it.
@@ -270,6 +277,14 @@ fn trial(op: Operation, t: usize, delay_ms: u64, durations: &mut Durations) -> O
     );
     assert_eq!(apps.len(), reported.len(), "{ctx}: {reported:?}");
 
+    if !kept_apps.is_empty() {
+        assert_eq!(
+            web2_pids(&lab),
+            kept_apps,
+            "{ctx}: web2's apps were started again by the restart"
+        );
+    }
+
     // The established flows lived through it.
     for (from, pid) in flows {
         let (status, out) = lab.wait_background(pid, 30);
@@ -290,6 +305,18 @@ fn trial(op: Operation, t: usize, delay_ms: u64, durations: &mut Durations) -> O
     assert_nothing_left(&lab, &ctx, &inodes);
     // Drop forgets the state (down --purge with no daemon: offline).
     Outcome { finished }
+}
+
+/// PIDs of web2's instances, as the daemon reports them.
+fn web2_pids(lab: &Lab) -> Vec<u64> {
+    let status = lab.cli_json(&["lab", "status"]);
+    status["processes"]
+        .as_array()
+        .expect("processes")
+        .iter()
+        .filter(|p| p["key"].as_str().unwrap_or("").contains("/sites/web2/"))
+        .filter_map(|p| p["pid"].as_u64())
+        .collect()
 }
 
 /// NSG `nsg1` on the `vms` subnet, for the NSG trial's rule.

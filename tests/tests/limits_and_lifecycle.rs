@@ -1140,7 +1140,11 @@ fn refused_until_fixed(lab: &Lab, name: &str, why: &str, fix: impl FnOnce()) {
     let store = store_bytes(lab);
     let out = lab.cli(&["network", "nsg", "create", "-g", RG, "-n", name]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "the write succeeded: {err}");
+    assert!(
+        !out.status.success(),
+        "{name}: the write succeeded: {err} {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(
         err.contains("StateNotCommitted") && err.contains(why),
         "not a plain error naming {why:?}: {err}"
@@ -1198,6 +1202,9 @@ fn a_full_or_read_only_state_directory_fails_the_request_and_applies_nothing() {
     let _full = Mounted(state.clone());
     lab.start_daemon();
     lab.cli_ok(&["lab", "status"]);
+    // A commit first replaces state.prev.json, whose pages it would reuse:
+    // a second link keeps them taken, so the disk is full for the new state.
+    std::fs::hard_link(state.join("state.prev.json"), state.join("prev-held")).unwrap();
     // dd stops at ENOSPC, which is the point.
     let _ = std::process::Command::new("dd")
         .args(["if=/dev/zero", &format!("of={s}/filler"), "bs=4k"])
@@ -1205,7 +1212,8 @@ fn a_full_or_read_only_state_directory_fails_the_request_and_applies_nothing() {
         .status();
     let filler = state.join("filler");
     refused_until_fixed(&lab, "nsg-full", "No space left on device", || {
-        std::fs::remove_file(&filler).unwrap()
+        std::fs::remove_file(&filler).unwrap();
+        std::fs::remove_file(state.join("prev-held")).unwrap();
     });
     // The daemon goes before its directory is unmounted.
     lab.stop_daemon();

@@ -647,6 +647,12 @@ impl Daemon {
                     }
                 }
                 _ = procs.tick() => {
+                    // Until the first reconcile has planned the processes,
+                    // the list is empty: a check now would stop every app
+                    // the previous daemon left running.
+                    if !self.totals.lock().unwrap().ready {
+                        continue;
+                    }
                     let desired = self.processes.lock().unwrap().clone();
                     if let Err(e) = self.supervisor.sync(&desired) {
                         tracing::warn!("{e:#}");

@@ -30,7 +30,8 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 pub use demand::{
-    is_windows_container, stamp_key, ContainerDemand, Demand, NicDemand, PlanDemand, SubnetDemand,
+    is_windows_container, stamp_key, worker_key, ContainerDemand, Demand, NicDemand, PlanDemand,
+    SubnetDemand,
 };
 
 use crate::model::{AzureError, Inventory, LabConfig, LabState, ResourceId};
@@ -149,17 +150,18 @@ impl Allocations {
         self.stamp_inbound.get(&stamp_key(&plan.location)).copied()
     }
 
-    /// The sandbox slot of `site` on `plan`'s workers (keys lower-cased).
-    pub fn sandbox_slot(&self, plan: &str, site: &str) -> Option<u32> {
-        self.sandbox_slots.get(plan)?.get(site).copied()
+    /// The sandbox slots of `sites` (keys, in the planner's order) on
+    /// `plan`'s workers: the kept ones, and free ones for sites the state
+    /// holds no slot for (a state from before slots were kept, or edited by
+    /// hand), never one already taken.
+    pub fn sandbox_slots_of(&self, plan: &str, sites: &[String]) -> BTreeMap<String, u32> {
+        stable_slots(self.sandbox_slots.get(plan), sites)
     }
 
-    /// The public-side slot of a worker on its stamp (keys lower-cased).
-    pub fn worker_slot(&self, stamp: &str, plan: &str, instance: u32) -> Option<u32> {
-        self.worker_slots
-            .get(stamp)?
-            .get(&demand::worker_key(plan, instance))
-            .copied()
+    /// The public-side slots of a stamp's workers (`worker_key`s, in the
+    /// planner's order), as [`Allocations::sandbox_slots_of`].
+    pub fn worker_slots_of(&self, stamp: &str, workers: &[String]) -> BTreeMap<String, u32> {
+        stable_slots(self.worker_slots.get(stamp), workers)
     }
 
     /// The address of instance `instance` of `plan` in `subnet` (keys lower-cased).

@@ -346,7 +346,20 @@ impl Layout {
 
         // Workers, numbered within their stamp by (plan id, instance).
         let mut workers = Vec::new();
-        let mut next_index: BTreeMap<usize, u32> = BTreeMap::new();
+        // Each worker's slot on its stamp's public side, kept for its life.
+        let worker_slots: BTreeMap<String, BTreeMap<String, u32>> = {
+            let mut by_stamp: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for p in &inv.plans {
+                by_stamp
+                    .entry(crate::ipam::stamp_key(&p.location))
+                    .or_default()
+                    .extend((0..p.capacity).map(|i| crate::ipam::worker_key(&p.id.key(), i)));
+            }
+            by_stamp
+                .iter()
+                .map(|(stamp, w)| (stamp.clone(), alloc.worker_slots_of(stamp, w)))
+                .collect()
+        };
         for plan in &inv.plans {
             let Some(stamp) = stamps.iter().position(|s| s.location == plan.location) else {
                 continue;
@@ -358,19 +371,15 @@ impl Layout {
                 .unwrap_or_default();
             let integrations = inv.plan_integrations(&plan.id);
             let sites: Vec<&Site> = inv.sites_of_plan(&plan.id).collect();
+            let site_keys: Vec<String> = sites.iter().map(|s| s.id.key()).collect();
+            let sandbox_slots = alloc.sandbox_slots_of(&plan.id.key(), &site_keys);
             for instance in 0..plan.capacity {
-                let index = next_index.entry(stamp).or_insert(0);
-                // The worker's kept slot; its position for a state from
-                // before slots were kept.
-                let slot = alloc
-                    .worker_slot(
-                        &crate::ipam::stamp_key(&plan.location),
-                        &plan.id.key(),
-                        instance,
-                    )
-                    .unwrap_or(*index);
+                let slot = worker_slots
+                    .get(&crate::ipam::stamp_key(&plan.location))
+                    .and_then(|m| m.get(&crate::ipam::worker_key(&plan.id.key(), instance)))
+                    .copied()
+                    .unwrap_or(0);
                 let pub0 = add(PUB0_BASE, slot);
-                *index += 1;
                 let netns = names::instance_netns(l, "wk", &plan.name, &plan.id.key(), instance);
                 let vnics: Vec<VnicL> = integrations
                     .iter()
@@ -393,9 +402,10 @@ impl Layout {
                     .iter()
                     .enumerate()
                     .map(|(k, site)| {
-                        let k = alloc
-                            .sandbox_slot(&plan.id.key(), &site.id.key())
-                            .unwrap_or(k as u32) as usize;
+                        let k = sandbox_slots
+                            .get(&site.id.key())
+                            .copied()
+                            .unwrap_or(k as u32);
                         let vnic = site
                             .subnet_id
                             .as_ref()
@@ -410,7 +420,7 @@ impl Layout {
                         });
                         SandboxL {
                             site: (*site).clone(),
-                            k: k as u32,
+                            k,
                             netns: names::instance_netns(
                                 l,
                                 "app",
@@ -418,7 +428,7 @@ impl Layout {
                                 &site.id.key(),
                                 instance,
                             ),
-                            ip: add(SANDBOX_BASE, 2 + k as u32),
+                            ip: add(SANDBOX_BASE, 2 + k),
                             vnic,
                             container_ip,
                         }
