@@ -490,6 +490,16 @@ impl Drop for Lab {
         if !lab_namespaces(&self.name).is_empty() {
             let _ = self.cli(&["down", "--purge"]);
         }
+        // A daemon stopped without `down` keeps its lab's (empty) cgroup, as
+        // a service restart must; the test's lab is gone, so is that. rmdir
+        // only removes empty cgroups: a process still in one keeps it.
+        for root in [
+            "/sys/fs/cgroup",
+            "/sys/fs/cgroup/pids",
+            "/sys/fs/cgroup/memory",
+        ] {
+            let _ = std::fs::remove_dir(format!("{root}/vnet-agent/{}", self.name));
+        }
     }
 }
 
