@@ -558,14 +558,16 @@ fn end_unrecorded(dir: &Path, recorded: &[i32]) {
         let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else {
             continue;
         };
-        if recorded.contains(&pid) || session_of(pid) != Some(pid) {
+        let Some(stat) = proc_stat(pid).filter(|s| s.session == pid) else {
+            continue;
+        };
+        if recorded.contains(&pid) {
             continue;
         }
         let marked = fs::read(format!("/proc/{pid}/environ"))
             .map(|env| env.split(|b| *b == 0).any(|kv| kv == mark.as_slice()))
             .unwrap_or(false);
         if marked {
-            let start_time = proc_start_time(pid).unwrap_or(0);
             tracing::warn!(
                 pid,
                 "ending an app process an earlier daemon started but never recorded"
@@ -573,7 +575,7 @@ fn end_unrecorded(dir: &Path, recorded: &[i32]) {
             // SAFETY: the leader of a session this lab's supervisor started
             // (its mark names this lab's state directory).
             unsafe { libc::kill(-pid, libc::SIGKILL) };
-            ended.push((pid, start_time));
+            ended.push((pid, stat.start_time));
         }
     }
     // Gone before the first sync counts what runs.
@@ -583,25 +585,31 @@ fn end_unrecorded(dir: &Path, recorded: &[i32]) {
     }
 }
 
-/// Field 6 of `/proc/PID/stat`: the session id.
-fn session_of(pid: i32) -> Option<i32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    // rest starts at field 3 (state): session is field 6, index 3.
-    rest.split_whitespace().nth(3)?.parse().ok()
+/// What the supervisor reads of `/proc/PID/stat`.
+struct ProcStat {
+    /// Field 6: the session id.
+    session: i32,
+    /// Field 22: start time in clock ticks since boot.
+    start_time: u64,
+    zombie: bool,
 }
 
-/// Field 22 of `/proc/PID/stat`: start time in clock ticks since boot.
-pub fn proc_start_time(pid: i32) -> Option<u64> {
+fn proc_stat(pid: i32) -> Option<ProcStat> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces; fields after it follow ") ".
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // rest starts at field 3 (state); field 22 is index 19; a zombie counts as gone.
-    if fields.first() == Some(&"Z") {
-        return None;
-    }
-    fields.get(19)?.parse().ok()
+    // rest starts at field 3 (state): session is index 3, start time index 19.
+    Some(ProcStat {
+        session: fields.get(3)?.parse().ok()?,
+        start_time: fields.get(19)?.parse().ok()?,
+        zombie: fields.first() == Some(&"Z"),
+    })
+}
+
+/// Start time in clock ticks since boot; a zombie counts as gone.
+pub fn proc_start_time(pid: i32) -> Option<u64> {
+    proc_stat(pid).filter(|s| !s.zombie).map(|s| s.start_time)
 }
 
 /// A process is ours while its PID exists with the start time we recorded.

@@ -250,19 +250,24 @@ impl Demand {
                     (p.id.key(), sites)
                 })
                 .collect(),
-            stamp_workers: {
-                let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
-                for p in &inv.plans {
-                    let workers = m.entry(stamp_key(&p.location)).or_default();
-                    workers.extend((0..p.capacity).map(|i| worker_key(&p.id.key(), i)));
-                }
-                m
-            },
+            stamp_workers: stamp_workers(inv),
         }
     }
 }
 
 /// The allocation key of a region's stamp (its location, lower-cased).
+/// Stamp (location) key -> its workers' keys, in the planner's order (plans
+/// as the inventory lists them, instances in order): what the stamp's
+/// public-side slots are kept for.
+pub fn stamp_workers(inv: &Inventory) -> BTreeMap<String, Vec<String>> {
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in &inv.plans {
+        let workers = m.entry(stamp_key(&p.location)).or_default();
+        workers.extend((0..p.capacity).map(|i| worker_key(&p.id.key(), i)));
+    }
+    m
+}
+
 /// The key of instance `instance` of plan `plan` (a plan key) among its
 /// stamp's workers.
 pub fn worker_key(plan: &str, instance: u32) -> String {

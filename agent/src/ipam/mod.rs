@@ -30,8 +30,8 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 pub use demand::{
-    is_windows_container, stamp_key, worker_key, ContainerDemand, Demand, NicDemand, PlanDemand,
-    SubnetDemand,
+    is_windows_container, stamp_key, stamp_workers, worker_key, ContainerDemand, Demand, NicDemand,
+    PlanDemand, SubnetDemand,
 };
 
 use crate::model::{AzureError, Inventory, LabConfig, LabState, ResourceId};

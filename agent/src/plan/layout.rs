@@ -347,19 +347,11 @@ impl Layout {
         // Workers, numbered within their stamp by (plan id, instance).
         let mut workers = Vec::new();
         // Each worker's slot on its stamp's public side, kept for its life.
-        let worker_slots: BTreeMap<String, BTreeMap<String, u32>> = {
-            let mut by_stamp: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            for p in &inv.plans {
-                by_stamp
-                    .entry(crate::ipam::stamp_key(&p.location))
-                    .or_default()
-                    .extend((0..p.capacity).map(|i| crate::ipam::worker_key(&p.id.key(), i)));
-            }
-            by_stamp
+        let worker_slots: BTreeMap<String, BTreeMap<String, u32>> =
+            crate::ipam::stamp_workers(&inv)
                 .iter()
                 .map(|(stamp, w)| (stamp.clone(), alloc.worker_slots_of(stamp, w)))
-                .collect()
-        };
+                .collect();
         for plan in &inv.plans {
             let Some(stamp) = stamps.iter().position(|s| s.location == plan.location) else {
                 continue;
